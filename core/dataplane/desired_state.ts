@@ -1,0 +1,185 @@
+/**
+ * The dataplane-neutral desired state of one node: what the controller
+ * computes from resources and rules, and what a dataplane plugin (such as
+ * `plugins/srv6`) applies to the kernel. Nothing here names a Linux object
+ * that a dataplane could not choose differently: bridges, tables and SIDs
+ * are given as names and numbers the dataplane is free to map.
+ *
+ * Addresses and prefixes are canonical text (`10.40.3.0/24`, `fd00:1ace:0:1::`),
+ * so the state is plain JSON: it can be stored, diffed, printed by
+ * `lace plan` and sent between processes unchanged.
+ *
+ * @example
+ * const state: NodeDesiredState = {
+ *   node: "node-1", revision: 1, locator: "fd00:1ace:0:1::/48",
+ *   encapsulation: "Reduced", underlay: { interface: "" , mtu: 1500 },
+ *   networks: [], endpoints: [],
+ * };
+ */
+
+/** The whole desired state for one node. */
+export interface NodeDesiredState {
+  node: string;
+  /** Increases every time the controller publishes a changed state for the node. */
+  revision: number;
+  /** The node's locator, cut from the Topology pool: `fd00:1ace:0:1::/48`. */
+  locator: string;
+  /** Reduced: one segment without an SRH. SRH: always an SRH. */
+  encapsulation: "Reduced" | "SRH";
+  underlay: {
+    /** The underlay device; empty: the device of the default route. */
+    interface: string;
+    /** The underlay MTU the pod MTU is derived from. */
+    mtu: number;
+    /** The node's own underlay address, when known (for SNAT and the locator route). */
+    address?: string;
+  };
+  /** Every network with something on this node: endpoints, or an allowed path from one. */
+  networks: NetworkForwarding[];
+  /** The pods (and VMs) on this node. */
+  endpoints: LocalEndpoint[];
+  /** The other nodes: where their locators are reached over the underlay. */
+  peers?: Peer[];
+}
+
+/** Another node, as seen from this one. */
+export interface Peer {
+  node: string;
+  locator: string;
+  /** The peer's underlay address, when the dataplane needs a next hop. */
+  address?: string;
+}
+
+/** One network's forwarding context on one node. */
+export interface NetworkForwarding {
+  /** The Network's name. */
+  name: string;
+  /** The Network's id (status.id): small, stable, unique. */
+  id: number;
+  /** The network type: `l3`, `l2`, `external`, or a plugin's. */
+  type: string;
+  /** How this type forwards: routed between blocks, bridged by MAC, or over the underlay. */
+  forwarding: "routed" | "bridged" | "underlay";
+  anonymous: boolean;
+  /** Routing table for the network's forwarding context. */
+  table: number;
+  /** The local bridge (same-node delivery over L2); absent for `external`. */
+  bridge?: string;
+  /** MTU for the network's pods: underlay MTU minus encapsulation overhead. */
+  mtu: number;
+  /** This node's decapsulation SID for the network (an address in the node's locator). */
+  sid?: string;
+  /** What the SID does: decapsulate and look up in the table, or deliver the frame into the bridge. */
+  sidBehavior?: "decap-lookup" | "decap-bridge";
+  /** Gateway addresses with their prefix length, on the bridge: `10.40.3.1/24`. */
+  gateways: string[];
+  /** Blocks this node owns (l3) or the network's subnets (l2). */
+  localPrefixes: string[];
+  /** Blocks owned by other nodes, reached by encapsulating to their SID. */
+  remoteBlocks: RemoteBlock[];
+  /** Routes for allowed paths to other networks (and the implicit own-network route). */
+  paths: PathRoute[];
+  /** l2: IP → MAC entries answered locally. */
+  neighbors: NeighborEntry[];
+  /** l2: MAC → location. */
+  fdb: FdbEntry[];
+  /** external: prefixes that leave through the underlay, and whether to SNAT. */
+  egress: EgressRoute[];
+}
+
+/** A block owned by another node. */
+export interface RemoteBlock {
+  prefix: string;
+  node: string;
+  /** The owner node's SID for this network. */
+  sid: string;
+}
+
+/**
+ * A route installed in this network's table because a path to `toNetwork`
+ * is allowed. `mode: "reply-only"` means the reverse of an allowed path:
+ * the route exists so replies return, but new connections are dropped.
+ */
+export interface PathRoute {
+  destination: string;
+  toNetwork: string;
+  /** `local`: a block on this node; `sid`: encapsulate to `sid`; `underlay`: leave through the underlay. */
+  via: "local" | "sid" | "underlay";
+  sid?: string;
+  /** Where `via: "local"`, the bridge of the destination network. */
+  bridge?: string;
+  mode: "allow" | "reply-only";
+  /** The deciding routing policy, or null for the implicit own-network route. */
+  policy: string | null;
+}
+
+export interface NeighborEntry {
+  ip: string;
+  mac: string;
+  source: "static" | "learned";
+}
+
+export interface FdbEntry {
+  mac: string;
+  node: string;
+  /** Set when the MAC is on another node: the SID frames are encapsulated to. */
+  sid?: string;
+  source: "static" | "learned";
+  sequence: number;
+}
+
+export interface EgressRoute {
+  prefix: string;
+  /** The external network the prefix belongs to. */
+  network: string;
+  snat: boolean;
+}
+
+/** A pod or VM interface on this node. */
+export interface LocalEndpoint {
+  /** `namespace/name` of the NetworkEndpoint. */
+  id: string;
+  network: string;
+  /** Addresses with prefix length (`/32`, `/128` for l3; the subnet's for l2). */
+  addresses: string[];
+  mac?: string;
+  /** Host-side interface name. */
+  interface: string;
+  /** The pod's network namespace path, where known. */
+  netns?: string;
+}
+
+/** What a dataplane reports it can do. */
+export interface DataplaneCapabilities {
+  vrf: boolean;
+  seg6: boolean;
+  seg6local: boolean;
+  nexthopObjects: boolean;
+  bpf: boolean;
+  /** Whether networks with overlapping subnets can be kept apart on one node. */
+  overlappingSubnets: boolean;
+  /** Kinds of network forwarding this dataplane can program. */
+  forwarding: ("routed" | "bridged" | "underlay")[];
+}
+
+/** The outcome of one `apply`. */
+export interface ApplyReport {
+  /** Kernel (or other) objects created, changed and removed. */
+  added: number;
+  changed: number;
+  removed: number;
+  /** Writes made to the system; zero when it already matched. */
+  writes: number;
+  durationMs: number;
+}
+
+/**
+ * A dataplane: turns desired state into system state, idempotently.
+ * Plugins provide one through `PluginDefinition.dataplanes`.
+ */
+export interface Dataplane {
+  capabilities(): Promise<DataplaneCapabilities>;
+  /** Makes the node match `state`, changing only the difference and removing stale objects of its own. */
+  apply(state: NodeDesiredState): Promise<ApplyReport>;
+  close(): Promise<void>;
+}
