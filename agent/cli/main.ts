@@ -5,7 +5,12 @@
  * @example
  * lace validate -f examples/
  */
+import { realpathSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 import { Command } from "commander";
+import { registerExplain } from "./explain.ts";
+import { registerStore } from "./store.ts";
+import { registerValidate } from "./validate.ts";
 
 export function buildProgram(): Command {
   const program = new Command("lace")
@@ -13,6 +18,9 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   // Subcommands register here, one line each.
+  registerValidate(program);
+  registerStore(program);
+  registerExplain(program);
   return program;
 }
 
@@ -29,6 +37,21 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("/lace.js")) {
+/**
+ * True when Node.js was asked to run this very module (`node dist/lace.js`,
+ * `tsx agent/cli/main.ts`); false when `bin/lace.js` imports it, which calls
+ * `main` itself. The symlink npm installs for the bin is resolved first.
+ */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
   main(process.argv.slice(2)).then((code) => process.exit(code));
 }

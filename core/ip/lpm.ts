@@ -35,9 +35,8 @@ class FamilyTable<V> {
   }
 
   key(value: bigint, length: number): number | bigint {
-    const shift = BigInt(familyBits(this.family) - length);
     // IPv4 keys fit a double exactly and hash faster as numbers.
-    return this.family === 4 ? Number(value >> shift) : value >> shift;
+    return this.family === 4 ? key4(Number(value), length) : value >> BigInt(128 - length);
   }
 
   set(p: Prefix, v: V): void {
@@ -68,13 +67,15 @@ class FamilyTable<V> {
   }
 
   lookup(addr: bigint): PrefixMatch<V> | undefined {
+    // The IPv4 path stays in plain numbers: a bigint shift per probe costs more than the probe.
+    const v4 = this.family === 4 ? Number(addr) : 0;
     for (const length of this.lengths) {
       const m = this.byLength[length]!;
-      const k = this.key(addr, length);
+      const k = this.family === 4 ? key4(v4, length) : addr >> BigInt(128 - length);
       const v = m.get(k);
       if (v !== undefined || m.has(k)) {
         const shift = BigInt(familyBits(this.family) - length);
-        return { prefix: new Prefix(this.family, (typeof k === "number" ? BigInt(k) : k) << shift, length), value: v as V };
+        return { prefix: new Prefix(this.family, keyValue(k) << shift, length), value: v as V };
       }
     }
     return undefined;
@@ -84,10 +85,24 @@ class FamilyTable<V> {
     for (const length of this.lengths) {
       const shift = BigInt(familyBits(this.family) - length);
       for (const [k, v] of this.byLength[length]!) {
-        yield [new Prefix(this.family, (typeof k === "number" ? BigInt(k) : k) << shift, length), v];
+        yield [new Prefix(this.family, keyValue(k) << shift, length), v];
       }
     }
   }
+}
+
+/**
+ * The top `length` bits of an IPv4 address as a signed 32-bit integer: a
+ * small integer to V8, which hashes without boxing (`>>> 32` is a no-op in
+ * JavaScript, hence the special case).
+ */
+function key4(v: number, length: number): number {
+  return length === 0 ? 0 : (v >>> (32 - length)) | 0;
+}
+
+/** The network value of a key, as stored by either family. */
+function keyValue(k: number | bigint): bigint {
+  return typeof k === "number" ? BigInt(k >>> 0) : k;
 }
 
 export class PrefixTable<V> {

@@ -202,7 +202,8 @@ export interface RuleFactDefinition {
 }
 
 /**
- * An operator for policy conditions: `{ fact: "destinationPrefix", operator: "cidrContains", value: "10.0.0.0/8" }`.
+ * An operator for policy conditions: `{ fact: "destinationPrefix", operator: "cidrWithin", value: "10.0.0.0/8" }`
+ * (the fact first, as json-rules-engine's own `contains`: `cidrContains` reads "the fact contains the value").
  */
 export interface RuleOperatorDefinition {
   name: string;

@@ -121,6 +121,15 @@ export interface AllocationBlock {
   addresses?: Record<string, string>;
   /** When the block became empty (RFC 3339); it returns to the pool after a grace period. */
   emptySince?: string;
+  /**
+   * Pool records only (`<network>.pool.lace-cni.io`): the node that holds
+   * this block of an `l3` network.
+   */
+  node?: string;
+  /** The id of the claim that gave this block to its node; the same id in the node's Allocation and the pool. */
+  claim?: string;
+  /** True while the controller is still claiming the block: no address may be handed out from it yet. */
+  pending?: boolean;
 }
 
 export interface AllocationSpec {

@@ -1,0 +1,28 @@
+/**
+ * The kubeconfig of an embedded server. A kubeconfig cannot name a unix
+ * socket, so for one it says `server: http://localhost` and carries the
+ * socket path in a cluster extension (`lace-cni.io/unix-socket`), which
+ * `loadKubeConfig` (agent/store/kubeconfig.ts) honours. Kept apart from the
+ * loader so that serving does not load client-node.
+ *
+ * @example
+ * writeFileSync("lace.kubeconfig", embeddedKubeConfig({ url: server.url, socketPath: server.socketPath }));
+ */
+import { stringify } from "yaml";
+
+/** The cluster extension that carries a unix socket path. */
+export const UNIX_SOCKET_EXTENSION = "lace-cni.io/unix-socket";
+
+/** A kubeconfig (YAML text) for an embedded server at `url`, or on `socketPath`. */
+export function embeddedKubeConfig(server: { url: string; socketPath?: string }, name = "lace-embedded"): string {
+  const cluster: Record<string, unknown> = { server: server.url, "insecure-skip-tls-verify": true };
+  if (server.socketPath) cluster.extensions = [{ name: UNIX_SOCKET_EXTENSION, extension: { path: server.socketPath } }];
+  return stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [{ name, cluster }],
+    users: [{ name, user: {} }],
+    contexts: [{ name, context: { cluster: name, user: name } }],
+    "current-context": name,
+  });
+}

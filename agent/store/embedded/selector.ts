@@ -1,0 +1,83 @@
+/**
+ * Kubernetes label and field selectors, as the API server parses them from
+ * `?labelSelector=` and `?fieldSelector=`.
+ *
+ * @example
+ * const m = parseLabelSelector("team=a,tier in (web,api),!legacy");
+ * m({ team: "a", tier: "web" }); // true
+ */
+import { StoreError } from "../../../core/mod.ts";
+
+export type LabelMatcher = (labels: Record<string, string> | undefined) => boolean;
+export type FieldMatcher = (obj: unknown) => boolean;
+
+/** Splits on commas that are not inside parentheses. */
+function terms(text: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let cur = "";
+  for (const ch of text) {
+    if (ch === "(") depth++;
+    if (ch === ")") depth--;
+    if (ch === "," && depth === 0) {
+      out.push(cur);
+      cur = "";
+    } else cur += ch;
+  }
+  out.push(cur);
+  return out.map((t) => t.trim()).filter((t) => t !== "");
+}
+
+/** Parses label selector text; an unparsable term is an `Invalid` StoreError naming it. */
+export function parseLabelSelector(text: string | undefined | null): LabelMatcher {
+  if (!text) return () => true;
+  const tests: LabelMatcher[] = terms(text).map((term) => {
+    let m: RegExpExecArray | null;
+    if ((m = /^([^\s!=(),]+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(term))) {
+      const [, key, op, list] = m;
+      const values = new Set(list.split(",").map((v) => v.trim()).filter((v) => v !== ""));
+      return op === "in"
+        ? (l) => l?.[key] !== undefined && values.has(l[key])
+        : (l) => l?.[key] === undefined || !values.has(l[key]);
+    }
+    if ((m = /^([^\s!=(),]+)\s*!=\s*([^\s!=(),]*)$/.exec(term))) {
+      const [, key, value] = m;
+      return (l) => l?.[key] !== value;
+    }
+    if ((m = /^([^\s!=(),]+)\s*==?\s*([^\s!=(),]*)$/.exec(term))) {
+      const [, key, value] = m;
+      return (l) => l?.[key] === value;
+    }
+    if ((m = /^!\s*([^\s!=(),]+)$/.exec(term))) {
+      const key = m[1];
+      return (l) => l?.[key] === undefined;
+    }
+    if ((m = /^([^\s!=(),]+)$/.exec(term))) {
+      const key = m[1];
+      return (l) => l?.[key] !== undefined;
+    }
+    throw new StoreError("Invalid", `Invalid label selector term "${term}": expected key, !key, key=value, key!=value, key in (...) or key notin (...)`);
+  });
+  return (labels) => tests.every((t) => t(labels));
+}
+
+function pathValue(obj: unknown, path: string): string {
+  let cur: unknown = obj;
+  for (const part of path.split(".")) {
+    if (cur === null || typeof cur !== "object") return "";
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur === undefined || cur === null ? "" : String(cur);
+}
+
+/** Parses field selector text (`spec.nodeName=node-1,metadata.name!=x`): equality on dotted paths. */
+export function parseFieldSelector(text: string | undefined | null): FieldMatcher {
+  if (!text) return () => true;
+  const tests: FieldMatcher[] = terms(text).map((term) => {
+    const m = /^([A-Za-z0-9_.]+)\s*(==|=|!=)\s*(.*)$/.exec(term);
+    if (!m) throw new StoreError("Invalid", `Invalid field selector term "${term}": expected path=value or path!=value`);
+    const [, path, op, value] = m;
+    return op === "!=" ? (o) => pathValue(o, path) !== value : (o) => pathValue(o, path) === value;
+  });
+  return (obj) => tests.every((t) => t(obj));
+}

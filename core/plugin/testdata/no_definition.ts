@@ -1,0 +1,2 @@
+// A module that exports no plugin definition.
+export const notAPlugin = 42;

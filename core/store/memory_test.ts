@@ -1,0 +1,6 @@
+import { storeConformance } from "./conformance.ts";
+import { MemoryStore } from "./memory.ts";
+
+storeConformance("MemoryStore", ({ watchHistory }) =>
+  Promise.resolve({ store: new MemoryStore(watchHistory), close: () => Promise.resolve() })
+);

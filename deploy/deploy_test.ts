@@ -1,0 +1,149 @@
+/**
+ * The manifests in deploy/ are what generate.ts renders (not stale), and
+ * they are structurally sound: a CRD per kind carrying the validator's
+ * schema and CEL rules, the status subresource where the kind has a status,
+ * printer columns, RBAC that covers every kind, and the agent DaemonSet's
+ * host networking, privileges and CNI install step.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { parseAllDocuments } from "yaml";
+import { GROUP, KINDS, VERSION } from "../core/mod.ts";
+import { type CELRule, type OpenAPISchema, SCHEMAS } from "../core/resources/schema.ts";
+import { kindInfo } from "../agent/store/kinds.ts";
+import { renderDeploy, staleFiles } from "./generate.ts";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const t = suite("deploy manifests");
+
+// deno-lint-ignore no-explicit-any
+type Doc = any;
+
+function docs(path: string): Doc[] {
+  return parseAllDocuments(readFileSync(join(here, path), "utf8")).map((d) => d.toJS()).filter((d) => d);
+}
+
+function celRules(s: OpenAPISchema | undefined, out: CELRule[] = []): CELRule[] {
+  if (!s) return out;
+  out.push(...(s["x-kubernetes-validations"] ?? []));
+  for (const p of Object.values(s.properties ?? {})) celRules(p, out);
+  celRules(s.items, out);
+  celRules(s.additionalProperties, out);
+  return out;
+}
+
+/** Problems that make a CRD schema non-structural, with their paths. */
+function structuralProblems(s: OpenAPISchema, path: string, out: string[] = []): string[] {
+  if (!s.type && !s["x-kubernetes-preserve-unknown-fields"]) out.push(`${path}: no type`);
+  if (s.properties && s.type !== "object") out.push(`${path}: properties on a ${s.type}`);
+  if (s.properties && s.additionalProperties) out.push(`${path}: both properties and additionalProperties`);
+  if (s.type === "array" && !s.items) out.push(`${path}: an array without items`);
+  for (const [k, p] of Object.entries(s.properties ?? {})) structuralProblems(p, `${path}.${k}`, out);
+  if (s.items) structuralProblems(s.items, `${path}[]`, out);
+  if (s.additionalProperties) structuralProblems(s.additionalProperties, `${path}{}`, out);
+  for (const r of s["x-kubernetes-validations"] ?? []) {
+    if (!r.rule?.trim() || !r.message?.trim()) out.push(`${path}: a CEL rule without rule or message`);
+  }
+  return out;
+}
+
+t("the generated files on disk are up to date", () => {
+  const stale = staleFiles();
+  assert.equal(stale, [], `stale: ${stale.join(", ")}; run \`npm run generate\``);
+});
+
+t("a CRD per kind, carrying the validator's schema, CEL rules, status subresource and printer columns", () => {
+  let totalRules = 0;
+  for (const kind of KINDS) {
+    const schema = SCHEMAS[kind];
+    const [crd] = docs(`crds/${schema.plural}.${GROUP}.yaml`);
+    assert.is(crd.kind, "CustomResourceDefinition");
+    assert.is(crd.metadata.name, `${schema.plural}.${GROUP}`);
+    assert.is(crd.spec.group, GROUP);
+    assert.is(crd.spec.names.kind, kind);
+    assert.is(crd.spec.names.plural, kindInfo(kind).plural, `${kind}: the stores serve the CRD's plural`);
+    assert.is(crd.spec.scope, kindInfo(kind).namespaced ? "Namespaced" : "Cluster", `${kind}: the stores agree on the scope`);
+    assert.is(crd.spec.versions.length, 1);
+    const v = crd.spec.versions[0];
+    assert.is(v.name, VERSION);
+    assert.ok(v.served && v.storage);
+    const root = v.schema.openAPIV3Schema as OpenAPISchema;
+    assert.ok(root.required?.includes("spec"), `${kind}: spec is required`);
+    assert.equal(root.properties?.spec, schema.spec, `${kind}: spec schema is the validator's`);
+    assert.ok(root.properties?.spec.properties, `${kind}: spec has properties`);
+    if (schema.status) {
+      assert.equal(v.subresources, { status: {} }, `${kind}: status subresource`);
+      assert.equal(root.properties?.status, schema.status);
+    } else {
+      assert.is(v.subresources, undefined, `${kind}: no status, no status subresource`);
+    }
+    assert.equal(structuralProblems(root, kind), [], `${kind}: structural schema`);
+    const rules = celRules(root);
+    const expected = [...celRules(schema.spec), ...celRules(schema.status), ...(schema.rootValidations ?? [])];
+    const key = (r: CELRule) => JSON.stringify(r);
+    assert.equal(rules.map(key).sort(), expected.map(key).sort(), `${kind}: every CEL rule of the schema source is in the CRD`);
+    totalRules += rules.length;
+    const columns = v.additionalPrinterColumns as { name: string; jsonPath: string }[];
+    for (const c of schema.printerColumns ?? []) assert.ok(columns.some((x) => x.name === c.name && x.jsonPath === c.jsonPath), `${kind}: column ${c.name}`);
+    assert.ok(columns.some((c) => c.name === "Age"));
+  }
+  assert.ok(totalRules > 0, "CEL rules are present");
+  const rulesText = readFileSync(join(here, "crds/networks.lace-cni.io.yaml"), "utf8");
+  assert.match(rulesText, "x-kubernetes-validations");
+});
+
+t("RBAC covers every kind and binds the service accounts the workloads run as", () => {
+  const all = docs("rbac.yaml");
+  const roles = new Map(all.filter((d) => d.kind === "ClusterRole").map((d) => [d.metadata.name, d]));
+  const accounts = new Set(all.filter((d) => d.kind === "ServiceAccount").map((d) => d.metadata.name));
+  const controller = roles.get("lace-controller");
+  const laceResources = controller.rules.filter((r: Doc) => r.apiGroups.includes(GROUP)).flatMap((r: Doc) => r.resources);
+  for (const kind of KINDS) {
+    assert.ok(laceResources.includes(SCHEMAS[kind].plural), `controller may touch ${kind}`);
+    if (SCHEMAS[kind].status) assert.ok(laceResources.includes(`${SCHEMAS[kind].plural}/status`), `controller may write ${kind} status`);
+  }
+  const agentCore = roles.get("lace-agent").rules.filter((r: Doc) => r.apiGroups.includes("")).flatMap((r: Doc) => r.resources);
+  for (const r of ["pods", "namespaces", "services", "nodes"]) assert.ok(agentCore.includes(r), `agent reads ${r}`);
+  for (const b of all.filter((d) => d.kind === "ClusterRoleBinding")) {
+    assert.ok(roles.has(b.roleRef.name), `binding ${b.metadata.name} names an existing role`);
+    for (const s of b.subjects) assert.ok(accounts.has(s.name), `binding ${b.metadata.name} names an existing service account`);
+  }
+  const [deployment] = docs("controller.yaml");
+  const [daemonset] = docs("agent.yaml");
+  assert.ok(accounts.has(deployment.spec.template.spec.serviceAccountName));
+  assert.ok(accounts.has(daemonset.spec.template.spec.serviceAccountName));
+});
+
+t("the agent DaemonSet: host network, privileged, an init step that installs the CNI plugin and its conflist", () => {
+  const [ds] = docs("agent.yaml");
+  assert.is(ds.kind, "DaemonSet");
+  const pod = ds.spec.template.spec;
+  assert.is(pod.hostNetwork, true);
+  assert.is(pod.containers[0].securityContext.privileged, true);
+  const [init] = pod.initContainers;
+  const script = init.command.join(" ");
+  const mounts = Object.fromEntries(init.volumeMounts.map((m: Doc) => [m.name, m.mountPath]));
+  const hostPaths = Object.fromEntries(pod.volumes.filter((v: Doc) => v.hostPath).map((v: Doc) => [v.name, v.hostPath.path]));
+  assert.is(hostPaths[Object.keys(mounts).find((n) => mounts[n] === "/host/opt/cni/bin")!], "/opt/cni/bin");
+  assert.is(hostPaths[Object.keys(mounts).find((n) => mounts[n] === "/host/etc/cni/net.d")!], "/etc/cni/net.d");
+  assert.match(script, "/host/opt/cni/bin/lace-cni");
+  assert.match(script, "/host/etc/cni/net.d/10-lace.conflist");
+  const [config] = docs("config.yaml");
+  const conflist = JSON.parse(config.data["10-lace.conflist"]);
+  assert.is(conflist.plugins[0].type, "lace-cni", "the conflist names the binary the init step installs");
+  assert.ok(conflist.cniVersion);
+  const [deployment] = docs("controller.yaml");
+  assert.is(deployment.kind, "Deployment");
+  assert.is(deployment.metadata.namespace, ds.metadata.namespace);
+});
+
+t("the kustomization lists every generated manifest", () => {
+  const files = [...renderDeploy().keys()].filter((p) => p !== "kustomization.yaml");
+  const [k] = docs("kustomization.yaml");
+  assert.equal([...k.resources].sort(), files.sort());
+});
+
+t.run();

@@ -1,0 +1,80 @@
+/**
+ * What this kernel can do, found out at start by trying it in the node's
+ * namespace (and undoing it): kernel config is not readable everywhere, and
+ * a module may be loadable on demand. Each probe creates an object with a
+ * name or id of its own and removes it at once.
+ *
+ * @example
+ * const caps = await probeCapabilities("/run/netns/node-1");
+ * caps.vrf; // false on this kernel: End.DX4 + marks is used instead of End.DT4
+ */
+import { existsSync } from "node:fs";
+import type { DataplaneCapabilities } from "../../core/mod.ts";
+import { NetlinkClient } from "./netlink.ts";
+import {
+  AF, ifinfomsg, IFLA, IFLA_INFO, LWTUNNEL_ENCAP, MessageBuilder, NHA, nhmsg, NLM_F, RTA, rtmsg, RTM, RTN,
+  RTPROT_LACE, SEG6_ACTION, seg6LocalAttrs, ipBytes, SEG6_IPTUNNEL_SRH, seg6EncapPayload, SEG6_MODE,
+} from "./wire.ts";
+
+const PROBE_TABLE = 0x1acefe;
+const PROBE_NH_ID = 0x1acffffe;
+
+async function tries(nl: NetlinkClient, add: MessageBuilder, del: MessageBuilder, what: string): Promise<boolean> {
+  try {
+    await nl.write([{ message: add, what }]);
+  } catch {
+    return false;
+  }
+  await nl.write([{ message: del, what: `undo ${what}`, ignore: ["ENOENT", "ESRCH", "ENODEV"] }]).catch(() => undefined);
+  return true;
+}
+
+function probeRoute(type: number, encap: (m: MessageBuilder) => void, encapType: number): MessageBuilder {
+  const m = new MessageBuilder(type, type === RTM.NEWROUTE ? NLM_F.CREATE | NLM_F.EXCL : 0);
+  m.bytes(rtmsg({ family: AF.INET6, dstLen: 128, table: PROBE_TABLE, protocol: RTPROT_LACE, type: RTN.UNICAST }));
+  m.u32(RTA.TABLE, PROBE_TABLE).attrBytes(RTA.DST, ipBytes("fd00:1ace:ffff:ffff::fe")).u32(RTA.OIF, 1);
+  if (type === RTM.NEWROUTE) {
+    m.u16(RTA.ENCAP_TYPE, encapType).begin(RTA.ENCAP);
+    encap(m);
+    m.end();
+  }
+  return m;
+}
+
+/** Probes VRF, seg6, seg6local, nexthop objects and BPF in the namespace. */
+export async function probeCapabilities(netns: string | undefined): Promise<DataplaneCapabilities> {
+  const nl = NetlinkClient.open(netns);
+  try {
+    const vrfName = `lace-probe${process.pid % 100000}`;
+    const vrfAdd = new MessageBuilder(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL).bytes(ifinfomsg(0));
+    vrfAdd.str(IFLA.IFNAME, vrfName).begin(IFLA.LINKINFO).str(IFLA_INFO.KIND, "vrf")
+      .begin(IFLA_INFO.DATA).u32(1 /* IFLA_VRF_TABLE */, PROBE_TABLE).end().end();
+    const vrfDel = new MessageBuilder(RTM.DELLINK, 0).bytes(ifinfomsg(0)).str(IFLA.IFNAME, vrfName);
+    const vrf = await tries(nl, vrfAdd, vrfDel, "probe vrf");
+
+    const seg6 = await tries(
+      nl,
+      probeRoute(RTM.NEWROUTE, (m) => m.attrBytes(SEG6_IPTUNNEL_SRH, seg6EncapPayload(SEG6_MODE.ENCAP_RED, ["fd00:1ace:ffff:ffff::1"])), LWTUNNEL_ENCAP.SEG6),
+      probeRoute(RTM.DELROUTE, () => {}, 0),
+      "probe seg6",
+    );
+    const seg6local = await tries(
+      nl,
+      probeRoute(RTM.NEWROUTE, (m) => seg6LocalAttrs(m, { action: SEG6_ACTION.END_DX4, nh4: "0.0.0.0" }), LWTUNNEL_ENCAP.SEG6_LOCAL),
+      probeRoute(RTM.DELROUTE, () => {}, 0),
+      "probe seg6local",
+    );
+    const nhAdd = new MessageBuilder(RTM.NEWNEXTHOP, NLM_F.CREATE | NLM_F.EXCL).bytes(nhmsg(AF.INET6, RTPROT_LACE));
+    nhAdd.u32(NHA.ID, PROBE_NH_ID).attrBytes(NHA.BLACKHOLE, new Uint8Array(0));
+    const nhDel = new MessageBuilder(RTM.DELNEXTHOP, 0).bytes(nhmsg(AF.UNSPEC, 0)).u32(NHA.ID, PROBE_NH_ID);
+    const nexthopObjects = await tries(nl, nhAdd, nhDel, "probe nexthop objects");
+    const bpf = existsSync("/proc/sys/net/core/bpf_jit_enable") && existsSync("/sys/fs/bpf");
+    return {
+      vrf, seg6, seg6local, nexthopObjects, bpf,
+      overlappingSubnets: seg6local,
+      forwarding: ["routed"],
+    };
+  } finally {
+    nl.close();
+  }
+}

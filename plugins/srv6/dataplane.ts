@@ -1,0 +1,266 @@
+/**
+ * The srv6 Dataplane: makes one node's kernel match its NodeDesiredState.
+ * `apply` reads what the kernel holds of ours, diffs it against the plan
+ * and writes only the difference, in dependency order (bridges, addresses,
+ * nexthops, routes, rules, nftables; then removals in reverse). A second
+ * apply of the same state, or a fresh process applying it, makes zero
+ * writes (`ApplyReport.writes`), so traffic is never disturbed.
+ *
+ * @example
+ * const dp = await Srv6Dataplane.open({ node: "node-1", netns: "/run/netns/node-1" });
+ * const report = await dp.apply(state); // { added, changed, removed, writes, durationMs }
+ * await dp.close();
+ */
+import type { ApplyReport, Dataplane, DataplaneCapabilities, NodeDesiredState } from "../../core/mod.ts";
+import { NetlinkClient, type WriteRequest } from "./netlink.ts";
+import { inNetns, netnsPath, setSysctl } from "./netns.ts";
+import {
+  addrAdd, bridgeAdd, linkDel, linkUp, NEXTHOP_ID_BASE, NEXTHOP_ID_SPAN, POD_ALIAS_PREFIX, nexthopAdd, nexthopDel, ourBridges, readAddrs,
+  readLinks, readNexthops, readRoutes, readRules, routeAdd, routeDel, ruleAdd, setMaster, type Links,
+} from "./kernel.ts";
+import { addrKey, nexthopSig, routeKey, routeSig, ruleKey, type RouteObj } from "./objects.ts";
+import { planNode, type Plan } from "./plan.ts";
+import { loadedRulesetHash, loadRuleset, removeRuleset, renderRuleset, rulesetHash } from "./nft.ts";
+import { probeCapabilities } from "./capabilities.ts";
+import { attachPod, detachPod, type PodAttachment } from "./pods.ts";
+import { AF, RTA, RTM, rtmsg, attrMap, readU32 } from "./wire.ts";
+
+export interface Srv6Options {
+  node: string;
+  /** Path (or `ip netns` name) of the node's network namespace; undefined: this process's. */
+  netns?: string;
+}
+
+export class Srv6Dataplane implements Dataplane {
+  private caps?: DataplaneCapabilities;
+  /** Network → bridge, from the last applied state. */
+  private bridges = new Map<string, string>();
+  readonly netns: string | undefined;
+  readonly label: string;
+
+  private constructor(readonly node: string, netns: string | undefined, private readonly nl: NetlinkClient) {
+    this.netns = netns;
+    this.label = netns ? netns.split("/").pop()! : "host";
+  }
+
+  /** Opens the node's netlink socket and probes the kernel's capabilities. */
+  static async open(opts: Srv6Options): Promise<Srv6Dataplane> {
+    const path = opts.netns === undefined ? undefined : netnsPath(opts.netns);
+    const dp = new Srv6Dataplane(opts.node, path, NetlinkClient.open(path));
+    dp.caps = await probeCapabilities(path);
+    return dp;
+  }
+
+  /** The netlink client (tests and the benchmark read its write counter). */
+  get netlink(): NetlinkClient {
+    return this.nl;
+  }
+
+  async capabilities(): Promise<DataplaneCapabilities> {
+    this.caps ??= await probeCapabilities(this.netns);
+    return this.caps;
+  }
+
+  async close(): Promise<void> {
+    this.nl.close();
+  }
+
+  /** Removes everything of ours from the node (for teardown; not part of reconcile). */
+  async purge(): Promise<void> {
+    const empty: NodeDesiredState = {
+      node: this.node, revision: 0, locator: "::/128", encapsulation: "Reduced",
+      underlay: { interface: "lo", mtu: 1500 }, networks: [], endpoints: [],
+    };
+    await this.reconcile(empty, false);
+    removeRuleset(this.netns);
+  }
+
+  async apply(state: NodeDesiredState): Promise<ApplyReport> {
+    const report = await this.reconcile(state, true);
+    this.bridges = new Map(state.networks.filter((n) => n.bridge).map((n) => [n.name, n.bridge!]));
+    return report;
+  }
+
+  /**
+   * Attaches a pod to a network applied earlier (see pods.ts). The agent
+   * calls this on CNI ADD; the endpoint must also appear in the next desired
+   * state, or the next apply withdraws its source addresses.
+   */
+  async attachPod(pod: PodAttachment): Promise<void> {
+    const bridge = pod.bridge ?? this.bridges.get(pod.network);
+    if (!bridge) throw new Error(`Cannot attach pod ${pod.netns}: network "${pod.network}" is not in the applied state of node ${this.node}`);
+    await attachPod({ netlink: this.nl, netns: this.netns, label: this.label }, pod, bridge);
+  }
+
+  /** Detaches a pod; a missing link or namespace is success (CNI DEL may repeat). */
+  async detachPod(pod: { hostIfname: string; netns?: string }): Promise<void> {
+    await detachPod({ netlink: this.nl, netns: this.netns, label: this.label }, pod);
+  }
+
+  private async resolveUnderlay(state: NodeDesiredState, links: Links): Promise<string> {
+    if (state.underlay.interface) {
+      if (!links.byName.has(state.underlay.interface)) {
+        throw new Error(`Cannot apply the desired state of node ${state.node}: underlay.interface "${state.underlay.interface}" does not exist in netns ${this.label}`);
+      }
+      return state.underlay.interface;
+    }
+    for (const family of [AF.INET6, AF.INET]) {
+      const msgs = await this.nl.dump(RTM.GETROUTE, rtmsg({ family, dstLen: 0, table: 254, protocol: 0, type: 0 }), "routes");
+      for (const m of msgs) {
+        if (m.type !== RTM.NEWROUTE || m.data[1] !== 0 || m.data[4] !== 254) continue;
+        const oif = readU32(attrMap(m.data.subarray(12)).get(RTA.OIF));
+        const name = oif === undefined ? undefined : links.byIndex.get(oif)?.name;
+        if (name) return name;
+      }
+    }
+    throw new Error(`Cannot apply the desired state of node ${state.node}: underlay.interface is empty and netns ${this.label} has no default route to take it from`);
+  }
+
+  private async reconcile(state: NodeDesiredState, withSysctlsAndNft: boolean): Promise<ApplyReport> {
+    const t0 = performance.now();
+    const writesBefore = this.nl.writes;
+    let sysWrites = 0;
+    let added = 0, changed = 0, removed = 0;
+
+    let links = await readLinks(this.nl);
+    const underlay = withSysctlsAndNft ? await this.resolveUnderlay(state, links) : "lo";
+    const plan: Plan = planNode(state, underlay);
+    plan.podPorts = [...links.byName.values()].filter((l) => l.alias?.startsWith(POD_ALIAS_PREFIX)).map((l) => l.name);
+
+    // 1. sysctls that do not depend on our links.
+    const later: [string, string][] = [];
+    if (withSysctlsAndNft) {
+      for (const [k, v] of plan.sysctls) {
+        const dev = /^net\/ipv[46]\/conf\/([^/]+)\//.exec(k)?.[1];
+        if (dev && dev !== "all" && dev !== "default" && !links.byName.has(dev)) { later.push([k, v]); continue; }
+        if (k.startsWith("net/netfilter/")) { later.push([k, v]); continue; }
+        if (this.trySysctl(k, v)) sysWrites++;
+      }
+    }
+
+    // 2. bridges.
+    const haveBridges = ourBridges(links);
+    const reqs: WriteRequest[] = [];
+    for (const b of plan.bridges.values()) {
+      const have = haveBridges.get(b.name);
+      if (!have) {
+        if (links.byName.has(b.name)) throw new Error(`Cannot add bridge ${b.name} in netns ${this.label}: a link of that name exists and is not lace-cni's`);
+        reqs.push(...bridgeAdd(b.name)); added++;
+      } else if (!have.up) { reqs.push(linkUp(links, b.name)); changed++; }
+    }
+    if (reqs.length) {
+      await this.nl.write(reqs);
+      links = await readLinks(this.nl);
+    }
+    for (const [k, v] of later) if (!k.startsWith("net/netfilter/") && this.trySysctl(k, v)) sysWrites++;
+
+    // Pod ports whose bridge was recreated are ports again.
+    const portReqs: WriteRequest[] = [];
+    const bridgeOfNet = new Map(state.networks.filter((n) => n.bridge).map((n) => [n.name, n.bridge!]));
+    for (const ep of state.endpoints) {
+      const port = links.byName.get(ep.interface);
+      const br = links.byName.get(bridgeOfNet.get(ep.network) ?? "");
+      if (!port || !br || !port.alias?.startsWith(POD_ALIAS_PREFIX) || port.master === br.index) continue;
+      portReqs.push(setMaster(links, ep.interface, br.index)); changed++;
+    }
+    await this.nl.write(portReqs);
+
+    // 3. addresses on our bridges.
+    const ourNames = new Set([...ourBridges(links).keys()]);
+    const haveAddrs = new Map((await readAddrs(this.nl, links, ourNames)).map((a) => [addrKey(a), a]));
+    const addrReqs: WriteRequest[] = [];
+    for (const [k, a] of plan.addrs) if (!haveAddrs.has(k)) { addrReqs.push(addrAdd(links, a)); added++; }
+    await this.nl.write(addrReqs);
+
+    // 4. nexthops: reuse the kernel's id for an identical nexthop, allocate free ids for new ones.
+    const haveNh = await readNexthops(this.nl, links);
+    const nhBySig = new Map<string, number>();
+    const nhById = new Map<number, string>();
+    const usedIds = new Set<number>();
+    for (const n of haveNh) {
+      usedIds.add(n.id!);
+      const sig = nexthopSig(n);
+      nhById.set(n.id!, sig);
+      if (!nhBySig.has(sig)) nhBySig.set(sig, n.id!);
+    }
+    let nextId = NEXTHOP_ID_BASE;
+    const nhReqs: WriteRequest[] = [];
+    for (const [sig, n] of plan.nexthops) {
+      if (nhBySig.has(sig)) continue;
+      while (usedIds.has(nextId)) nextId++;
+      if (nextId >= NEXTHOP_ID_BASE + NEXTHOP_ID_SPAN) throw new Error(`Cannot add nexthop in netns ${this.label}: the id range of lace-cni is full`);
+      usedIds.add(nextId);
+      nhBySig.set(sig, nextId);
+      nhReqs.push(nexthopAdd(links, n, nextId)); added++;
+    }
+    await this.nl.write(nhReqs);
+
+    // 5. routes.
+    const haveRoutes = new Map<string, RouteObj>();
+    for (const r of await readRoutes(this.nl, links)) {
+      if (r.nhid !== undefined) r.nexthop = nhById.get(r.nhid) ?? `#${r.nhid}`;
+      delete r.nhid;
+      haveRoutes.set(routeKey(r), r);
+    }
+    const routeReqs: WriteRequest[] = [];
+    for (const [k, r] of plan.routes) {
+      const have = haveRoutes.get(k);
+      if (have && routeSig(have) === routeSig(r)) continue;
+      routeReqs.push(routeAdd(links, r, r.nexthop ? nhBySig.get(r.nexthop) : undefined, have !== undefined));
+      if (have) changed++; else added++;
+    }
+    await this.nl.write(routeReqs);
+
+    // 6. rules.
+    const haveRules = new Map((await readRules(this.nl)).map((r) => [ruleKey(r), r]));
+    const ruleReqs: WriteRequest[] = [];
+    for (const [k, r] of plan.rules) if (!haveRules.has(k)) { ruleReqs.push(ruleAdd(r)); added++; }
+    await this.nl.write(ruleReqs);
+
+    // 7. nftables.
+    if (withSysctlsAndNft) {
+      const text = renderRuleset(plan);
+      if (loadedRulesetHash(this.netns) !== rulesetHash(text)) {
+        loadRuleset(this.netns, text, this.label);
+        sysWrites++;
+        changed++;
+      }
+      // Conntrack's sysctls exist once the ruleset (which uses ct) has loaded it.
+      for (const [k, v] of later) if (k.startsWith("net/netfilter/") && this.trySysctl(k, v)) sysWrites++;
+    }
+
+    // 8. removals, in reverse dependency order.
+    const del: WriteRequest[] = [];
+    for (const [k, r] of haveRules) if (!plan.rules.has(k)) { del.push(ruleAdd(r, true)); removed++; }
+    for (const [k, r] of haveRoutes) if (!plan.routes.has(k)) { del.push(routeDel(r)); removed++; }
+    await this.nl.write(del);
+    const delNh: WriteRequest[] = [];
+    const wanted = new Set([...plan.nexthops.keys()].map((s) => nhBySig.get(s)));
+    for (const n of haveNh) if (!wanted.has(n.id)) { delNh.push(nexthopDel(n.id!)); removed++; }
+    await this.nl.write(delNh);
+    const delAddr: WriteRequest[] = [];
+    for (const [k, a] of haveAddrs) if (!plan.addrs.has(k) && plan.bridges.has(a.ifname)) { delAddr.push(addrAdd(links, a, true)); removed++; }
+    await this.nl.write(delAddr);
+    const delLinks: WriteRequest[] = [];
+    for (const name of ourNames) if (!plan.bridges.has(name)) { delLinks.push(linkDel(links, name)); removed++; }
+    await this.nl.write(delLinks);
+
+    return {
+      added, changed, removed,
+      writes: this.nl.writes - writesBefore + sysWrites,
+      durationMs: performance.now() - t0,
+    };
+  }
+
+  private trySysctl(key: string, value: string): boolean {
+    try {
+      return setSysctl(this.netns, key, value);
+    } catch (e) {
+      // nf_hooks_lwtunnel only exists when conntrack is loaded; the rest must succeed.
+      if (key === "net/netfilter/nf_hooks_lwtunnel") return false;
+      throw new Error(`Cannot set sysctl ${key.replaceAll("/", ".")}=${value} in netns ${this.label}: ${(e as Error).message}`);
+    }
+  }
+}
+
+export { inNetns };

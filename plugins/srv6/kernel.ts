@@ -1,0 +1,360 @@
+/**
+ * Reading lace-cni's objects back from the kernel and building the
+ * rtnetlink requests that create, change and remove them. Ownership is
+ * marked in the kernel itself, so a fresh process finds exactly what an
+ * earlier one made: routes, rules and nexthops carry RTPROT_LACE; bridges
+ * carry the interface alias `lace-cni:bridge`; nexthop ids live in
+ * [NEXTHOP_ID_BASE, NEXTHOP_ID_BASE + 2^24).
+ *
+ * @example
+ * const links = await readLinks(nl);
+ * const routes = await readRoutes(nl, links);
+ */
+import type { NetlinkClient, WriteRequest } from "./netlink.ts";
+import {
+  AF, attrMap, NDA, ndmsg, NUD, fibRuleHdr, FR_ACT, FRA, IFA, IFA_F, ifaddrmsg, ifinfomsg, IFF_UP, IFLA, IFLA_INFO, ipBytes, ipText,
+  LWTUNNEL_ENCAP, MessageBuilder, NHA, nhmsg, NLM_F, parseSeg6Encap, parseSeg6Local, readStr, readU32, RT_SCOPE, RTA,
+  rtmsg, RTM, RTN, RTPROT_LACE, SEG6_ACTION, SEG6_IPTUNNEL_SRH, seg6EncapPayload, seg6LocalAttrs,
+} from "./wire.ts";
+import type { AddrObj, BridgeObj, NexthopObj, RouteObj, RuleObj } from "./objects.ts";
+
+export const BRIDGE_ALIAS = "lace-cni:bridge";
+export const POD_ALIAS_PREFIX = "lace-cni:pod:";
+export const NEXTHOP_ID_BASE = 0x1ace0000;
+export const NEXTHOP_ID_SPAN = 1 << 24;
+
+/** A link as read from the kernel. */
+export interface LinkInfo {
+  index: number;
+  name: string;
+  alias?: string;
+  up: boolean;
+  master?: number;
+  mtu: number;
+  kind?: string;
+}
+
+export interface Links {
+  byName: Map<string, LinkInfo>;
+  byIndex: Map<number, LinkInfo>;
+}
+
+export async function readLinks(nl: NetlinkClient): Promise<Links> {
+  const msgs = await nl.dump(RTM.GETLINK, ifinfomsg(0), "links");
+  const byName = new Map<string, LinkInfo>();
+  const byIndex = new Map<number, LinkInfo>();
+  for (const m of msgs) {
+    if (m.type !== RTM.NEWLINK) continue;
+    const v = new DataView(m.data.buffer, m.data.byteOffset, m.data.byteLength);
+    const index = v.getInt32(4, true);
+    const flags = v.getUint32(8, true);
+    const a = attrMap(m.data.subarray(16));
+    const info = a.get(IFLA.LINKINFO);
+    const link: LinkInfo = {
+      index,
+      name: readStr(a.get(IFLA.IFNAME)) ?? "",
+      alias: readStr(a.get(IFLA.IFALIAS)),
+      up: (flags & IFF_UP) !== 0,
+      master: readU32(a.get(IFLA.MASTER)),
+      mtu: readU32(a.get(IFLA.MTU)) ?? 0,
+      kind: info ? readStr(attrMap(info).get(IFLA_INFO.KIND)) : undefined,
+    };
+    byName.set(link.name, link);
+    byIndex.set(index, link);
+  }
+  return { byName, byIndex };
+}
+
+export function ourBridges(links: Links): Map<string, BridgeObj> {
+  const out = new Map<string, BridgeObj>();
+  for (const l of links.byName.values()) {
+    if (l.alias === BRIDGE_ALIAS) out.set(l.name, { name: l.name, up: l.up });
+  }
+  return out;
+}
+
+/** Addresses on the given links (all of them are ours: our bridges have no automatic addresses). */
+export async function readAddrs(nl: NetlinkClient, links: Links, on: Set<string>): Promise<AddrObj[]> {
+  const msgs = await nl.dump(RTM.GETADDR, ifaddrmsg(AF.UNSPEC, 0, 0, 0, 0), "addresses");
+  const out: AddrObj[] = [];
+  for (const m of msgs) {
+    if (m.type !== RTM.NEWADDR) continue;
+    const v = new DataView(m.data.buffer, m.data.byteOffset, m.data.byteLength);
+    const family = v.getUint8(0);
+    const len = v.getUint8(1);
+    const index = v.getUint32(4, true);
+    const name = links.byIndex.get(index)?.name;
+    if (!name || !on.has(name)) continue;
+    const a = attrMap(m.data.subarray(8));
+    const addr = a.get(IFA.LOCAL) ?? a.get(IFA.ADDRESS);
+    if (!addr) continue;
+    out.push({ ifname: name, cidr: `${ipText(addr)}/${len}`, family: family === AF.INET ? 4 : 6 });
+  }
+  return out;
+}
+
+export async function readNexthops(nl: NetlinkClient, links: Links): Promise<NexthopObj[]> {
+  const msgs = await nl.dump(RTM.GETNEXTHOP, nhmsg(AF.UNSPEC, 0), "nexthops");
+  const out: NexthopObj[] = [];
+  for (const m of msgs) {
+    if (m.type !== RTM.NEWNEXTHOP) continue;
+    if (m.data[2] !== RTPROT_LACE) continue;
+    const a = attrMap(m.data.subarray(8));
+    const id = readU32(a.get(NHA.ID));
+    const encap = a.get(NHA.ENCAP);
+    const seg = encap ? parseSeg6Encap(encap) : undefined;
+    out.push({
+      id,
+      family: m.data[0] === AF.INET ? 4 : 6,
+      oif: links.byIndex.get(readU32(a.get(NHA.OIF)) ?? -1)?.name ?? "",
+      mode: seg?.mode ?? -1,
+      segments: seg?.segments ?? [],
+    });
+  }
+  return out;
+}
+
+/** Our routes (RTPROT_LACE) in every table, with nexthop ids as given by the kernel. */
+export async function readRoutes(nl: NetlinkClient, links: Links): Promise<(RouteObj & { nhid?: number })[]> {
+  const out: (RouteObj & { nhid?: number })[] = [];
+  for (const family of [AF.INET, AF.INET6]) {
+    const msgs = await nl.dump(RTM.GETROUTE, rtmsg({ family, dstLen: 0, table: 0, protocol: 0, type: 0 }), "routes");
+    for (const m of msgs) {
+      if (m.type !== RTM.NEWROUTE) continue;
+      const d = m.data;
+      if (d[5] !== RTPROT_LACE) continue;
+      const a = attrMap(d.subarray(12));
+      const fam: 4 | 6 = d[0] === AF.INET ? 4 : 6;
+      const dstBytes = a.get(RTA.DST);
+      const dst = `${dstBytes ? ipText(dstBytes) : fam === 4 ? "0.0.0.0" : "::"}/${d[1]}`;
+      const type = d[7] === RTN.UNREACHABLE ? "unreachable" : "unicast";
+      const r: RouteObj & { nhid?: number } = {
+        family: fam,
+        table: readU32(a.get(RTA.TABLE)) ?? d[4],
+        dst,
+        type,
+      };
+      const oif = readU32(a.get(RTA.OIF));
+      if (oif !== undefined) r.oif = links.byIndex.get(oif)?.name ?? `#${oif}`;
+      const gw = a.get(RTA.GATEWAY);
+      if (gw) r.gateway = ipText(gw);
+      if (d[6] === RT_SCOPE.LINK) r.scope = "link";
+      const nhid = readU32(a.get(RTA.NH_ID));
+      if (nhid !== undefined) {
+        r.nhid = nhid;
+        // With a nexthop object the kernel also reports its device; the route itself has none.
+        delete r.oif;
+      }
+      const encapType = a.get(RTA.ENCAP_TYPE);
+      const encap = a.get(RTA.ENCAP);
+      if (encapType && encap && new DataView(encapType.buffer, encapType.byteOffset, 2).getUint16(0, true) === LWTUNNEL_ENCAP.SEG6_LOCAL) {
+        const s = parseSeg6Local(encap);
+        r.encap = { kind: "seg6local", action: s.action, table: s.table, nh4: s.nh4 };
+      }
+      out.push(r);
+    }
+  }
+  return out;
+}
+
+export async function readRules(nl: NetlinkClient): Promise<RuleObj[]> {
+  const out: RuleObj[] = [];
+  for (const family of [AF.INET, AF.INET6]) {
+    const msgs = await nl.dump(RTM.GETRULE, fibRuleHdr(family, 0, 0), "rules");
+    for (const m of msgs) {
+      if (m.type !== RTM.NEWRULE) continue;
+      const a = attrMap(m.data.subarray(12));
+      const proto = a.get(FRA.PROTOCOL);
+      if (!proto || proto[0] !== RTPROT_LACE) continue;
+      const r: RuleObj = {
+        family: m.data[0] === AF.INET ? 4 : 6,
+        priority: readU32(a.get(FRA.PRIORITY)) ?? 0,
+        table: readU32(a.get(FRA.TABLE)) ?? m.data[4],
+      };
+      const iif = readStr(a.get(FRA.IIFNAME));
+      if (iif) r.iifname = iif;
+      const mark = readU32(a.get(FRA.FWMARK));
+      if (mark !== undefined) r.fwmark = mark;
+      const dst = a.get(FRA.DST);
+      if (dst) r.dst = `${ipText(dst)}/${m.data[1]}`;
+      out.push(r);
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ requests
+
+function ifindex(links: Links, name: string, what: string): number {
+  const l = links.byName.get(name);
+  if (!l) throw new Error(`Cannot ${what}: there is no link named "${name}"`);
+  return l.index;
+}
+
+/** Creates a bridge: down, without automatic IPv6 link-local (every address on it is ours), then up. */
+export function bridgeAdd(name: string, mtu?: number): WriteRequest[] {
+  const m = new MessageBuilder(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL).bytes(ifinfomsg(0));
+  m.str(IFLA.IFNAME, name);
+  if (mtu) m.u32(IFLA.MTU, mtu);
+  m.begin(IFLA.LINKINFO).str(IFLA_INFO.KIND, "bridge").end();
+  // The address generation mode can only be set once the device exists (EAFNOSUPPORT at creation).
+  // So is the alias (creation ignores IFLA_IFALIAS).
+  const gen = new MessageBuilder(RTM.NEWLINK, 0).bytes(ifinfomsg(0)).str(IFLA.IFNAME, name).str(IFLA.IFALIAS, BRIDGE_ALIAS);
+  gen.begin(IFLA.AF_SPEC).begin(AF.INET6).u8(8 /* IFLA_INET6_ADDR_GEN_MODE */, 1 /* none */).end().end();
+  const up = new MessageBuilder(RTM.NEWLINK, 0).bytes(ifinfomsg(0, IFF_UP, IFF_UP)).str(IFLA.IFNAME, name);
+  return [
+    { message: m, what: `add bridge ${name}` },
+    { message: gen, what: `set alias and addrgenmode none on bridge ${name}` },
+    { message: up, what: `set link ${name} up` },
+  ];
+}
+
+export function linkUp(links: Links, name: string): WriteRequest {
+  const m = new MessageBuilder(RTM.NEWLINK, 0).bytes(ifinfomsg(ifindex(links, name, `set link ${name} up`), IFF_UP, IFF_UP));
+  return { message: m, what: `set link ${name} up` };
+}
+
+export function setMaster(links: Links, name: string, master: number): WriteRequest {
+  const what = `set master of ${name}`;
+  const m = new MessageBuilder(RTM.NEWLINK, 0).bytes(ifinfomsg(ifindex(links, name, what), IFF_UP, IFF_UP)).u32(IFLA.MASTER, master);
+  return { message: m, what };
+}
+
+export function linkDel(links: Links, name: string): WriteRequest {
+  const m = new MessageBuilder(RTM.DELLINK, 0).bytes(ifinfomsg(ifindex(links, name, `delete link ${name}`)));
+  return { message: m, what: `delete link ${name}`, ignore: ["ENODEV"] };
+}
+
+function splitCidr(cidr: string): [string, number] {
+  const i = cidr.lastIndexOf("/");
+  return [cidr.slice(0, i), Number(cidr.slice(i + 1))];
+}
+
+export function addrAdd(links: Links, a: AddrObj, del = false): WriteRequest {
+  const [ip, len] = splitCidr(a.cidr);
+  const what = `${del ? "delete" : "add"} address ${a.cidr} on ${a.ifname}`;
+  const fam = a.family === 4 ? AF.INET : AF.INET6;
+  const flags = IFA_F.NODAD | IFA_F.NOPREFIXROUTE;
+  const m = new MessageBuilder(del ? RTM.DELADDR : RTM.NEWADDR, del ? 0 : NLM_F.CREATE | NLM_F.REPLACE)
+    .bytes(ifaddrmsg(fam, len, flags, 0, ifindex(links, a.ifname, what)));
+  const b = ipBytes(ip);
+  m.attrBytes(IFA.LOCAL, b).attrBytes(IFA.ADDRESS, b);
+  if (!del) m.u32(IFA.FLAGS, flags);
+  return { message: m, what, ignore: del ? ["EADDRNOTAVAIL"] : undefined };
+}
+
+function seg6Encap(m: MessageBuilder, attrType: number, mode: number, segments: string[]): void {
+  m.begin(attrType).attrBytes(SEG6_IPTUNNEL_SRH, seg6EncapPayload(mode, segments)).end();
+}
+
+export function nexthopAdd(links: Links, n: NexthopObj, id: number): WriteRequest {
+  const what = `add nexthop ${id} encap seg6 ${n.segments.join(",")}`;
+  const m = new MessageBuilder(RTM.NEWNEXTHOP, NLM_F.CREATE | NLM_F.REPLACE)
+    .bytes(nhmsg(n.family === 4 ? AF.INET : AF.INET6, RTPROT_LACE));
+  m.u32(NHA.ID, id).u32(NHA.OIF, ifindex(links, n.oif, what)).u16(NHA.ENCAP_TYPE, LWTUNNEL_ENCAP.SEG6);
+  seg6Encap(m, NHA.ENCAP, n.mode, n.segments);
+  return { message: m, what };
+}
+
+export function nexthopDel(id: number): WriteRequest {
+  const m = new MessageBuilder(RTM.DELNEXTHOP, 0).bytes(nhmsg(AF.UNSPEC, 0)).u32(NHA.ID, id);
+  return { message: m, what: `delete nexthop ${id}`, ignore: ["ENOENT"] };
+}
+
+const V6_METRIC = 1024;
+
+function routeHeader(m: MessageBuilder, r: RouteObj, protocol: number): void {
+  const [ip, len] = splitCidr(r.dst);
+  const family = r.family === 4 ? AF.INET : AF.INET6;
+  m.bytes(rtmsg({
+    family, dstLen: len, table: r.table, protocol,
+    scope: r.scope === "link" ? RT_SCOPE.LINK : RT_SCOPE.UNIVERSE,
+    type: r.type === "unreachable" ? RTN.UNREACHABLE : RTN.UNICAST,
+  }));
+  m.u32(RTA.TABLE, r.table);
+  if (len > 0) m.attrBytes(RTA.DST, ipBytes(ip));
+  // IPv6 routes are keyed by metric too; fix it so replace and delete find them.
+  if (r.family === 6) m.u32(RTA.PRIORITY, V6_METRIC);
+}
+
+export function describeRoute(r: RouteObj): string {
+  return `${r.type === "unreachable" ? "unreachable " : ""}${r.dst} table ${r.table}`;
+}
+
+export function routeAdd(links: Links, r: RouteObj, nhid: number | undefined, replace: boolean): WriteRequest {
+  const what = `${replace ? "replace" : "add"} route ${describeRoute(r)}`;
+  const m = new MessageBuilder(RTM.NEWROUTE, NLM_F.CREATE | (replace ? NLM_F.REPLACE : NLM_F.EXCL));
+  routeHeader(m, r, RTPROT_LACE);
+  if (nhid !== undefined) m.u32(RTA.NH_ID, nhid);
+  else if (r.type === "unicast" && r.oif) m.u32(RTA.OIF, ifindex(links, r.oif, what));
+  if (r.gateway) m.attrBytes(RTA.GATEWAY, ipBytes(r.gateway));
+  if (r.encap) {
+    m.u16(RTA.ENCAP_TYPE, LWTUNNEL_ENCAP.SEG6_LOCAL);
+    m.begin(RTA.ENCAP);
+    seg6LocalAttrs(m, { action: r.encap.action, table: r.encap.table, nh4: r.encap.nh4 });
+    m.end();
+  }
+  return { message: m, what };
+}
+
+export function routeDel(r: RouteObj): WriteRequest {
+  const m = new MessageBuilder(RTM.DELROUTE, 0);
+  routeHeader(m, r, RTPROT_LACE);
+  return { message: m, what: `delete route ${describeRoute(r)}`, ignore: ["ESRCH", "ENOENT"] };
+}
+
+export function ruleAdd(r: RuleObj, del = false): WriteRequest {
+  const m = new MessageBuilder(del ? RTM.DELRULE : RTM.NEWRULE, del ? 0 : NLM_F.CREATE | NLM_F.EXCL)
+    .bytes(fibRuleHdr(r.family === 4 ? AF.INET : AF.INET6, r.table, FR_ACT.TO_TBL, r.dst ? Number(r.dst.split("/")[1]) : 0));
+  m.u32(FRA.PRIORITY, r.priority).u32(FRA.TABLE, r.table);
+  if (r.iifname) m.str(FRA.IIFNAME, r.iifname);
+  if (r.fwmark !== undefined) m.u32(FRA.FWMARK, r.fwmark).u32(FRA.FWMASK, 0xffffffff);
+  if (r.dst) m.attrBytes(FRA.DST, ipBytes(r.dst.split("/")[0]));
+  m.u8(FRA.PROTOCOL, RTPROT_LACE);
+  const sel = r.iifname ? `iif ${r.iifname}` : r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : r.dst ? `to ${r.dst}` : "all";
+  return { message: m, what: `${del ? "delete" : "add"} rule pref ${r.priority} ${sel} lookup ${r.table}`, ignore: del ? ["ENOENT"] : undefined };
+}
+
+/** A permanent neighbour entry (IP → MAC on a link): how l2 networks answer ARP/ND locally. */
+export interface NeighborObj {
+  ifname: string;
+  ip: string;
+  mac: string;
+}
+
+function macBytes(mac: string): Uint8Array {
+  const parts = mac.split(":");
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) {
+    throw new TypeError(`Invalid MAC address: expected six hex octets "aa:bb:cc:dd:ee:ff", got "${mac}"`);
+  }
+  return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
+}
+
+export function neighborAdd(links: Links, n: NeighborObj, del = false): WriteRequest {
+  const what = `${del ? "delete" : "add"} neighbour ${n.ip} lladdr ${n.mac} dev ${n.ifname}`;
+  const m = new MessageBuilder(del ? RTM.DELNEIGH : RTM.NEWNEIGH, del ? 0 : NLM_F.CREATE | NLM_F.REPLACE)
+    .bytes(ndmsg(n.ip.includes(":") ? AF.INET6 : AF.INET, ifindex(links, n.ifname, what), NUD.PERMANENT));
+  m.attrBytes(NDA.DST, ipBytes(n.ip));
+  if (!del) m.attrBytes(NDA.LLADDR, macBytes(n.mac));
+  return { message: m, what, ignore: del ? ["ENOENT"] : undefined };
+}
+
+/** Permanent neighbour entries on the given links. */
+export async function readNeighbors(nl: NetlinkClient, links: Links, on: Set<string>): Promise<NeighborObj[]> {
+  const out: NeighborObj[] = [];
+  const msgs = await nl.dump(RTM.GETNEIGH, ndmsg(AF.UNSPEC, 0, 0), "neighbours");
+  for (const m of msgs) {
+    if (m.type !== RTM.NEWNEIGH) continue;
+    const v = new DataView(m.data.buffer, m.data.byteOffset, m.data.byteLength);
+    const name = links.byIndex.get(v.getInt32(4, true))?.name;
+    if (!name || !on.has(name) || (v.getUint16(8, true) & NUD.PERMANENT) === 0) continue;
+    const a = attrMap(m.data.subarray(12));
+    const dst = a.get(NDA.DST);
+    const ll = a.get(NDA.LLADDR);
+    if (!dst || !ll) continue;
+    out.push({ ifname: name, ip: ipText(dst), mac: [...ll].map((b) => b.toString(16).padStart(2, "0")).join(":") });
+  }
+  return out;
+}
+
+export { SEG6_ACTION };

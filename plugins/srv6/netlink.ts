@@ -1,0 +1,289 @@
+/**
+ * The one rtnetlink layer of the srv6 dataplane: a `netlink` package socket
+ * opened inside the node's (or a pod's) network namespace, batched writes,
+ * dumps that retry when the kernel marks them interrupted, and errors that
+ * name the object that failed and the namespace.
+ *
+ * Writes are batched: many requests go out in one datagram without
+ * NLM_F_ACK (the kernel then answers only failures) and the last one asks
+ * for an ACK, which arrives after every earlier reply because the kernel
+ * processes a datagram in order. Every write request is counted in
+ * `writes`, which is how a reconcile proves it changed nothing.
+ *
+ * @example
+ * const nl = NetlinkClient.open("/run/netns/node-1");
+ * await nl.write([{ build: routeAdd(...), what: "add route 10.40.3.0/24 table 1001" }]);
+ * const routes = await nl.dump(RTM.GETROUTE, rtmsg({...}), "routes");
+ * nl.close();
+ */
+import netlink from "netlink";
+import { getSystemErrorName } from "node:util";
+import { inNetns } from "./netns.ts";
+import { MessageBuilder, NLM_F, NLMSG } from "./wire.ts";
+
+const { RawNetlinkSocket, parseMessages } = netlink;
+type RawSocket = InstanceType<typeof RawNetlinkSocket>;
+
+/** A received netlink message: type, flags, sequence number and payload. */
+export interface NlMessage {
+  type: number;
+  flags: number;
+  seq: number;
+  data: Uint8Array;
+}
+
+/** One write: a message (built with the final sequence number) and a description of its object. */
+export interface WriteRequest {
+  /** Builds the message; the client supplies flags for batching. */
+  message: MessageBuilder;
+  /** What the request does, for errors: `add route 10.40.3.0/24 table 1001`. */
+  what: string;
+  /** Errno names that count as success (`ENOENT` for a delete of something already gone). */
+  ignore?: string[];
+}
+
+const ERRNO_TEXT: Record<string, string> = {
+  EEXIST: "File exists",
+  ENOENT: "No such file or directory",
+  EINVAL: "Invalid argument",
+  ENODEV: "No such device",
+  ESRCH: "No such process",
+  EPERM: "Operation not permitted",
+  EBUSY: "Device or resource busy",
+  ENETUNREACH: "Network is unreachable",
+  ENETDOWN: "Network is down",
+  EADDRNOTAVAIL: "Cannot assign requested address",
+  EOPNOTSUPP: "Operation not supported",
+  EAFNOSUPPORT: "Address family not supported by protocol",
+  ENOBUFS: "No buffer space available",
+  ENOMEM: "Cannot allocate memory",
+  ERANGE: "Numerical result out of range",
+  EMSGSIZE: "Message too long",
+};
+
+/** A netlink request the kernel refused; names the object, the namespace and the errno. */
+export class NetlinkError extends Error {
+  constructor(readonly what: string, readonly netns: string, readonly errno: number, readonly code: string) {
+    super(`Cannot ${what} in netns ${netns}: ${ERRNO_TEXT[code] ?? code} (${code})`);
+    this.name = "NetlinkError";
+  }
+}
+
+function errnoName(errno: number): string {
+  try {
+    return getSystemErrorName(-Math.abs(errno));
+  } catch {
+    return `errno ${errno}`;
+  }
+}
+
+/** Messages per datagram are bounded by the socket send buffer (default 208 KiB). */
+// Larger datagrams drain the per-CPU pool seg6 state is allocated from faster than the kernel refills it (ENOMEM).
+const MAX_DATAGRAM = 16 * 1024;
+const DUMP_RETRIES = 10;
+const TRANSIENT_RETRIES = 20;
+const debug = () => typeof process !== "undefined" && process.env.LACE_DEBUG_NETLINK === "1";
+
+export class NetlinkClient {
+  /** Write requests sent since the client was opened. */
+  writes = 0;
+  /** Requests sent again after a transient ENOMEM. */
+  retried = 0;
+  private seq = 1;
+  private waiters = new Map<number, (m: NlMessage) => void>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly sock: RawSocket, readonly label: string) {
+    sock.on("message", (buf: Buffer) => this.receive(buf));
+    sock.on("error", () => {
+      // A receive overflow (ENOBUFS) loses replies; waiting requests then time out with a named error.
+    });
+    sock.unref();
+  }
+
+  /**
+   * Opens an rtnetlink socket in the namespace at `netnsPath` (undefined:
+   * the current one). `label` names the namespace in errors.
+   */
+  static open(netnsPath?: string, label?: string): NetlinkClient {
+    const sock = inNetns(netnsPath, () => new RawNetlinkSocket(0, { recvBufferSize: 8 << 20, sendBufferSize: 4 << 20 }));
+    const name = label ?? (netnsPath ? netnsPath.split("/").pop()! : "host");
+    return new NetlinkClient(sock, name);
+  }
+
+  close(): void {
+    this.sock.close();
+  }
+
+  private nextSeq(): number {
+    const s = this.seq;
+    this.seq = (this.seq % 0x7fffffff) + 1;
+    return s;
+  }
+
+  private receive(buf: Buffer): void {
+    let msgs;
+    try {
+      msgs = parseMessages(buf);
+    } catch {
+      return;
+    }
+    for (const m of msgs) {
+      const w = this.waiters.get(m.seq);
+      if (w) w({ type: m.type, flags: m.flags, seq: m.seq, data: m.data });
+    }
+  }
+
+  /** Serialises operations on the socket: one batch or dump at a time. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private send(parts: Uint8Array[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.sock.ref();
+      this.sock.send(parts.length === 1 ? parts[0] : Buffer.concat(parts), {}, (err?: Error) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /**
+   * Sends the requests in as few datagrams as fit, and resolves when the
+   * kernel has processed all of them. Rejects with the first failure (a
+   * NetlinkError naming the object); the rest of the batch still ran.
+   */
+  write(requests: WriteRequest[]): Promise<void> {
+    if (requests.length === 0) return Promise.resolve();
+    return this.exclusive(async () => {
+      let pending = requests;
+      for (let attempt = 0; ; attempt++) {
+        const transient: WriteRequest[] = [];
+        const errors = await this.writeOnce(pending, transient);
+        if (transient.length === 0 || attempt >= TRANSIENT_RETRIES) {
+          const first = errors[0] ?? (transient.length ? this.transientError(transient[0]) : undefined);
+          if (first) throw first;
+          return;
+        }
+        // seg6 tunnel state takes per-CPU memory with GFP_ATOMIC; the kernel refills that pool
+        // from a work queue, so a burst can run it dry for a moment: wait, then redo just those.
+        await new Promise((r) => setTimeout(r, 2 * (attempt + 1)));
+        pending = transient;
+        this.retried += transient.length;
+      }
+    });
+  }
+
+  private transientError(r: WriteRequest): NetlinkError {
+    return new NetlinkError(r.what, this.label, 12, "ENOMEM");
+  }
+
+  /** One pass over the requests; ENOMEM failures go to `transient`, the rest are returned. */
+  private async writeOnce(requests: WriteRequest[], transient: WriteRequest[]): Promise<NetlinkError[]> {
+    {
+      try {
+        const errors: NetlinkError[] = [];
+        let i = 0;
+        while (i < requests.length) {
+          const parts: Uint8Array[] = [];
+          const bySeq = new Map<number, WriteRequest>();
+          let size = 0;
+          let lastSeq = 0;
+          while (i < requests.length && (parts.length === 0 || size < MAX_DATAGRAM)) {
+            const r = requests[i++];
+            const last = i === requests.length || size >= MAX_DATAGRAM - 512;
+            const seq = this.nextSeq();
+            const m = r.message;
+            // Flags are patched in: the builder was created with the object's flags.
+            const wire = m.finish(seq);
+            const view = new DataView(wire.buffer, wire.byteOffset, wire.byteLength);
+            view.setUint16(6, (view.getUint16(6, true) | NLM_F.REQUEST | (last ? NLM_F.ACK : 0)) & ~(last ? 0 : NLM_F.ACK), true);
+            parts.push(wire);
+            size += wire.length;
+            bySeq.set(seq, r);
+            lastSeq = seq;
+            if (last) break;
+          }
+          this.writes += parts.length;
+          if (debug()) for (const r of bySeq.values()) console.error(`netlink ${this.label}: ${r.what}`);
+          const done = new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(() => {
+              for (const s of bySeq.keys()) this.waiters.delete(s);
+              reject(new Error(`Netlink batch in netns ${this.label} got no acknowledgement within 10 s`));
+            }, 10_000);
+            for (const [seq, req] of bySeq) {
+              this.waiters.set(seq, (msg) => {
+                if (msg.type !== NLMSG.ERROR) return;
+                this.waiters.delete(seq);
+                const errno = new DataView(msg.data.buffer, msg.data.byteOffset, 4).getInt32(0, true);
+                if (errno !== 0) {
+                  const code = errnoName(errno);
+                  if (code === "ENOMEM") transient.push(req);
+                  else if (!req.ignore?.includes(code)) errors.push(new NetlinkError(req.what, this.label, -errno, code));
+                }
+                if (seq === lastSeq) {
+                  clearTimeout(timer);
+                  for (const s of bySeq.keys()) this.waiters.delete(s);
+                  resolve();
+                }
+              });
+            }
+          });
+          const transientBefore = transient.length;
+          await this.send(parts);
+          await done;
+          // The per-CPU pool ran dry in this datagram: give the kernel's refill work a moment.
+          if (transient.length > transientBefore) await new Promise((r) => setTimeout(r, 1));
+        }
+        return errors;
+      } finally {
+        this.sock.unref();
+      }
+    }
+  }
+
+  /**
+   * Dumps objects (`RTM_GETROUTE` …) and returns every reply message.
+   * Retries when the kernel flags the dump as interrupted (NLM_F_DUMP_INTR:
+   * the table changed while it was being read).
+   */
+  dump(type: number, header: Uint8Array, what: string, build?: (m: MessageBuilder) => void): Promise<NlMessage[]> {
+    return this.exclusive(async () => {
+      try {
+        for (let attempt = 0; attempt < DUMP_RETRIES; attempt++) {
+          const seq = this.nextSeq();
+          const m = new MessageBuilder(type, NLM_F.REQUEST | NLM_F.DUMP).bytes(header);
+          build?.(m);
+          const out: NlMessage[] = [];
+          let interrupted = false;
+          const done = new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(() => {
+              this.waiters.delete(seq);
+              reject(new Error(`Cannot dump ${what} in netns ${this.label}: no answer within 10 s`));
+            }, 10_000);
+            this.waiters.set(seq, (msg) => {
+              if (msg.flags & NLM_F.DUMP_INTR) interrupted = true;
+              if (msg.type === NLMSG.DONE || msg.type === NLMSG.ERROR) {
+                clearTimeout(timer);
+                this.waiters.delete(seq);
+                const errno = msg.data.length >= 4 ? new DataView(msg.data.buffer, msg.data.byteOffset, 4).getInt32(0, true) : 0;
+                if (errno !== 0) {
+                  const code = errnoName(errno);
+                  reject(new NetlinkError(`dump ${what}`, this.label, -errno, code));
+                } else resolve();
+                return;
+              }
+              out.push(msg);
+            });
+          });
+          await this.send([m.finish(seq).slice()]);
+          await done;
+          if (!interrupted) return out;
+        }
+        throw new Error(`Cannot dump ${what} in netns ${this.label}: interrupted ${DUMP_RETRIES} times in a row`);
+      } finally {
+        this.sock.unref();
+      }
+    });
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The nftables part of the srv6 dataplane. There is no nftables netlink
+ * library among our dependencies (nf_tables speaks its own netlink family
+ * with a large expression language), so the ruleset is written as nft
+ * text and loaded with `nft -f -` — the one place the dataplane runs a
+ * program. The whole ruleset is replaced in one nft transaction (atomic: no
+ * packet sees a half-loaded ruleset), and only when its content hash,
+ * kept in the table comment, differs from the loaded one.
+ *
+ * What it holds:
+ * - `inet lace` prerouting: packets to any locator that did not arrive
+ *   from the underlay are dropped (SID spoofing); packets from the
+ *   underlay get the mark of their SID's network (SID → mark → table);
+ * - `inet lace` prerouting: pods reach node-local addresses only at their
+ *   own gateways;
+ * - `inet lace` prerouting: new connections on reply-only paths are dropped
+ *   (conntrack sees decapsulated packets because nf_hooks_lwtunnel is on);
+ * - `bridge lace` prerouting: source-address validation on pod ports. Every
+ *   attached pod port (found by its interface alias) is listed, and may send
+ *   only from the addresses its endpoint in the desired state has: a pod the
+ *   desired state does not list yet cannot send at all (fail closed).
+ *
+ * @example
+ * const text = renderRuleset(plan);
+ * await loadRuleset(netns, text);
+ */
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { inNetns } from "./netns.ts";
+import type { Plan } from "./plan.ts";
+
+const q = (s: string) => JSON.stringify(s);
+
+/** The ruleset for a plan, without the hash comment. */
+export function renderRuleset(plan: Plan): string {
+  const lines: string[] = [];
+  const sidMarks = [...plan.sidMarks].map(([sid, mark]) => `${sid} : 0x${mark.toString(16)}`);
+  lines.push("table inet lace {");
+  lines.push("  map sid2mark {", "    type ipv6_addr : mark");
+  if (sidMarks.length) lines.push(`    elements = { ${sidMarks.join(", ")} }`);
+  lines.push("  }");
+  lines.push("  set locators {", "    type ipv6_addr", "    flags interval");
+  if (plan.locators.length) lines.push(`    elements = { ${plan.locators.join(", ")} }`);
+  lines.push("  }");
+  lines.push("  chain prerouting {", "    type filter hook prerouting priority -150; policy accept;");
+  lines.push(`    iifname != ${q(plan.underlay)} ip6 daddr @locators drop`);
+  lines.push(`    iifname ${q(plan.underlay)} meta mark set ip6 daddr map @sid2mark`);
+  // Pods reach the node itself only at their gateways (and link-local, for neighbour discovery):
+  // without this, every node-local address would be reachable from every network.
+  for (const [bridge, allowed] of plan.localAllowed) {
+    const v4 = allowed.filter((a) => !a.includes(":"));
+    const v6 = [...allowed.filter((a) => a.includes(":")), "fe80::/10"];
+    lines.push(`    iifname ${q(bridge)} fib daddr type local${v4.length ? ` ip daddr != { ${v4.join(", ")} }` : " meta nfproto ipv4"} drop`);
+    lines.push(`    iifname ${q(bridge)} fib daddr type local ip6 daddr != { ${v6.join(", ")} } drop`);
+  }
+  // Reply-only paths. In prerouting (after conntrack at -200), not forward: a packet routed into
+  // a seg6 encap route is encapsulated on input and never reaches the forward hook.
+  for (const r of plan.replyOnly) {
+    lines.push(`    iifname ${q(r.bridge)} ${r.family === 4 ? "ip" : "ip6"} daddr ${r.destination} ct state new drop`);
+  }
+  lines.push("  }");
+  lines.push("}");
+
+  const ports = [...new Set([...plan.podPorts, ...plan.allowed.map((a) => a.ifname)])].sort().map(q);
+  const allow4 = plan.allowed.filter((a) => a.family === 4).map((a) => `${q(a.ifname)} . ${a.address}`);
+  const allow6 = plan.allowed.filter((a) => a.family === 6).map((a) => `${q(a.ifname)} . ${a.address}`);
+  lines.push("table bridge lace {");
+  lines.push("  set podports {", "    type ifname");
+  if (ports.length) lines.push(`    elements = { ${ports.join(", ")} }`);
+  lines.push("  }");
+  lines.push("  set allow4 {", "    type ifname . ipv4_addr");
+  if (allow4.length) lines.push(`    elements = { ${allow4.join(", ")} }`);
+  lines.push("  }");
+  lines.push("  set allow6 {", "    type ifname . ipv6_addr");
+  if (allow6.length) lines.push(`    elements = { ${allow6.join(", ")} }`);
+  lines.push("  }");
+  // Pods may only send from the addresses they were given (and IPv6 link-local / DAD sources for ND).
+  // Pod ports are named in a set: this kernel lacks `meta ibrname` (CONFIG_NFT_BRIDGE_META).
+  lines.push("  chain prerouting {", "    type filter hook prerouting priority -200; policy accept;");
+  lines.push("    iifname @podports ether type ip iifname . ip saddr != @allow4 drop");
+  lines.push("    iifname @podports ether type ip6 ip6 saddr != { ::, fe80::/10 } iifname . ip6 saddr != @allow6 drop");
+  lines.push("  }");
+  lines.push("}");
+  return lines.join("\n") + "\n";
+}
+
+export function rulesetHash(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}
+
+function nft(netns: string | undefined, args: string[], input?: string): { status: number; stdout: string; stderr: string } {
+  const r = inNetns(netns, () => spawnSync("nft", args, { input, encoding: "utf8" }));
+  if (r.error) throw new Error(`Cannot run nft: ${(r.error as NodeJS.ErrnoException).code ?? r.error.message} (install the nftables package)`);
+  return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The content hash of the loaded ruleset, or undefined when ours is not loaded. */
+export function loadedRulesetHash(netns: string | undefined): string | undefined {
+  // Two runs: nft 1.0.6 cannot list two tables of different families in one command.
+  const r = nft(netns, ["list", "table", "inet", "lace"]);
+  if (r.status !== 0) return undefined;
+  const m = /comment "lace-cni ([0-9a-f]+)"/.exec(r.stdout);
+  if (!m) return undefined;
+  return nft(netns, ["list", "table", "bridge", "lace"]).status === 0 ? m[1] : undefined;
+}
+
+/** Replaces our tables with `text` in one transaction, tagging them with its hash. */
+export function loadRuleset(netns: string | undefined, text: string, label: string): void {
+  const hash = rulesetHash(text);
+  const tagged = text.replace("table inet lace {\n", `table inet lace {\n  comment "lace-cni ${hash}"\n`);
+  // Declaring then deleting makes the load work whether or not the tables exist yet.
+  const script = `table inet lace\ndelete table inet lace\ntable bridge lace\ndelete table bridge lace\n${tagged}`;
+  const r = nft(netns, ["-f", "-"], script);
+  if (r.status !== 0) throw new Error(`Cannot load the nftables ruleset in netns ${label}: ${r.stderr.trim()}`);
+}
+
+/** Removes our tables (close of a node, tests). Missing tables are fine. */
+export function removeRuleset(netns: string | undefined): void {
+  nft(netns, ["-f", "-"], "table inet lace\ndelete table inet lace\ntable bridge lace\ndelete table bridge lace\n");
+}
+
+/** Adds one pod's allowed source addresses at once (before the next apply includes it). */
+export function allowPodSources(netns: string | undefined, ifname: string, addresses: string[]): void {
+  nft(netns, ["add", "element", "bridge", "lace", "podports", `{ ${q(ifname)} }`]);
+  for (const ip of addresses) {
+    const set = ip.includes(":") ? "allow6" : "allow4";
+    nft(netns, ["add", "element", "bridge", "lace", set, `{ ${q(ifname)} . ${ip} }`]);
+  }
+}

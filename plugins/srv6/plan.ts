@@ -1,0 +1,231 @@
+/**
+ * What the kernel of one node must hold for a NodeDesiredState: the
+ * bridges, addresses, nexthops, routes, rules, sysctls and nftables ruleset,
+ * as canonical objects (objects.ts). Pure: no kernel access, so it is
+ * tested on its own and printed by `lace plan`.
+ *
+ * Design without VRF (this kernel has none; End.DT4/DT46 give EINVAL):
+ * - each `routed` network has a table; `ip rule iif <bridge>` selects it for
+ *   the network's local side and `unreachable default` stops a miss from
+ *   falling into the main table (and so into another network);
+ * - the network's SID decapsulates IPv4 with End.DX4 nh4 0.0.0.0, and
+ *   nftables marks packets by outer SID so `ip rule fwmark` picks the table
+ *   for the inner lookup; IPv6 uses End.DT6 table T on a sibling SID (see
+ *   {@link ipv6Sid}) because one SID has one behaviour;
+ * - remote blocks route through nexthop objects with seg6 encap (IPv4 seg6
+ *   routes with one SID each insert quadratically; nexthops do not).
+ *
+ * @example
+ * const plan = planNode(state, "eth0");
+ * plan.routes.get("4|1001|10.40.5.0/24"); // { nexthop: "4|eth0|3|fd00:1ace:0:2::1", … }
+ */
+import { IPAddress, type NetworkForwarding, type NodeDesiredState } from "../../core/mod.ts";
+import type { AddrObj, BridgeObj, NexthopObj, RouteObj, RuleObj } from "./objects.ts";
+import { addrKey, nexthopSig, routeKey, ruleKey } from "./objects.ts";
+import { canonicalIp, canonicalPrefix, SEG6_ACTION, SEG6_MODE } from "./wire.ts";
+
+/**
+ * Rule preferences: before the main table (32766), after local (0). The
+ * locator rules come first: seg6 encapsulation of a forwarded packet looks
+ * the outer destination up as input from the pod's bridge, which the iif
+ * rule would otherwise send into the network's table.
+ */
+export const RULE_PRIORITY_LOCATOR = 999;
+export const RULE_PRIORITY_IIF = 1000;
+export const RULE_PRIORITY_MARK = 1001;
+/** Packet marks for SID → table: MARK_BASE | network id. */
+export const MARK_BASE = 0x4c000000;
+/** The link-local IPv6 gateway every pod uses (on every bridge). */
+export const LINK_LOCAL_GATEWAY = "fe80::1";
+/** Bit set in a SID to form its IPv6 (End.DT6) sibling: the top bit of the low 64 bits. */
+const IPV6_SID_BIT = 1n << 63n;
+
+/**
+ * The IPv6 sibling of a network SID. Without VRF there is no End.DT46, and
+ * a SID has exactly one behaviour, so IPv4 uses the SID as given (End.DX4)
+ * and IPv6 uses this one (End.DT6). Locators are at most /64, so the bit is
+ * inside the SID's function part on every node.
+ *
+ * @example
+ * ipv6Sid("fd00:1ace:0:2::1"); // "fd00:1ace:0:2:8000::1"
+ */
+export function ipv6Sid(sid: string): string {
+  const a = IPAddress.parse(sid);
+  return canonicalIp(new IPAddress(6, a.value | IPV6_SID_BIT).toString());
+}
+
+/** The mark nftables sets for a network's SID. */
+export function networkMark(id: number): number {
+  return (MARK_BASE | (id & 0xffffff)) >>> 0;
+}
+
+export interface Plan {
+  underlay: string;
+  bridges: Map<string, BridgeObj>;
+  addrs: Map<string, AddrObj>;
+  nexthops: Map<string, NexthopObj>;
+  routes: Map<string, RouteObj>;
+  rules: Map<string, RuleObj>;
+  sysctls: Map<string, string>;
+  /** Networks this dataplane does not program (not `routed`), with the reason. */
+  skipped: { network: string; reason: string }[];
+  /** SID → mark, for the nftables map. */
+  sidMarks: Map<string, number>;
+  /** Source-address validation: (host interface, address) pairs allowed to send. */
+  allowed: { ifname: string; address: string; family: 4 | 6 }[];
+  /** Host-side pod interfaces present on the node (filled from the kernel by the dataplane). */
+  podPorts: string[];
+  /** Prefixes of every locator (own and peers): only the underlay may send to them. */
+  locators: string[];
+  /** Per bridge, the addresses its pods may reach on the node itself (their gateways). */
+  localAllowed: Map<string, string[]>;
+  /** reply-only paths: (local bridge, destination) pairs where new connections are dropped. */
+  replyOnly: { bridge: string; destination: string; family: 4 | 6 }[];
+}
+
+function family(prefixOrAddr: string): 4 | 6 {
+  return prefixOrAddr.includes(":") ? 6 : 4;
+}
+
+/**
+ * Builds the plan for one node. `underlay` is the resolved underlay device
+ * (the desired state may leave it empty: the device of the default route).
+ */
+export function planNode(state: NodeDesiredState, underlay: string): Plan {
+  const plan: Plan = {
+    underlay,
+    bridges: new Map(), addrs: new Map(), nexthops: new Map(), routes: new Map(), rules: new Map(),
+    sysctls: new Map(), skipped: [], sidMarks: new Map(), allowed: [], podPorts: [], locators: [], replyOnly: [], localAllowed: new Map(),
+  };
+  const mode = state.encapsulation === "SRH" ? SEG6_MODE.ENCAP : SEG6_MODE.ENCAP_RED;
+
+  const addRoute = (r: RouteObj) => {
+    const k = routeKey(r);
+    if (!plan.routes.has(k)) plan.routes.set(k, r);
+  };
+  const nexthopTo = (sid: string, fam: 4 | 6): string => {
+    const n: NexthopObj = { family: fam, oif: underlay, mode, segments: [fam === 4 ? canonicalIp(sid) : ipv6Sid(sid)] };
+    const sig = nexthopSig(n);
+    plan.nexthops.set(sig, n);
+    return sig;
+  };
+
+  for (const [k, v] of [
+    ["net/ipv4/ip_forward", "1"],
+    ["net/ipv6/conf/all/forwarding", "1"],
+    ["net/ipv4/conf/all/rp_filter", "0"],
+    ["net/ipv4/conf/default/rp_filter", "0"],
+    [`net/ipv4/conf/${underlay}/rp_filter`, "0"],
+    ["net/ipv6/conf/all/seg6_enabled", "1"],
+    [`net/ipv6/conf/${underlay}/seg6_enabled`, "1"],
+    // Decapsulated packets must pass conntrack, or reply-only paths cannot tell replies from new connections.
+    ["net/netfilter/nf_hooks_lwtunnel", "1"],
+  ] as const) plan.sysctls.set(k, v);
+
+  plan.locators.push(state.locator);
+  for (const p of state.peers ?? []) {
+    plan.locators.push(p.locator);
+    const toLocator: RuleObj = { family: 6, priority: RULE_PRIORITY_LOCATOR, table: 254, dst: canonicalPrefix(p.locator) };
+    plan.rules.set(ruleKey(toLocator), toLocator);
+    if (p.address) addRoute({ family: 6, table: 254, dst: canonicalPrefix(p.locator), type: "unicast", oif: underlay, gateway: p.address });
+  }
+
+  const bridgeOf = new Map<string, string>();
+  for (const net of state.networks) if (net.bridge) bridgeOf.set(net.name, net.bridge);
+
+  for (const net of state.networks) {
+    if (net.forwarding !== "routed" || !net.bridge) {
+      plan.skipped.push({ network: net.name, reason: `forwarding "${net.forwarding}" is not programmed by srv6 yet` });
+      continue;
+    }
+    planRoutedNetwork(plan, net, underlay, addRoute, nexthopTo, bridgeOf);
+  }
+
+  const netByName = new Map(state.networks.map((n) => [n.name, n]));
+  for (const ep of state.endpoints) {
+    if (!netByName.get(ep.network)?.bridge) continue;
+    for (const a of ep.addresses) {
+      const ip = a.split("/")[0];
+      plan.allowed.push({ ifname: ep.interface, address: ip, family: family(ip) });
+    }
+  }
+  return plan;
+}
+
+function planRoutedNetwork(
+  plan: Plan,
+  net: NetworkForwarding,
+  underlay: string,
+  addRoute: (r: RouteObj) => void,
+  nexthopTo: (sid: string, fam: 4 | 6) => string,
+  bridgeOf: Map<string, string>,
+): void {
+  const br = net.bridge!;
+  const T = net.table;
+  plan.bridges.set(br, { name: br, up: true });
+  plan.sysctls.set(`net/ipv4/conf/${br}/rp_filter`, "0");
+  for (const g of [...net.gateways, `${LINK_LOCAL_GATEWAY}/64`]) {
+    const a: AddrObj = { ifname: br, cidr: canonicalCidr(g), family: family(g) };
+    plan.addrs.set(addrKey(a), a);
+  }
+  plan.localAllowed.set(br, net.gateways.map((g) => canonicalCidr(g).split("/")[0]));
+  addRoute({ family: 4, table: T, dst: "0.0.0.0/0", type: "unreachable" });
+  addRoute({ family: 6, table: T, dst: "::/0", type: "unreachable" });
+  for (const p of net.localPrefixes) {
+    addRoute({ family: family(p), table: T, dst: canonicalPrefix(p), type: "unicast", oif: br, scope: linkScope(family(p)) });
+  }
+  for (const b of net.remoteBlocks) {
+    const fam = family(b.prefix);
+    addRoute({ family: fam, table: T, dst: canonicalPrefix(b.prefix), type: "unicast", nexthop: nexthopTo(b.sid, fam) });
+  }
+  for (const p of net.paths) {
+    const fam = family(p.destination);
+    const dst = canonicalPrefix(p.destination);
+    if (p.via === "local") {
+      const dev = p.bridge ?? bridgeOf.get(p.toNetwork);
+      if (dev) addRoute({ family: fam, table: T, dst, type: "unicast", oif: dev, scope: linkScope(fam) });
+    } else if (p.via === "sid" && p.sid) {
+      addRoute({ family: fam, table: T, dst, type: "unicast", nexthop: nexthopTo(p.sid, fam) });
+    }
+    if (p.mode === "reply-only") plan.replyOnly.push({ bridge: br, destination: dst, family: fam });
+  }
+  for (const fam of [4, 6] as const) {
+    const r: RuleObj = { family: fam, priority: RULE_PRIORITY_IIF, table: T, iifname: br };
+    plan.rules.set(ruleKey(r), r);
+  }
+  const mark: RuleObj = { family: 4, priority: RULE_PRIORITY_MARK, table: T, fwmark: networkMark(net.id) };
+  plan.rules.set(ruleKey(mark), mark);
+  if (net.sid) {
+    const sid4 = canonicalIp(net.sid);
+    const sid6 = ipv6Sid(net.sid);
+    addRoute({ family: 6, table: 254, dst: `${sid4}/128`, type: "unicast", oif: br, encap: { kind: "seg6local", action: SEG6_ACTION.END_DX4, nh4: "0.0.0.0" } });
+    addRoute({ family: 6, table: 254, dst: `${sid6}/128`, type: "unicast", oif: br, encap: { kind: "seg6local", action: SEG6_ACTION.END_DT6, table: T } });
+    plan.sidMarks.set(sid4, networkMark(net.id));
+  }
+  void underlay;
+}
+
+/** IPv6 routes have no scope (the kernel reports universe), IPv4 device routes are link-scoped. */
+function linkScope(fam: 4 | 6): "link" | undefined {
+  return fam === 4 ? "link" : undefined;
+}
+
+/**
+ * The MTU of a pod in an l3 network: the underlay's minus the encapsulation
+ * (40 bytes of outer IPv6, plus 24 for an SRH with one segment). Larger DF
+ * packets would vanish: the encapsulation happens before forwarding, so no
+ * "fragmentation needed" reaches the pod.
+ *
+ * @example
+ * podMtu(1500, "Reduced"); // 1460
+ */
+export function podMtu(underlayMtu: number, encapsulation: "Reduced" | "SRH"): number {
+  return underlayMtu - (encapsulation === "SRH" ? 64 : 40);
+}
+
+function canonicalCidr(cidr: string): string {
+  const i = cidr.lastIndexOf("/");
+  const ip = i < 0 ? cidr : cidr.slice(0, i);
+  const len = i < 0 ? (ip.includes(":") ? 128 : 32) : Number(cidr.slice(i + 1));
+  return `${canonicalIp(ip)}/${len}`;
+}

@@ -1,0 +1,63 @@
+/** The kernel objects planned for a desired state (no kernel needed). */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { ipv6Sid, networkMark, planNode, RULE_PRIORITY_IIF } from "./plan.ts";
+import { renderRuleset } from "./nft.ts";
+import { TestCluster, type TestNetwork } from "./testing.ts";
+import { SEG6_ACTION, SEG6_MODE } from "./wire.ts";
+
+const t = suite("srv6 plan");
+const red: TestNetwork = { name: "red", id: 1, v4: 1, v6: 1 };
+const blue: TestNetwork = { name: "blue", id: 2, v4: 2, v6: 2 };
+const cluster = new TestCluster(3);
+
+t("the IPv6 sibling SID sets the top bit of the low 64 bits", () => {
+  assert.is(ipv6Sid("fd00:1ace:2::1"), "fd00:1ace:2:0:8000::1");
+  assert.is.not(ipv6Sid("fd00:1ace:2::1"), "fd00:1ace:2::1");
+});
+
+t("a routed network gets a table with unreachable default, iif and fwmark rules and two decap SIDs", () => {
+  const plan = planNode(cluster.desiredState(1, [red], []), "eth0");
+  const r = plan.routes;
+  assert.is(r.get("4|1001|0.0.0.0/0")?.type, "unreachable");
+  assert.is(r.get("6|1001|::/0")?.type, "unreachable");
+  assert.equal(r.get("4|1001|10.1.1.0/24"), { family: 4, table: 1001, dst: "10.1.1.0/24", type: "unicast", oif: "lb1", scope: "link" });
+  assert.equal(r.get("6|254|fd00:1ace:1::1/128")?.encap, { kind: "seg6local", action: SEG6_ACTION.END_DX4, nh4: "0.0.0.0" });
+  assert.equal(r.get("6|254|fd00:1ace:1:0:8000::1/128")?.encap, { kind: "seg6local", action: SEG6_ACTION.END_DT6, table: 1001 });
+  const rules = [...plan.rules.values()];
+  assert.ok(rules.some((x) => x.family === 4 && x.iifname === "lb1" && x.table === 1001 && x.priority === RULE_PRIORITY_IIF));
+  assert.ok(rules.some((x) => x.family === 6 && x.iifname === "lb1" && x.table === 1001));
+  assert.ok(rules.some((x) => x.fwmark === networkMark(1) && x.table === 1001));
+  assert.equal(plan.sidMarks.get("fd00:1ace:1::1"), networkMark(1));
+});
+
+t("remote blocks go through one nexthop per (SID, family), Reduced or SRH as asked", () => {
+  const reduced = planNode(cluster.desiredState(1, [red], []), "eth0");
+  // Two remote nodes, two families: four nexthops; v6 ones aim at the sibling SID.
+  assert.is(reduced.nexthops.size, 4);
+  const route = reduced.routes.get("6|1001|fd00:1:0:2::/64")!;
+  const nh = reduced.nexthops.get(route.nexthop!)!;
+  assert.equal(nh.segments, ["fd00:1ace:2:0:8000::1"]);
+  assert.is(nh.mode, SEG6_MODE.ENCAP_RED);
+  const srh = planNode(cluster.desiredState(1, [red], [], [], "SRH"), "eth0");
+  assert.ok([...srh.nexthops.values()].every((n) => n.mode === SEG6_MODE.ENCAP));
+});
+
+t("a reply-only path installs the route and drops new connections in nftables", () => {
+  const plan = planNode(cluster.desiredState(1, [red, blue], [], [{ from: "red", to: "blue" }]), "eth0");
+  assert.ok(plan.routes.has("4|1002|10.1.2.0/24"), "blue's table routes back to red");
+  assert.ok(plan.routes.has("4|1001|10.2.2.0/24"), "red's table routes to blue");
+  assert.ok(plan.replyOnly.some((x) => x.bridge === "lb2" && x.destination === "10.1.1.0/24"));
+  assert.not.ok(plan.replyOnly.some((x) => x.bridge === "lb1"));
+  assert.match(renderRuleset(plan), /iifname "lb2" ip daddr 10\.1\.1\.0\/24 ct state new drop/);
+});
+
+t("networks the srv6 plugin does not forward are reported, not programmed", () => {
+  const state = cluster.desiredState(1, [red], []);
+  state.networks.push({ ...state.networks[0], name: "flat", forwarding: "bridged", bridge: "lb9", table: 1009 });
+  const plan = planNode(state, "eth0");
+  assert.equal(plan.skipped, [{ network: "flat", reason: `forwarding "bridged" is not programmed by srv6 yet` }]);
+  assert.not.ok(plan.bridges.has("lb9"));
+});
+
+t.run();

@@ -1,0 +1,170 @@
+/**
+ * Pod attach and detach: a veth pair whose host side is a port of the
+ * network's bridge and whose pod side is configured inside the pod's
+ * namespace (addresses of both families, on-link route for the local
+ * block so same-node pods talk over L2, default routes through the
+ * gateway — IPv6 through the link-local gateway fe80::1 that every bridge
+ * carries — and the MTU that leaves room for the SRv6 encapsulation).
+ * Detach is safe to repeat: a missing link or namespace is success.
+ *
+ * @example
+ * await attachPod(node, { netns: "/run/netns/pod-a", ifname: "eth0", hostIfname: "lace1a2b3c",
+ *   bridge: "lace-br-7", network: "red", addresses: ["10.40.3.5/32", "fd00:40:0:3::5/128"],
+ *   gateways: ["10.40.3.1/24", "fd00:40:0:3::1/64"], mtu: 1460 });
+ */
+import { closeSync, openSync } from "node:fs";
+import { IPAddress, Prefix } from "../../core/mod.ts";
+import { NetlinkClient, type WriteRequest } from "./netlink.ts";
+import { netnsExists, netnsPath, setSysctl } from "./netns.ts";
+import { POD_ALIAS_PREFIX, readLinks } from "./kernel.ts";
+import { LINK_LOCAL_GATEWAY } from "./plan.ts";
+import { allowPodSources } from "./nft.ts";
+import {
+  AF, IFA, IFA_F, ifaddrmsg, ifinfomsg, IFF_UP, IFLA, IFLA_INFO, ipBytes, MessageBuilder, NLM_F, RT_SCOPE, RTA, rtmsg,
+  RTM, RTN, RTPROT_LACE,
+} from "./wire.ts";
+
+/** What the agent knows about a pod's interface when it attaches it. */
+export interface PodAttachment {
+  /** The pod's network namespace (path or `ip netns` name). */
+  netns: string;
+  /** Interface name inside the pod: `eth0`. */
+  ifname: string;
+  /** Host-side interface name (at most 15 characters). */
+  hostIfname: string;
+  /** The pod's network (names the bridge unless `bridge` is given). */
+  network: string;
+  bridge?: string;
+  /** Addresses with prefix length: `10.40.3.5/32`, `fd00:40:0:3::5/128`. */
+  addresses: string[];
+  /** The network's gateways on this node, with the block's length: `10.40.3.1/24`. */
+  gateways: string[];
+  /** Pod MTU: underlay MTU − 40 (Reduced) or − 64 (SRH). */
+  mtu: number;
+  mac?: string;
+}
+
+/** The node side of attach/detach: its netlink socket and namespace. */
+export interface NodeHandle {
+  netlink: NetlinkClient;
+  netns: string | undefined;
+  label: string;
+}
+
+const VETH_INFO_PEER = 1;
+
+function macBytes(mac: string): Uint8Array {
+  return Uint8Array.from(mac.split(":").map((x) => parseInt(x, 16)));
+}
+
+/**
+ * Creates and configures the pod's interface. On failure, what was created
+ * is removed again and the error names the step.
+ */
+export async function attachPod(node: NodeHandle, pod: PodAttachment, bridge: string): Promise<void> {
+  if (pod.hostIfname.length > 15) throw new Error(`Cannot attach pod: hostIfname "${pod.hostIfname}" is longer than 15 characters`);
+  const podPath = netnsPath(pod.netns);
+  const links = await readLinks(node.netlink);
+  const br = links.byName.get(bridge);
+  if (!br) throw new Error(`Cannot attach pod ${pod.netns}: the bridge "${bridge}" of network "${pod.network}" does not exist in netns ${node.label} (apply the node's desired state first)`);
+  if (links.byName.has(pod.hostIfname)) await detachPod(node, { hostIfname: pod.hostIfname });
+
+  // Before the interface exists, so it never does DAD (the pod's link-local would stay tentative for a second).
+  setSysctl(podPath, "net/ipv6/conf/default/accept_dad", "0");
+  setSysctl(podPath, "net/ipv6/conf/all/accept_dad", "0");
+
+  const fd = openSync(podPath, "r");
+  try {
+    const m = new MessageBuilder(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL).bytes(ifinfomsg(0, IFF_UP, IFF_UP));
+    m.str(IFLA.IFNAME, pod.hostIfname).u32(IFLA.MTU, pod.mtu).u32(IFLA.MASTER, br.index);
+    m.begin(IFLA.LINKINFO).str(IFLA_INFO.KIND, "veth").begin(IFLA_INFO.DATA).begin(VETH_INFO_PEER);
+    m.bytes(ifinfomsg(0)).str(IFLA.IFNAME, pod.ifname).u32(IFLA.MTU, pod.mtu).u32(IFLA.NET_NS_FD, fd);
+    if (pod.mac) m.attrBytes(IFLA.ADDRESS, macBytes(pod.mac));
+    m.end().end().end();
+    // The alias marks the port as a pod's; creation ignores IFLA_IFALIAS, so it is set right after.
+    const alias = new MessageBuilder(RTM.NEWLINK, 0).bytes(ifinfomsg(0)).str(IFLA.IFNAME, pod.hostIfname).str(IFLA.IFALIAS, POD_ALIAS_PREFIX + pod.network);
+    await node.netlink.write([
+      { message: m, what: `add veth ${pod.hostIfname} (pod side ${pod.ifname} in ${podPath})` },
+      { message: alias, what: `set alias of ${pod.hostIfname}` },
+    ]);
+  } finally {
+    closeSync(fd);
+  }
+
+  try {
+    await configurePodSide(podPath, pod);
+    try {
+      allowPodSources(node.netns, pod.hostIfname, pod.addresses.map((a) => a.split("/")[0]));
+    } catch {
+      // The ruleset is not loaded yet: the next apply (which lists this endpoint) writes the elements.
+    }
+  } catch (e) {
+    await detachPod(node, { hostIfname: pod.hostIfname }).catch(() => undefined);
+    throw e;
+  }
+}
+
+async function configurePodSide(podPath: string, pod: PodAttachment): Promise<void> {
+  const nl = NetlinkClient.open(podPath);
+  try {
+    const links = await readLinks(nl);
+    const lo = links.byName.get("lo");
+    const eth = links.byName.get(pod.ifname);
+    if (!eth) throw new Error(`Cannot configure pod ${podPath}: interface ${pod.ifname} did not appear`);
+    const reqs: WriteRequest[] = [];
+    if (lo && !lo.up) reqs.push({ message: new MessageBuilder(RTM.NEWLINK, 0).bytes(ifinfomsg(lo.index, IFF_UP, IFF_UP)), what: "set link lo up" });
+    reqs.push({ message: new MessageBuilder(RTM.NEWLINK, 0).bytes(ifinfomsg(eth.index, IFF_UP, IFF_UP)), what: `set link ${pod.ifname} up` });
+    const src = new Map<4 | 6, string>();
+    for (const cidr of pod.addresses) {
+      const [ip, lenText] = cidr.split("/");
+      const fam = ip.includes(":") ? 6 : 4;
+      const len = Number(lenText ?? (fam === 4 ? 32 : 128));
+      src.set(fam, ip);
+      const flags = fam === 6 ? IFA_F.NODAD | IFA_F.NOPREFIXROUTE : 0;
+      const m = new MessageBuilder(RTM.NEWADDR, NLM_F.CREATE | NLM_F.REPLACE).bytes(ifaddrmsg(fam === 4 ? AF.INET : AF.INET6, len, flags, 0, eth.index));
+      m.attrBytes(IFA.LOCAL, ipBytes(ip)).attrBytes(IFA.ADDRESS, ipBytes(ip)).u32(IFA.FLAGS, flags);
+      reqs.push({ message: m, what: `add address ${cidr} on ${pod.ifname} in ${podPath}` });
+    }
+    await nl.write(reqs);
+
+    const routes: WriteRequest[] = [];
+    const route = (fam: 4 | 6, dst: string, opts: { gw?: string; link?: boolean; src?: string }) => {
+      const [ip, len] = [dst.split("/")[0], Number(dst.split("/")[1])];
+      const m = new MessageBuilder(RTM.NEWROUTE, NLM_F.CREATE | NLM_F.REPLACE);
+      m.bytes(rtmsg({ family: fam === 4 ? AF.INET : AF.INET6, dstLen: len, table: 254, protocol: RTPROT_LACE, scope: opts.link ? RT_SCOPE.LINK : RT_SCOPE.UNIVERSE, type: RTN.UNICAST }));
+      if (len > 0) m.attrBytes(RTA.DST, ipBytes(ip));
+      m.u32(RTA.OIF, eth.index);
+      if (opts.gw) m.attrBytes(RTA.GATEWAY, ipBytes(opts.gw));
+      if (opts.src) m.attrBytes(RTA.PREFSRC, ipBytes(opts.src));
+      routes.push({ message: m, what: `add route ${dst}${opts.gw ? ` via ${opts.gw}` : ""} in ${podPath}` });
+    };
+    for (const g of pod.gateways) {
+      const [gw, lenText] = g.split("/");
+      const fam = gw.includes(":") ? 6 : 4;
+      if (!src.has(fam)) continue;
+      const block = Prefix.containing(IPAddress.parse(gw), Number(lenText)).toString();
+      route(fam, block, { link: true, src: src.get(fam) });
+      if (fam === 4) route(4, "0.0.0.0/0", { gw, src: src.get(4) });
+    }
+    if (src.has(6)) route(6, "::/0", { gw: LINK_LOCAL_GATEWAY, src: src.get(6) });
+    await nl.write(routes);
+  } finally {
+    nl.close();
+  }
+}
+
+/** Removes the pod's veth pair. A missing link (or pod namespace) is success. */
+export async function detachPod(node: NodeHandle, pod: { hostIfname: string; netns?: string }): Promise<void> {
+  const links = await readLinks(node.netlink);
+  const link = links.byName.get(pod.hostIfname);
+  if (!link) return;
+  if (!link.alias?.startsWith(POD_ALIAS_PREFIX)) {
+    throw new Error(`Cannot detach pod: link ${pod.hostIfname} in netns ${node.label} is not a lace-cni pod interface`);
+  }
+  await node.netlink.write([{
+    message: new MessageBuilder(RTM.DELLINK, 0).bytes(ifinfomsg(link.index)),
+    what: `delete veth ${pod.hostIfname}`,
+    ignore: ["ENODEV"],
+  }]);
+  void netnsExists;
+}

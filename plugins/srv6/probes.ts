@@ -1,0 +1,78 @@
+/**
+ * Packet probes for the srv6 tests, run inside namespaces with python3
+ * (raw sockets and TCP): a spoofed-source IPv4 echo request, an IPv6
+ * packet aimed straight at a SID carrying an inner IPv4 echo request, and a
+ * TCP connect. Test-only; the dataplane never runs these.
+ *
+ * @example
+ * sendSpoofedEcho(podNs, "10.1.1.99", "10.1.2.20");
+ * tcpConnect(podNs, "10.2.2.20", 7000); // true when the handshake completed
+ */
+import { inNs, type TestCluster } from "./testing.ts";
+
+const PY = "/usr/bin/python3";
+
+const IPV4_ECHO = `
+import socket, struct, sys
+def csum(b):
+    if len(b) % 2: b += b"\\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return ~s & 0xffff
+def echo(src, dst):
+    icmp = struct.pack("!BBHHH", 8, 0, 0, 0x1ace, 1) + b"lace-probe"
+    icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 1, 0, 64, 1, 0, socket.inet_aton(src), socket.inet_aton(dst))
+    hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
+    return hdr + icmp
+`;
+
+/** Sends one IPv4 echo request with an arbitrary source address (IP_HDRINCL). */
+export function sendSpoofedEcho(ns: string, src: string, dst: string, count = 3): number {
+  const code = `${IPV4_ECHO}
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+for i in range(${count}): s.sendto(echo("${src}", "${dst}"), ("${dst}", 0))
+`;
+  return inNs(ns, [PY, "-c", code]).status;
+}
+
+/**
+ * Sends IPv6 packets with next header 4 (IPv4-in-IPv6) straight to `sid`,
+ * carrying an echo request `innerSrc` → `innerDst`: what a decapsulating
+ * SID accepts from the underlay.
+ */
+export function sendToSid(ns: string, sid: string, innerSrc: string, innerDst: string, count = 3): number {
+  const code = `${IPV4_ECHO}
+s = socket.socket(socket.AF_INET6, socket.SOCK_RAW, 4)
+for i in range(${count}): s.sendto(echo("${innerSrc}", "${innerDst}"), ("${sid}", 0))
+`;
+  return inNs(ns, [PY, "-c", code]).status;
+}
+
+/** Starts a TCP listener that accepts connections for a while. */
+export function startTcpServer(cluster: TestCluster, ns: string, addr: string, port: number): void {
+  const fam = addr.includes(":") ? "AF_INET6" : "AF_INET";
+  const code = `
+import socket, time
+s = socket.socket(socket.${fam}, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("${addr}", ${port})); s.listen(16)
+while True:
+    c, _ = s.accept(); c.sendall(b"ok"); c.close()
+`;
+  cluster.start(ns, [PY, "-c", code]);
+}
+
+/** Whether a TCP connection to addr:port completes and the server's greeting arrives (within 1.5 s). */
+export function tcpConnect(ns: string, addr: string, port: number): boolean {
+  const fam = addr.includes(":") ? "AF_INET6" : "AF_INET";
+  const code = `
+import socket, sys
+s = socket.socket(socket.${fam}, socket.SOCK_STREAM); s.settimeout(1.5)
+try:
+    s.connect(("${addr}", ${port})); sys.exit(0 if s.recv(2) == b"ok" else 1)
+except Exception:
+    sys.exit(1)
+`;
+  return inNs(ns, [PY, "-c", code]).status === 0;
+}

@@ -1,0 +1,226 @@
+/**
+ * Test support for the srv6 dataplane: a cluster of network namespaces on
+ * an IPv6 fabric (a bridge in a "fabric" namespace, one "node" namespace
+ * per node, one namespace per pod) and hand-built NodeDesiredState objects.
+ * Every name carries a per-run prefix; `destroy()` removes every namespace
+ * and kills every process it started. Uses `ip` to build the fabric (tests
+ * may shell out; the dataplane may not).
+ *
+ * @example
+ * const c = new TestCluster(3);
+ * try { c.create(); ... } finally { c.destroy(); }
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { readdirSync } from "node:fs";
+import type { NetworkForwarding, NodeDesiredState, PathRoute } from "../../core/mod.ts";
+
+export const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+export function sh(cmd: string, args: string[], input?: string): string {
+  return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });
+}
+
+/** Runs a command in a namespace; returns [exit status, stdout]. */
+export function inNs(ns: string, cmd: string[], timeoutMs = 10_000): { status: number; out: string } {
+  try {
+    const out = execFileSync("ip", ["netns", "exec", ns, ...cmd], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: timeoutMs });
+    return { status: 0, out };
+  } catch (e) {
+    const err = e as { status?: number; stdout?: string };
+    return { status: err.status ?? 1, out: err.stdout ?? "" };
+  }
+}
+
+export interface TestNetwork {
+  name: string;
+  id: number;
+  /** Second octet of the IPv4 subnet: 10.<v4>.<node>.0/24 blocks. */
+  v4: number;
+  /** Second group of the IPv6 subnet: fd00:<v6>:0:<node>::/64 blocks. */
+  v6: number;
+}
+
+export interface TestPod {
+  name: string;
+  node: number;
+  network: string;
+  /** Host number inside the node's block. */
+  host: number;
+}
+
+export class TestCluster {
+  readonly prefix: string;
+  readonly fabric: string;
+  private procs: ChildProcess[] = [];
+
+  constructor(readonly nodeCount: number) {
+    this.prefix = `lt${process.pid.toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
+    this.fabric = `${this.prefix}-fab`;
+  }
+
+  node(n: number): string {
+    return `${this.prefix}-n${n}`;
+  }
+
+  podNs(name: string): string {
+    return `${this.prefix}-p-${name}`;
+  }
+
+  underlayAddress(n: number): string {
+    return `fd00:ffff::${n}`;
+  }
+
+  locator(n: number): string {
+    return `fd00:1ace:${n}::/48`;
+  }
+
+  sid(n: number, net: TestNetwork): string {
+    return `fd00:1ace:${n}::${net.id.toString(16)}`;
+  }
+
+  create(): void {
+    sh("ip", ["netns", "add", this.fabric]);
+    sh("ip", ["-n", this.fabric, "link", "add", "fab0", "type", "bridge"]);
+    sh("ip", ["-n", this.fabric, "link", "set", "fab0", "up"]);
+    for (let n = 1; n <= this.nodeCount; n++) {
+      const ns = this.node(n);
+      sh("ip", ["netns", "add", ns]);
+      sh("ip", ["-n", this.fabric, "link", "add", `f${n}`, "type", "veth", "peer", "name", "eth0", "netns", ns]);
+      sh("ip", ["-n", this.fabric, "link", "set", `f${n}`, "master", "fab0", "up"]);
+      sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
+      sh("ip", ["-n", ns, "link", "set", "eth0", "up"]);
+      sh("ip", ["-n", ns, "addr", "add", `${this.underlayAddress(n)}/64`, "dev", "eth0", "nodad"]);
+    }
+  }
+
+  addPodNs(name: string): string {
+    const ns = this.podNs(name);
+    sh("ip", ["netns", "add", ns]);
+    return `/run/netns/${ns}`;
+  }
+
+  /** Starts a long-running process in a namespace; killed by destroy(). */
+  start(ns: string, cmd: string[]): ChildProcess {
+    const p = spawn("ip", ["netns", "exec", ns, ...cmd], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+    this.procs.push(p);
+    return p;
+  }
+
+  destroy(): void {
+    for (const p of this.procs) {
+      try {
+        if (p.pid && p.exitCode === null) process.kill(-p.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    let names: string[] = [];
+    try {
+      names = readdirSync("/run/netns");
+    } catch {
+      return;
+    }
+    for (const ns of names.filter((n) => n.startsWith(`${this.prefix}-`))) {
+      try {
+        // Kill anything still running inside before the namespace goes.
+        const pids = sh("ip", ["netns", "pids", ns]).split("\n").filter(Boolean);
+        for (const pid of pids) process.kill(Number(pid), "SIGKILL");
+      } catch {
+        // nothing left
+      }
+      try {
+        sh("ip", ["netns", "del", ns]);
+      } catch {
+        // gone already
+      }
+    }
+  }
+
+  /** The pod's addresses (v4 /32, v6 /128) and its node's gateways. */
+  podAddresses(pod: TestPod, net: TestNetwork): { addresses: string[]; gateways: string[] } {
+    return {
+      addresses: [`10.${net.v4}.${pod.node}.${pod.host}/32`, `fd00:${net.v6}:0:${pod.node}::${pod.host}/128`],
+      gateways: [`10.${net.v4}.${pod.node}.1/24`, `fd00:${net.v6}:0:${pod.node}::1/64`],
+    };
+  }
+
+  /**
+   * The desired state of node `n`: every network on every node (blocks
+   * 10.<v4>.<n>.0/24 and fd00:<v6>:0:<n>::/64), the given pods, and paths
+   * `from → to` (allow) with their reverse as reply-only.
+   */
+  desiredState(
+    n: number,
+    networks: TestNetwork[],
+    pods: TestPod[],
+    paths: { from: string; to: string }[] = [],
+    encapsulation: "Reduced" | "SRH" = "Reduced",
+  ): NodeDesiredState {
+    const byName = new Map(networks.map((x) => [x.name, x]));
+    const blocks = (net: TestNetwork, m: number) => [`10.${net.v4}.${m}.0/24`, `fd00:${net.v6}:0:${m}::/64`];
+    const mtu = 1500 - (encapsulation === "SRH" ? 64 : 40);
+    const fwd: NetworkForwarding[] = networks.map((net) => {
+      const remote = [];
+      for (let m = 1; m <= this.nodeCount; m++) {
+        if (m === n) continue;
+        for (const prefix of blocks(net, m)) remote.push({ prefix, node: `node-${m}`, sid: this.sid(m, net) });
+      }
+      const routes: PathRoute[] = [];
+      for (const p of paths) {
+        const [other, mode] = p.from === net.name ? [p.to, "allow" as const] : p.to === net.name ? [p.from, "reply-only" as const] : [undefined, undefined];
+        if (!other || !mode) continue;
+        const o = byName.get(other)!;
+        for (let m = 1; m <= this.nodeCount; m++) {
+          for (const destination of blocks(o, m)) {
+            routes.push(m === n
+              ? { destination, toNetwork: other, via: "local", bridge: `lb${o.id}`, mode, policy: "test" }
+              : { destination, toNetwork: other, via: "sid", sid: this.sid(m, o), mode, policy: "test" });
+          }
+        }
+      }
+      return {
+        name: net.name, id: net.id, type: "l3", forwarding: "routed", anonymous: false,
+        table: 1000 + net.id, bridge: `lb${net.id}`, mtu,
+        sid: this.sid(n, net), sidBehavior: "decap-lookup",
+        gateways: [`10.${net.v4}.${n}.1/24`, `fd00:${net.v6}:0:${n}::1/64`],
+        localPrefixes: blocks(net, n), remoteBlocks: remote, paths: routes,
+        neighbors: [], fdb: [], egress: [],
+      };
+    });
+    return {
+      node: `node-${n}`, revision: 1, locator: this.locator(n), encapsulation,
+      underlay: { interface: "eth0", mtu: 1500, address: this.underlayAddress(n) },
+      networks: fwd,
+      endpoints: pods.filter((p) => p.node === n).map((p) => ({
+        id: `default/${p.name}`, network: p.network,
+        addresses: this.podAddresses(p, byName.get(p.network)!).addresses,
+        interface: `h-${p.name}`, netns: `/run/netns/${this.podNs(p.name)}`,
+      })),
+      peers: Array.from({ length: this.nodeCount }, (_, i) => i + 1).filter((m) => m !== n)
+        .map((m) => ({ node: `node-${m}`, locator: this.locator(m), address: this.underlayAddress(m) })),
+    };
+  }
+}
+
+/** ICMP echo requests a pod's kernel has answered (from /proc/net/snmp). */
+export function inEchos(podNs: string, family: 4 | 6 = 4): number {
+  if (family === 4) {
+    const snmp = inNs(podNs, ["cat", "/proc/net/snmp"]).out.split("\n").filter((l) => l.startsWith("Icmp:"));
+    const names = snmp[0].split(/\s+/);
+    const values = snmp[1].split(/\s+/);
+    return Number(values[names.indexOf("InEchos")]);
+  }
+  const line = inNs(podNs, ["cat", "/proc/net/snmp6"]).out.split("\n").find((l) => l.startsWith("Icmp6InEchos "));
+  return Number(line?.split(/\s+/)[1] ?? 0);
+}
+
+/** Pings from a pod namespace; returns the number of replies. */
+export function ping(podNs: string, dst: string, opts: { count?: number; size?: number; df?: boolean } = {}): number {
+  const args = ["ping", "-n", "-q", "-c", String(opts.count ?? 2), "-i", "0.05", "-W", "1"];
+  if (opts.size !== undefined) args.push("-s", String(opts.size));
+  if (opts.df) args.push("-M", "do");
+  args.push(dst);
+  const r = inNs(podNs, args);
+  const m = /(\d+) received/.exec(r.out);
+  return m ? Number(m[1]) : 0;
+}

@@ -1,0 +1,43 @@
+// Bundles lace-cni for Node.js into dist/:
+//   dist/lace.js            the `lace` command line (agent/cli/main.ts), run by bin/lace.js
+//   dist/lace-core.js       the library plugin authors import as `lace-cni/plugin` (core/mod.ts)
+//   dist/plugins/<name>.js  the built-in plugins, where the loader looks for `lace-cni/<name>`
+// One build with several entries, so the command line, the library and the
+// built-in plugins share one copy of the core (one LaceError class, one
+// registry). Shared chunks stay at the top of dist/ because the loader finds
+// the built-ins relative to its own chunk (`./plugins/<name>.js`).
+// Our own code is bundled; every package and `node:` builtin stays external.
+import { existsSync } from "node:fs";
+import { isAbsolute } from "node:path";
+import esbuild from "rollup-plugin-esbuild";
+import json from "@rollup/plugin-json";
+
+const BUILTIN_PLUGINS = ["l3", "l2", "external", "srv6"];
+
+const input = { lace: "agent/cli/main.ts", "lace-core": "core/mod.ts" };
+for (const name of BUILTIN_PLUGINS) {
+  const file = `plugins/${name}/mod.ts`;
+  // A plugin still being written is left out rather than failing the whole build.
+  if (existsSync(file)) input[`plugins/${name}`] = file;
+  else console.warn(`rollup.config.js: ${file} does not exist yet; dist/ will not contain lace-cni/${name}`);
+}
+
+export default {
+  input,
+  external: (id) => !id.startsWith(".") && !isAbsolute(id) && !id.startsWith("\0"),
+  // Entry modules keep every export: dist/lace-core.js is a public API.
+  preserveEntrySignatures: "strict",
+  plugins: [json(), esbuild({ target: "node20", tsconfig: "tsconfig.json" })],
+  output: {
+    dir: "dist",
+    format: "es",
+    entryFileNames: "[name].js",
+    chunkFileNames: "[name]-[hash].js",
+    sourcemap: true,
+  },
+  onwarn(warning, warn) {
+    // Circular imports between core modules are deliberate and harmless in ESM.
+    if (warning.code === "CIRCULAR_DEPENDENCY") return;
+    warn(warning);
+  },
+};
