@@ -26,9 +26,13 @@ export interface Holding {
   offset: bigint;
 }
 
+/**
+ * Owner → address lives only in the record (`entry.addresses`): a second
+ * map here would double the memory per address for a lookup that costs one
+ * property probe per block.
+ */
 export class AddressIndex {
   readonly slots: Slot[] = [];
-  private readonly owners = new Map<string, Holding[]>();
 
   /** Indexes the record's blocks that are not pending; skips entries it cannot parse. */
   static of(record: Allocation | undefined): AddressIndex {
@@ -38,15 +42,9 @@ export class AddressIndex {
       const p = Prefix.tryParse(entry.prefix);
       if (!p.ok) continue;
       const slot = idx.addSlot(entry, p.value);
-      const prefix = p.value;
       for (const [owner, text] of Object.entries(entry.addresses ?? {})) {
-        const value = prefix.family === 4 ? parseIPv4(text) : IPAddress.tryParse(text);
-        const v = typeof value === "bigint" ? value : value?.ok && value.value.family === 6 ? value.value.value : undefined;
-        if (v === undefined) continue;
-        const offset = v - prefix.network;
-        if (offset < 0n || offset >= prefix.size) continue;
-        slot.block.load(offset, owner);
-        idx.hold(owner, { slot, offset });
+        const offset = offsetIn(p.value, text);
+        if (offset !== undefined) slot.block.load(offset, owner);
       }
     }
     return idx;
@@ -58,14 +56,18 @@ export class AddressIndex {
     return slot;
   }
 
-  private hold(owner: string, h: Holding): void {
-    const list = this.owners.get(owner);
-    if (list) list.push(h);
-    else this.owners.set(owner, [h]);
-  }
-
+  /** The owner's addresses, one per family it holds; undefined when none. */
   holdings(owner: string): Holding[] | undefined {
-    return this.owners.get(owner);
+    let out: Holding[] | undefined;
+    for (const slot of this.slots) {
+      const addresses = slot.entry.addresses;
+      if (!addresses || !Object.hasOwn(addresses, owner)) continue;
+      const offset = offsetIn(slot.block.prefix, addresses[owner]);
+      // The index is the judge: an entry it could not load is not a holding.
+      if (offset === undefined || slot.block.ownerAt(offset) !== owner) continue;
+      (out ??= []).push({ slot, offset });
+    }
+    return out;
   }
 
   /** Number of addresses handed out. */
@@ -109,26 +111,23 @@ export class AddressIndex {
       h.slot.block.take(h.offset, owner);
       (h.slot.entry.addresses ??= {})[owner] = h.slot.block.address(h.offset).toString();
       delete h.slot.entry.emptySince;
-      this.hold(owner, h);
     }
   }
 
   /** Takes the owner's addresses back; a block left empty records when. False when it held none. */
   release(owner: string, now: number): boolean {
-    const list = this.owners.get(owner);
+    const list = this.holdings(owner);
     if (!list) return false;
     for (const h of list) {
       h.slot.block.free(h.offset);
       if (h.slot.entry.addresses) delete h.slot.entry.addresses[owner];
       if (h.slot.block.used === 0) h.slot.entry.emptySince = timestamp(now);
     }
-    this.owners.delete(owner);
     return true;
   }
 
-  /** The owner's assignment, IPv4 first. */
-  assignment(network: string, owner: string): Assignment | undefined {
-    const list = this.owners.get(owner);
+  /** The owner's assignment, IPv4 first; `list` saves re-reading the record when the caller has the holdings. */
+  assignment(network: string, owner: string, list = this.holdings(owner)): Assignment | undefined {
     if (!list) return undefined;
     const addresses: AssignedAddress[] = list.map((h) => ({
       address: h.slot.block.address(h.offset),
@@ -140,8 +139,23 @@ export class AddressIndex {
 
   /** Families the owner holds an address of. */
   familiesOf(owner: string): Set<Family> {
-    return new Set((this.owners.get(owner) ?? []).map((h) => h.slot.block.prefix.family));
+    return new Set((this.holdings(owner) ?? []).map((h) => h.slot.block.prefix.family));
   }
+}
+
+/** The offset of address `text` inside `prefix`, or undefined when it is malformed or outside. */
+function offsetIn(prefix: Prefix, text: unknown): bigint | undefined {
+  if (typeof text !== "string") return undefined;
+  let value: bigint | undefined;
+  if (prefix.family === 4) {
+    value = parseIPv4(text);
+  } else {
+    const r = IPAddress.tryParse(text);
+    value = r.ok && r.value.family === 6 ? r.value.value : undefined;
+  }
+  if (value === undefined) return undefined;
+  const offset = value - prefix.network;
+  return offset >= 0n && offset < prefix.size ? offset : undefined;
 }
 
 /**
@@ -227,5 +241,5 @@ export function assignOp(d: { state: AddressIndex; dirty: boolean }, owner: stri
     idx.assign(owner, picks);
     d.dirty = true;
   }
-  return idx.assignment(ctx.network, owner)!;
+  return idx.assignment(ctx.network, owner, [...held, ...picks])!;
 }

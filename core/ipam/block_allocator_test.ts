@@ -3,7 +3,7 @@ import * as assert from "uvu/assert";
 import type { Allocation, Resource } from "../resources/types.ts";
 import { MemoryStore } from "../store/memory.ts";
 import type { Store } from "../store/store.ts";
-import { BlockAllocator, HostLocalAllocator, poolShardName } from "./mod.ts";
+import { BlockAllocator, heldBlocks, HostLocalAllocator, poolShardName } from "./mod.ts";
 import { checkStoreConsistent, l3Network, ManualClock } from "./testing.ts";
 
 const t = suite("ipam/block-allocator");
@@ -120,6 +120,17 @@ t("two controllers claiming for many nodes at once never give a block twice", as
   const prefixes = got.flat().map(String);
   assert.is(new Set(prefixes).size, prefixes.length);
   await checkStoreConsistent(store);
+});
+
+t("heldBlocks shows routing only the active blocks of node records", async () => {
+  const store = new MemoryStore();
+  await store.create(l3Network("net", "10.0.0.0/28", 30));
+  const clock = new ManualClock();
+  await new BlockAllocator(store, { clock }).acquire("net", "n1", 4);
+  const node = (await get(store, "net.n1"))!;
+  node.spec!.blocks.push({ prefix: "10.0.0.8/30", claim: "x", pending: true });
+  assert.equal(heldBlocks(node).map((b) => b.prefix), ["10.0.0.0/30"]);
+  assert.equal(heldBlocks((await get(store, poolShardName("net", 0n)))!), []);
 });
 
 t.run();

@@ -134,4 +134,8 @@ export function checkOwner(owner: unknown): void {
   if (typeof owner !== "string" || owner.trim() === "") {
     throw laceError("INVALID_ARGUMENT", `Address request: owner must be a non-empty owner handle (pod UID or annotation lace-cni.io/owner), got ${JSON.stringify(owner)}`);
   }
+  // Owners are keys of a plain JSON object in the record; this one would set its prototype instead.
+  if (owner === "__proto__") {
+    throw laceError("INVALID_ARGUMENT", `Address request: owner "__proto__" cannot be recorded as an owner handle: expected a pod UID or another name`);
+  }
 }

@@ -165,6 +165,7 @@ t("unknown networks, bad owners and blocks too small for any pod are refused cle
   await rejects(node("n1").allocate({ owner: "a" }), "INVALID_RESOURCE", /\/31 blocks .* hold no pod address/);
   await rejects(new HostLocalAllocator(store, { network: "nope", node: "n1", blocks: new BlockAllocator(store) }).allocate({ owner: "a" }), "UNKNOWN_NETWORK", /"nope"/);
   await rejects(node("n1").allocate({ owner: " " }), "INVALID_ARGUMENT", /owner/);
+  await rejects(node("n1").allocate({ owner: "__proto__" }), "INVALID_ARGUMENT", /"__proto__"/);
 });
 
 t("a pending claim left by a crashed controller is swept and its block is reused", async () => {

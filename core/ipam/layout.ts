@@ -57,6 +57,19 @@ export function isPoolRecord(a: Allocation): boolean {
   return a.metadata.labels?.[POOL_LABEL] === "true";
 }
 
+/**
+ * The blocks a node really holds in an Allocation, as routing must see
+ * them: none for a pool record (its blocks are claims or an `l2` subnet,
+ * not a node's), and never a block still `pending` (its claim may fail).
+ *
+ * @example
+ * for (const a of view.allocations("backend")) for (const b of heldBlocks(a)) route(b.prefix, a.spec!.node);
+ */
+export function heldBlocks(a: Allocation): AllocationBlock[] {
+  if (isPoolRecord(a)) return [];
+  return (a.spec?.blocks ?? []).filter((b) => !b.pending);
+}
+
 /** A new, unsaved Allocation. */
 export function newAllocation(network: string, node: string, pool: boolean, blocks: AllocationBlock[] = []): Allocation {
   const labels: Record<string, string> = { [NETWORK_LABEL]: network };

@@ -18,6 +18,7 @@ export { HostLocalAllocator, type HostLocalAllocatorOptions } from "./host_local
 export {
   allocationName,
   BLOCKS_PER_SHARD,
+  heldBlocks,
   isPoolRecord,
   L2_POOL_NODE,
   l2PoolName,

@@ -319,6 +319,9 @@ const allocationSpec: OpenAPISchema = {
             additionalProperties: { type: "string", description: "An address inside the block", maxLength: 64 },
           },
           emptySince: { type: "string", format: "date-time" },
+          node: objectName("Pool records only: the node that holds this block"),
+          claim: { type: "string", maxLength: 128, description: "The id of the claim that gave the block to its node" },
+          pending: { type: "boolean", description: "True while the block is still being claimed" },
         },
       },
     },
@@ -510,6 +513,9 @@ export const SCHEMAS: Record<Kind, KindSchema> = {
     plural: "networks",
     shortNames: ["net"],
     spec: networkSpec,
+    rootValidations: [
+      { rule: "self.metadata.name.size() <= 63", message: "a Network name is at most 63 characters: it is used as a label value" },
+    ],
     status: networkStatus,
     printerColumns: [
       { name: "Type", type: "string", jsonPath: ".spec.type" },

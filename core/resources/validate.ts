@@ -167,6 +167,10 @@ export function validateResource(obj: unknown, ctx: ValidationContext): Problem[
       : `expected "${API_VERSION}" for a ${kind}, got ${describe(obj.apiVersion)}`);
   }
   checkMetadata(obj, kind, schema.scope === "Namespaced", false, c);
+  const name = (obj.metadata as { name?: unknown } | undefined)?.name;
+  if (kind === "Network" && typeof name === "string" && name.length > 63) {
+    c.report("metadata.name", `a Network name is at most 63 characters (it is used as a label value), got ${name.length}`);
+  }
   // Semantic checks first: where both layers speak about one field, the more specific message wins.
   if (kind === "Network") checkNetworkSpec(obj.spec, ctx, c);
   KIND_CHECKS[kind as Kind]?.(obj, c.report);

@@ -156,6 +156,7 @@ const cases: Case[] = [
   ["name ending in a dash", bp({}, { name: "team-" }), "metadata.name", "DNS-1123 subdomain"],
   ["missing name", net(l3(), {}), "metadata.name", "is required"],
   ["name too long", net(l3(), { name: "a".repeat(254) }), "metadata.name", "must be at most 253 characters long, got 254"],
+  ["network name longer than a label value", net(l3(), { name: "n".repeat(64) }), "metadata.name", "a Network name is at most 63 characters (it is used as a label value), got 64"],
   ["missing metadata", without(net(l3()), "metadata"), "metadata", "is required"],
   ["wrong apiVersion", { ...net(l3()), apiVersion: "lace-cni.io/v1" }, "apiVersion", 'expected "lace-cni.io/v1alpha1" for a Network, got "lace-cni.io/v1"'],
   ["missing apiVersion", without(net(l3()), "apiVersion"), "apiVersion", 'is required (expected "lace-cni.io/v1alpha1")'],

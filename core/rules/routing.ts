@@ -305,6 +305,8 @@ export class RoutingRules {
       const stamp = s.idx + 1;
       const entries: ReachEntry[] = [];
       const allowed: Unit[] = [];
+      // The policy of each allowed unit, kept apart: `entries` is sorted below.
+      const allowedPolicy: (string | null)[] = [];
       const consider = (ui: number) => {
         if (listed[ui] === stamp) return;
         const u = this.units[ui];
@@ -316,6 +318,7 @@ export class RoutingRules {
         }
         listed[ui] = stamp;
         allowed.push(u);
+        allowedPolicy.push(o.policy);
         entries.push({ network: u.net.name, prefix: u.text, action: "allow", policy: o.policy });
       };
       for (const ui of bySource.get(s.idx) ?? []) consider(ui);
@@ -342,7 +345,7 @@ export class RoutingRules {
           if (seenReplies.has(key)) continue;
           seenReplies.add(key);
           if (outcome(d, back).action === "allow") continue;
-          push(replies, d.name, { network: s.name, prefix: back.text, policy: entries[i].policy });
+          push(replies, d.name, { network: s.name, prefix: back.text, policy: allowedPolicy[i] });
         }
       }
     }

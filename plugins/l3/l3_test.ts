@@ -65,6 +65,20 @@ t("locate follows the view as allocations change", () => {
   assert.is(l3.locate(network, IPAddress.parse("10.40.4.5"), view), undefined);
 });
 
+t("locate ignores IPAM pool records and blocks still being claimed", () => {
+  const pool = {
+    ...allocation("pool-0.lace-cni.io", "10.40.7.0/24"),
+    metadata: { name: "backend.pool-0.lace-cni.io", labels: { "lace-cni.io/network": "backend", "lace-cni.io/pool": "true" } },
+  };
+  pool.spec.blocks[0] = { prefix: "10.40.7.0/24", node: "node-3" } as never;
+  const claiming = allocation("node-3", "10.40.7.0/24");
+  (claiming.spec.blocks[0] as { pending?: boolean }).pending = true;
+  const view = new SnapshotClusterView([network, pool, claiming] as never);
+  assert.is(l3.locate(network, IPAddress.parse("10.40.7.9"), view), undefined, "pending: not routable yet");
+  view.update(allocation("node-3", "10.40.7.0/24") as never);
+  assert.is((l3.locate(network, IPAddress.parse("10.40.7.9"), view) as { node: string }).node, "node-3");
+});
+
 t("validate: a valid dual-stack spec has no problems", () => {
   assert.equal(problems(network.spec!), []);
 });

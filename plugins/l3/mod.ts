@@ -13,6 +13,7 @@ import {
   type ClusterView,
   definePlugin,
   forbidFields,
+  heldBlocks,
   type IPAddress,
   type Location,
   longestUsablePrefix,
@@ -61,7 +62,8 @@ function locate(network: Network, address: IPAddress, view: ClusterView): Locati
   const parsed = Prefix.tryParse(subnet?.prefix);
   if (!parsed.ok || !parsed.value.contains(address)) return undefined;
   for (const allocation of view.allocations(name)) {
-    for (const block of allocation.spec?.blocks ?? []) {
+    // Pool records and blocks still being claimed are not where an address lives.
+    for (const block of heldBlocks(allocation)) {
       const b = Prefix.tryParse(block.prefix);
       if (b.ok && b.value.contains(address)) {
         return { kind: "node", node: allocation.spec!.node, network: name, block: b.value.toString() };

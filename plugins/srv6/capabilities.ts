@@ -11,8 +11,9 @@
 import { existsSync } from "node:fs";
 import type { DataplaneCapabilities } from "../../core/mod.ts";
 import { NetlinkClient } from "./netlink.ts";
+import { readLinks } from "./kernel.ts";
 import {
-  AF, ifinfomsg, IFLA, IFLA_INFO, LWTUNNEL_ENCAP, MessageBuilder, NHA, nhmsg, NLM_F, RTA, rtmsg, RTM, RTN,
+  AF, IFF_UP, ifinfomsg, IFLA, IFLA_INFO, LWTUNNEL_ENCAP, MessageBuilder, NHA, nhmsg, NLM_F, RTA, rtmsg, RTM, RTN,
   RTPROT_LACE, SEG6_ACTION, seg6LocalAttrs, ipBytes, SEG6_IPTUNNEL_SRH, seg6EncapPayload, SEG6_MODE,
 } from "./wire.ts";
 
@@ -29,10 +30,10 @@ async function tries(nl: NetlinkClient, add: MessageBuilder, del: MessageBuilder
   return true;
 }
 
-function probeRoute(type: number, encap: (m: MessageBuilder) => void, encapType: number): MessageBuilder {
+function probeRoute(type: number, encap: (m: MessageBuilder) => void, encapType: number, oif: number): MessageBuilder {
   const m = new MessageBuilder(type, type === RTM.NEWROUTE ? NLM_F.CREATE | NLM_F.EXCL : 0);
   m.bytes(rtmsg({ family: AF.INET6, dstLen: 128, table: PROBE_TABLE, protocol: RTPROT_LACE, type: RTN.UNICAST }));
-  m.u32(RTA.TABLE, PROBE_TABLE).attrBytes(RTA.DST, ipBytes("fd00:1ace:ffff:ffff::fe")).u32(RTA.OIF, 1);
+  m.u32(RTA.TABLE, PROBE_TABLE).attrBytes(RTA.DST, ipBytes("fd00:1ace:ffff:ffff::fe")).u32(RTA.OIF, oif);
   if (type === RTM.NEWROUTE) {
     m.u16(RTA.ENCAP_TYPE, encapType).begin(RTA.ENCAP);
     encap(m);
@@ -52,22 +53,34 @@ export async function probeCapabilities(netns: string | undefined): Promise<Data
     const vrfDel = new MessageBuilder(RTM.DELLINK, 0).bytes(ifinfomsg(0)).str(IFLA.IFNAME, vrfName);
     const vrf = await tries(nl, vrfAdd, vrfDel, "probe vrf");
 
-    const seg6 = await tries(
-      nl,
-      probeRoute(RTM.NEWROUTE, (m) => m.attrBytes(SEG6_IPTUNNEL_SRH, seg6EncapPayload(SEG6_MODE.ENCAP_RED, ["fd00:1ace:ffff:ffff::1"])), LWTUNNEL_ENCAP.SEG6),
-      probeRoute(RTM.DELROUTE, () => {}, 0),
-      "probe seg6",
-    );
-    const seg6local = await tries(
-      nl,
-      probeRoute(RTM.NEWROUTE, (m) => seg6LocalAttrs(m, { action: SEG6_ACTION.END_DX4, nh4: "0.0.0.0" }), LWTUNNEL_ENCAP.SEG6_LOCAL),
-      probeRoute(RTM.DELROUTE, () => {}, 0),
-      "probe seg6local",
-    );
-    const nhAdd = new MessageBuilder(RTM.NEWNEXTHOP, NLM_F.CREATE | NLM_F.EXCL).bytes(nhmsg(AF.INET6, RTPROT_LACE));
-    nhAdd.u32(NHA.ID, PROBE_NH_ID).attrBytes(NHA.BLACKHOLE, new Uint8Array(0));
-    const nhDel = new MessageBuilder(RTM.DELNEXTHOP, 0).bytes(nhmsg(AF.UNSPEC, 0)).u32(NHA.ID, PROBE_NH_ID);
-    const nexthopObjects = await tries(nl, nhAdd, nhDel, "probe nexthop objects");
+    // Routes need an up device; `lo` may be down in a fresh namespace, so probe on a bridge of our own.
+    const probeDev = `lace-pd${process.pid % 100000}`;
+    const devAdd = new MessageBuilder(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL).bytes(ifinfomsg(0, IFF_UP, IFF_UP));
+    devAdd.str(IFLA.IFNAME, probeDev).begin(IFLA.LINKINFO).str(IFLA_INFO.KIND, "bridge").end();
+    let seg6 = false, seg6local = false, nexthopObjects = false;
+    try {
+      await nl.write([{ message: devAdd, what: `add probe bridge ${probeDev}` }]);
+      const oif = (await readLinks(nl)).byName.get(probeDev)?.index ?? 1;
+      seg6 = await tries(
+        nl,
+        probeRoute(RTM.NEWROUTE, (m) => m.attrBytes(SEG6_IPTUNNEL_SRH, seg6EncapPayload(SEG6_MODE.ENCAP_RED, ["fd00:1ace:ffff:ffff::1"])), LWTUNNEL_ENCAP.SEG6, oif),
+        probeRoute(RTM.DELROUTE, () => {}, 0, oif),
+        "probe seg6",
+      );
+      seg6local = await tries(
+        nl,
+        probeRoute(RTM.NEWROUTE, (m) => seg6LocalAttrs(m, { action: SEG6_ACTION.END_DX4, nh4: "0.0.0.0" }), LWTUNNEL_ENCAP.SEG6_LOCAL, oif),
+        probeRoute(RTM.DELROUTE, () => {}, 0, oif),
+        "probe seg6local",
+      );
+      const nhAdd = new MessageBuilder(RTM.NEWNEXTHOP, NLM_F.CREATE | NLM_F.EXCL).bytes(nhmsg(AF.INET6, RTPROT_LACE));
+      nhAdd.u32(NHA.ID, PROBE_NH_ID).attrBytes(NHA.BLACKHOLE, new Uint8Array(0));
+      const nhDel = new MessageBuilder(RTM.DELNEXTHOP, 0).bytes(nhmsg(AF.UNSPEC, 0)).u32(NHA.ID, PROBE_NH_ID);
+      nexthopObjects = await tries(nl, nhAdd, nhDel, "probe nexthop objects");
+    } finally {
+      const devDel = new MessageBuilder(RTM.DELLINK, 0).bytes(ifinfomsg(0)).str(IFLA.IFNAME, probeDev);
+      await nl.write([{ message: devDel, what: `delete probe bridge ${probeDev}`, ignore: ["ENODEV"] }]).catch(() => undefined);
+    }
     const bpf = existsSync("/proc/sys/net/core/bpf_jit_enable") && existsSync("/sys/fs/bpf");
     return {
       vrf, seg6, seg6local, nexthopObjects, bpf,

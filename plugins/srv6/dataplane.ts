@@ -35,6 +35,7 @@ export class Srv6Dataplane implements Dataplane {
   private caps?: DataplaneCapabilities;
   /** Network → bridge, from the last applied state. */
   private bridges = new Map<string, string>();
+  private busy: Promise<unknown> = Promise.resolve();
   readonly netns: string | undefined;
   readonly label: string;
 
@@ -76,9 +77,18 @@ export class Srv6Dataplane implements Dataplane {
   }
 
   async apply(state: NodeDesiredState): Promise<ApplyReport> {
-    const report = await this.reconcile(state, true);
-    this.bridges = new Map(state.networks.filter((n) => n.bridge).map((n) => [n.name, n.bridge!]));
-    return report;
+    return this.serial(async () => {
+      const report = await this.reconcile(state, true);
+      this.bridges = new Map(state.networks.filter((n) => n.bridge).map((n) => [n.name, n.bridge!]));
+      return report;
+    });
+  }
+
+  /** One apply (or pod change) at a time: a reconcile reads, diffs and writes as one step. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.busy.then(fn, fn);
+    this.busy = run.catch(() => undefined);
+    return run;
   }
 
   /**
@@ -89,12 +99,12 @@ export class Srv6Dataplane implements Dataplane {
   async attachPod(pod: PodAttachment): Promise<void> {
     const bridge = pod.bridge ?? this.bridges.get(pod.network);
     if (!bridge) throw new Error(`Cannot attach pod ${pod.netns}: network "${pod.network}" is not in the applied state of node ${this.node}`);
-    await attachPod({ netlink: this.nl, netns: this.netns, label: this.label }, pod, bridge);
+    await this.serial(() => attachPod({ netlink: this.nl, netns: this.netns, label: this.label }, pod, bridge));
   }
 
   /** Detaches a pod; a missing link or namespace is success (CNI DEL may repeat). */
   async detachPod(pod: { hostIfname: string; netns?: string }): Promise<void> {
-    await detachPod({ netlink: this.nl, netns: this.netns, label: this.label }, pod);
+    await this.serial(() => detachPod({ netlink: this.nl, netns: this.netns, label: this.label }, pod));
   }
 
   private async resolveUnderlay(state: NodeDesiredState, links: Links): Promise<string> {
@@ -264,3 +274,5 @@ export class Srv6Dataplane implements Dataplane {
 }
 
 export { inNetns };
+export { NetlinkError } from "./netlink.ts";
+export type { PodAttachment } from "./pods.ts";

@@ -39,7 +39,8 @@ const POD_MTU = podMtu(1500, "Reduced");
 const cluster = new TestCluster(3);
 const dps: Srv6Dataplane[] = [];
 let paths: { from: string; to: string }[] = [];
-const state = (n: number, nets = networks, ps = pods): NodeDesiredState => cluster.desiredState(n, nets, ps, paths);
+let encapsulation: "Reduced" | "SRH" = "Reduced";
+const state = (n: number, nets = networks, ps = pods): NodeDesiredState => cluster.desiredState(n, nets, ps, paths, encapsulation);
 const ns = (pod: string) => cluster.podNs(pod);
 const podByName = new Map(pods.map((p) => [p.name, p]));
 const v4 = (pod: string) => {
@@ -159,6 +160,26 @@ test("a full-size DF packet at the pod MTU arrives (IPv4 and IPv6)", () => {
   assert.is(ping(ns("ra"), v6("rb"), { count: 2, size: POD_MTU - 48, df: true }), 2);
 });
 
+test("SRH encapsulation carries traffic too, with room for the SRH at its pod MTU", async () => {
+  encapsulation = "SRH";
+  try {
+    for (let n = 1; n <= 3; n++) {
+      const r = await dps[n - 1].apply(state(n));
+      // Make before break: new nexthops, routes switched to them, the old ones removed.
+      assert.ok(r.added > 0 && r.changed > 0 && r.removed > 0, `node ${n}: ${JSON.stringify(r)}`);
+    }
+    assert.match(sh("ip", ["-n", cluster.node(1), "nexthop"]), /encap seg6 mode encap segs 1/);
+    assert.is(ping(ns("ra"), v4("rb")), 2, "IPv4 over an SRH");
+    assert.is(ping(ns("ra"), v6("rc")), 2, "IPv6 over an SRH");
+    const srhMtu = podMtu(1500, "SRH");
+    assert.is(ping(ns("ra"), v4("rb"), { count: 2, size: srhMtu - 28, df: true }), 2, "DF packet at the SRH pod MTU");
+  } finally {
+    encapsulation = "Reduced";
+    for (let n = 1; n <= 3; n++) await dps[n - 1].apply(state(n));
+  }
+  assert.match(sh("ip", ["-n", cluster.node(1), "nexthop"]), /encap seg6 mode encap\.red/);
+});
+
 test("a second identical apply makes zero writes, also from a fresh dataplane", async () => {
   for (let n = 1; n <= 3; n++) {
     const r = await dps[n - 1].apply(state(n));
@@ -246,6 +267,18 @@ test("detaching a pod removes its interface, and detaching again (or a missing n
   assert.not.match(sh("ip", ["-n", cluster.node(3), "link"]), /h-rc/);
   await dps[2].detachPod({ hostIfname: "h-rc", netns: `/run/netns/${ns("rc")}` });
   await dps[2].detachPod({ hostIfname: "h-none", netns: "/run/netns/does-not-exist" });
+});
+
+test("purge removes every object of ours from a node", async () => {
+  const n3 = cluster.node(3);
+  assert.match(sh("ip", ["-n", n3, "route", "show", "table", "all", "proto", "76"]), /./, "there was something to purge");
+  await dps[2].purge();
+  assert.is(sh("ip", ["-n", n3, "route", "show", "table", "all", "proto", "76"]).trim(), "");
+  assert.is(sh("ip", ["-n", n3, "-6", "route", "show", "table", "all", "proto", "76"]).trim(), "");
+  assert.is(sh("ip", ["-n", n3, "nexthop", "show", "proto", "76"]).trim(), "");
+  assert.not.match(sh("ip", ["-n", n3, "rule"]) + sh("ip", ["-n", n3, "-6", "rule"]), /proto 76/);
+  assert.not.match(sh("ip", ["-n", n3, "link"]), /lace-cni:bridge/);
+  assert.not.match(sh("ip", ["netns", "exec", n3, "nft", "list", "tables"]), /lace/);
 });
 
 t.run();

@@ -1,29 +1,32 @@
 /**
  * The srv6 dataplane plugin: applies a node's desired state to the Linux
  * kernel over rtnetlink (l3 networks, SRv6 between nodes, pods). Runs on
- * Node.js only (the `netlink` addon); nothing in core imports it.
+ * Node.js only (the `netlink` native addon hangs under Deno); nothing in
+ * core imports plugins/srv6.
+ *
+ * The agent uses `Srv6Dataplane` (dataplane.ts) directly for pods:
+ * `attachPod` / `detachPod`.
  *
  * @example
  * // lace.yaml
  * plugins: [lace-cni/srv6]
  * // the agent
- * const dp = await registry.dataplane("srv6").create(container, { node: "node-1" });
- * await dp.apply(state);
+ * const dp = await dataplanes.get("srv6").create(container, { node: "node-1" });
+ * const report = await dp.apply(state); // report.writes === 0 when nothing changed
  */
 import { definePlugin } from "../../core/mod.ts";
 import { Srv6Dataplane } from "./dataplane.ts";
 
-export { Srv6Dataplane, type Srv6Options } from "./dataplane.ts";
+export { NetlinkError, Srv6Dataplane, type Srv6Options } from "./dataplane.ts";
 export type { PodAttachment } from "./pods.ts";
-export { ipv6Sid, networkMark, planNode, podMtu } from "./plan.ts";
-export { NetlinkError } from "./netlink.ts";
+export { ipv6Sid, networkMark, planNode, podMtu, type Plan } from "./plan.ts";
 
 export default definePlugin({
   name: "srv6",
   apiVersion: "^1.0.0",
   dataplanes: [{
     feature: "srv6",
-    description: "l3 networks over SRv6 with the Linux kernel (rtnetlink, nftables)",
+    description: "l3 networks over SRv6 with the Linux kernel (rtnetlink, nftables); Node.js only",
     create: (_container, options) => Srv6Dataplane.open({ node: options.node, netns: options.netns }),
   }],
 });
