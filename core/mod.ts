@@ -23,3 +23,4 @@ export { type NetworkTypeLookup, validateAll, validateResource, type ValidationC
 export { SnapshotClusterView } from "./cluster/view.ts";
 export * from "./rules/mod.ts";
 export * from "./ipam/mod.ts";
+export * from "./controller/mod.ts";

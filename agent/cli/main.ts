@@ -8,7 +8,9 @@
 import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { Command } from "commander";
+import { registerController } from "./controller.ts";
 import { registerExplain } from "./explain.ts";
+import { registerPlan } from "./plan.ts";
 import { registerStore } from "./store.ts";
 import { registerValidate } from "./validate.ts";
 
@@ -21,6 +23,8 @@ export function buildProgram(): Command {
   registerValidate(program);
   registerStore(program);
   registerExplain(program);
+  registerPlan(program);
+  registerController(program);
   return program;
 }
 

@@ -1,0 +1,472 @@
+/**
+ * The controller: cluster-wide allocation and policy evaluation.
+ *
+ * One `reconcile()` pass converges the store from what it holds, so a
+ * restarted controller (or two in turn) reaches the same state:
+ * 1. Networks: accepted or not (subnets parse, no overlap), an id for each
+ *    accepted one (kept forever once in status), `Accepted` / `Ready`.
+ * 2. Nodes: a locator from the Topology pool for every Node; a Node gone
+ *    for longer than `nodeGrace` gives its blocks back and loses its locator
+ *    (timed from when this process first saw it gone: a restart can only
+ *    delay a release, never hasten it).
+ * 3. Pods scheduled to a node: bound to a network by the binding policies
+ *    (once: an existing NetworkEndpoint keeps its network), then `l3` blocks
+ *    with room on that node, or an `l2` address from the subnet.
+ * 4. Leaks: addresses whose owner is gone (AddressCollector: two sightings
+ *    and a grace period), empty blocks back to the pool after their grace.
+ * 5. Services: bound continuously (ServiceBinder); the network is recorded
+ *    in annotation `lace-cni.io/network`, with an event when it moves.
+ * 6. The desired-state builder is fed what the store now holds.
+ *
+ * `start()` runs informers that feed the builder event by event and ask
+ * for a (debounced) reconcile when something allocation depends on moves,
+ * plus a periodic one.
+ *
+ * @example
+ * const controller = new Controller(store, { defaultNetwork: "default" });
+ * await controller.reconcile();
+ * controller.builder.stateFor("node-1");
+ */
+import {
+  AddressCollector,
+  addressRequestFor,
+  type Allocation,
+  BindingRules,
+  BlockAllocator,
+  type Clock,
+  GlobalAllocator,
+  isLaceError,
+  isPoolRecord,
+  type Network,
+  type NetworkBindingPolicy,
+  type NetworkEndpoint,
+  type Resource,
+  retryOnConflict,
+  type RuleExtensionSet,
+  ServiceBinder,
+  type Store,
+  systemClock,
+  type Topology,
+} from "../../core/mod.ts";
+import { DesiredStateBuilder } from "../../core/controller/mod.ts";
+import { Informer } from "../store/informer.ts";
+import { EventRecorder } from "./events.ts";
+import { assignLocators } from "./locators.ts";
+import { judgeNetworks, networkConditions, type NetworkVerdict } from "./network_status.ts";
+
+/** The annotation a Service's network is recorded in. */
+export const SERVICE_NETWORK_ANNOTATION = "lace-cni.io/network";
+
+export interface ControllerOptions {
+  clock?: Clock;
+  /** How long (ms) a deleted Node keeps its blocks and locator, in case it comes back. Default 5 minutes. */
+  nodeGrace?: number;
+  /** How long (ms) an empty block that is not its node's last stays with the node. Default 10 minutes. */
+  emptyBlockGrace?: number;
+  /** How long (ms) an address whose owner is gone is kept (and it must be seen gone twice). Default 5 minutes. */
+  addressGrace?: number;
+  /** Where pods and services no binding policy matches go. */
+  defaultNetwork?: string;
+  extensions?: RuleExtensionSet;
+  /** Periodic reconcile (ms) once started. Default 30 s. */
+  resyncMs?: number;
+  /** Debounce (ms) of the reconcile an event asks for. Default 100 ms. */
+  debounceMs?: number;
+  log?: (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
+}
+
+/** What one pass changed. */
+export interface ReconcileReport {
+  networkStatusWrites: number;
+  locatorsAssigned: string[];
+  nodesReleased: string[];
+  blocksAcquired: string[];
+  l2Addresses: number;
+  addressesReclaimed: number;
+  blocksReturned: string[];
+  servicesMoved: number;
+}
+
+/** Kinds the desired-state builder is fed. */
+const BUILDER_KINDS = ["Topology", "Node", "Network", "NetworkRoutingPolicy", "Allocation", "NetworkEndpoint", "Neighbor", "FDBEntry"] as const;
+/** Kinds whose changes call for a reconcile (allocation, ids, locators, bindings). */
+const RECONCILE_KINDS = ["Topology", "Node", "Network", "Pod", "Service", "Namespace", "NetworkBindingPolicy"] as const;
+
+interface PodLike extends Resource {
+  spec?: { nodeName?: string; hostNetwork?: boolean };
+}
+
+const keyOf = (kind: string, name: string, namespace?: string) => `${kind}/${namespace ?? ""}/${name}`;
+
+export class Controller {
+  readonly builder: DesiredStateBuilder;
+  readonly events: EventRecorder;
+  private readonly clock: Clock;
+  private readonly nodeGrace: number;
+  private readonly blocks: BlockAllocator;
+  private readonly collector: AddressCollector;
+  private readonly globals = new Map<string, GlobalAllocator>();
+  private readonly goneSince = new Map<string, number>();
+  private readonly warned = new Set<string>();
+  private readonly fed = new Map<string, { kind: string; name: string; namespace?: string }>();
+  private binding?: { key: string; rules: BindingRules; binder: ServiceBinder; services: Set<string> };
+  private liveOwners = new Set<string>();
+  private informers = new Map<string, Informer<Resource>>();
+  private running?: Promise<ReconcileReport>;
+  private again = false;
+  private timer?: ReturnType<typeof setTimeout>;
+  private interval?: ReturnType<typeof setInterval>;
+  private readonly log: NonNullable<ControllerOptions["log"]>;
+
+  constructor(private readonly store: Store, private readonly options: ControllerOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.nodeGrace = options.nodeGrace ?? 300_000;
+    this.log = options.log ?? (() => {});
+    this.builder = new DesiredStateBuilder({ extensions: options.extensions });
+    this.events = new EventRecorder(store, this.clock, "lace-controller", (e) => this.log("warn", `Cannot record an event: ${(e as Error).message}`));
+    this.blocks = new BlockAllocator(store, { clock: this.clock, emptyBlockGrace: options.emptyBlockGrace });
+    this.collector = new AddressCollector(store, {
+      clock: this.clock,
+      grace: options.addressGrace,
+      isAlive: (owner) => this.liveOwners.has(owner),
+    });
+  }
+
+  /** One full pass; concurrent calls share the pass in flight and run one more after it. */
+  reconcile(): Promise<ReconcileReport> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      try {
+        let report: ReconcileReport;
+        do {
+          this.again = false;
+          report = await this.pass();
+        } while (this.again);
+        return report;
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+
+  /** Starts informers and the periodic reconcile; resolves after the first pass. */
+  async start(): Promise<void> {
+    const kinds = new Set<string>([...BUILDER_KINDS, ...RECONCILE_KINDS]);
+    for (const kind of kinds) {
+      const inf = new Informer<Resource>(this.store, kind);
+      const feeds = (BUILDER_KINDS as readonly string[]).includes(kind);
+      const triggers = (RECONCILE_KINDS as readonly string[]).includes(kind);
+      const changed = (r: Resource) => {
+        if (feeds) this.track(r);
+        if (feeds) void this.builder.upsert(r).catch((e) => this.log("error", `Desired state update failed: ${(e as Error).message}`));
+        if (triggers) this.soon();
+      };
+      inf.on("add", changed);
+      inf.on("update", changed);
+      inf.on("delete", (r) => {
+        if (feeds) {
+          this.fed.delete(keyOf(r.kind, r.metadata.name, r.metadata.namespace));
+          void this.builder.remove(r.kind, r.metadata.name, r.metadata.namespace);
+        }
+        if (triggers || kind === "NetworkEndpoint") this.soon();
+      });
+      inf.on("error", (e) => this.log("warn", `Watch of ${kind} failed, relisting: ${(e as Error).message}`));
+      this.informers.set(kind, inf);
+    }
+    await Promise.all([...this.informers.values()].map((i) => i.start()));
+    await this.reconcile();
+    this.interval = setInterval(() => this.soon(), this.options.resyncMs ?? 30_000);
+  }
+
+  async stop(): Promise<void> {
+    if (this.interval) clearInterval(this.interval);
+    if (this.timer) clearTimeout(this.timer);
+    for (const i of this.informers.values()) i.stop();
+    this.informers.clear();
+    await this.running?.catch(() => {});
+  }
+
+  private soon(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.reconcile().catch((e) => this.log("error", `Reconcile failed: ${(e as Error).message}`));
+    }, this.options.debounceMs ?? 100);
+  }
+
+  private async items<T extends Resource>(kind: string): Promise<T[]> {
+    const inf = this.informers.get(kind);
+    if (inf) return inf.list() as T[];
+    return (await this.store.list<T>(kind)).items;
+  }
+
+  private async pass(): Promise<ReconcileReport> {
+    const report: ReconcileReport = {
+      networkStatusWrites: 0,
+      locatorsAssigned: [],
+      nodesReleased: [],
+      blocksAcquired: [],
+      l2Addresses: 0,
+      addressesReclaimed: 0,
+      blocksReturned: [],
+      servicesMoved: 0,
+    };
+    const verdicts = await this.reconcileNetworks(report);
+    await this.reconcileNodes(report);
+    const pods = await this.items<PodLike>("Pod");
+    this.liveOwners = new Set();
+    for (const p of pods) {
+      try {
+        this.liveOwners.add(addressRequestFor(p).owner);
+      } catch {
+        // A pod without uid or owner holds no address.
+      }
+    }
+    const policies = await this.items<NetworkBindingPolicy>("NetworkBindingPolicy");
+    const rules = this.bindingRules(policies);
+    await this.allocateForPods(pods, rules, verdicts, report);
+    await this.collect(verdicts, report);
+    await this.reconcileServices(report);
+    if (this.informers.size === 0) await this.feedBuilder();
+    await this.builder.settled();
+    return report;
+  }
+
+  // ------------------------------------------------------------ networks
+
+  private async reconcileNetworks(report: ReconcileReport): Promise<Map<string, NetworkVerdict>> {
+    const networks = await this.items<Network>("Network");
+    const verdicts = judgeNetworks(networks);
+    const now = new Date(this.clock.now()).toISOString();
+    for (const n of networks) {
+      const v = verdicts.get(n.metadata.name)!;
+      const conditions = networkConditions(n, v, now);
+      const idChange = v.accepted && n.status?.id === undefined && v.id !== undefined;
+      if (!idChange && JSON.stringify(conditions) === JSON.stringify(n.status?.conditions ?? [])) continue;
+      await retryOnConflict(async () => {
+        const cur = await this.store.get<Network>("Network", n.metadata.name);
+        if (!cur) return;
+        const status = { ...cur.status };
+        // An id, once recorded, is never changed: SIDs and tables on every node are built from it.
+        if (status.id === undefined && v.accepted && v.id !== undefined) status.id = v.id;
+        status.conditions = networkConditions(cur, v, now);
+        cur.status = status;
+        await this.store.updateStatus(cur);
+      });
+      report.networkStatusWrites++;
+      const was = n.status?.conditions?.find((c) => c.type === "Accepted");
+      if (!v.accepted && (was?.status !== "False" || was.reason !== v.reason)) {
+        await this.events.record(n, "Warning", v.reason, v.message);
+      } else if (idChange) {
+        await this.events.record(n, "Normal", "Accepted", `Network "${n.metadata.name}" accepted with id ${v.id}`);
+      }
+    }
+    return verdicts;
+  }
+
+  // ------------------------------------------------------------ nodes and locators
+
+  private async reconcileNodes(report: ReconcileReport): Promise<void> {
+    const now = this.clock.now();
+    const nodes = new Set((await this.items<Resource>("Node")).map((n) => n.metadata.name));
+    const topology = (await this.items<Topology>("Topology")).find((t) => t.metadata.name === "default");
+    const known = new Set<string>(Object.keys(topology?.status?.locators ?? {}));
+    for (const a of await this.items<Allocation>("Allocation")) {
+      if (!isPoolRecord(a) && a.spec && !a.spec.node.endsWith(".lace-cni.io")) known.add(a.spec.node);
+    }
+    const released: string[] = [];
+    for (const node of known) {
+      if (nodes.has(node)) {
+        this.goneSince.delete(node);
+        continue;
+      }
+      const since = this.goneSince.get(node);
+      if (since === undefined) {
+        this.goneSince.set(node, now);
+        continue;
+      }
+      if (now - since < this.nodeGrace) continue;
+      await this.blocks.releaseNode(node);
+      this.goneSince.delete(node);
+      released.push(node);
+      report.nodesReleased.push(node);
+    }
+    if (!topology?.spec) return;
+    const assignment = assignLocators(topology, nodes);
+    for (const node of released) delete assignment.locators[node];
+    if (assignment.exhausted.length) {
+      const key = `locators:${assignment.exhausted.join(",")}`;
+      if (!this.warned.has(key)) {
+        this.warned.add(key);
+        await this.events.record(topology, "Warning", "LocatorPoolExhausted", `Topology "default": locator pool ${topology.spec.locatorPool} has no free /${topology.spec.locatorLength} for nodes ${assignment.exhausted.join(", ")}`);
+      }
+    }
+    if (!assignment.added.length && !released.length) return;
+    await retryOnConflict(async () => {
+      const cur = await this.store.get<Topology>("Topology", "default");
+      if (!cur?.spec) return;
+      const again = assignLocators(cur, nodes);
+      for (const node of released) delete again.locators[node];
+      cur.status = { ...cur.status, locators: again.locators };
+      await this.store.updateStatus(cur);
+    });
+    report.locatorsAssigned.push(...assignment.added);
+    for (const node of released) {
+      await this.events.record(topology, "Normal", "NodeReleased", `Node "${node}" has been gone for ${Math.round(this.nodeGrace / 1000)} s: its blocks went back to the pools and its locator was freed`);
+    }
+  }
+
+  // ------------------------------------------------------------ pods
+
+  private bindingRules(policies: NetworkBindingPolicy[]): BindingRules {
+    const key = policies.map((p) => `${p.metadata.name}@${p.metadata.resourceVersion ?? JSON.stringify(p.spec)}`).sort().join(",");
+    if (this.binding?.key === key) return this.binding.rules;
+    const rules = BindingRules.compile(policies, { defaultNetwork: this.options.defaultNetwork, extensions: this.options.extensions });
+    // The binder owns the rules it is given; it re-decides every service on the next pass.
+    this.binding = { key, rules, binder: new ServiceBinder(rules), services: new Set() };
+    return rules;
+  }
+
+  private async allocateForPods(pods: PodLike[], rules: BindingRules, verdicts: Map<string, NetworkVerdict>, report: ReconcileReport): Promise<void> {
+    const endpoints = new Map<string, NetworkEndpoint>();
+    for (const e of await this.items<NetworkEndpoint>("NetworkEndpoint")) {
+      const pod = e.spec?.pod;
+      endpoints.set(`${pod?.namespace ?? e.metadata.namespace}/${pod?.name ?? e.metadata.name}`, e);
+    }
+    const namespaces = new Map((await this.items<Resource>("Namespace")).map((n) => [n.metadata.name, n.metadata.labels ?? {}]));
+    const networks = new Map((await this.items<Network>("Network")).map((n) => [n.metadata.name, n]));
+    /** (network, node) → pods there still without an endpoint. */
+    const wanted = new Map<string, { network: string; node: string; pods: PodLike[] }>();
+    for (const pod of pods) {
+      const node = pod.spec?.nodeName;
+      if (!node || pod.spec?.hostNetwork || pod.metadata.deletionTimestamp) continue;
+      const ns = pod.metadata.namespace ?? "default";
+      if (endpoints.has(`${ns}/${pod.metadata.name}`)) continue; // decided once, at creation
+      let network: string;
+      try {
+        network = (await rules.decide({
+          kind: "Pod",
+          namespace: ns,
+          name: pod.metadata.name,
+          labels: pod.metadata.labels,
+          annotations: pod.metadata.annotations,
+          namespaceLabels: namespaces.get(ns),
+          node,
+        })).network;
+      } catch (e) {
+        await this.warnOnce(pod, "NoBindingPolicy", (e as Error).message);
+        continue;
+      }
+      if (!verdicts.get(network)?.accepted) {
+        await this.warnOnce(pod, "NetworkNotReady", `Pod "${ns}/${pod.metadata.name}" binds to network "${network}", which ${networks.has(network) ? "is not accepted" : "does not exist"}`);
+        continue;
+      }
+      const k = `${network}\0${node}`;
+      let w = wanted.get(k);
+      if (!w) wanted.set(k, w = { network, node, pods: [] });
+      w.pods.push(pod);
+    }
+    for (const { network, node, pods: waiting } of wanted.values()) {
+      const net = networks.get(network)!;
+      try {
+        if (net.spec?.type === "l3") {
+          for (const [field, family] of [["ipv4Subnet", 4], ["ipv6Subnet", 6]] as const) {
+            if (!net.spec[field]) continue;
+            const got = await this.blocks.acquire(network, node, family, waiting.length);
+            report.blocksAcquired.push(...got.map((p) => `${network}/${node}/${p}`));
+          }
+        } else if (net.spec?.type === "l2") {
+          let g = this.globals.get(network);
+          if (!g) this.globals.set(network, g = new GlobalAllocator(this.store, { network, clock: this.clock }));
+          for (const pod of waiting) {
+            await g.allocate(addressRequestFor(pod));
+            report.l2Addresses++;
+          }
+        }
+      } catch (e) {
+        if (!isLaceError(e)) throw e;
+        for (const pod of waiting) await this.warnOnce(pod, e.code === "SUBNET_EXHAUSTED" ? "SubnetExhausted" : "AllocationFailed", e.message);
+      }
+    }
+  }
+
+  private async warnOnce(obj: Resource, reason: string, message: string): Promise<void> {
+    const key = `${obj.kind}/${obj.metadata.namespace ?? ""}/${obj.metadata.name}/${obj.metadata.uid ?? ""}/${reason}`;
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.log("warn", message);
+    await this.events.record(obj, "Warning", reason, message);
+  }
+
+  // ------------------------------------------------------------ leaks
+
+  private async collect(verdicts: Map<string, NetworkVerdict>, report: ReconcileReport): Promise<void> {
+    report.addressesReclaimed = (await this.collector.collect()).length;
+    for (const n of await this.items<Network>("Network")) {
+      if (n.spec?.type !== "l3" || !verdicts.get(n.metadata.name)?.accepted) continue;
+      report.blocksReturned.push(...(await this.blocks.returnEmptyBlocks(n.metadata.name)).map((p) => `${n.metadata.name}/${p}`));
+    }
+  }
+
+  // ------------------------------------------------------------ services
+
+  private async reconcileServices(report: ReconcileReport): Promise<void> {
+    const b = this.binding!;
+    for (const ns of await this.items<Resource>("Namespace")) await b.binder.setNamespace(ns.metadata.name, ns.metadata.labels ?? {});
+    const seen = new Set<string>();
+    for (const svc of await this.items<Resource>("Service")) {
+      const ns = svc.metadata.namespace ?? "default";
+      const key = `${ns}/${svc.metadata.name}`;
+      seen.add(key);
+      await b.binder.setService({ namespace: ns, name: svc.metadata.name, labels: svc.metadata.labels, annotations: svc.metadata.annotations });
+      const binding = b.binder.binding(ns, svc.metadata.name)!;
+      const current = svc.metadata.annotations?.[SERVICE_NETWORK_ANNOTATION] ?? null;
+      if (binding.network === null) {
+        if (binding.error) await this.warnOnce(svc, "NoBindingPolicy", binding.error);
+        continue;
+      }
+      if (binding.network === current) continue;
+      await this.store.patch("Service", svc.metadata.name, ns, { metadata: { annotations: { [SERVICE_NETWORK_ANNOTATION]: binding.network } } });
+      report.servicesMoved++;
+      const why = binding.policy ? `policy "${binding.policy}"` : "the default network";
+      await this.events.record(
+        svc,
+        "Normal",
+        "NetworkChanged",
+        current === null
+          ? `Service "${key}" bound to network "${binding.network}" by ${why}`
+          : `Service "${key}" moved from network "${current}" to "${binding.network}" by ${why}`,
+      );
+    }
+    for (const key of b.services) {
+      if (seen.has(key)) continue;
+      const [ns, name] = key.split("/");
+      await b.binder.removeService(ns, name);
+    }
+    b.services = seen;
+  }
+
+  // ------------------------------------------------------------ desired state
+
+  private track(r: Resource): void {
+    this.fed.set(keyOf(r.kind, r.metadata.name, r.metadata.namespace), { kind: r.kind, name: r.metadata.name, namespace: r.metadata.namespace });
+  }
+
+  /** Without informers (a one-off pass, `lace plan`): feeds the builder what the store holds now. */
+  private async feedBuilder(): Promise<void> {
+    const all: Resource[] = [];
+    for (const kind of BUILDER_KINDS) all.push(...(await this.store.list<Resource>(kind)).items);
+    const present = new Set(all.map((r) => keyOf(r.kind, r.metadata.name, r.metadata.namespace)));
+    for (const [key, r] of this.fed) {
+      if (present.has(key)) continue;
+      this.fed.delete(key);
+      void this.builder.remove(r.kind, r.name, r.namespace);
+    }
+    for (const r of all) this.track(r);
+    await this.builder.upsertAll(all);
+  }
+}

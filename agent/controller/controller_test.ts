@@ -1,0 +1,275 @@
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import {
+  type Allocation,
+  API_VERSION,
+  HostLocalAllocator,
+  MemoryStore,
+  type Network,
+  type NetworkEndpoint,
+  type Resource,
+  type Topology,
+} from "../../core/mod.ts";
+import { network, routingPolicy } from "../../core/controller/testing.ts";
+import { Controller, SERVICE_NETWORK_ANNOTATION } from "./controller.ts";
+import type { KubeEvent } from "./events.ts";
+
+const t = suite("controller/controller");
+
+class ManualClock {
+  constructor(public ms = Date.parse("2026-11-27T10:00:00Z")) {}
+  now(): number {
+    return this.ms;
+  }
+}
+
+const topology: Topology = {
+  apiVersion: API_VERSION,
+  kind: "Topology",
+  metadata: { name: "default" },
+  spec: { locatorPool: "fd00:1ace::/32", locatorLength: 48 },
+};
+
+const node = (name: string): Resource => ({ apiVersion: "v1", kind: "Node", metadata: { name } });
+const pod = (namespace: string, name: string, nodeName: string, labels: Record<string, string> = {}): Resource => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: { namespace, name, uid: `uid-${namespace}-${name}`, labels },
+  spec: { nodeName },
+});
+const bindAll = (net: string, name = `all-to-${net}`, selector: Record<string, string> = {}, kind: "Pod" | "Service" = "Pod"): Resource => ({
+  apiVersion: API_VERSION,
+  kind: "NetworkBindingPolicy",
+  metadata: { name },
+  spec: { network: net, priority: 100, matchKind: kind, selector: { matchLabels: selector } },
+});
+
+async function storeWith(resources: Resource[]): Promise<MemoryStore> {
+  const store = new MemoryStore();
+  for (const r of resources) await store.create(structuredClone(r));
+  return store;
+}
+
+/** What the agent does at CNI ADD: an address from the node's blocks, recorded as a NetworkEndpoint. */
+async function agentAdd(store: MemoryStore, controller: Controller, p: Resource, net: string): Promise<NetworkEndpoint> {
+  const nodeName = (p.spec as { nodeName: string }).nodeName;
+  const ipam = new HostLocalAllocator(store, { network: net, node: nodeName, blocks: { acquire: () => Promise.resolve([]) } });
+  const a = await ipam.allocate({ owner: p.metadata.uid! });
+  const ep: NetworkEndpoint = {
+    apiVersion: API_VERSION,
+    kind: "NetworkEndpoint",
+    metadata: { name: p.metadata.name, namespace: p.metadata.namespace },
+    spec: { network: net, node: nodeName, addresses: a.addresses.map((x) => x.address.toString()), pod: { namespace: p.metadata.namespace!, name: p.metadata.name }, owner: p.metadata.uid },
+  };
+  await store.create(ep);
+  void controller;
+  return ep;
+}
+
+/** The store's allocation state, without the random claim ids. */
+async function snapshot(store: MemoryStore): Promise<unknown> {
+  const nets = (await store.list<Network>("Network")).items.map((n) => [n.metadata.name, n.status?.id]).sort();
+  const topo = (await store.get<Topology>("Topology", "default"))?.status?.locators;
+  const allocs = (await store.list<Allocation>("Allocation")).items
+    .map((a) => [a.metadata.name, a.spec!.blocks.map((b) => [b.prefix, b.node ?? "", Object.values(b.addresses ?? {}).sort().join(",")])])
+    .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+  return { nets, topo, allocs };
+}
+
+t("dual-stack: ids, locators, a block per family on each node, conditions, and the nodes' desired state", async () => {
+  const store = await storeWith([
+    topology,
+    node("node-1"),
+    node("node-2"),
+    network("backend", { ipv4: "10.40.0.0/16", ipv6: "fd10:40::/56", block4: 24, block6: 64 }),
+    bindAll("backend"),
+    pod("shop", "web-1", "node-1"),
+    pod("shop", "web-2", "node-2"),
+  ]);
+  const controller = new Controller(store, { clock: new ManualClock() });
+  const report = await controller.reconcile();
+  assert.equal(report.locatorsAssigned, ["node-1", "node-2"]);
+  assert.equal(report.blocksAcquired.sort(), [
+    "backend/node-1/10.40.0.0/24",
+    "backend/node-1/fd10:40::/64",
+    "backend/node-2/10.40.1.0/24",
+    "backend/node-2/fd10:40:0:1::/64",
+  ]);
+  const net = (await store.get<Network>("Network", "backend"))!;
+  assert.is(net.status?.id, 1);
+  assert.equal(net.status?.conditions?.map((c) => [c.type, c.status, c.reason]), [["Accepted", "True", "Valid"], ["Ready", "True", "Allocated"]]);
+
+  await agentAdd(store, controller, pod("shop", "web-1", "node-1"), "backend");
+  await agentAdd(store, controller, pod("shop", "web-2", "node-2"), "backend");
+  await controller.reconcile();
+  const s1 = controller.builder.stateFor("node-1");
+  assert.is(s1.locator, "fd00:1ace:1::/48");
+  const be = s1.networks.find((n) => n.name === "backend")!;
+  assert.equal(be.gateways, ["10.40.0.1/24", "fd10:40::1/64"]);
+  assert.equal(be.remoteBlocks.map((r) => `${r.prefix} ${r.sid}`), ["10.40.1.0/24 fd00:1ace:2::1", "fd10:40:0:1::/64 fd00:1ace:2::1"]);
+  assert.equal(s1.endpoints.map((e) => e.addresses), [["10.40.0.2/32", "fd10:40::2/128"]]);
+  assert.equal(s1.peers, [{ node: "node-2", locator: "fd00:1ace:2::/48" }]);
+
+  const again = await controller.reconcile();
+  assert.is(again.networkStatusWrites, 0, "a converged cluster needs no writes");
+  assert.equal(again.blocksAcquired, []);
+});
+
+t("a node added and removed: its blocks go back to the pool after the grace period", async () => {
+  const clock = new ManualClock();
+  const store = await storeWith([topology, node("node-1"), network("backend", { ipv4: "10.40.0.0/16" }), bindAll("backend"), pod("a", "p1", "node-1")]);
+  const controller = new Controller(store, { clock, nodeGrace: 60_000 });
+  await controller.reconcile();
+  await store.create(node("node-3"));
+  await store.create(pod("a", "p3", "node-3"));
+  const added = await controller.reconcile();
+  assert.equal(added.locatorsAssigned, ["node-3"]);
+  assert.equal(added.blocksAcquired, ["backend/node-3/10.40.1.0/24"]);
+  assert.ok(controller.builder.stateFor("node-1").peers?.some((p) => p.node === "node-3"));
+
+  await store.delete("Pod", "p3", "a");
+  await store.delete("Node", "node-3");
+  clock.ms += 1_000;
+  assert.equal((await controller.reconcile()).nodesReleased, [], "seen gone once: not yet");
+  clock.ms += 30_000;
+  assert.equal((await controller.reconcile()).nodesReleased, [], "within the grace period the node may come back");
+  assert.ok(await store.get("Allocation", "backend.node-3"));
+  clock.ms += 30_000;
+  assert.equal((await controller.reconcile()).nodesReleased, ["node-3"]);
+  assert.is(await store.get("Allocation", "backend.node-3"), undefined);
+  const pools = (await store.list<Allocation>("Allocation")).items.filter((a) => a.metadata.labels?.["lace-cni.io/pool"] === "true");
+  assert.equal(pools.flatMap((p) => p.spec!.blocks.map((b) => b.node)), ["node-1"], "the pool no longer records node-3's block");
+  assert.equal(Object.keys((await store.get<Topology>("Topology", "default"))!.status!.locators!), ["node-1"]);
+  assert.equal(controller.builder.stateFor("node-1").peers, []);
+  assert.ok(controller.events.recent.some((e) => e.reason === "NodeReleased" && e.message.includes("node-3")));
+  // The block is free again: a new node gets it.
+  await store.create(node("node-4"));
+  await store.create(pod("a", "p4", "node-4"));
+  assert.equal((await controller.reconcile()).blocksAcquired, ["backend/node-4/10.40.1.0/24"]);
+});
+
+t("a controller restarted mid-way converges to the same state as one that was not", async () => {
+  const initial = [
+    topology,
+    node("node-1"),
+    node("node-2"),
+    node("node-3"),
+    network("fe", { ipv4: "10.1.0.0/16" }),
+    network("be", { ipv4: "10.2.0.0/16", ipv6: "fd02::/56" }),
+    network("storage", { type: "l2", ipv4: "10.50.0.0/24" }),
+    bindAll("fe", "fe", { app: "web" }),
+    bindAll("be", "be", { app: "db" }),
+    bindAll("storage", "storage", { app: "vm" }),
+    routingPolicy("fe-to-be", ["fe"], ["be"]),
+  ];
+  const later = [
+    pod("a", "web-1", "node-1", { app: "web" }),
+    pod("a", "db-1", "node-2", { app: "db" }),
+    pod("a", "vm-1", "node-3", { app: "vm" }),
+    pod("a", "web-2", "node-3", { app: "web" }),
+  ];
+  // Uninterrupted.
+  const s1 = await storeWith(initial);
+  const c1 = new Controller(s1, { clock: new ManualClock() });
+  await c1.reconcile();
+  for (const p of later) await s1.create(structuredClone(p));
+  await c1.reconcile();
+  // Interrupted: the first controller stops after its first pass; a new one takes over.
+  const s2 = await storeWith(initial);
+  await new Controller(s2, { clock: new ManualClock() }).reconcile();
+  for (const p of later) await s2.create(structuredClone(p));
+  const c2 = new Controller(s2, { clock: new ManualClock() });
+  await c2.reconcile();
+  assert.equal(await snapshot(s2), await snapshot(s1));
+  for (const n of ["node-1", "node-2", "node-3"]) {
+    const a = { ...c1.builder.stateFor(n), revision: 0 };
+    const b = { ...c2.builder.stateFor(n), revision: 0 };
+    assert.equal(JSON.parse(JSON.stringify(b)), JSON.parse(JSON.stringify(a)), n);
+  }
+  // And a third over the converged store writes nothing.
+  const c3 = new Controller(s2, { clock: new ManualClock() });
+  const r3 = await c3.reconcile();
+  assert.equal([r3.networkStatusWrites, r3.locatorsAssigned.length, r3.blocksAcquired.length], [0, 0, 0]);
+  assert.equal(await snapshot(s2), await snapshot(s1));
+});
+
+t("exhaustion and overlap: conditions with reasons, and warning events", async () => {
+  const store = await storeWith([
+    topology,
+    node("node-1"),
+    node("node-2"),
+    node("node-3"),
+    network("tiny", { ipv4: "10.9.0.0/29", block4: 30 }),
+    network("wide", { ipv4: "10.9.0.0/24" }),
+    bindAll("tiny"),
+    pod("a", "p1", "node-1"),
+    pod("a", "p2", "node-2"),
+    pod("a", "p3", "node-3"),
+  ]);
+  const controller = new Controller(store, { clock: new ManualClock() });
+  const report = await controller.reconcile();
+  assert.is(report.blocksAcquired.length, 2, "a /29 holds two /30 blocks");
+  const tiny = (await store.get<Network>("Network", "tiny"))!;
+  const exhausted = tiny.status?.conditions?.find((c) => c.type === "Exhausted");
+  assert.is(exhausted?.status, "True");
+  assert.match(exhausted!.message, /"tiny".*node-3/);
+  assert.is(tiny.status?.conditions?.find((c) => c.type === "Ready")?.status, "True");
+  const warning = controller.events.recent.find((e) => e.reason === "SubnetExhausted");
+  assert.ok(warning);
+  assert.equal(warning!.involvedObject, { apiVersion: "v1", kind: "Pod", name: "p3", namespace: "a", uid: "uid-a-p3" });
+  const events = (await store.list<KubeEvent>("Event", { namespace: "a" })).items;
+  assert.ok(events.some((e) => e.reason === "SubnetExhausted"), "the event is in the store");
+
+  const clash = (await store.get<Network>("Network", "wide"))!;
+  assert.is(clash.status?.id, undefined, "a refused network gets no id");
+  const accepted = clash.status?.conditions?.find((c) => c.type === "Accepted");
+  assert.equal([accepted?.status, accepted?.reason], ["False", "SubnetOverlap"]);
+  assert.match(accepted!.message, /10\.9\.0\.0\/24 of Network "wide" overlaps 10\.9\.0\.0\/29 of Network "tiny"/);
+});
+
+t("services are bound continuously: annotation and an event when the network moves", async () => {
+  const store = await storeWith([
+    topology,
+    network("a", { ipv4: "10.1.0.0/16" }),
+    network("b", { ipv4: "10.2.0.0/16" }),
+    bindAll("a", "svc-to-a", {}, "Service"),
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "shop" } },
+    { apiVersion: "v1", kind: "Service", metadata: { name: "cart", namespace: "shop", labels: { tier: "backend" } } },
+  ]);
+  const controller = new Controller(store, { clock: new ManualClock() });
+  assert.is((await controller.reconcile()).servicesMoved, 1);
+  let svc = (await store.get<Resource>("Service", "cart", "shop"))!;
+  assert.is(svc.metadata.annotations?.[SERVICE_NETWORK_ANNOTATION], "a");
+  assert.is((await controller.reconcile()).servicesMoved, 0);
+
+  await store.create(structuredClone({ ...bindAll("b", "backend-to-b", { tier: "backend" }, "Service"), spec: { network: "b", priority: 10, matchKind: "Service", selector: { matchLabels: { tier: "backend" } } } }) as Resource);
+  assert.is((await controller.reconcile()).servicesMoved, 1);
+  svc = (await store.get<Resource>("Service", "cart", "shop"))!;
+  assert.is(svc.metadata.annotations?.[SERVICE_NETWORK_ANNOTATION], "b");
+  const moved = controller.events.recent.filter((e) => e.reason === "NetworkChanged").map((e) => e.message);
+  assert.equal(moved, ['Service "shop/cart" bound to network "a" by policy "svc-to-a"', 'Service "shop/cart" moved from network "a" to "b" by policy "backend-to-b"']);
+});
+
+t("started: informers feed the builder event by event and events trigger allocation", async () => {
+  const store = await storeWith([topology, node("node-1"), network("backend", { ipv4: "10.40.0.0/16" }), bindAll("backend")]);
+  const controller = new Controller(store, { debounceMs: 5, resyncMs: 60_000 });
+  const published: string[] = [];
+  controller.builder.onChange((n) => published.push(n));
+  await controller.start();
+  try {
+    await store.create(structuredClone(pod("a", "web-0", "node-1")));
+    const until = async (what: string, ok: () => boolean | Promise<boolean>) => {
+      for (let i = 0; i < 500 && !(await ok()); i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(await ok(), what);
+    };
+    await until("a block for node-1", async () => (await store.get("Allocation", "backend.node-1")) !== undefined);
+    await until("node-1's state has backend", () => controller.builder.stateFor("node-1").networks.some((n) => n.localPrefixes.includes("10.40.0.0/24")));
+    await agentAdd(store, controller, pod("a", "web-0", "node-1"), "backend");
+    await until("the endpoint in node-1's state", () => controller.builder.stateFor("node-1").endpoints.length === 1);
+    assert.ok(published.includes("node-1"));
+  } finally {
+    await controller.stop();
+  }
+});
+
+t.run();

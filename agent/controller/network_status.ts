@@ -1,0 +1,94 @@
+/**
+ * What the controller decides about each Network: whether it is accepted
+ * (its subnets parse and overlap no other accepted network's), its id
+ * (small, stable: once in status it never changes; new networks take the
+ * lowest free id) and its `Accepted` / `Ready` conditions. `Exhausted` is
+ * IPAM's and is carried over untouched.
+ *
+ * @example
+ * const verdicts = judgeNetworks(networks);
+ * verdicts.get("backend"); // { accepted: true, reason: "Valid", message: "...", id: 3 }
+ */
+import { type Condition, type Network, Prefix } from "../../core/mod.ts";
+
+export interface NetworkVerdict {
+  accepted: boolean;
+  reason: string;
+  message: string;
+  /** The id the network has or is given now; undefined when not accepted and without one. */
+  id?: number;
+}
+
+/** Network types whose subnets must not overlap (they are addressed and routed by lace-cni). */
+const ADDRESSED = new Set(["l3", "l2"]);
+
+/** Decides every network at once: overlaps and ids depend on the others. */
+export function judgeNetworks(networks: Network[]): Map<string, NetworkVerdict> {
+  const out = new Map<string, NetworkVerdict>();
+  // Oldest first (then by name): of two overlapping networks the newer one is refused.
+  const ordered = [...networks].sort((a, b) =>
+    (a.metadata.creationTimestamp ?? "").localeCompare(b.metadata.creationTimestamp ?? "") || a.metadata.name.localeCompare(b.metadata.name)
+  );
+  const accepted: { name: string; prefix: Prefix }[] = [];
+  for (const n of ordered) {
+    const name = n.metadata.name;
+    const spec = n.spec;
+    const subnets: Prefix[] = [];
+    let problem: [string, string] | undefined;
+    for (const field of ["ipv4Subnet", "ipv6Subnet"] as const) {
+      const s = spec?.[field];
+      if (!s) continue;
+      const p = Prefix.tryParse(s.prefix);
+      if (!p.ok) problem ??= ["InvalidSubnet", `spec.${field}.prefix: ${p.error}`];
+      else subnets.push(p.value);
+    }
+    if (!problem && ADDRESSED.has(spec?.type ?? "") && subnets.length === 0) {
+      problem = ["InvalidSubnet", `Network "${name}" of type ${spec!.type} needs spec.ipv4Subnet or spec.ipv6Subnet`];
+    }
+    if (!problem && ADDRESSED.has(spec?.type ?? "")) {
+      for (const p of subnets) {
+        const other = accepted.find((a) => a.prefix.overlaps(p));
+        if (other) {
+          problem = ["SubnetOverlap", `Subnet ${p} of Network "${name}" overlaps ${other.prefix} of Network "${other.name}"`];
+          break;
+        }
+      }
+    }
+    if (problem) {
+      out.set(name, { accepted: false, reason: problem[0], message: problem[1], id: n.status?.id });
+      continue;
+    }
+    if (ADDRESSED.has(spec?.type ?? "")) for (const p of subnets) accepted.push({ name, prefix: p });
+    out.set(name, { accepted: true, reason: "Valid", message: `Network "${name}" is valid`, id: n.status?.id });
+  }
+  const used = new Set<number>();
+  for (const v of out.values()) if (typeof v.id === "number") used.add(v.id);
+  let next = 1;
+  // New networks in one pass take ids in name order, so the same manifests always give the same ids.
+  for (const n of [...networks].sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
+    const v = out.get(n.metadata.name)!;
+    if (!v.accepted || typeof v.id === "number") continue;
+    while (used.has(next)) next++;
+    v.id = next;
+    used.add(next);
+  }
+  return out;
+}
+
+/** The conditions the verdict means, keeping transition times of the ones that did not change and any others (Exhausted). */
+export function networkConditions(n: Network, v: NetworkVerdict, now: string): Condition[] {
+  const wanted: Condition[] = [
+    { type: "Accepted", status: v.accepted ? "True" : "False", reason: v.reason, message: v.message },
+    v.accepted && v.id !== undefined
+      ? { type: "Ready", status: "True", reason: "Allocated", message: `Network "${n.metadata.name}" has id ${v.id}: its forwarding is computed for every node that needs it` }
+      : { type: "Ready", status: "False", reason: "NotAccepted", message: v.message },
+  ];
+  const current = n.status?.conditions ?? [];
+  const out: Condition[] = current.filter((c) => c.type !== "Accepted" && c.type !== "Ready");
+  for (const w of wanted) {
+    const cur = current.find((c) => c.type === w.type);
+    const same = cur && cur.status === w.status && cur.reason === w.reason && cur.message === w.message;
+    out.push(same ? cur : { ...w, lastTransitionTime: cur && cur.status === w.status ? cur.lastTransitionTime ?? now : now, observedGeneration: n.metadata.generation });
+  }
+  return out.sort((a, b) => a.type.localeCompare(b.type));
+}

@@ -1,0 +1,11 @@
+/**
+ * The controller's portable core: the incremental per-node desired-state
+ * engine, and the names and numbers a network's forwarding context gets.
+ *
+ * @example
+ * import { DesiredStateBuilder } from "./mod.ts";
+ * const builder = new DesiredStateBuilder({ node: "node-1" });
+ * builder.onChange((_node, state) => dataplane.apply(state));
+ */
+export { DesiredStateBuilder, type DesiredStateBuilderOptions, interfaceName, type StateListener } from "./builder.ts";
+export { bridgeFor, DEFAULT_UNDERLAY_MTU, forwardingOf, mtuFor, sidFor, TABLE_BASE, tableFor } from "./naming.ts";

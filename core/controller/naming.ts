@@ -1,0 +1,59 @@
+/**
+ * How a Network's id and a node's locator become the names and numbers of
+ * its forwarding context: table, bridge, SID, MTU. One place, so the
+ * controller, `lace plan` and the dataplane agree.
+ *
+ * @example
+ * tableFor(3);                                   // 1003
+ * bridgeFor(3);                                  // "lb3"
+ * sidFor(Prefix.parse("fd00:1ace:0:2::/48"), 3); // "fd00:1ace:0:2::3"
+ */
+import { IPAddress, type Prefix } from "../ip/mod.ts";
+import type { NetworkForwarding } from "../dataplane/desired_state.ts";
+
+/** Network tables start here, clear of the kernel's own (253–255) and of common local ones. */
+export const TABLE_BASE = 1000;
+
+/** The underlay MTU assumed when nothing better is known (the agent may know its device's). */
+export const DEFAULT_UNDERLAY_MTU = 1500;
+
+/** Routing table of the network's forwarding context. */
+export function tableFor(id: number): number {
+  return TABLE_BASE + id;
+}
+
+/** The per-node bridge of the network: short, so it fits the 15-character interface name limit. */
+export function bridgeFor(id: number): string {
+  return `lb${id}`;
+}
+
+/** The node's SID for the network: the locator's address with the network id as function. */
+export function sidFor(locator: Prefix, id: number): string {
+  return new IPAddress(6, locator.network + BigInt(id)).toString();
+}
+
+/**
+ * How a network type forwards. Plugin types that are not known here are
+ * taken as routed (the common case: a subnet cut into per-node blocks).
+ */
+export function forwardingOf(type: string): NetworkForwarding["forwarding"] {
+  if (type === "l2") return "bridged";
+  if (type === "external") return "underlay";
+  return "routed";
+}
+
+/**
+ * The MTU of the network's pods: the Topology's when set, otherwise the
+ * underlay's minus the outer IPv6 header (40), an SRH with one segment
+ * (24) when SRH is forced, and the inner Ethernet header (14) for bridged
+ * networks, which carry frames.
+ *
+ * @example
+ * mtuFor("routed", "Reduced", 0, 1500);  // 1460
+ * mtuFor("bridged", "SRH", 0, 1500);     // 1422
+ */
+export function mtuFor(forwarding: NetworkForwarding["forwarding"], encapsulation: "Reduced" | "SRH", topologyMtu: number, underlayMtu: number): number {
+  if (forwarding === "underlay") return underlayMtu;
+  if (topologyMtu > 0) return topologyMtu;
+  return underlayMtu - 40 - (encapsulation === "SRH" ? 24 : 0) - (forwarding === "bridged" ? 14 : 0);
+}

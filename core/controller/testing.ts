@@ -1,0 +1,80 @@
+/**
+ * Small resource factories for controller tests and benchmarks.
+ *
+ * @example
+ * const net = network("backend", { ipv4: "10.40.0.0/16", block: 24 }, 1);
+ * const a = allocation("backend", "node-1", ["10.40.0.0/24"]);
+ */
+import {
+  type Allocation,
+  API_VERSION,
+  type Network,
+  type NetworkEndpoint,
+  type NetworkRoutingPolicy,
+  type NetworkSpec,
+  type Topology,
+} from "../resources/types.ts";
+
+export function topology(locators: Record<string, string> = {}, pool = "fd00:1ace::/32"): Topology {
+  return {
+    apiVersion: API_VERSION,
+    kind: "Topology",
+    metadata: { name: "default" },
+    spec: { locatorPool: pool, locatorLength: 48, encapsulation: "Reduced" },
+    status: { locators },
+  };
+}
+
+/** Locators `fd00:1ace:<i>::/48` for node-1 … node-n. */
+export function locatorsFor(nodes: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  nodes.forEach((n, i) => out[n] = `fd00:1ace:${(i + 1).toString(16)}::/48`);
+  return out;
+}
+
+export function network(
+  name: string,
+  o: { type?: string; ipv4?: string; ipv6?: string; block4?: number; block6?: number; external?: string[]; anonymous?: boolean; labels?: Record<string, string> },
+  id?: number,
+): Network {
+  const type = o.type ?? (o.external ? "external" : "l3");
+  const spec: NetworkSpec = { type };
+  if (o.ipv4) spec.ipv4Subnet = { prefix: o.ipv4, ...(type === "l3" ? { hostLocalPrefixLength: o.block4 ?? 24 } : {}) };
+  if (o.ipv6) spec.ipv6Subnet = { prefix: o.ipv6, ...(type === "l3" ? { hostLocalPrefixLength: o.block6 ?? 64 } : {}) };
+  if (o.external) spec.externalPrefixes = o.external;
+  if (o.anonymous) spec.anonymous = true;
+  return {
+    apiVersion: API_VERSION,
+    kind: "Network",
+    metadata: { name, ...(o.labels ? { labels: o.labels } : {}) },
+    spec,
+    ...(id !== undefined ? { status: { id } } : {}),
+  };
+}
+
+export function allocation(net: string, node: string, prefixes: string[]): Allocation {
+  return {
+    apiVersion: API_VERSION,
+    kind: "Allocation",
+    metadata: { name: `${net}.${node}`, labels: { "lace-cni.io/network": net } },
+    spec: { network: net, node, blocks: prefixes.map((prefix) => ({ prefix, addresses: {} })) },
+  };
+}
+
+export function endpoint(namespace: string, name: string, net: string, node: string, addresses: string[], mac?: string): NetworkEndpoint {
+  return {
+    apiVersion: API_VERSION,
+    kind: "NetworkEndpoint",
+    metadata: { name, namespace },
+    spec: { network: net, node, addresses, ...(mac ? { mac } : {}) },
+  };
+}
+
+export function routingPolicy(name: string, from: string[], to: string[], action: "Allow" | "Deny" = "Allow", priority = 100): NetworkRoutingPolicy {
+  return {
+    apiVersion: API_VERSION,
+    kind: "NetworkRoutingPolicy",
+    metadata: { name },
+    spec: { priority, from: { networks: from }, to: { networks: to }, action },
+  };
+}
