@@ -85,7 +85,7 @@ export async function probeCapabilities(netns: string | undefined): Promise<Data
     return {
       vrf, seg6, seg6local, nexthopObjects, bpf,
       overlappingSubnets: seg6local,
-      forwarding: ["routed"],
+      forwarding: ["routed", "underlay"],
     };
   } finally {
     nl.close();

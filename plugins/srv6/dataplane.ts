@@ -19,11 +19,11 @@ import {
   readLinks, readNexthops, readRoutes, readRules, routeAdd, routeDel, ruleAdd, setMaster, type Links,
 } from "./kernel.ts";
 import { addrKey, nexthopSig, routeKey, routeSig, ruleKey, type RouteObj } from "./objects.ts";
-import { planNode, type Plan } from "./plan.ts";
+import { planNode, type Plan, type UnderlayGateways } from "./plan.ts";
 import { loadedRulesetHash, loadRuleset, removeRuleset, renderRuleset, rulesetHash } from "./nft.ts";
 import { probeCapabilities } from "./capabilities.ts";
 import { attachPod, detachPod, type PodAttachment } from "./pods.ts";
-import { AF, RTA, RTM, rtmsg, attrMap, readU32 } from "./wire.ts";
+import { AF, RTA, RTM, rtmsg, attrMap, ipText, readU32 } from "./wire.ts";
 
 export interface Srv6Options {
   node: string;
@@ -126,6 +126,25 @@ export class Srv6Dataplane implements Dataplane {
     throw new Error(`Cannot apply the desired state of node ${state.node}: underlay.interface is empty and netns ${this.label} has no default route to take it from`);
   }
 
+  /** The main table's default gateways through the underlay: the next hop of egress to external networks. */
+  private async underlayGateways(underlay: string, links: Links): Promise<UnderlayGateways> {
+    const out: UnderlayGateways = {};
+    const index = links.byName.get(underlay)?.index;
+    for (const [family, fam] of [[AF.INET, 4], [AF.INET6, 6]] as const) {
+      const msgs = await this.nl.dump(RTM.GETROUTE, rtmsg({ family, dstLen: 0, table: 254, protocol: 0, type: 0 }), "routes");
+      for (const m of msgs) {
+        if (m.type !== RTM.NEWROUTE || m.data[1] !== 0 || m.data[4] !== 254) continue;
+        const a = attrMap(m.data.subarray(12));
+        const gw = a.get(RTA.GATEWAY);
+        if (gw && readU32(a.get(RTA.OIF)) === index) {
+          out[fam] = ipText(gw);
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
   private async reconcile(state: NodeDesiredState, withSysctlsAndNft: boolean): Promise<ApplyReport> {
     const t0 = performance.now();
     const writesBefore = this.nl.writes;
@@ -134,7 +153,8 @@ export class Srv6Dataplane implements Dataplane {
 
     let links = await readLinks(this.nl);
     const underlay = withSysctlsAndNft ? await this.resolveUnderlay(state, links) : "lo";
-    const plan: Plan = planNode(state, underlay);
+    const needsGateways = withSysctlsAndNft && state.networks.some((n) => n.egress.length > 0 || n.paths.some((p) => p.via === "underlay"));
+    const plan: Plan = planNode(state, underlay, needsGateways ? await this.underlayGateways(underlay, links) : {});
     plan.podPorts = [...links.byName.values()].filter((l) => l.alias?.startsWith(POD_ALIAS_PREFIX)).map((l) => l.name);
 
     // 1. sysctls that do not depend on our links.

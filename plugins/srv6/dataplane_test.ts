@@ -13,8 +13,10 @@ import { fileURLToPath } from "node:url";
 import type { NodeDesiredState } from "../../core/mod.ts";
 import { Srv6Dataplane } from "./dataplane.ts";
 import { podMtu } from "./plan.ts";
-import { inEchos, isRoot, ping, sh, TestCluster, type TestNetwork, type TestPod } from "./testing.ts";
-import { sendSpoofedEcho, sendToSid, startTcpServer, tcpConnect } from "./probes.ts";
+import { inEchos, isRoot, ping, pingAsync, sh, TestCluster, type TestExternal, type TestNetwork, type TestPod } from "./testing.ts";
+import {
+  sendSpoofedEcho, sendToSid, startPeerServer, startTcpServer, tcpConnect, tcpConnectAsync, tcpPeer, tcpPeerAsync, waitListening,
+} from "./probes.ts";
 
 const t = suite("srv6 dataplane (namespaces)");
 const test = isRoot ? t : t.skip;
@@ -40,7 +42,16 @@ const cluster = new TestCluster(3);
 const dps: Srv6Dataplane[] = [];
 let paths: { from: string; to: string }[] = [];
 let encapsulation: "Reduced" | "SRH" = "Reduced";
-const state = (n: number, nets = networks, ps = pods): NodeDesiredState => cluster.desiredState(n, nets, ps, paths, encapsulation);
+let externals: TestExternal[] = [];
+const state = (n: number, nets = networks, ps = pods): NodeDesiredState => cluster.desiredState(n, nets, ps, paths, encapsulation, externals);
+// An external network, and a host of it on the fabric. It routes the pod subnets to node 1 (for SNAT off and ingress)
+// from its corp addresses; it also has addresses outside corp (OUTSIDE4/6), on the underlay subnet.
+const corp: TestExternal = { name: "corp", prefixes: ["192.0.2.0/24", "fd00:e0::/64"] };
+const EXT4 = "192.0.2.5";
+const EXT6 = "fd00:e0::5";
+const OUTSIDE4 = "198.51.100.99";
+const OUTSIDE6 = "fd00:ffff::99";
+let ext = "";
 const ns = (pod: string) => cluster.podNs(pod);
 const podByName = new Map(pods.map((p) => [p.name, p]));
 const v4 = (pod: string) => {
@@ -53,6 +64,17 @@ const v6 = (pod: string) => {
 };
 
 process.on("exit", () => cluster.destroy());
+
+/**
+ * Probes that must all fail (no echo reply, no connection), run side by
+ * side: each one waits for its own timeout, so running them one by one
+ * would add up to seconds.
+ */
+async function blocked(probes: Record<string, Promise<number | boolean | string | undefined>>): Promise<void> {
+  const labels = Object.keys(probes);
+  const results = await Promise.all(Object.values(probes));
+  results.forEach((r, i) => assert.ok(r === 0 || r === false || r === undefined, `${labels[i]}: got through (${r})`));
+}
 
 t.before(async () => {
   if (!isRoot) return;
@@ -79,6 +101,14 @@ async function setUp(): Promise<void> {
       ...cluster.podAddresses(p, net), mtu: POD_MTU,
     });
   }
+  ext = cluster.addFabricHost("corp", [`${EXT4}/24`, `${EXT6}/64`, `${OUTSIDE4}/24`, `${OUTSIDE6}/64`], [
+    ["10.0.0.0/8", cluster.underlayAddress4(1), EXT4],
+    ["fd00:1::/32", cluster.underlayAddress(1), EXT6],
+    ["fd00:2::/32", cluster.underlayAddress(1), EXT6],
+  ]);
+  startPeerServer(cluster, ext, EXT4, 7100);
+  startPeerServer(cluster, ext, EXT6, 7100);
+  await Promise.all([waitListening(ext, EXT4, 7100), waitListening(ext, EXT6, 7100)]);
 }
 
 t.after(async () => {
@@ -92,7 +122,7 @@ test("reports the kernel's capabilities: seg6, seg6local and nexthop objects, no
   assert.is(caps.seg6local, true);
   assert.is(caps.nexthopObjects, true);
   assert.is(typeof caps.vrf, "boolean");
-  assert.equal(caps.forwarding, ["routed"]);
+  assert.equal(caps.forwarding, ["routed", "underlay"]);
 });
 
 test("pods ping each other across nodes in IPv4 and IPv6", () => {
@@ -102,12 +132,14 @@ test("pods ping each other across nodes in IPv4 and IPv6", () => {
   assert.is(ping(ns("rb"), v6("rc")), 2, "rb → rc IPv6");
 });
 
-test("two networks without a path deliver nothing, spoofed or aimed at the other's SID", () => {
+test("two networks without a path deliver nothing, spoofed or aimed at the other's SID", async () => {
   const before4 = inEchos(ns("bb"), 4);
   const before6 = inEchos(ns("bb"), 6);
-  assert.is(ping(ns("ra"), v4("bb")), 0, "red → blue IPv4 across nodes");
-  assert.is(ping(ns("ra"), v6("bb")), 0, "red → blue IPv6 across nodes");
-  assert.is(ping(ns("ra"), v4("ba")), 0, "red → blue on the same node");
+  await blocked({
+    "red → blue IPv4 across nodes": pingAsync(ns("ra"), v4("bb")),
+    "red → blue IPv6 across nodes": pingAsync(ns("ra"), v6("bb")),
+    "red → blue on the same node": pingAsync(ns("ra"), v4("ba")),
+  });
   // A red pod claiming a blue address.
   sendSpoofedEcho(ns("ra"), v4("ba"), v4("bb"));
   // A red pod sending straight to blue's SID on node 2, carrying a packet for bb.
@@ -120,19 +152,40 @@ test("two networks without a path deliver nothing, spoofed or aimed at the other
   assert.ok(inEchos(ns("bb"), 4) > before4, "the SID probe works from the underlay");
 });
 
-test("pods do not reach the node's own addresses, except their own gateway", () => {
+test("pods do not reach the node's own addresses, except their own gateway", async () => {
   // Counted where the echo requests would arrive: the node's own ICMP counters.
   const node = cluster.node(1);
   const v4Before = inEchos(node, 4);
   const v6Before = inEchos(node, 6);
-  ping(ns("ra"), cluster.underlayAddress(1));
-  ping(ns("ra"), "10.2.1.1");
-  ping(ns("ra"), "fd00:2:0:1::1");
+  await blocked({
+    "node 1's IPv6 underlay address": pingAsync(ns("ra"), cluster.underlayAddress(1)),
+    "node 1's IPv4 underlay address": pingAsync(ns("ra"), cluster.underlayAddress4(1)),
+    "blue's IPv4 gateway": pingAsync(ns("ra"), "10.2.1.1"),
+    "blue's IPv6 gateway": pingAsync(ns("ra"), "fd00:2:0:1::1"),
+  });
   assert.is(inEchos(node, 6), v6Before, "node 1's underlay address and blue's IPv6 gateway are not reachable from red");
   assert.is(inEchos(node, 4), v4Before, "blue's IPv4 gateway is not reachable from red");
   // Control: red's own gateway receives the pod's echo requests.
   ping(ns("ra"), "10.1.1.1");
   assert.is(inEchos(node, 4), v4Before + 2, "red's gateway is reachable from red");
+});
+
+test("a pod pings its own gateway in both families, also where another network uses the same gateway address", () => {
+  assert.is(ping(ns("ra"), "10.1.1.1"), 2, "red's IPv4 gateway on node 1");
+  assert.is(ping(ns("ra"), "fd00:1:0:1::1"), 2, "red's IPv6 gateway on node 1");
+  assert.is(ping(ns("ra"), "fe80::1%eth0"), 2, "the link-local IPv6 gateway");
+  assert.is(ping(ns("rb"), "10.1.2.1"), 2, "red's IPv4 gateway on node 2");
+  // green's gateway on node 1 is 10.1.1.1 too (overlapping subnets): the answer must reach green's pod.
+  assert.is(ping(ns("ga"), "10.1.1.1"), 2, "green's IPv4 gateway on node 1");
+  assert.is(ping(ns("ga"), "fd00:3:0:1::1"), 2, "green's IPv6 gateway on node 1");
+});
+
+test("a TCP service on the gateway address answers the pods of each network that has it", async () => {
+  startTcpServer(cluster, cluster.node(1), "10.1.1.1", 7001);
+  await waitListening(cluster.node(1), "10.1.1.1", 7001);
+  assert.ok(tcpConnect(ns("ra"), "10.1.1.1", 7001), "red pod");
+  assert.ok(tcpConnect(ns("ga"), "10.1.1.1", 7001), "green pod, same gateway address on another bridge");
+  assert.not.ok(tcpConnect(ns("ba"), "10.1.1.1", 7001), "blue pod: not its gateway");
 });
 
 test("a pod cannot send from an address it was not given", () => {
@@ -141,6 +194,21 @@ test("a pod cannot send from an address it was not given", () => {
   assert.is(inEchos(ns("rb"), 4), before, "spoofed source dropped");
   sendSpoofedEcho(ns("ra"), v4("ra"), v4("rb"), 1);
   assert.is(inEchos(ns("rb"), 4), before + 1, "the same probe with the pod's own address arrives");
+});
+
+test("a pod cannot send IPv6 from an address it was not given", () => {
+  // The pod claims a second address of its own block, as a compromised pod would: its echo requests must not leave the node.
+  const spoofed = `fd00:1:0:1::99`;
+  sh("ip", ["-n", ns("ra"), "addr", "add", `${spoofed}/128`, "dev", "eth0", "nodad"]);
+  try {
+    const before = inEchos(ns("rb"), 6);
+    assert.is(ping(ns("ra"), v6("rb"), { from: spoofed }), 0, "no reply to the spoofed source");
+    assert.is(inEchos(ns("rb"), 6), before, "spoofed IPv6 source dropped on the host side");
+    assert.is(ping(ns("ra"), v6("rb"), { from: v6("ra") }), 2, "the same ping from the pod's own address is answered");
+    assert.is(inEchos(ns("rb"), 6), before + 2);
+  } finally {
+    sh("ip", ["-n", ns("ra"), "addr", "del", `${spoofed}/128`, "dev", "eth0"]);
+  }
 });
 
 test("overlapping IPv4 subnets in two networks on the same nodes stay apart", () => {
@@ -222,16 +290,92 @@ test("a directional path: red → blue opens, blue → red only carries replies"
   startTcpServer(cluster, ns("bb"), v4("bb"), 7000);
   startTcpServer(cluster, ns("ra"), v4("ra"), 7000);
   startTcpServer(cluster, ns("ba"), v4("ba"), 7000);
-  await new Promise((r) => setTimeout(r, 400));
+  await Promise.all([waitListening(ns("bb"), v4("bb"), 7000), waitListening(ns("ra"), v4("ra"), 7000), waitListening(ns("ba"), v4("ba"), 7000)]);
   assert.ok(tcpConnect(ns("ra"), v4("bb"), 7000), "red → blue across nodes connects");
   assert.ok(tcpConnect(ns("ra"), v4("ba"), 7000), "red → blue on the same node connects");
-  assert.not.ok(tcpConnect(ns("bb"), v4("ra"), 7000), "blue → red across nodes: new connection dropped");
-  assert.not.ok(tcpConnect(ns("ba"), v4("ra"), 7000), "blue → red on the same node: new connection dropped");
   assert.is(ping(ns("ra"), v6("bb")), 2, "red → blue IPv6 echo and its replies flow");
-  assert.is(ping(ns("bb"), v6("ra")), 0, "blue → red IPv6 echo is a new flow: dropped");
+  await blocked({
+    "blue → red across nodes: new connection dropped": tcpConnectAsync(ns("bb"), v4("ra"), 7000),
+    "blue → red on the same node: new connection dropped": tcpConnectAsync(ns("ba"), v4("ra"), 7000),
+    "blue → red IPv6 echo is a new flow: dropped": pingAsync(ns("bb"), v6("ra")),
+  });
   paths = [];
   for (let n = 1; n <= 3; n++) await dps[n - 1].apply(state(n));
   assert.not.ok(tcpConnect(ns("ra"), v4("bb"), 7000), "without the path, red → blue is closed again");
+});
+
+test("egress to an external network: an allowed path reaches it through the underlay, source NATed to the node", async () => {
+  externals = [corp];
+  paths = [{ from: "red", to: "corp" }];
+  try {
+    for (let n = 1; n <= 3; n++) await dps[n - 1].apply(state(n));
+    const again = await dps[0].apply(state(1));
+    assert.is(again.writes, 0, `egress state re-applied: ${JSON.stringify(again)}`);
+    assert.is(ping(ns("ra"), EXT4), 2, "red → corp IPv4");
+    assert.is(ping(ns("ra"), EXT6), 2, "red → corp IPv6");
+    assert.is(tcpPeer(ns("ra"), EXT4, 7100), cluster.underlayAddress4(1), "IPv4 source seen outside: node 1's address");
+    assert.is(tcpPeer(ns("ra"), EXT6, 7100), cluster.underlayAddress(1), "IPv6 source seen outside: node 1's underlay address");
+    assert.is(tcpPeer(ns("rb"), EXT6, 7100), cluster.underlayAddress(2), "from node 2: node 2's address");
+    await blocked({
+      // green overlaps red on node 1 (same IPv4 block) and has no path: nothing leaves.
+      "green → corp: no path": pingAsync(ns("ga"), EXT4),
+      "blue → corp IPv6: no path": pingAsync(ns("ba"), EXT6),
+      "blue → corp TCP: no path": tcpPeerAsync(ns("ba"), EXT4, 7100),
+      // The path is one way: corp cannot open connections to red's pods.
+      "corp → red IPv4: not allowed": pingAsync(ext, v4("ra")),
+      "corp → red IPv6: not allowed": pingAsync(ext, v6("ra")),
+    });
+  } finally {
+    paths = [];
+    externals = [];
+    for (let n = 1; n <= 3; n++) await dps[n - 1].apply(state(n));
+  }
+  assert.is(ping(ns("ra"), EXT4), 0, "without the path, red → corp is closed again");
+});
+
+test("egress with SNAT off: the external network sees the pod's own address", async () => {
+  externals = [{ ...corp, snat: false }];
+  paths = [{ from: "red", to: "corp" }];
+  try {
+    for (let n = 1; n <= 3; n++) await dps[n - 1].apply(state(n));
+    assert.is(tcpPeer(ns("ra"), EXT4, 7100), v4("ra"));
+    assert.is(tcpPeer(ns("ra"), EXT6, 7100), v6("ra"));
+    assert.is(ping(ns("ra"), EXT4), 2);
+  } finally {
+    paths = [];
+    externals = [];
+    for (let n = 1; n <= 3; n++) await dps[n - 1].apply(state(n));
+  }
+});
+
+test("ingress from an external network reaches a network only where a path from it is allowed", async () => {
+  externals = [corp];
+  paths = [{ from: "corp", to: "red" }];
+  try {
+    assert.is(ping(ext, v4("ra")), 0, "before the path: nothing");
+    for (let n = 1; n <= 3; n++) await dps[n - 1].apply(state(n));
+    assert.is(ping(ext, v4("ra")), 2, "corp → red IPv4");
+    assert.is(ping(ext, v6("ra")), 2, "corp → red IPv6");
+    const echos4 = inEchos(ns("ra"), 4);
+    const echos6 = inEchos(ns("ra"), 6);
+    await blocked({
+      "corp → blue: no path": pingAsync(ext, v4("ba")),
+      "corp → blue IPv6: no path": pingAsync(ext, v6("ba")),
+      // Ingress is classified by source address: the same host from an address outside corp is not corp.
+      "a source outside corp → red IPv4": pingAsync(ext, v4("ra"), { from: OUTSIDE4 }),
+      "a source outside corp → red IPv6": pingAsync(ext, v6("ra"), { from: OUTSIDE6 }),
+      "red → corp is a new connection on a reply-only path: dropped": pingAsync(ns("ra"), EXT4),
+      "red → corp IPv6, the same": pingAsync(ns("ra"), EXT6),
+    });
+    // Not even the requests from outside corp arrived (their replies would have no route anyway).
+    assert.is(inEchos(ns("ra"), 4), echos4, "no IPv4 echo request from outside corp reached red's pod");
+    assert.is(inEchos(ns("ra"), 6), echos6, "no IPv6 echo request from outside corp reached red's pod");
+  } finally {
+    paths = [];
+    externals = [];
+    for (let n = 1; n <= 3; n++) await dps[n - 1].apply(state(n));
+  }
+  assert.is(ping(ext, v4("ra")), 0, "without the path, corp → red is closed again");
 });
 
 test("continuous ping while a fresh process rebuilds the node from the same state: zero lost", async () => {
@@ -239,7 +383,8 @@ test("continuous ping while a fresh process rebuilds the node from the same stat
   try {
     const file = join(dir, "state.json");
     writeFileSync(file, JSON.stringify(state(1)));
-    const pinger = cluster.start(ns("ra"), ["ping", "-n", "-q", "-i", "0.01", "-c", "250", "-W", "1", v4("rb")]);
+    // Pings until stopped (at most 30 s), so it covers the whole rebuild however long the new process takes to start.
+    const pinger = cluster.start(ns("ra"), ["ping", "-n", "-q", "-i", "0.01", "-c", "3000", "-W", "1", v4("rb")]);
     let out = "";
     pinger.stdout!.on("data", (d) => (out += d));
     const pingDone = new Promise((r) => pinger.on("exit", r));
@@ -253,6 +398,9 @@ test("continuous ping while a fresh process rebuilds the node from the same stat
     const code = await new Promise((r) => child.on("exit", r));
     assert.is(code, 0, err);
     assert.is(JSON.parse(report).writes, 0, report);
+    await new Promise((r) => setTimeout(r, 200));
+    // SIGINT: ping prints its summary and exits.
+    process.kill(pinger.pid!, "SIGINT");
     await pingDone;
     const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
     assert.ok(m, out);

@@ -177,6 +177,8 @@ export async function readRules(nl: NetlinkClient): Promise<RuleObj[]> {
       if (mark !== undefined) r.fwmark = mark;
       const dst = a.get(FRA.DST);
       if (dst) r.dst = `${ipText(dst)}/${m.data[1]}`;
+      const src = a.get(FRA.SRC);
+      if (src) r.src = `${ipText(src)}/${m.data[2]}`;
       out.push(r);
     }
   }
@@ -234,7 +236,7 @@ export function addrAdd(links: Links, a: AddrObj, del = false): WriteRequest {
   const [ip, len] = splitCidr(a.cidr);
   const what = `${del ? "delete" : "add"} address ${a.cidr} on ${a.ifname}`;
   const fam = a.family === 4 ? AF.INET : AF.INET6;
-  const flags = IFA_F.NODAD | IFA_F.NOPREFIXROUTE;
+  const flags = IFA_F.NODAD | (a.prefixRoute ? 0 : IFA_F.NOPREFIXROUTE);
   const m = new MessageBuilder(del ? RTM.DELADDR : RTM.NEWADDR, del ? 0 : NLM_F.CREATE | NLM_F.REPLACE)
     .bytes(ifaddrmsg(fam, len, flags, 0, ifindex(links, a.ifname, what)));
   const b = ipBytes(ip);
@@ -305,13 +307,19 @@ export function routeDel(r: RouteObj): WriteRequest {
 
 export function ruleAdd(r: RuleObj, del = false): WriteRequest {
   const m = new MessageBuilder(del ? RTM.DELRULE : RTM.NEWRULE, del ? 0 : NLM_F.CREATE | NLM_F.EXCL)
-    .bytes(fibRuleHdr(r.family === 4 ? AF.INET : AF.INET6, r.table, FR_ACT.TO_TBL, r.dst ? Number(r.dst.split("/")[1]) : 0));
+    .bytes(fibRuleHdr(r.family === 4 ? AF.INET : AF.INET6, r.table, FR_ACT.TO_TBL, r.dst ? Number(r.dst.split("/")[1]) : 0, r.src ? Number(r.src.split("/")[1]) : 0));
   m.u32(FRA.PRIORITY, r.priority).u32(FRA.TABLE, r.table);
   if (r.iifname) m.str(FRA.IIFNAME, r.iifname);
   if (r.fwmark !== undefined) m.u32(FRA.FWMARK, r.fwmark).u32(FRA.FWMASK, 0xffffffff);
   if (r.dst) m.attrBytes(FRA.DST, ipBytes(r.dst.split("/")[0]));
+  if (r.src) m.attrBytes(FRA.SRC, ipBytes(r.src.split("/")[0]));
   m.u8(FRA.PROTOCOL, RTPROT_LACE);
-  const sel = r.iifname ? `iif ${r.iifname}` : r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : r.dst ? `to ${r.dst}` : "all";
+  const sel = [
+    r.iifname ? `iif ${r.iifname}` : "",
+    r.fwmark !== undefined ? `fwmark 0x${r.fwmark.toString(16)}` : "",
+    r.src ? `from ${r.src}` : "",
+    r.dst ? `to ${r.dst}` : "",
+  ].filter(Boolean).join(" ") || "all";
   return { message: m, what: `${del ? "delete" : "add"} rule pref ${r.priority} ${sel} lookup ${r.table}`, ignore: del ? ["ENOENT"] : undefined };
 }
 

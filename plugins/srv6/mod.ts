@@ -19,7 +19,7 @@ import { Srv6Dataplane } from "./dataplane.ts";
 
 export { NetlinkError, Srv6Dataplane, type Srv6Options } from "./dataplane.ts";
 export type { PodAttachment } from "./pods.ts";
-export { ipv6Sid, networkMark, planNode, podMtu, type Plan } from "./plan.ts";
+export { ipv6Sid, networkMark, planNode, podMtu, returnMark, type Plan, type UnderlayGateways } from "./plan.ts";
 
 export default definePlugin({
   name: "srv6",

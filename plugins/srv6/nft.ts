@@ -15,6 +15,14 @@
  *   own gateways;
  * - `inet lace` prerouting: new connections on reply-only paths are dropped
  *   (conntrack sees decapsulated packets because nf_hooks_lwtunnel is on);
+ * - `inet lace` prerouting: the return mark (plan.ts `returnMark`) on a
+ *   pod's packets to its gateway (the node's reply reflects it) and on the
+ *   connections a pod opens to an external network (restored on their
+ *   replies from the underlay), so answers route back through the
+ *   network's table;
+ * - `inet lace` postrouting (nat): source NAT of egress to external
+ *   networks, to the node's underlay address (masquerade for the family it
+ *   does not cover);
  * - `bridge lace` prerouting: source-address validation on pod ports. Every
  *   attached pod port (found by its interface alias) is listed, and may send
  *   only from the addresses its endpoint in the desired state has: a pod the
@@ -27,9 +35,10 @@
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { inNetns } from "./netns.ts";
-import type { Plan } from "./plan.ts";
+import { type Plan, RETURN_MARK_BASE } from "./plan.ts";
 
 const q = (s: string) => JSON.stringify(s);
+const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
 
 /** The ruleset for a plan, without the hash comment. */
 export function renderRuleset(plan: Plan): string {
@@ -53,12 +62,41 @@ export function renderRuleset(plan: Plan): string {
     lines.push(`    iifname ${q(bridge)} fib daddr type local${v4.length ? ` ip daddr != { ${v4.join(", ")} }` : " meta nfproto ipv4"} drop`);
     lines.push(`    iifname ${q(bridge)} fib daddr type local ip6 daddr != { ${v6.join(", ")} } drop`);
   }
+  // Answers from the gateway route back through the pod's table (fwmark_reflect copies this mark onto them).
+  for (const [bridge, allowed] of plan.localAllowed) {
+    const mark = plan.returnMarks.get(bridge);
+    if (mark === undefined) continue;
+    const v4 = allowed.filter((a) => !a.includes(":"));
+    const v6 = allowed.filter((a) => a.includes(":"));
+    if (v4.length) lines.push(`    iifname ${q(bridge)} ip daddr { ${v4.join(", ")} } meta mark set ${hex(mark)}`);
+    if (v6.length) lines.push(`    iifname ${q(bridge)} ip6 daddr { ${v6.join(", ")} } meta mark set ${hex(mark)}`);
+  }
+  // Egress: the connection remembers its network, so replies (possibly de-NATed to an address another
+  // network also uses) route back into the right table.
+  for (const e of plan.egress) {
+    const mark = plan.returnMarks.get(e.bridge)!;
+    lines.push(`    iifname ${q(e.bridge)} ${e.family === 4 ? "ip" : "ip6"} daddr ${e.destination} ct state new ct mark set ${hex(mark)}`);
+  }
+  if (plan.egress.length) {
+    lines.push(`    iifname ${q(plan.underlay)} ct direction reply ct mark and 0xff000000 == ${hex(RETURN_MARK_BASE)} meta mark set ct mark`);
+  }
   // Reply-only paths. In prerouting (after conntrack at -200), not forward: a packet routed into
   // a seg6 encap route is encapsulated on input and never reaches the forward hook.
   for (const r of plan.replyOnly) {
     lines.push(`    iifname ${q(r.bridge)} ${r.family === 4 ? "ip" : "ip6"} daddr ${r.destination} ct state new drop`);
   }
   lines.push("  }");
+  const snat = plan.egress.filter((e) => e.snat);
+  if (snat.length) {
+    // Matched by ct mark: the input device is unknown in postrouting.
+    lines.push("  chain postrouting {", "    type nat hook postrouting priority srcnat; policy accept;");
+    for (const e of snat) {
+      const fam = e.family === 4 ? "ip" : "ip6";
+      const to = plan.snatAddress && plan.snatAddress.includes(":") === (e.family === 6) ? `snat ${fam} to ${plan.snatAddress}` : "masquerade";
+      lines.push(`    oifname ${q(plan.underlay)} ct mark ${hex(plan.returnMarks.get(e.bridge)!)} ${fam} daddr ${e.destination} ${to}`);
+    }
+    lines.push("  }");
+  }
   lines.push("}");
 
   const ports = [...new Set([...plan.podPorts, ...plan.allowed.map((a) => a.ifname)])].sort().map(q);

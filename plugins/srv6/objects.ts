@@ -24,6 +24,8 @@ export interface AddrObj {
   /** `10.40.3.1/24` */
   cidr: string;
   family: 4 | 6;
+  /** Whether the kernel adds the prefix route in the main table (only the link-local gateway wants it). */
+  prefixRoute?: boolean;
 }
 
 /** A nexthop object carrying a seg6 encapsulation. */
@@ -61,6 +63,8 @@ export interface RuleObj {
   fwmark?: number;
   /** Destination prefix selector (`to fd00:1ace:2::/48`). */
   dst?: string;
+  /** Source prefix selector (`from 192.0.2.0/24`). */
+  src?: string;
 }
 
 export function nexthopSig(n: NexthopObj): string {
@@ -79,7 +83,7 @@ export function routeSig(r: RouteObj): string {
 }
 
 export function ruleKey(r: RuleObj): string {
-  return `${r.family}|${r.priority}|${r.table}|${r.iifname ?? ""}|${r.fwmark ?? ""}|${r.dst ?? ""}`;
+  return `${r.family}|${r.priority}|${r.table}|${r.iifname ?? ""}|${r.fwmark ?? ""}|${r.dst ?? ""}|${r.src ?? ""}`;
 }
 
 export function addrKey(a: AddrObj): string {

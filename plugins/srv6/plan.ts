@@ -14,6 +14,9 @@
  *   {@link ipv6Sid}) because one SID has one behaviour;
  * - remote blocks route through nexthop objects with seg6 encap (IPv4 seg6
  *   routes with one SID each insert quadratically; nexthops do not).
+ * - paths to external networks route out of the underlay (SNAT by default);
+ *   answers to a pod (from its gateway, or replies from outside) find the
+ *   network's table again by a return mark (see {@link returnMark}).
  *
  * @example
  * const plan = planNode(state, "eth0");
@@ -33,8 +36,16 @@ import { canonicalIp, canonicalPrefix, SEG6_ACTION, SEG6_MODE } from "./wire.ts"
 export const RULE_PRIORITY_LOCATOR = 999;
 export const RULE_PRIORITY_IIF = 1000;
 export const RULE_PRIORITY_MARK = 1001;
+/** New connections from an external network into a network that allows them (`iif <underlay> from … to …`). */
+export const RULE_PRIORITY_INGRESS = 1002;
 /** Packet marks for SID → table: MARK_BASE | network id. */
 export const MARK_BASE = 0x4c000000;
+/**
+ * Packet marks for traffic returning into a network from outside it:
+ * RETURN_MARK_BASE | network id. Kept apart from the SID marks, whose
+ * IPv4 rule must not catch the outer IPv6 packet of a SID.
+ */
+export const RETURN_MARK_BASE = 0x4d000000;
 /** The link-local IPv6 gateway every pod uses (on every bridge). */
 export const LINK_LOCAL_GATEWAY = "fe80::1";
 /** Bit set in a SID to form its IPv6 (End.DT6) sibling: the top bit of the low 64 bits. */
@@ -59,6 +70,27 @@ export function networkMark(id: number): number {
   return (MARK_BASE | (id & 0xffffff)) >>> 0;
 }
 
+/**
+ * The mark that routes traffic back into a network through its table
+ * (`ip rule fwmark M lookup T`, both families): the node's replies to a
+ * pod that pinged its gateway (the request's mark is reflected,
+ * `fwmark_reflect`), and replies from an external network to a pod's
+ * egress connection (restored from the connection's ct mark). Works with
+ * overlapping subnets, where the destination address alone is ambiguous.
+ *
+ * @example
+ * returnMark(1); // 0x4d000001
+ */
+export function returnMark(id: number): number {
+  return (RETURN_MARK_BASE | (id & 0xffffff)) >>> 0;
+}
+
+/** The underlay's default gateways (main table), per family, used as next hop of egress routes. */
+export interface UnderlayGateways {
+  4?: string;
+  6?: string;
+}
+
 export interface Plan {
   underlay: string;
   bridges: Map<string, BridgeObj>;
@@ -81,6 +113,12 @@ export interface Plan {
   localAllowed: Map<string, string[]>;
   /** reply-only paths: (local bridge, destination) pairs where new connections are dropped. */
   replyOnly: { bridge: string; destination: string; family: 4 | 6 }[];
+  /** Per bridge, the mark that routes traffic back into its network (see {@link returnMark}). */
+  returnMarks: Map<string, number>;
+  /** Allowed egress to external prefixes through the underlay, and whether the source is NATed to the node. */
+  egress: { bridge: string; destination: string; family: 4 | 6; snat: boolean }[];
+  /** The node's underlay address (SNAT source of its family; the other family masquerades). */
+  snatAddress?: string;
 }
 
 function family(prefixOrAddr: string): 4 | 6 {
@@ -91,12 +129,14 @@ function family(prefixOrAddr: string): 4 | 6 {
  * Builds the plan for one node. `underlay` is the resolved underlay device
  * (the desired state may leave it empty: the device of the default route).
  */
-export function planNode(state: NodeDesiredState, underlay: string): Plan {
+export function planNode(state: NodeDesiredState, underlay: string, gateways: UnderlayGateways = {}): Plan {
   const plan: Plan = {
     underlay,
     bridges: new Map(), addrs: new Map(), nexthops: new Map(), routes: new Map(), rules: new Map(),
     sysctls: new Map(), skipped: [], sidMarks: new Map(), allowed: [], podPorts: [], locators: [], replyOnly: [], localAllowed: new Map(),
+    returnMarks: new Map(), egress: [],
   };
+  if (state.underlay.address) plan.snatAddress = canonicalIp(state.underlay.address);
   const mode = state.encapsulation === "SRH" ? SEG6_MODE.ENCAP : SEG6_MODE.ENCAP_RED;
 
   const addRoute = (r: RouteObj) => {
@@ -120,6 +160,10 @@ export function planNode(state: NodeDesiredState, underlay: string): Plan {
     [`net/ipv6/conf/${underlay}/seg6_enabled`, "1"],
     // Decapsulated packets must pass conntrack, or reply-only paths cannot tell replies from new connections.
     ["net/netfilter/nf_hooks_lwtunnel", "1"],
+    // The node's answers to a pod (echo replies, TCP) carry the request's return mark, so they route through the pod's table.
+    ["net/ipv4/fwmark_reflect", "1"],
+    ["net/ipv6/fwmark_reflect", "1"],
+    ["net/ipv4/tcp_fwmark_accept", "1"],
   ] as const) plan.sysctls.set(k, v);
 
   plan.locators.push(state.locator);
@@ -134,11 +178,13 @@ export function planNode(state: NodeDesiredState, underlay: string): Plan {
   for (const net of state.networks) if (net.bridge) bridgeOf.set(net.name, net.bridge);
 
   for (const net of state.networks) {
+    // An external network has nothing on the node itself: its prefixes are paths of the networks that reach it.
+    if (net.forwarding === "underlay") continue;
     if (net.forwarding !== "routed" || !net.bridge) {
       plan.skipped.push({ network: net.name, reason: `forwarding "${net.forwarding}" is not programmed by srv6 yet` });
       continue;
     }
-    planRoutedNetwork(plan, net, underlay, addRoute, nexthopTo, bridgeOf);
+    planRoutedNetwork(plan, net, underlay, gateways, addRoute, nexthopTo, bridgeOf);
   }
 
   const netByName = new Map(state.networks.map((n) => [n.name, n]));
@@ -156,6 +202,7 @@ function planRoutedNetwork(
   plan: Plan,
   net: NetworkForwarding,
   underlay: string,
+  gateways: UnderlayGateways,
   addRoute: (r: RouteObj) => void,
   nexthopTo: (sid: string, fam: 4 | 6) => string,
   bridgeOf: Map<string, string>,
@@ -164,10 +211,14 @@ function planRoutedNetwork(
   const T = net.table;
   plan.bridges.set(br, { name: br, up: true });
   plan.sysctls.set(`net/ipv4/conf/${br}/rp_filter`, "0");
-  for (const g of [...net.gateways, `${LINK_LOCAL_GATEWAY}/64`]) {
+  for (const g of net.gateways) {
     const a: AddrObj = { ifname: br, cidr: canonicalCidr(g), family: family(g) };
     plan.addrs.set(addrKey(a), a);
   }
+  // The link-local gateway keeps its fe80::/64 route on the bridge: the node's answers to a pod's
+  // link-local address (a ping to fe80::1) need it. Block prefixes never get one in the main table.
+  const ll: AddrObj = { ifname: br, cidr: `${LINK_LOCAL_GATEWAY}/64`, family: 6, prefixRoute: true };
+  plan.addrs.set(addrKey(ll), ll);
   plan.localAllowed.set(br, net.gateways.map((g) => canonicalCidr(g).split("/")[0]));
   addRoute({ family: 4, table: T, dst: "0.0.0.0/0", type: "unreachable" });
   addRoute({ family: 6, table: T, dst: "::/0", type: "unreachable" });
@@ -178,6 +229,14 @@ function planRoutedNetwork(
     const fam = family(b.prefix);
     addRoute({ family: fam, table: T, dst: canonicalPrefix(b.prefix), type: "unicast", nexthop: nexthopTo(b.sid, fam) });
   }
+  const snatOf = new Map(net.egress.map((e) => [canonicalPrefix(e.prefix), e.snat]));
+  const egressTo = new Set<string>();
+  const viaUnderlay = (fam: 4 | 6, dst: string) => {
+    const gw = gateways[fam];
+    addRoute(gw
+      ? { family: fam, table: T, dst, type: "unicast", oif: underlay, gateway: gw }
+      : { family: fam, table: T, dst, type: "unicast", oif: underlay, scope: linkScope(fam) });
+  };
   for (const p of net.paths) {
     const fam = family(p.destination);
     const dst = canonicalPrefix(p.destination);
@@ -186,15 +245,39 @@ function planRoutedNetwork(
       if (dev) addRoute({ family: fam, table: T, dst, type: "unicast", oif: dev, scope: linkScope(fam) });
     } else if (p.via === "sid" && p.sid) {
       addRoute({ family: fam, table: T, dst, type: "unicast", nexthop: nexthopTo(p.sid, fam) });
+    } else if (p.via === "underlay") {
+      viaUnderlay(fam, dst);
+      if (p.mode === "allow") egressTo.add(dst);
+      else {
+        // The external network may open connections into this one: steer them from the underlay into the table.
+        for (const local of net.localPrefixes) {
+          if (family(local) !== fam) continue;
+          const r: RuleObj = { family: fam, priority: RULE_PRIORITY_INGRESS, table: T, iifname: underlay, src: dst, dst: canonicalPrefix(local) };
+          plan.rules.set(ruleKey(r), r);
+        }
+      }
     }
     if (p.mode === "reply-only") plan.replyOnly.push({ bridge: br, destination: dst, family: fam });
   }
+  // Egress listed without its path still leaves through the underlay (the path is what the egress entry stands for).
+  for (const e of net.egress) {
+    const dst = canonicalPrefix(e.prefix);
+    if (!egressTo.has(dst)) viaUnderlay(family(dst), dst);
+    egressTo.add(dst);
+  }
+  // SNAT to the node is the default (DESIGN "External networks"); an egress entry may turn it off.
+  for (const dst of egressTo) plan.egress.push({ bridge: br, destination: dst, family: family(dst), snat: snatOf.get(dst) ?? true });
   for (const fam of [4, 6] as const) {
     const r: RuleObj = { family: fam, priority: RULE_PRIORITY_IIF, table: T, iifname: br };
     plan.rules.set(ruleKey(r), r);
   }
   const mark: RuleObj = { family: 4, priority: RULE_PRIORITY_MARK, table: T, fwmark: networkMark(net.id) };
   plan.rules.set(ruleKey(mark), mark);
+  plan.returnMarks.set(br, returnMark(net.id));
+  for (const fam of [4, 6] as const) {
+    const r: RuleObj = { family: fam, priority: RULE_PRIORITY_MARK, table: T, fwmark: returnMark(net.id) };
+    plan.rules.set(ruleKey(r), r);
+  }
   if (net.sid) {
     const sid4 = canonicalIp(net.sid);
     const sid6 = ipv6Sid(net.sid);
@@ -202,7 +285,6 @@ function planRoutedNetwork(
     addRoute({ family: 6, table: 254, dst: `${sid6}/128`, type: "unicast", oif: br, encap: { kind: "seg6local", action: SEG6_ACTION.END_DT6, table: T } });
     plan.sidMarks.set(sid4, networkMark(net.id));
   }
-  void underlay;
 }
 
 /** IPv6 routes have no scope (the kernel reports universe), IPv4 device routes are link-scoped. */

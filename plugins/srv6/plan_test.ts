@@ -1,9 +1,9 @@
 /** The kernel objects planned for a desired state (no kernel needed). */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { ipv6Sid, networkMark, planNode, RULE_PRIORITY_IIF } from "./plan.ts";
+import { ipv6Sid, networkMark, planNode, returnMark, RULE_PRIORITY_IIF, RULE_PRIORITY_INGRESS } from "./plan.ts";
 import { renderRuleset } from "./nft.ts";
-import { TestCluster, type TestNetwork } from "./testing.ts";
+import { TestCluster, type TestExternal, type TestNetwork } from "./testing.ts";
 import { SEG6_ACTION, SEG6_MODE } from "./wire.ts";
 
 const t = suite("srv6 plan");
@@ -52,9 +52,55 @@ t("a reply-only path installs the route and drops new connections in nftables", 
   assert.match(renderRuleset(plan), /iifname "lb2" ip daddr 10\.1\.1\.0\/24 ct state new drop/);
 });
 
+t("answers from the gateway route back by a return mark, in both families, kept apart from SID marks", () => {
+  const plan = planNode(cluster.desiredState(1, [red, blue], []), "eth0");
+  for (const fam of [4, 6] as const) {
+    assert.ok([...plan.rules.values()].some((x) => x.family === fam && x.fwmark === returnMark(2) && x.table === 1002), `IPv${fam}`);
+  }
+  assert.is.not(returnMark(1), networkMark(1));
+  assert.is(plan.sysctls.get("net/ipv4/fwmark_reflect"), "1");
+  assert.is(plan.sysctls.get("net/ipv6/fwmark_reflect"), "1");
+  const nft = renderRuleset(plan);
+  assert.match(nft, /iifname "lb1" ip daddr \{ 10\.1\.1\.1 \} meta mark set 0x4d000001/);
+  assert.match(nft, /iifname "lb2" ip6 daddr \{ fd00:2:0:1::1 \} meta mark set 0x4d000002/);
+});
+
+const corp: TestExternal = { name: "corp", prefixes: ["192.0.2.0/24", "fd00:e0::/64"] };
+
+t("egress to an external network: routes through the underlay (default gateway if any), SNAT unless turned off", () => {
+  const state = cluster.desiredState(1, [red, blue], [], [{ from: "red", to: "corp" }], "Reduced", [corp]);
+  const plan = planNode(state, "eth0", { 6: "fe80::fe" });
+  assert.equal(plan.routes.get("4|1001|192.0.2.0/24"), { family: 4, table: 1001, dst: "192.0.2.0/24", type: "unicast", oif: "eth0", scope: "link" });
+  assert.equal(plan.routes.get("6|1001|fd00:e0::/64"), { family: 6, table: 1001, dst: "fd00:e0::/64", type: "unicast", oif: "eth0", gateway: "fe80::fe" });
+  assert.not.ok(plan.routes.has("4|1002|192.0.2.0/24"), "blue has no path");
+  const nft = renderRuleset(plan);
+  assert.match(nft, /iifname "lb1" ip daddr 192\.0\.2\.0\/24 ct state new ct mark set 0x4d000001/);
+  assert.match(nft, /oifname "eth0" ct mark 0x4d000001 ip6 daddr fd00:e0::\/64 snat ip6 to fd00:ffff::1/);
+  assert.match(nft, /oifname "eth0" ct mark 0x4d000001 ip daddr 192\.0\.2\.0\/24 masquerade/, "the IPv6 underlay address cannot be an IPv4 source");
+  assert.not.ok([...plan.rules.values()].some((x) => x.priority === RULE_PRIORITY_INGRESS), "no ingress: the path is one way");
+
+  const off = planNode(cluster.desiredState(1, [red], [], [{ from: "red", to: "corp" }], "Reduced", [{ ...corp, snat: false }]), "eth0");
+  assert.ok(off.routes.has("4|1001|192.0.2.0/24"));
+  assert.not.match(renderRuleset(off), /snat|masquerade|postrouting/);
+});
+
+t("ingress from an external network: rules from its prefixes to the network's local blocks, new connections back dropped", () => {
+  const plan = planNode(cluster.desiredState(1, [red], [], [{ from: "corp", to: "red" }], "Reduced", [corp]), "eth0");
+  const ingress = [...plan.rules.values()].filter((x) => x.priority === RULE_PRIORITY_INGRESS);
+  assert.equal(ingress.sort((a, b) => a.family - b.family), [
+    { family: 4, priority: RULE_PRIORITY_INGRESS, table: 1001, iifname: "eth0", src: "192.0.2.0/24", dst: "10.1.1.0/24" },
+    { family: 6, priority: RULE_PRIORITY_INGRESS, table: 1001, iifname: "eth0", src: "fd00:e0::/64", dst: "fd00:1:0:1::/64" },
+  ]);
+  assert.ok(plan.routes.has("4|1001|192.0.2.0/24"), "replies leave through the underlay");
+  assert.match(renderRuleset(plan), /iifname "lb1" ip daddr 192\.0\.2\.0\/24 ct state new drop/);
+  assert.is(plan.egress.length, 0, "no egress, so no SNAT");
+});
+
 t("networks the srv6 plugin does not forward are reported, not programmed", () => {
   const state = cluster.desiredState(1, [red], []);
   state.networks.push({ ...state.networks[0], name: "flat", forwarding: "bridged", bridge: "lb9", table: 1009 });
+  // An external network has nothing of its own on a node (its prefixes are the paths of networks reaching it): not "skipped".
+  state.networks.push({ ...state.networks[0], name: "corp", type: "external", forwarding: "underlay", bridge: undefined, table: 1010 });
   const plan = planNode(state, "eth0");
   assert.equal(plan.skipped, [{ network: "flat", reason: `forwarding "bridged" is not programmed by srv6 yet` }]);
   assert.not.ok(plan.bridges.has("lb9"));

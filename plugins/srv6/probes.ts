@@ -8,7 +8,7 @@
  * sendSpoofedEcho(podNs, "10.1.1.99", "10.1.2.20");
  * tcpConnect(podNs, "10.2.2.20", 7000); // true when the handshake completed
  */
-import { inNs, type TestCluster } from "./testing.ts";
+import { inNs, inNsAsync, type TestCluster } from "./testing.ts";
 
 const PY = "/usr/bin/python3";
 
@@ -63,10 +63,79 @@ while True:
   cluster.start(ns, [PY, "-c", code]);
 }
 
-/** Whether a TCP connection to addr:port completes and the server's greeting arrives (within 1.5 s). */
-export function tcpConnect(ns: string, addr: string, port: number): boolean {
+/**
+ * Waits until a listener accepts connections at addr:port, connecting from
+ * its own namespace (so the check does not depend on the dataplane).
+ */
+export async function waitListening(ns: string, addr: string, port: number): Promise<void> {
   const fam = addr.includes(":") ? "AF_INET6" : "AF_INET";
   const code = `
+import socket, sys, time
+for i in range(200):
+    s = socket.socket(socket.${fam}, socket.SOCK_STREAM)
+    try:
+        s.connect(("${addr}", ${port})); sys.exit(0)
+    except Exception:
+        time.sleep(0.025)
+    finally:
+        s.close()
+sys.exit(1)
+`;
+  const r = await inNsAsync(ns, [PY, "-c", code]);
+  if (r.status !== 0) throw new Error(`No listener came up at ${addr}:${port} in netns ${ns}`);
+}
+
+/** Starts a TCP listener that answers every connection with the peer address it sees. */
+export function startPeerServer(cluster: TestCluster, ns: string, addr: string, port: number): void {
+  const fam = addr.includes(":") ? "AF_INET6" : "AF_INET";
+  const code = `
+import socket
+s = socket.socket(socket.${fam}, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("${addr}", ${port})); s.listen(16)
+while True:
+    c, peer = s.accept(); c.sendall(peer[0].encode()); c.close()
+`;
+  cluster.start(ns, [PY, "-c", code]);
+}
+
+/** The source address a peer server saw for a connection from `ns`, or undefined when it did not connect (1.5 s). */
+export function tcpPeer(ns: string, addr: string, port: number): string | undefined {
+  const r = inNs(ns, [PY, "-c", tcpPeerCode(addr, port)]);
+  return r.status === 0 ? r.out : undefined;
+}
+
+/** tcpPeer without blocking. */
+export async function tcpPeerAsync(ns: string, addr: string, port: number): Promise<string | undefined> {
+  const r = await inNsAsync(ns, [PY, "-c", tcpPeerCode(addr, port)]);
+  return r.status === 0 ? r.out : undefined;
+}
+
+function tcpPeerCode(addr: string, port: number): string {
+  const fam = addr.includes(":") ? "AF_INET6" : "AF_INET";
+  return `
+import socket, sys
+s = socket.socket(socket.${fam}, socket.SOCK_STREAM); s.settimeout(1.5)
+try:
+    s.connect(("${addr}", ${port})); sys.stdout.write(s.recv(100).decode())
+except Exception:
+    sys.exit(1)
+`;
+}
+
+/** Whether a TCP connection to addr:port completes and the server's greeting arrives (within 1.5 s). */
+export function tcpConnect(ns: string, addr: string, port: number): boolean {
+  return inNs(ns, [PY, "-c", tcpConnectCode(addr, port)]).status === 0;
+}
+
+/** tcpConnect without blocking. */
+export async function tcpConnectAsync(ns: string, addr: string, port: number): Promise<boolean> {
+  return (await inNsAsync(ns, [PY, "-c", tcpConnectCode(addr, port)])).status === 0;
+}
+
+function tcpConnectCode(addr: string, port: number): string {
+  const fam = addr.includes(":") ? "AF_INET6" : "AF_INET";
+  return `
 import socket, sys
 s = socket.socket(socket.${fam}, socket.SOCK_STREAM); s.settimeout(1.5)
 try:
@@ -74,5 +143,4 @@ try:
 except Exception:
     sys.exit(1)
 `;
-  return inNs(ns, [PY, "-c", code]).status === 0;
 }

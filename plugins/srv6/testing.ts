@@ -10,9 +10,9 @@
  * const c = new TestCluster(3);
  * try { c.create(); ... } finally { c.destroy(); }
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { readdirSync } from "node:fs";
-import type { NetworkForwarding, NodeDesiredState, PathRoute } from "../../core/mod.ts";
+import type { EgressRoute, NetworkForwarding, NodeDesiredState, PathRoute } from "../../core/mod.ts";
 
 export const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 
@@ -31,6 +31,16 @@ export function inNs(ns: string, cmd: string[], timeoutMs = 10_000): { status: n
   }
 }
 
+/** Like inNs, without blocking: probes that wait for a timeout run side by side. */
+export function inNsAsync(ns: string, cmd: string[], timeoutMs = 10_000): Promise<{ status: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile("ip", ["netns", "exec", ns, ...cmd], { encoding: "utf8", timeout: timeoutMs }, (err, stdout) => {
+      const code = (err as { code?: unknown } | null)?.code;
+      resolve({ status: err ? (typeof code === "number" ? code : 1) : 0, out: stdout ?? "" });
+    });
+  });
+}
+
 export interface TestNetwork {
   name: string;
   id: number;
@@ -38,6 +48,14 @@ export interface TestNetwork {
   v4: number;
   /** Second group of the IPv6 subnet: fd00:<v6>:0:<node>::/64 blocks. */
   v6: number;
+}
+
+/** An external network: prefixes reached through the underlay. */
+export interface TestExternal {
+  name: string;
+  prefixes: string[];
+  /** Source NAT to the node's underlay address (default true). */
+  snat?: boolean;
 }
 
 export interface TestPod {
@@ -70,6 +88,11 @@ export class TestCluster {
     return `fd00:ffff::${n}`;
   }
 
+  /** The node's IPv4 underlay address (the fabric carries both families). */
+  underlayAddress4(n: number): string {
+    return `198.51.100.${n}`;
+  }
+
   locator(n: number): string {
     return `fd00:1ace:${n}::/48`;
   }
@@ -90,7 +113,28 @@ export class TestCluster {
       sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
       sh("ip", ["-n", ns, "link", "set", "eth0", "up"]);
       sh("ip", ["-n", ns, "addr", "add", `${this.underlayAddress(n)}/64`, "dev", "eth0", "nodad"]);
+      sh("ip", ["-n", ns, "addr", "add", `${this.underlayAddress4(n)}/24`, "dev", "eth0"]);
     }
+  }
+
+  /**
+   * A host outside the cluster on the fabric (an external network's
+   * member): its addresses, on-link routes to the node underlay subnets,
+   * and the given routes (`10.1.0.0/16 via 198.51.100.1`, with a source
+   * address when given).
+   */
+  addFabricHost(name: string, addresses: string[], routes: [dst: string, via: string, src?: string][] = []): string {
+    const ns = `${this.prefix}-x-${name}`;
+    sh("ip", ["netns", "add", ns]);
+    sh("ip", ["-n", this.fabric, "link", "add", `x-${name}`, "type", "veth", "peer", "name", "eth0", "netns", ns]);
+    sh("ip", ["-n", this.fabric, "link", "set", `x-${name}`, "master", "fab0", "up"]);
+    sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
+    sh("ip", ["-n", ns, "link", "set", "eth0", "up"]);
+    for (const a of addresses) sh("ip", ["-n", ns, "addr", "add", a, "dev", "eth0", ...(a.includes(":") ? ["nodad"] : [])]);
+    sh("ip", ["-n", ns, "route", "replace", "198.51.100.0/24", "dev", "eth0"]);
+    sh("ip", ["-n", ns, "-6", "route", "replace", "fd00:ffff::/64", "dev", "eth0"]);
+    for (const [dst, via, src] of routes) sh("ip", ["-n", ns, "route", "add", dst, "via", via, ...(src ? ["src", src] : [])]);
+    return ns;
   }
 
   addPodNs(name: string): string {
@@ -147,7 +191,9 @@ export class TestCluster {
   /**
    * The desired state of node `n`: every network on every node (blocks
    * 10.<v4>.<n>.0/24 and fd00:<v6>:0:<n>::/64), the given pods, and paths
-   * `from → to` (allow) with their reverse as reply-only.
+   * `from → to` (allow) with their reverse as reply-only. A path to an
+   * external network becomes routes through the underlay plus egress
+   * entries; a path from one, reply-only routes (as the controller builds them).
    */
   desiredState(
     n: number,
@@ -155,8 +201,10 @@ export class TestCluster {
     pods: TestPod[],
     paths: { from: string; to: string }[] = [],
     encapsulation: "Reduced" | "SRH" = "Reduced",
+    externals: TestExternal[] = [],
   ): NodeDesiredState {
     const byName = new Map(networks.map((x) => [x.name, x]));
+    const externalByName = new Map(externals.map((x) => [x.name, x]));
     const blocks = (net: TestNetwork, m: number) => [`10.${net.v4}.${m}.0/24`, `fd00:${net.v6}:0:${m}::/64`];
     const mtu = 1500 - (encapsulation === "SRH" ? 64 : 40);
     const fwd: NetworkForwarding[] = networks.map((net) => {
@@ -166,9 +214,18 @@ export class TestCluster {
         for (const prefix of blocks(net, m)) remote.push({ prefix, node: `node-${m}`, sid: this.sid(m, net) });
       }
       const routes: PathRoute[] = [];
+      const egress: EgressRoute[] = [];
       for (const p of paths) {
         const [other, mode] = p.from === net.name ? [p.to, "allow" as const] : p.to === net.name ? [p.from, "reply-only" as const] : [undefined, undefined];
         if (!other || !mode) continue;
+        const ext = externalByName.get(other);
+        if (ext) {
+          for (const destination of ext.prefixes) {
+            routes.push({ destination, toNetwork: ext.name, via: "underlay", mode, policy: "test" });
+            if (mode === "allow") egress.push({ prefix: destination, network: ext.name, snat: ext.snat ?? true });
+          }
+          continue;
+        }
         const o = byName.get(other)!;
         for (let m = 1; m <= this.nodeCount; m++) {
           for (const destination of blocks(o, m)) {
@@ -184,7 +241,7 @@ export class TestCluster {
         sid: this.sid(n, net), sidBehavior: "decap-lookup",
         gateways: [`10.${net.v4}.${n}.1/24`, `fd00:${net.v6}:0:${n}::1/64`],
         localPrefixes: blocks(net, n), remoteBlocks: remote, paths: routes,
-        neighbors: [], fdb: [], egress: [],
+        neighbors: [], fdb: [], egress,
       };
     });
     return {
@@ -215,12 +272,33 @@ export function inEchos(podNs: string, family: 4 | 6 = 4): number {
 }
 
 /** Pings from a pod namespace; returns the number of replies. */
-export function ping(podNs: string, dst: string, opts: { count?: number; size?: number; df?: boolean } = {}): number {
+export function ping(podNs: string, dst: string, opts: PingOptions = {}): number {
+  return replies(inNs(podNs, pingArgs(dst, opts)).out);
+}
+
+/** Pings without blocking; resolves to the number of replies. */
+export async function pingAsync(podNs: string, dst: string, opts: PingOptions = {}): Promise<number> {
+  return replies((await inNsAsync(podNs, pingArgs(dst, opts))).out);
+}
+
+export interface PingOptions {
+  count?: number;
+  size?: number;
+  df?: boolean;
+  /** Source address (`ping -I`). */
+  from?: string;
+}
+
+function pingArgs(dst: string, opts: PingOptions): string[] {
   const args = ["ping", "-n", "-q", "-c", String(opts.count ?? 2), "-i", "0.05", "-W", "1"];
+  if (opts.from !== undefined) args.push("-I", opts.from);
   if (opts.size !== undefined) args.push("-s", String(opts.size));
   if (opts.df) args.push("-M", "do");
   args.push(dst);
-  const r = inNs(podNs, args);
-  const m = /(\d+) received/.exec(r.out);
+  return args;
+}
+
+function replies(out: string): number {
+  const m = /(\d+) received/.exec(out);
   return m ? Number(m[1]) : 0;
 }

@@ -41,7 +41,7 @@ export const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, LINKIN
 export const IFLA_INFO = { KIND: 1, DATA: 2 } as const;
 export const IFA = { ADDRESS: 1, LOCAL: 2, FLAGS: 8 } as const;
 export const IFA_F = { NODAD: 0x02, PERMANENT: 0x80, NOPREFIXROUTE: 0x200 } as const;
-export const FRA = { DST: 1, PRIORITY: 6, FWMARK: 10, TABLE: 15, FWMASK: 16, IIFNAME: 3, PROTOCOL: 21 } as const;
+export const FRA = { DST: 1, SRC: 2, PRIORITY: 6, FWMARK: 10, TABLE: 15, FWMASK: 16, IIFNAME: 3, PROTOCOL: 21 } as const;
 export const FR_ACT = { TO_TBL: 1 } as const;
 export const NHA = { ID: 1, GROUP: 2, BLACKHOLE: 4, OIF: 5, GATEWAY: 6, ENCAP_TYPE: 7, ENCAP: 8 } as const;
 export const NDA = { DST: 1, LLADDR: 2 } as const;
@@ -325,8 +325,8 @@ export function ifaddrmsg(family: number, prefixLen: number, flags: number, scop
 }
 
 /** struct fib_rule_hdr (12 bytes). */
-export function fibRuleHdr(family: number, table: number, action: number, dstLen = 0): Uint8Array {
-  return Uint8Array.of(family, dstLen, 0, 0, table > 255 ? 0 : table, 0, 0, action, 0, 0, 0, 0);
+export function fibRuleHdr(family: number, table: number, action: number, dstLen = 0, srcLen = 0): Uint8Array {
+  return Uint8Array.of(family, dstLen, srcLen, 0, table > 255 ? 0 : table, 0, 0, action, 0, 0, 0, 0);
 }
 
 /** struct nhmsg (8 bytes). */

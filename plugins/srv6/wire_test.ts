@@ -74,8 +74,10 @@ kt("what we encode is what `ip -d` reads back, and what `ip` writes is what we p
       routeAdd(links, { family: 4, table: 1001, dst: "0.0.0.0/0", type: "unreachable" }, undefined, false),
       ruleAdd({ family: 4, priority: 1001, table: 1001, fwmark: 0x4c000001 }),
       ruleAdd({ family: 6, priority: 999, table: 254, dst: "fd00:1ace:2::/48" }),
+      ruleAdd({ family: 4, priority: 1002, table: 1001, iifname: "eth0", src: "192.0.2.0/24", dst: "10.40.3.0/24" }),
+      routeAdd(links, { family: 6, table: 1001, dst: "fd00:e0::/64", type: "unicast", oif: "eth0", gateway: "fe80::fe" }, undefined, false),
     ]);
-    assert.is(nl.writes, 8);
+    assert.is(nl.writes, 10);
 
     const nh = JSON.parse(sh("ip", ["-n", NS, "-j", "-d", "nexthop", "show"])) as Record<string, unknown>[];
     const byId = new Map(nh.map((n) => [n.id, n]));
@@ -89,6 +91,8 @@ kt("what we encode is what `ip -d` reads back, and what `ip` writes is what we p
     assert.match(six, /fd00:1ace:1:0:8000::1 +encap seg6local action End\.DT6 table 1001 dev eth0 proto 76/);
     assert.match(sh("ip", ["-n", NS, "rule"]), /1001:\s+from all fwmark 0x4c000001 lookup 1001 proto 76/);
     assert.match(sh("ip", ["-n", NS, "-6", "rule"]), /999:\s+from all to fd00:1ace:2::\/48 lookup main proto 76/);
+    assert.match(sh("ip", ["-n", NS, "rule"]), /1002:\s+from 192\.0\.2\.0\/24 to 10\.40\.3\.0\/24 iif eth0 lookup 1001 proto 76/);
+    assert.match(sh("ip", ["-n", NS, "-6", "route", "show", "table", "1001"]), /fd00:e0::\/64 via fe80::fe dev eth0 proto 76/);
 
     // The other way: objects made by iproute2 (marked as ours) read back through our parsers.
     sh("ip", ["-n", NS, "nexthop", "add", "id", String(0x1ace0003), "encap", "seg6", "mode", "encap", "segs", "fd00:1ace:3::7", "dev", "eth0", "proto", "76"]);
@@ -101,6 +105,8 @@ kt("what we encode is what `ip -d` reads back, and what `ip` writes is what we p
     assert.equal(dt6?.encap, { kind: "seg6local", action: SEG6_ACTION.END_DT6, table: 1009, nh4: undefined });
     const rules = await readRules(nl);
     assert.ok(rules.some((r) => r.fwmark === 0x4c000001 && r.table === 1001 && r.priority === 1001));
+    assert.equal(rules.find((r) => r.priority === 1002), { family: 4, priority: 1002, table: 1001, iifname: "eth0", src: "192.0.2.0/24", dst: "10.40.3.0/24" });
+    assert.equal(routes.find((r) => r.dst === "fd00:e0::/64"), { family: 6, table: 1001, dst: "fd00:e0::/64", type: "unicast", oif: "eth0", gateway: "fe80::fe" });
   } finally {
     nl.close();
     sh("ip", ["netns", "del", NS]);
