@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import type { NodeDesiredState } from "../../core/mod.ts";
 import { Srv6Dataplane } from "./dataplane.ts";
 import { podMtu } from "./plan.ts";
-import { inEchos, isRoot, ping, pingAsync, sh, TestCluster, type TestExternal, type TestNetwork, type TestPod } from "./testing.ts";
+import { inEchos, inNs, isRoot, ping, pingAsync, sh, TestCluster, type TestExternal, type TestNetwork, type TestPod } from "./testing.ts";
 import {
   sendSpoofedEcho, sendToSid, startPeerServer, startTcpServer, tcpConnect, tcpConnectAsync, tcpPeer, tcpPeerAsync, waitListening,
 } from "./probes.ts";
@@ -64,6 +64,12 @@ const v6 = (pod: string) => {
 };
 
 process.on("exit", () => cluster.destroy());
+
+/** An IPv4 ICMP input counter of a namespace (/proc/net/snmp `Icmp:` line). */
+function icmpIn(netns: string, name: string): number {
+  const lines = inNs(netns, ["cat", "/proc/net/snmp"]).out.split("\n").filter((l) => l.startsWith("Icmp:"));
+  return Number(lines[1].split(/\s+/)[lines[0].split(/\s+/).indexOf(name)]);
+}
 
 /**
  * Probes that must all fail (no echo reply, no connection), run side by
@@ -186,6 +192,66 @@ test("a TCP service on the gateway address answers the pods of each network that
   assert.ok(tcpConnect(ns("ra"), "10.1.1.1", 7001), "red pod");
   assert.ok(tcpConnect(ns("ga"), "10.1.1.1", 7001), "green pod, same gateway address on another bridge");
   assert.not.ok(tcpConnect(ns("ba"), "10.1.1.1", 7001), "blue pod: not its gateway");
+});
+
+test("the node itself reaches its local pods (kubelet probes): ping and TCP, both families, with the replies", async () => {
+  const node = cluster.node(1);
+  startTcpServer(cluster, ns("ra"), v4("ra"), 7003);
+  startTcpServer(cluster, ns("ra"), v6("ra"), 7003);
+  await Promise.all([waitListening(ns("ra"), v4("ra"), 7003), waitListening(ns("ra"), v6("ra"), 7003)]);
+  assert.is(ping(node, v4("ra")), 2, "node 1 → red pod IPv4");
+  assert.is(ping(node, v6("ra")), 2, "node 1 → red pod IPv6");
+  assert.ok(tcpConnect(node, v4("ra"), 7003), "node 1 → red pod TCP over IPv4");
+  assert.ok(tcpConnect(node, v6("ra"), 7003), "node 1 → red pod TCP over IPv6");
+  assert.is(ping(node, v4("ba")), 2, "node 1 → blue pod IPv4: every network");
+  assert.is(ping(node, v6("ba")), 2, "node 1 → blue pod IPv6");
+  assert.is(ping(cluster.node(2), v4("rb")), 2, "node 2 → its red pod");
+  // green overlaps red in IPv4 on node 1 (both 10.1.1.0/24): red has the lower id, so 10.1.1.x is red's from the node.
+  // green's IPv6 block overlaps nothing: reachable.
+  assert.is(ping(node, v6("ga")), 2, "node 1 → green pod IPv6");
+  const green4 = inEchos(ns("ga"), 4);
+  assert.is(ping(node, v4("ga")), 0, "node 1 → 10.1.1.11 looks in red's block, where there is no such pod");
+  assert.is(inEchos(ns("ga"), 4), green4, "green's pod saw none of it");
+});
+
+test("the node's path to its pods is open neither to other networks' pods nor to the underlay", async () => {
+  // The listeners on red's pod were started by the previous test.
+  const echos4 = inEchos(ns("ra"), 4);
+  const echos6 = inEchos(ns("ra"), 6);
+  await blocked({
+    "blue pod → red pod IPv4": pingAsync(ns("ba"), v4("ra")),
+    "blue pod → red pod IPv6": pingAsync(ns("ba"), v6("ra")),
+    "blue pod → red pod TCP IPv4": tcpConnectAsync(ns("ba"), v4("ra"), 7003),
+    "blue pod → red pod TCP IPv6": tcpConnectAsync(ns("ba"), v6("ra"), 7003),
+    // corp routes 10.0.0.0/8 and fd00:1::/32 to node 1: without a path, node 1 must not forward them in.
+    "a host on the underlay → red pod IPv4 through node 1": pingAsync(ext, v4("ra")),
+    "a host on the underlay → red pod IPv6 through node 1": pingAsync(ext, v6("ra")),
+    "a host on the underlay → red pod TCP through node 1": tcpConnectAsync(ext, v4("ra"), 7003),
+  });
+  assert.is(inEchos(ns("ra"), 4), echos4, "no IPv4 echo request reached red's pod");
+  assert.is(inEchos(ns("ra"), 6), echos6, "no IPv6 echo request reached red's pod");
+  // Control: the underlay host does reach node 1 (from its underlay subnet address, which node 1 routes back to).
+  assert.is(ping(ext, cluster.underlayAddress4(1), { from: OUTSIDE4 }), 2);
+});
+
+test("ICMP errors from the node reach the pod's own network, not an overlapping one's", () => {
+  // A red pod claims green pod ga's IPv4 address (same block on node 1): the node reaches 10.1.1.11 in red's block.
+  sh("ip", ["-n", ns("ra"), "addr", "add", `${v4("ga")}/32`, "dev", "eth0"]);
+  // The node may remember that red's bridge had no such address (an earlier probe): ask again.
+  const forget = () => sh("ip", ["-n", cluster.node(1), "neigh", "flush", "to", v4("ga")]);
+  forget();
+  try {
+    const red0 = icmpIn(ns("ra"), "InDestUnreachs");
+    // Green's table has no route there: the node answers "net unreachable" to 10.1.1.11 (green's).
+    const r = inNs(ns("ga"), ["ping", "-n", "-c", "2", "-i", "0.2", "-W", "1", "10.99.0.1"]);
+    assert.match(r.out, /Unreachable/, `green's pod gets the error: ${r.out}`);
+    assert.is(icmpIn(ns("ra"), "InDestUnreachs"), red0, "red's pod with the same address saw none of it");
+  } finally {
+    sh("ip", ["-n", ns("ra"), "addr", "del", `${v4("ga")}/32`, "dev", "eth0"]);
+    forget();
+  }
+  const r6 = inNs(ns("ra"), ["ping", "-n", "-c", "1", "-W", "1", "fd00:99::1"]);
+  assert.match(r6.out, /unreachable/i, `IPv6: ${r6.out}`);
 });
 
 test("a pod cannot send from an address it was not given", () => {

@@ -15,9 +15,9 @@
  *   own gateways;
  * - `inet lace` prerouting: new connections on reply-only paths are dropped
  *   (conntrack sees decapsulated packets because nf_hooks_lwtunnel is on);
- * - `inet lace` prerouting: the return mark (plan.ts `returnMark`) on a
- *   pod's packets to its gateway (the node's reply reflects it) and on the
- *   connections a pod opens to an external network (restored on their
+ * - `inet lace` prerouting: the return mark (plan.ts `returnMark`) on
+ *   every packet of a pod (the node's answers and ICMP errors reflect it)
+ *   and on the connections a pod opens to an external network (restored on their
  *   replies from the underlay), so answers route back through the
  *   network's table;
  * - `inet lace` postrouting (nat): source NAT of egress to external
@@ -62,14 +62,15 @@ export function renderRuleset(plan: Plan): string {
     lines.push(`    iifname ${q(bridge)} fib daddr type local${v4.length ? ` ip daddr != { ${v4.join(", ")} }` : " meta nfproto ipv4"} drop`);
     lines.push(`    iifname ${q(bridge)} fib daddr type local ip6 daddr != { ${v6.join(", ")} } drop`);
   }
-  // Answers from the gateway route back through the pod's table (fwmark_reflect copies this mark onto them).
-  for (const [bridge, allowed] of plan.localAllowed) {
-    const mark = plan.returnMarks.get(bridge);
-    if (mark === undefined) continue;
-    const v4 = allowed.filter((a) => !a.includes(":"));
-    const v6 = allowed.filter((a) => a.includes(":"));
-    if (v4.length) lines.push(`    iifname ${q(bridge)} ip daddr { ${v4.join(", ")} } meta mark set ${hex(mark)}`);
-    if (v6.length) lines.push(`    iifname ${q(bridge)} ip6 daddr { ${v6.join(", ")} } meta mark set ${hex(mark)}`);
+  // Everything a pod sends carries its network's return mark, and fwmark_reflect copies it onto what the
+  // node answers: echo replies and TCP from the gateway, and ICMP errors (unreachable, fragmentation
+  // needed) for forwarded packets. They route back through the pod's table (mark rule), never by the
+  // node's own rule for local blocks (plan.ts RULE_PRIORITY_NODE), which picks one of two overlapping
+  // networks. Forwarding ignores the mark (the iif rule comes first). Not link-local or multicast: the
+  // answers to those (fe80::1) leave by the bridge's fe80::/64 route in the main table.
+  for (const [bridge, mark] of plan.returnMarks) {
+    lines.push(`    iifname ${q(bridge)} meta nfproto ipv4 meta mark set ${hex(mark)}`);
+    lines.push(`    iifname ${q(bridge)} ip6 daddr != { fe80::/10, ff00::/8 } meta mark set ${hex(mark)}`);
   }
   // Egress: the connection remembers its network, so replies (possibly de-NATed to an address another
   // network also uses) route back into the right table.

@@ -16,13 +16,15 @@
  *   routes with one SID each insert quadratically; nexthops do not).
  * - paths to external networks route out of the underlay (SNAT by default);
  *   answers to a pod (from its gateway, or replies from outside) find the
- *   network's table again by a return mark (see {@link returnMark}).
+ *   network's table again by a return mark (see {@link returnMark});
+ * - the node itself reaches its local blocks by `iif lo` rules, never by
+ *   the main table (see {@link RULE_PRIORITY_NODE}).
  *
  * @example
  * const plan = planNode(state, "eth0");
  * plan.routes.get("4|1001|10.40.5.0/24"); // { nexthop: "4|eth0|3|fd00:1ace:0:2::1", … }
  */
-import { IPAddress, type NetworkForwarding, type NodeDesiredState } from "../../core/mod.ts";
+import { IPAddress, Prefix, type NetworkForwarding, type NodeDesiredState } from "../../core/mod.ts";
 import type { AddrObj, BridgeObj, NexthopObj, RouteObj, RuleObj } from "./objects.ts";
 import { addrKey, nexthopSig, routeKey, ruleKey } from "./objects.ts";
 import { canonicalIp, canonicalPrefix, SEG6_ACTION, SEG6_MODE } from "./wire.ts";
@@ -38,6 +40,15 @@ export const RULE_PRIORITY_IIF = 1000;
 export const RULE_PRIORITY_MARK = 1001;
 /** New connections from an external network into a network that allows them (`iif <underlay> from … to …`). */
 export const RULE_PRIORITY_INGRESS = 1002;
+/**
+ * The node's own traffic to its local pods (kubelet probes): `iif lo to
+ * <local block> lookup T`. `iif lo` matches only what the node itself
+ * sends, never a forwarded packet, so neither pods of other networks nor
+ * the underlay gain a path into the network. After the mark rules, so the
+ * node's answers to a pod (which carry its network's reflected return
+ * mark) keep their own network where blocks overlap.
+ */
+export const RULE_PRIORITY_NODE = 1003;
 /** Packet marks for SID → table: MARK_BASE | network id. */
 export const MARK_BASE = 0x4c000000;
 /**
@@ -73,8 +84,9 @@ export function networkMark(id: number): number {
 /**
  * The mark that routes traffic back into a network through its table
  * (`ip rule fwmark M lookup T`, both families): the node's replies to a
- * pod that pinged its gateway (the request's mark is reflected,
- * `fwmark_reflect`), and replies from an external network to a pod's
+ * pod that pinged its gateway and its ICMP errors for a pod's packets (every
+ * packet from the bridge carries the mark, and `fwmark_reflect` copies
+ * it), and replies from an external network to a pod's
  * egress connection (restored from the connection's ct mark). Works with
  * overlapping subnets, where the destination address alone is ambiguous.
  *
@@ -187,6 +199,8 @@ export function planNode(state: NodeDesiredState, underlay: string, gateways: Un
     planRoutedNetwork(plan, net, underlay, gateways, addRoute, nexthopTo, bridgeOf);
   }
 
+  planNodeAccess(plan, state);
+
   const netByName = new Map(state.networks.map((n) => [n.name, n]));
   for (const ep of state.endpoints) {
     if (!netByName.get(ep.network)?.bridge) continue;
@@ -284,6 +298,31 @@ function planRoutedNetwork(
     addRoute({ family: 6, table: 254, dst: `${sid4}/128`, type: "unicast", oif: br, encap: { kind: "seg6local", action: SEG6_ACTION.END_DX4, nh4: "0.0.0.0" } });
     addRoute({ family: 6, table: 254, dst: `${sid6}/128`, type: "unicast", oif: br, encap: { kind: "seg6local", action: SEG6_ACTION.END_DT6, table: T } });
     plan.sidMarks.set(sid4, networkMark(net.id));
+  }
+}
+
+/**
+ * Rules that let the node itself reach its local pods (RULE_PRIORITY_NODE).
+ * The main table never gets the blocks: it also serves packets from the
+ * underlay, which would make the node a transit into the network. Where
+ * local blocks of two networks overlap on this node, an address names two
+ * pods and the node can reach only one: the block of the network with the
+ * lowest id wins (deterministic across restarts and nodes), a block that
+ * overlaps one of a lower id gets no rule.
+ */
+function planNodeAccess(plan: Plan, state: NodeDesiredState): void {
+  const blocks: { prefix: Prefix; text: string; id: number; table: number }[] = [];
+  for (const net of state.networks) {
+    if (net.forwarding !== "routed" || !net.bridge) continue;
+    for (const p of net.localPrefixes) {
+      const text = canonicalPrefix(p);
+      blocks.push({ prefix: Prefix.parse(text), text, id: net.id, table: net.table });
+    }
+  }
+  for (const b of blocks) {
+    if (blocks.some((o) => o.id < b.id && o.prefix.overlaps(b.prefix))) continue;
+    const r: RuleObj = { family: family(b.text), priority: RULE_PRIORITY_NODE, table: b.table, iifname: "lo", dst: b.text };
+    plan.rules.set(ruleKey(r), r);
   }
 }
 

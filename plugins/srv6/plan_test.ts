@@ -1,7 +1,7 @@
 /** The kernel objects planned for a desired state (no kernel needed). */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { ipv6Sid, networkMark, planNode, returnMark, RULE_PRIORITY_IIF, RULE_PRIORITY_INGRESS } from "./plan.ts";
+import { ipv6Sid, networkMark, planNode, returnMark, RULE_PRIORITY_IIF, RULE_PRIORITY_INGRESS, RULE_PRIORITY_MARK, RULE_PRIORITY_NODE } from "./plan.ts";
 import { renderRuleset } from "./nft.ts";
 import { TestCluster, type TestExternal, type TestNetwork } from "./testing.ts";
 import { SEG6_ACTION, SEG6_MODE } from "./wire.ts";
@@ -61,8 +61,27 @@ t("answers from the gateway route back by a return mark, in both families, kept 
   assert.is(plan.sysctls.get("net/ipv4/fwmark_reflect"), "1");
   assert.is(plan.sysctls.get("net/ipv6/fwmark_reflect"), "1");
   const nft = renderRuleset(plan);
-  assert.match(nft, /iifname "lb1" ip daddr \{ 10\.1\.1\.1 \} meta mark set 0x4d000001/);
-  assert.match(nft, /iifname "lb2" ip6 daddr \{ fd00:2:0:1::1 \} meta mark set 0x4d000002/);
+  // Every packet of a pod (ICMP errors answer forwarded ones too), except IPv6 link-local and multicast.
+  assert.match(nft, /iifname "lb1" meta nfproto ipv4 meta mark set 0x4d000001/);
+  assert.match(nft, /iifname "lb2" ip6 daddr != \{ fe80::\/10, ff00::\/8 \} meta mark set 0x4d000002/);
+});
+
+t("the node reaches its local blocks by iif lo rules, after the mark rules; overlapping blocks go to the lowest network id", () => {
+  const green: TestNetwork = { name: "green", id: 3, v4: 1, v6: 3 };
+  // Listed out of id order: the choice must not depend on it.
+  const plan = planNode(cluster.desiredState(1, [green, blue, red], []), "eth0");
+  const node = [...plan.rules.values()].filter((x) => x.priority === RULE_PRIORITY_NODE)
+    .sort((a, b) => a.table - b.table || a.family - b.family);
+  assert.equal(node, [
+    { family: 4, priority: RULE_PRIORITY_NODE, table: 1001, iifname: "lo", dst: "10.1.1.0/24" },
+    { family: 6, priority: RULE_PRIORITY_NODE, table: 1001, iifname: "lo", dst: "fd00:1:0:1::/64" },
+    { family: 4, priority: RULE_PRIORITY_NODE, table: 1002, iifname: "lo", dst: "10.2.1.0/24" },
+    { family: 6, priority: RULE_PRIORITY_NODE, table: 1002, iifname: "lo", dst: "fd00:2:0:1::/64" },
+    // green's IPv4 block is red's too (red has the lower id); its IPv6 block overlaps nothing.
+    { family: 6, priority: RULE_PRIORITY_NODE, table: 1003, iifname: "lo", dst: "fd00:3:0:1::/64" },
+  ]);
+  assert.ok(RULE_PRIORITY_NODE > RULE_PRIORITY_MARK, "the node's answers to a pod keep their return mark's table");
+  assert.not.ok([...plan.routes.values()].some((r) => r.table === 254 && r.dst.startsWith("10.")), "no block in the main table");
 });
 
 const corp: TestExternal = { name: "corp", prefixes: ["192.0.2.0/24", "fd00:e0::/64"] };
