@@ -8,9 +8,11 @@
 import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { Command } from "commander";
+import { registerAgent } from "./agent.ts";
 import { registerController } from "./controller.ts";
 import { registerExplain } from "./explain.ts";
 import { registerPlan } from "./plan.ts";
+import { registerSandbox } from "./sandbox.ts";
 import { registerStore } from "./store.ts";
 import { registerValidate } from "./validate.ts";
 
@@ -25,6 +27,8 @@ export function buildProgram(): Command {
   registerExplain(program);
   registerPlan(program);
   registerController(program);
+  registerAgent(program);
+  registerSandbox(program);
   return program;
 }
 

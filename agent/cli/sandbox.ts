@@ -1,0 +1,111 @@
+/**
+ * `lace sandbox -f <file|dir> [--nodes N] [--json] [--keep]`: runs the
+ * manifests on an emulated cluster (see agent/sandbox/) and prints the
+ * connectivity matrix, expected against observed. Exit status 1 when any
+ * observed result differs. `lace sandbox down` removes a kept sandbox.
+ *
+ * @example
+ * sudo lace sandbox -f examples/ --nodes 3
+ * sudo lace sandbox down
+ */
+import { type Command, Option } from "commander";
+import { formatProblem, type Resource } from "../../core/mod.ts";
+import { readManifestFiles } from "./files.ts";
+
+interface SandboxCliOptions {
+  file: string[];
+  nodes: string;
+  json?: boolean;
+  keep?: boolean;
+  prefix?: string;
+}
+
+function requireRoot(): void {
+  if (typeof process.getuid === "function" && process.getuid() !== 0) {
+    throw new Error("lace sandbox needs root: it creates network namespaces and programs their kernels (run it with sudo)");
+  }
+}
+
+/** The matrix as a table: one row per ordered pair and family, mismatches marked. */
+export function formatMatrix(rows: { from: string; to: string; family: string; expected: string; observed: string }[]): string {
+  if (rows.length === 0) return "no pairs of running pods to test";
+  const head = ["from", "to", "family", "expected", "observed", ""];
+  const body = rows.map((r) => [r.from, r.to, r.family, r.expected, r.observed, r.expected === r.observed ? "ok" : "MISMATCH"]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
+  return [line(head), ...body.map(line)].join("\n");
+}
+
+async function runSandbox(o: SandboxCliOptions, controller: boolean): Promise<void> {
+  requireRoot();
+  const nodes = Number(o.nodes);
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) throw new Error(`Invalid --nodes "${o.nodes}": expected an integer from 1 to 64`);
+  const { resources, problems } = await readManifestFiles(o.file);
+  if (problems.length) throw new Error(`Cannot read the manifests:\n${problems.map(formatProblem).join("\n")}`);
+  const { Sandbox } = await import("../sandbox/sandbox.ts");
+  const say = (line: string) => (o.json ? process.stderr : process.stdout).write(`lace sandbox: ${line}\n`);
+  const sb = await Sandbox.up({ nodes, prefix: o.prefix, progress: say, controller });
+  // Interrupted: nothing half-built stays behind (unless asked to keep it).
+  const interrupted = () => {
+    say(o.keep ? "interrupted; kept (remove with `lace sandbox down`)" : "interrupted; tearing down");
+    if (!o.keep) Sandbox.downFromRecord(sb.dir);
+    process.exit(130);
+  };
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
+  let mismatches = 0;
+  try {
+    await sb.apply(resources as Resource[]);
+    const pods = sb.listPods();
+    const notRun = pods.filter((p) => p.state !== "running");
+    if (notRun.length) {
+      say(`${notRun.length} pod(s) not run yet:`);
+      for (const p of notRun) say(`  ${p.namespace}/${p.name}: ${p.reason}`);
+    }
+    say("testing every ordered pair of running pods (ping, per family)");
+    const matrix = await sb.matrix();
+    mismatches = matrix.filter((m) => m.expected !== m.observed).length;
+    if (o.json) {
+      const out = {
+        pods: pods.map((p) => ({ namespace: p.namespace, name: p.name, node: p.node, network: p.network, addresses: p.addresses })),
+        matrix,
+      };
+      process.stdout.write(JSON.stringify(out) + "\n");
+    } else {
+      process.stdout.write(formatMatrix(matrix) + "\n");
+      say(mismatches ? `${mismatches} of ${matrix.length} result(s) differ from what the policies decide` : `all ${matrix.length} result(s) match what the policies decide`);
+    }
+  } finally {
+    if (o.keep) say(`kept: namespaces ${sb.prefix}node-1..${sb.nodeCount}, pods, store and agents; remove with \`lace sandbox down\``);
+    else {
+      say("tearing down");
+      await sb.down();
+    }
+    process.off("SIGINT", interrupted);
+    process.off("SIGTERM", interrupted);
+  }
+  if (mismatches) process.exitCode = 1;
+}
+
+/** Registers `sandbox` and `sandbox down` on the `lace` program. */
+export function registerSandbox(program: Command): void {
+  const sandbox = program
+    .command("sandbox")
+    .description("Run manifests on an emulated multi-node cluster (network namespaces, real agents and CNI) and print the connectivity matrix")
+    .option("-f, --file <path...>", "manifest files or directories", ["examples/"])
+    .option("--nodes <n>", "number of nodes", "3")
+    .option("--json", "end with one JSON object {pods, matrix}")
+    .option("--keep", "leave the sandbox up (remove it later with `lace sandbox down`)")
+    // Tests run sandboxes side by side: a prefix on every namespace name and its own directory.
+    .addOption(new Option("--prefix <prefix>").hideHelp())
+    .action((o: SandboxCliOptions) => runSandbox(o, program.commands.some((c) => c.name() === "controller")));
+  sandbox
+    .command("down")
+    .description("Tear down a sandbox left up with --keep")
+    .action(async (_o: unknown, cmd: Command) => {
+      requireRoot();
+      const { prefix } = cmd.optsWithGlobals<{ prefix?: string }>();
+      const { defaultDir, Sandbox } = await import("../sandbox/sandbox.ts");
+      console.log(Sandbox.downFromRecord(defaultDir(prefix)) ? "lace sandbox: torn down" : "lace sandbox: no sandbox is up");
+    });
+}

@@ -1,0 +1,69 @@
+/**
+ * `lace sandbox` from the command line: the refusal without root, and (as
+ * root) a whole run with --json on a small manifest, checked against the
+ * shape the issue fixes.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn } from "node:child_process";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { formatMatrix } from "./sandbox.ts";
+
+const t = suite("lace sandbox (command line)");
+const root = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+const isRoot = process.getuid?.() === 0;
+
+function lace(args: string[], uid?: number): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const p = spawn(process.execPath, ["--import", "tsx", join(root, "agent/cli/main.ts"), ...args], {
+      cwd: root, uid, gid: uid, env: { ...process.env, HOME: "/tmp" },
+    });
+    let stdout = "", stderr = "";
+    p.stdout.on("data", (d) => (stdout += d));
+    p.stderr.on("data", (d) => (stderr += d));
+    p.on("close", (status) => done({ status, stdout, stderr }));
+  });
+}
+
+t("the matrix table marks each mismatch", () => {
+  const text = formatMatrix([
+    { from: "a/x", to: "a/y", family: "ipv4", expected: "allow", observed: "allow" },
+    { from: "a/y", to: "a/x", family: "ipv6", expected: "deny", observed: "allow" },
+  ]);
+  assert.equal(text.split("\n"), [
+    "from  to   family  expected  observed",
+    "a/x   a/y  ipv4    allow     allow     ok",
+    "a/y   a/x  ipv6    deny      allow     MISMATCH",
+  ]);
+});
+
+t("without root it stops at once with a clear message", async () => {
+  // As root, drop to nobody for this run; otherwise we already are not root.
+  const r = await lace(["sandbox", "-f", "examples/"], isRoot ? 65534 : undefined);
+  assert.is(r.status, 1, r.stderr);
+  assert.match(r.stderr, /lace sandbox needs root: it creates network namespaces/);
+});
+
+(isRoot ? t : t.skip)("--json ends with {pods, matrix}; pods it cannot run are listed, every pair matches", async () => {
+  const r = await lace(["sandbox", "-f", "agent/cli/testdata/sandbox/two-pods.yaml", "--nodes", "2", "--json", "--prefix", `lc${process.pid.toString(36)}-`]);
+  assert.is(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout.trim().split("\n").pop()!) as {
+    pods: { namespace: string; name: string; node: string; network: string; addresses: string[] }[];
+    matrix: { from: string; to: string; family: string; expected: string; observed: string }[];
+  };
+  assert.equal(Object.keys(out), ["pods", "matrix"]);
+  const byName = new Map(out.pods.map((p) => [p.name, p]));
+  assert.equal(Object.keys(byName.get("g-1")!), ["namespace", "name", "node", "network", "addresses"]);
+  assert.is(byName.get("g-1")!.node, "node-1");
+  assert.is(byName.get("g-2")!.node, "node-2");
+  assert.is(byName.get("g-1")!.addresses.length, 2);
+  assert.equal(byName.get("f-1")!.addresses, []);
+  assert.match(r.stderr, /pod default\/f-1: NOT RUN — network "flat" is l2/);
+  assert.equal(out.matrix.map((m) => `${m.from}>${m.to}:${m.family}:${m.expected}:${m.observed}`).sort(), [
+    "default/g-1>default/g-2:ipv4:allow:allow", "default/g-1>default/g-2:ipv6:allow:allow",
+    "default/g-2>default/g-1:ipv4:allow:allow", "default/g-2>default/g-1:ipv6:allow:allow",
+  ]);
+});
+
+t.run();

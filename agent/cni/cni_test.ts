@@ -1,0 +1,230 @@
+/**
+ * The CNI plugin executable against a recording agent on a temporary unix
+ * socket: every case runs for each supported cniVersion. The executable's
+ * own entry point is also spawned, to check stdin, stdout and exit status.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runPlugin } from "./plugin.ts";
+import { CniServer } from "./server.ts";
+import { type AgentReply, CNI_ERRORS, type CniRequest, type CniResult, SUPPORTED_VERSIONS } from "./spec.ts";
+
+const t = suite("cni plugin");
+const root = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+const dir = mkdtempSync(join(tmpdir(), "lace-cni-test-"));
+const socket = join(dir, "agent", "cni.sock");
+const received: CniRequest[] = [];
+let reply: AgentReply = { ok: true };
+let server: CniServer;
+
+const RESULT: CniResult = {
+  interfaces: [{ name: "lace1a2b3c4d5e6", mac: "aa:bb:cc:dd:ee:01" }, { name: "eth0", mac: "aa:bb:cc:dd:ee:02", mtu: 1460, sandbox: "/run/netns/p1" }],
+  ips: [{ address: "10.40.0.2/32", gateway: "10.40.0.1", interface: 1 }, { address: "fd00:40::2/128", gateway: "fe80::1", interface: 1 }],
+  routes: [{ dst: "0.0.0.0/0", gw: "10.40.0.1" }, { dst: "::/0", gw: "fe80::1" }],
+  dns: {},
+};
+
+t.before(async () => {
+  server = await CniServer.listen(socket, (req) => {
+    received.push(req);
+    return Promise.resolve(reply);
+  });
+});
+
+t.after(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const conf = (version: string, extra: Record<string, unknown> = {}) => JSON.stringify({ cniVersion: version, name: "lace", type: "lace-cni", agentSocket: socket, ...extra });
+const env = (command: string, extra: Record<string, string> = {}) => ({
+  CNI_COMMAND: command, CNI_CONTAINERID: "c0ffee01", CNI_NETNS: "/run/netns/p1", CNI_IFNAME: "eth0", CNI_PATH: "/opt/cni/bin:/usr/lib/cni",
+  CNI_ARGS: "IgnoreUnknown=1;K8S_POD_NAMESPACE=team-a;K8S_POD_NAME=api-0;K8S_POD_UID=u-1", ...extra,
+});
+const parsed = (stdout: string) => JSON.parse(stdout) as Record<string, unknown>;
+
+t("the socket is only open to root: socket 0600 in a directory 0700", () => {
+  assert.is(statSync(socket).mode & 0o777, 0o600);
+  assert.is(statSync(join(dir, "agent")).mode & 0o777, 0o700);
+});
+
+t("VERSION lists the supported versions without asking the agent", async () => {
+  received.length = 0;
+  const out = await runPlugin({ CNI_COMMAND: "VERSION" }, conf("1.1.0"));
+  assert.is(out.exitCode, 0);
+  assert.equal(parsed(out.stdout), { cniVersion: "1.1.0", supportedVersions: ["0.4.0", "1.0.0", "1.1.0"] });
+  // The input's version is echoed; no input at all is fine too.
+  assert.is(parsed((await runPlugin({ CNI_COMMAND: "VERSION" }, conf("0.4.0"))).stdout).cniVersion, "0.4.0");
+  assert.is((await runPlugin({ CNI_COMMAND: "VERSION" }, "")).exitCode, 0);
+  assert.is(received.length, 0);
+});
+
+for (const version of SUPPORTED_VERSIONS) {
+  t(`${version}: ADD forwards env, CNI_ARGS and config, and prints the result in the ${version} shape`, async () => {
+    received.length = 0;
+    reply = { ok: true, result: RESULT };
+    const out = await runPlugin(env("ADD"), conf(version, { extra: { x: 1 } }));
+    assert.is(out.exitCode, 0, out.stdout);
+    const req = received[0];
+    assert.is(req.command, "ADD");
+    assert.is(req.containerId, "c0ffee01");
+    assert.is(req.netns, "/run/netns/p1");
+    assert.is(req.ifname, "eth0");
+    assert.equal(req.path, ["/opt/cni/bin", "/usr/lib/cni"]);
+    assert.equal(req.args, { IgnoreUnknown: "1", K8S_POD_NAMESPACE: "team-a", K8S_POD_NAME: "api-0", K8S_POD_UID: "u-1" });
+    assert.equal(req.config.extra, { x: 1 });
+    const r = parsed(out.stdout) as { cniVersion: string; ips: Record<string, unknown>[]; interfaces: Record<string, unknown>[]; routes: unknown[] };
+    assert.is(r.cniVersion, version);
+    assert.is(r.ips.length, 2);
+    assert.is(r.ips[0].address, "10.40.0.2/32");
+    assert.is(r.ips[0].interface, 1);
+    assert.is(r.ips[0].version, version === "0.4.0" ? "4" : undefined);
+    assert.is(r.ips[1].version, version === "0.4.0" ? "6" : undefined);
+    assert.is(r.interfaces[1].sandbox, "/run/netns/p1");
+    assert.is(r.interfaces[1].mtu, version === "1.1.0" ? 1460 : undefined);
+    assert.equal(r.routes, RESULT.routes);
+  });
+
+  t(`${version}: DEL and CHECK succeed with empty stdout; DEL needs no CNI_NETNS`, async () => {
+    reply = { ok: true };
+    received.length = 0;
+    const del = await runPlugin(env("DEL", { CNI_NETNS: "" }), conf(version));
+    assert.equal([del.exitCode, del.stdout], [0, ""]);
+    assert.is(received[0].command, "DEL");
+    assert.is(received[0].netns, undefined);
+    const check = await runPlugin(env("CHECK"), conf(version));
+    assert.equal([check.exitCode, check.stdout], [0, ""]);
+  });
+
+  t(`${version}: missing or malformed environment is error 4 naming the variable`, async () => {
+    received.length = 0;
+    const cases: [string, Record<string, string>, RegExp][] = [
+      ["ADD", { CNI_CONTAINERID: "" }, /CNI_CONTAINERID is not set/],
+      ["ADD", { CNI_NETNS: "" }, /CNI_NETNS is not set/],
+      ["ADD", { CNI_IFNAME: "" }, /CNI_IFNAME is not set/],
+      ["ADD", { CNI_PATH: "" }, /CNI_PATH is not set/],
+      ["ADD", { CNI_IFNAME: "a-very-long-interface" }, /CNI_IFNAME "a-very-long-interface" is not a valid interface name: it is 21 characters long/],
+      ["ADD", { CNI_CONTAINERID: "-bad" }, /CNI_CONTAINERID "-bad" is not a valid container id/],
+      ["ADD", { CNI_ARGS: "K8S_POD_NAME" }, /CNI_ARGS is malformed: entry "K8S_POD_NAME" is not KEY=VALUE/],
+      ["ADD", { CNI_NETNS: "relative" }, /CNI_NETNS "relative" is not a path/],
+      ["DEL", { CNI_IFNAME: "" }, /CNI_IFNAME is not set/],
+      ["BOGUS", {}, /CNI_COMMAND "BOGUS" is not a CNI command/],
+    ];
+    for (const [cmd, e, msg] of cases) {
+      const out = await runPlugin(env(cmd, e), conf(version));
+      assert.is(out.exitCode, 1);
+      const err = parsed(out.stdout);
+      assert.is(err.code, CNI_ERRORS.INVALID_ENVIRONMENT, JSON.stringify(err));
+      assert.match(String(err.msg), msg);
+      if (cmd !== "BOGUS") assert.is(err.cniVersion, version);
+    }
+    assert.is(received.length, 0, "nothing reached the agent");
+  });
+
+  t(`${version}: undecodable stdin is error 6, an invalid configuration error 7`, async () => {
+    const cases: [string, number, RegExp][] = [
+      ["{not json", 6, /it is not JSON/],
+      ["[1,2]", 6, /expected a JSON object/],
+      [JSON.stringify({ cniVersion: version, type: "lace-cni" }), 7, /name must start with a letter or digit/],
+      [JSON.stringify({ cniVersion: version, name: "lace" }), 7, /type must name the plugin/],
+      [JSON.stringify({ cniVersion: version, name: "lace", type: "lace-cni", agentSocket: "run/x.sock" }), 7, /agentSocket must be an absolute path/],
+      [JSON.stringify({ name: "lace", type: "lace-cni" }), 7, /cniVersion must be a version/],
+    ];
+    for (const [stdin, code, msg] of cases) {
+      const out = await runPlugin(env("ADD"), stdin);
+      assert.is(out.exitCode, 1);
+      const err = parsed(out.stdout);
+      assert.is(err.code, code, `${stdin}: ${out.stdout}`);
+      assert.match(String(err.msg), msg);
+    }
+  });
+
+  t(`${version}: the agent's own errors pass through with their code; an absent agent is 11 (50 for STATUS)`, async () => {
+    reply = { ok: false, code: CNI_ERRORS.NO_ADDRESS, msg: "Network \"backend\" has no free address", details: "node-1" };
+    const out = await runPlugin(env("ADD"), conf(version));
+    assert.is(out.exitCode, 1);
+    assert.equal(parsed(out.stdout), { cniVersion: version, code: 102, msg: "Network \"backend\" has no free address", details: "node-1" });
+
+    const gone = conf(version, { agentSocket: join(dir, "nobody.sock") });
+    const add = parsed((await runPlugin(env("ADD"), gone)).stdout);
+    assert.is(add.code, CNI_ERRORS.TRY_AGAIN_LATER);
+    assert.match(String(add.msg), /The lace agent is not reachable on .*nobody\.sock \(ENOENT\)/);
+    if (version === "1.1.0") {
+      const status = parsed((await runPlugin({ CNI_COMMAND: "STATUS" }, gone)).stdout);
+      assert.is(status.code, CNI_ERRORS.UNAVAILABLE);
+    }
+  });
+
+  t(`${version}: STATUS and GC exist from 1.1.0 on; GC forwards the valid attachments`, async () => {
+    reply = { ok: true };
+    received.length = 0;
+    const valid = [{ containerID: "c1", ifname: "eth0" }];
+    const status = await runPlugin({ CNI_COMMAND: "STATUS" }, conf(version));
+    const gc = await runPlugin({ CNI_COMMAND: "GC", CNI_PATH: "/opt/cni/bin" }, conf(version, { "cni.dev/valid-attachments": valid }));
+    if (version === "1.1.0") {
+      assert.equal([status.exitCode, status.stdout], [0, ""]);
+      assert.equal([gc.exitCode, gc.stdout], [0, ""]);
+      assert.equal(received.map((r) => r.command), ["STATUS", "GC"]);
+      assert.equal(received[1].config["cni.dev/valid-attachments"], valid);
+    } else {
+      for (const [cmd, out] of [["STATUS", status], ["GC", gc]] as const) {
+        assert.is(out.exitCode, 1);
+        const err = parsed(out.stdout);
+        assert.is(err.code, CNI_ERRORS.INCOMPATIBLE_VERSION);
+        assert.is(err.msg, `CNI version ${version} does not have ${cmd}`);
+      }
+      assert.is(received.length, 0);
+    }
+  });
+}
+
+t("an unsupported cniVersion is error 1 naming the versions this plugin supports", async () => {
+  const out = await runPlugin(env("ADD"), conf("0.3.1"));
+  const err = parsed(out.stdout);
+  assert.is(err.code, CNI_ERRORS.INCOMPATIBLE_VERSION);
+  assert.is(err.details, "this plugin supports 0.4.0, 1.0.0, 1.1.0");
+});
+
+t("the executable reads stdin, prints the result and exits with the status", async () => {
+  reply = { ok: true, result: RESULT };
+  // Asynchronous: the recording agent answers from this very process.
+  const run = (e: Record<string, string>, input: string) =>
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, ["--import", "tsx", join(root, "agent/cni/main.ts")], { env: { ...process.env, ...e } });
+      let stdout = "", stderr = "";
+      p.stdout.on("data", (d) => (stdout += d));
+      p.stderr.on("data", (d) => (stderr += d));
+      p.on("close", (status) => resolve({ status, stdout, stderr }));
+      p.stdin.on("error", () => undefined);
+      p.stdin.end(input);
+    });
+  const ok = await run(env("ADD"), conf("1.0.0"));
+  assert.is(ok.status, 0, ok.stderr);
+  assert.is((JSON.parse(ok.stdout) as { ips: unknown[] }).ips.length, 2);
+  const bad = await run(env("ADD", { CNI_IFNAME: "" }), conf("1.0.0"));
+  assert.is(bad.status, 1);
+  assert.is((JSON.parse(bad.stdout) as { code: number }).code, 4);
+});
+
+t("the executable stays tiny: its modules import only node:net and each other", () => {
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(join(root, "agent/cni", file), "utf8");
+    for (const m of text.matchAll(/^import\s[^;]*?from\s+"([^"]+)"/gms)) {
+      const spec = m[1];
+      if (spec.startsWith("./")) visit(spec.slice(2));
+      else assert.is(spec, "node:net", `${file} imports ${spec}`);
+    }
+  };
+  visit("main.ts");
+  assert.equal([...seen].sort(), ["main.ts", "plugin.ts", "spec.ts"]);
+});
+
+t.run();

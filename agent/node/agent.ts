@@ -1,0 +1,625 @@
+/**
+ * The node agent: serves CNI requests for its node and keeps the node's
+ * dataplane equal to its desired state.
+ *
+ * - Informers over the store feed the desired-state engine (restricted to
+ *   this node) and the binding rules; a changed state is applied, one apply
+ *   at a time, never before every informer has synced (an early apply of a
+ *   half-known state would tear down running pods after a restart).
+ * - ADD binds the pod once (an existing NetworkEndpoint keeps its network),
+ *   allocates from the node's block (l3) or the network's subnet (l2),
+ *   publishes the NetworkEndpoint, applies, attaches the pod; on failure it
+ *   undoes each step it made, in reverse.
+ * - DEL is idempotent: a missing link, namespace or endpoint is success.
+ * - Nothing lives only in memory: a restarted agent rebuilds from the store
+ *   and the kernel, and its first apply of an unchanged state writes nothing.
+ *
+ * @example
+ * const agent = new NodeAgent({ store, node: "node-1", dataplane, states: builder });
+ * await agent.start();
+ * const reply = await agent.handle(cniRequest);
+ */
+import { createHash } from "node:crypto";
+import {
+  type AddressAllocator, addressRequestFor, type Assignment, BindingRules, BlockAllocator, type BlockSource, GlobalAllocator,
+  HostLocalAllocator, isLaceError, isStoreError, type Network, type NetworkBindingPolicy, type NetworkEndpoint,
+  type Resource, type RuleExtensionSet, type Store,
+} from "../../core/mod.ts";
+import { Informer } from "../store/informer.ts";
+import { type AgentReply, CNI_ERRORS, type CniRequest, type CniResult } from "../cni/spec.ts";
+import type { PodAttachment } from "../../plugins/srv6/mod.ts";
+import type { NodeStateSource, PodDataplane } from "./contracts.ts";
+import type { AgentMetrics } from "./metrics.ts";
+
+/** The kinds the desired state is computed from. */
+export const STATE_KINDS = ["Topology", "Network", "Allocation", "NetworkEndpoint", "NetworkRoutingPolicy", "Neighbor", "FDBEntry", "Node"] as const;
+
+/** How long changes may gather before they are applied together. */
+export const APPLY_COALESCE_MS = 50;
+
+export const CONTAINER_ID_ANNOTATION = "lace-cni.io/container-id";
+export const IFNAME_ANNOTATION = "lace-cni.io/ifname";
+export const NETNS_ANNOTATION = "lace-cni.io/netns";
+
+/** The structured logger the agent writes to (pino's shape). */
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+const silent: Logger = { info() {}, warn() {}, error() {}, debug() {} };
+
+export interface NodeAgentOptions {
+  store: Store;
+  node: string;
+  dataplane: PodDataplane;
+  states: NodeStateSource;
+  /** Where l3 blocks come from. Default: a BlockAllocator over the store (compare-and-swap, safe beside the controller). */
+  blocks?: BlockSource;
+  /** Where pods that no binding policy matches go. */
+  defaultNetwork?: string;
+  /** Plugin facts and operators for binding policy conditions. */
+  extensions?: RuleExtensionSet;
+  log?: Logger;
+  metrics?: AgentMetrics;
+}
+
+/** The host-side interface name of an attachment: stable, unique, at most 15 characters. */
+export function hostIfnameFor(containerId: string, ifname: string): string {
+  return "lc" + createHash("sha256").update(`${containerId}/${ifname}`).digest("hex").slice(0, 12);
+}
+
+/** A failure with the CNI error code the runtime should see. */
+export class CniFailure extends Error {
+  constructor(readonly code: number, message: string, readonly details?: string) {
+    super(message);
+    this.name = "CniFailure";
+  }
+}
+
+type Pod = Resource<unknown, unknown>;
+
+export class NodeAgent {
+  readonly node: string;
+  private readonly store: Store;
+  private readonly dp: PodDataplane;
+  private readonly states: NodeStateSource;
+  private readonly blocks: BlockSource;
+  private readonly log: Logger;
+  private readonly metrics?: AgentMetrics;
+  private readonly informers: Informer<Resource>[] = [];
+  private readonly binding: BindingRules;
+  private readonly allocators = new Map<string, AddressAllocator>();
+  /** Last resourceVersion fed to the state engine per object, so a late event never rolls it back. */
+  private readonly fed = new Map<string, { rv: number; deleted: boolean }>();
+  private readonly podLocks = new Map<string, Promise<unknown>>();
+  private synced = false;
+  private applied = false;
+  /** Network → gateways on the node, as of the last successful apply. */
+  private appliedNets = new Map<string, Set<string>>();
+  private lastApplyError?: string;
+  private applyChain: Promise<void> = Promise.resolve();
+  private queuedApply?: Promise<void>;
+  private forwarding?: Set<string>;
+  private applyTimer?: ReturnType<typeof setTimeout>;
+  private retryTimer?: ReturnType<typeof setTimeout>;
+  private stopped = false;
+
+  constructor(opts: NodeAgentOptions) {
+    this.node = opts.node;
+    this.store = opts.store;
+    this.dp = opts.dataplane;
+    this.states = opts.states;
+    this.blocks = opts.blocks ?? new BlockAllocator(opts.store);
+    this.log = opts.log ?? silent;
+    this.metrics = opts.metrics;
+    this.binding = new BindingRules({ defaultNetwork: opts.defaultNetwork, extensions: opts.extensions });
+    this.states.onChange((node) => {
+      if (node === this.node && this.synced) this.applySoon();
+    });
+  }
+
+  /** Lists and watches the store; resolves once every cache is complete and the node's state applied. */
+  async start(): Promise<void> {
+    const kinds: string[] = [...STATE_KINDS, "NetworkBindingPolicy", "Namespace"];
+    for (const kind of kinds) {
+      const inf = new Informer<Resource>(this.store, kind, { resyncMs: 0 });
+      inf.on("add", (o) => this.feed(o));
+      inf.on("update", (o) => this.feed(o));
+      inf.on("delete", (o) => this.unfeed(o));
+      inf.on("error", (e) => this.log.warn({ kind, err: String((e as Error)?.message ?? e) }, "store watch failed; relisting"));
+      this.informers.push(inf);
+    }
+    await Promise.all(this.informers.map((i) => i.start()));
+    this.synced = true;
+    this.log.info({ node: this.node }, "store caches synced");
+    // A failed first apply is retried (and reported by STATUS); the agent keeps serving.
+    await this.requestApply().catch(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    for (const i of this.informers) i.stop();
+    clearTimeout(this.applyTimer);
+    clearTimeout(this.retryTimer);
+    this.applyTimer = this.retryTimer = undefined;
+    this.stopped = true;
+    await this.applyChain;
+  }
+
+  /** Whether the last apply put the network's forwarding context, with these gateways, on the node. */
+  private hasApplied(network: string, gateways: string[]): boolean {
+    const have = this.appliedNets.get(network);
+    return !!have && gateways.every((g) => have.has(g));
+  }
+
+  /** The network's forwarding context as applied on the node, holding these gateways; TRY_AGAIN_LATER when not yet. */
+  private appliedForwarding(network: string, gateways: string[]): { bridge: string; mtu: number } {
+    const state = this.states.stateFor(this.node);
+    const fwd = state.networks.find((n) => n.name === network);
+    if (!fwd?.bridge || !state.locator || !this.hasApplied(network, gateways)) {
+      throw new CniFailure(CNI_ERRORS.TRY_AGAIN_LATER, `Network "${network}" is not in the applied state of node ${this.node} yet`, this.lastApplyError ?? "the controller has not given the network an id or the node a locator yet");
+    }
+    return { bridge: fwd.bridge, mtu: fwd.mtu };
+  }
+
+  /** Resolves once every event fed so far has been applied (tests, shutdown). */
+  async flush(): Promise<void> {
+    await this.states.settled?.();
+    await this.requestApply();
+  }
+
+  /** Whether the agent can serve ADD: caches synced and the node's state applied. */
+  get ready(): boolean {
+    return this.synced && this.applied;
+  }
+
+  private cache<T extends Resource>(kind: string): Informer<T> | undefined {
+    return this.informers.find((i) => i.kind === kind) as Informer<T> | undefined;
+  }
+
+  private keyOf(o: Resource): string {
+    return `${o.kind}/${o.metadata.namespace ?? ""}/${o.metadata.name}`;
+  }
+
+  /** Feeds an object to the state engine unless a newer version was fed already. */
+  private feed(o: Resource): void {
+    if (o.kind === "NetworkBindingPolicy") {
+      try {
+        this.binding.upsert(o as NetworkBindingPolicy);
+      } catch (e) {
+        this.log.warn({ policy: o.metadata.name, err: (e as Error).message }, "binding policy left out");
+      }
+      return;
+    }
+    if (o.kind === "Namespace") return;
+    const key = this.keyOf(o);
+    const rv = Number(o.metadata.resourceVersion);
+    const seen = this.fed.get(key);
+    if (seen && Number.isFinite(rv) && rv <= seen.rv) return;
+    this.fed.set(key, { rv: Number.isFinite(rv) ? rv : 0, deleted: false });
+    void this.states.upsert(o);
+  }
+
+  private unfeed(o: Resource): void {
+    if (o.kind === "NetworkBindingPolicy") {
+      this.binding.remove(o.metadata.name);
+      return;
+    }
+    if (o.kind === "Namespace") return;
+    const key = this.keyOf(o);
+    const rv = Number(o.metadata.resourceVersion);
+    const seen = this.fed.get(key);
+    this.fed.set(key, { rv: Math.max(seen?.rv ?? 0, Number.isFinite(rv) ? rv : 0), deleted: true });
+    if (seen?.deleted) return;
+    void this.states.remove(o.kind, o.metadata.name, o.metadata.namespace);
+  }
+
+  /**
+   * Applies soon: changes that arrive together (a burst of pods, a policy
+   * touching many networks) share one apply, and a pod's own ADD or DEL does
+   * not wait for the apply that follows it.
+   */
+  private applySoon(): void {
+    if (this.applyTimer || this.stopped) return;
+    this.applyTimer = setTimeout(() => {
+      this.applyTimer = undefined;
+      void this.requestApply().catch(() => undefined);
+    }, APPLY_COALESCE_MS);
+  }
+
+  /**
+   * Applies the node's current desired state. Requests made while an apply
+   * waits to start share it; one apply runs at a time.
+   */
+  requestApply(): Promise<void> {
+    if (this.queuedApply) return this.queuedApply;
+    const run = this.applyChain.then(() => {
+      this.queuedApply = undefined;
+      return this.applyOnce();
+    });
+    this.queuedApply = run;
+    this.applyChain = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyOnce(): Promise<void> {
+    if (!this.synced) return;
+    await this.states.settled?.();
+    const state = this.states.stateFor(this.node);
+    if (!state.locator) {
+      // Without a locator there are no SIDs: applying would only tear down. The controller assigns one.
+      this.lastApplyError = `node ${this.node} has no locator in Topology/default status yet`;
+      return;
+    }
+    const t0 = performance.now();
+    try {
+      const report = await this.dp.apply(state);
+      this.applied = true;
+      this.appliedNets = new Map(state.networks.map((n) => [n.name, new Set(n.gateways)]));
+      this.lastApplyError = undefined;
+      this.metrics?.applied("ok", (performance.now() - t0) / 1000, report.writes);
+      if (report.writes > 0) this.log.info({ revision: state.revision, ...report }, "applied the node's desired state");
+    } catch (e) {
+      this.lastApplyError = (e as Error).message;
+      this.metrics?.applied("error", (performance.now() - t0) / 1000, 0);
+      this.log.error({ revision: state.revision, err: this.lastApplyError }, "apply failed; retrying in 1 s");
+      if (!this.retryTimer && !this.stopped) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = undefined;
+          this.applySoon();
+        }, 1000);
+      }
+      throw e;
+    }
+  }
+
+  /** Serves one CNI request; never throws. */
+  async handle(req: CniRequest): Promise<AgentReply> {
+    const t0 = performance.now();
+    let reply: AgentReply;
+    try {
+      reply = await this.dispatch(req);
+    } catch (e) {
+      reply = toReply(e);
+    }
+    const outcome = reply.ok ? "ok" : `error_${reply.code}`;
+    this.metrics?.cni(req.command, outcome, (performance.now() - t0) / 1000);
+    const fields = { command: req.command, containerId: req.containerId, pod: podRef(req), ms: Math.round(performance.now() - t0) };
+    if (reply.ok) this.log.info(fields, `CNI ${req.command} done`);
+    else this.log.warn({ ...fields, code: reply.code, msg: reply.msg }, `CNI ${req.command} failed`);
+    return reply;
+  }
+
+  private dispatch(req: CniRequest): Promise<AgentReply> {
+    switch (req.command) {
+      case "STATUS":
+        return Promise.resolve(this.status());
+      case "GC":
+        return this.gc(req);
+      default: {
+        const key = `${req.containerId}/${req.ifname}`;
+        return this.locked(key, () => req.command === "ADD" ? this.add(req) : req.command === "DEL" ? this.del(req) : this.check(req));
+      }
+    }
+  }
+
+  private async locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.podLocks.get(key) ?? Promise.resolve();
+    const run = prev.catch(() => undefined).then(fn);
+    this.podLocks.set(key, run);
+    try {
+      return await run;
+    } finally {
+      if (this.podLocks.get(key) === run) this.podLocks.delete(key);
+    }
+  }
+
+  private status(): AgentReply {
+    if (!this.synced) return { ok: false, code: CNI_ERRORS.UNAVAILABLE, msg: `The lace agent on ${this.node} has not synced with the store yet` };
+    if (!this.applied) {
+      return { ok: false, code: CNI_ERRORS.UNAVAILABLE, msg: `The lace agent on ${this.node} has not applied the node's desired state yet`, details: this.lastApplyError };
+    }
+    return { ok: true };
+  }
+
+  // ------------------------------------------------------------------ ADD
+
+  private async add(req: CniRequest): Promise<AgentReply> {
+    if (!this.synced) throw new CniFailure(CNI_ERRORS.TRY_AGAIN_LATER, `The lace agent on ${this.node} is still syncing with the store`);
+    const { namespace, name } = podOf(req);
+    const containerId = req.containerId!;
+    const ifname = req.ifname!;
+    const netns = req.netns!;
+    const hostIfname = hostIfnameFor(containerId, ifname);
+    const pod = await this.store.get<Pod>("Pod", name, namespace);
+    if (!pod) throw new CniFailure(CNI_ERRORS.UNKNOWN_POD, `Pod ${namespace}/${name} does not exist in the store`, "the runtime asked for a pod the API server does not know");
+    if (req.args.K8S_POD_UID && pod.metadata.uid && req.args.K8S_POD_UID !== pod.metadata.uid) {
+      throw new CniFailure(CNI_ERRORS.TRY_AGAIN_LATER, `Pod ${namespace}/${name} in the store has UID ${pod.metadata.uid}, the runtime asked for ${req.args.K8S_POD_UID}`);
+    }
+
+    const undo: { what: string; run: () => Promise<unknown> }[] = [];
+    const t0 = performance.now();
+    const phases: Record<string, number> = {};
+    const mark = (what: string) => (phases[what] = Math.round((performance.now() - t0) * 10) / 10);
+    try {
+      // 1. The network: bound once, then kept (the endpoint records it).
+      const existing = await this.store.get<NetworkEndpoint>("NetworkEndpoint", name, namespace);
+      let network: string;
+      let bindingPolicy: string | null;
+      if (existing?.spec) {
+        network = existing.spec.network;
+        bindingPolicy = existing.spec.bindingPolicy ?? null;
+      } else {
+        const ns = this.cache<Resource>("Namespace")?.get(namespace) ?? await this.store.get<Resource>("Namespace", namespace);
+        const d = await this.binding.decide({
+          kind: "Pod", namespace, name, labels: pod.metadata.labels, annotations: pod.metadata.annotations,
+          namespaceLabels: ns?.metadata.labels, node: this.node,
+        });
+        network = d.network;
+        bindingPolicy = d.policy;
+      }
+      const net = this.cache<Network>("Network")?.get(network) ?? await this.store.get<Network>("Network", network);
+      mark("bound");
+      if (!net) throw new CniFailure(CNI_ERRORS.NO_NETWORK, `Pod ${namespace}/${name} binds to network "${network}", which does not exist`);
+      await this.checkForwarding(net);
+
+      // 2. Addresses: the same owner gets the same addresses again.
+      const allocator = this.allocatorFor(net);
+      const request = addressRequestFor(pod);
+      const assignment = await allocator.allocate(request);
+      // Without an endpoint the addresses are this ADD's own (or leaked by a crash): a failure gives them back.
+      if (!existing) undo.push({ what: "release addresses", run: () => allocator.release(request.owner) });
+      mark("allocated");
+
+      // 3. The endpoint (published before any apply, so the state lists it) and 4. the pod's interface.
+      const endpoint = this.endpointFor(pod, network, bindingPolicy, assignment, request.owner, hostIfname, containerId, ifname, netns, existing);
+      const gateways = assignment.addresses.map((a) => `${a.gateway}/${a.prefix.length}`);
+      const publish = async () => {
+        const written = existing
+          ? await this.store.update<NetworkEndpoint>({ ...endpoint, metadata: { ...endpoint.metadata, resourceVersion: existing.metadata.resourceVersion } })
+          : await this.store.create<NetworkEndpoint>(endpoint);
+        if (existing) {
+          undo.push({ what: "restore the endpoint", run: () => this.store.update({ ...existing, metadata: { ...existing.metadata, resourceVersion: written.metadata.resourceVersion } }) });
+        } else {
+          undo.push({ what: "delete the endpoint", run: () => this.deleteEndpoint(written) });
+        }
+        this.feed(written);
+        mark("stored");
+      };
+      const attach = async () => {
+        const fwd = this.appliedForwarding(network, gateways);
+        const attachment: PodAttachment = { netns, ifname, hostIfname, network, bridge: fwd.bridge, mtu: fwd.mtu, addresses: hostAddresses(assignment), gateways };
+        await this.dp.attachPod(attachment);
+        undo.push({ what: "detach the pod", run: () => this.dp.detachPod({ hostIfname, netns }) });
+        mark("attached");
+        return attachment;
+      };
+      let attachment: PodAttachment;
+      await this.states.settled?.();
+      if (this.hasApplied(network, gateways)) {
+        // The usual case: the network, with the pod's block, is on the node already. Publishing
+        // the endpoint and plugging the pod in do not depend on each other.
+        const [published, attached] = await Promise.allSettled([publish(), attach()]);
+        if (published.status === "rejected") throw published.reason;
+        if (attached.status === "rejected") throw attached.reason;
+        attachment = attached.value;
+      } else {
+        await publish();
+        if (net.spec?.type !== "l2" && !this.states.stateFor(this.node).networks.find((n) => n.name === network && gateways.every((g) => n.gateways.includes(g)))) {
+          // A new block: the informer may not have brought the Allocation yet.
+          const alloc = await this.store.get<Resource>("Allocation", `${network}.${this.node}`);
+          if (alloc) this.feed(alloc);
+          await this.states.settled?.();
+        }
+        await this.requestApply();
+        mark("applied");
+        attachment = await attach();
+      }
+      // The next apply lists the endpoint (attach already allowed its source addresses): it need not delay the pod.
+      this.applySoon();
+      this.log.debug({ pod: `${namespace}/${name}`, phases }, "ADD phases (ms)");
+      return { ok: true, result: resultFor(attachment, assignment) };
+    } catch (e) {
+      for (const step of undo.reverse()) {
+        try {
+          await step.run();
+        } catch (u) {
+          this.log.error({ pod: `${namespace}/${name}`, step: step.what, err: (u as Error).message }, "could not undo a step of a failed ADD");
+        }
+      }
+      if (undo.length) await this.requestApply().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async checkForwarding(net: Network): Promise<void> {
+    const type = net.spec?.type ?? "";
+    if (type === "external") {
+      throw new CniFailure(CNI_ERRORS.NO_NETWORK, `Network "${net.metadata.name}" is external: pods cannot be placed on it`, "bind the pod to an l3 or l2 network and allow a path to the external network");
+    }
+    this.forwarding ??= new Set((await this.dp.capabilities()).forwarding);
+    const needs = type === "l2" ? "bridged" : "routed";
+    if (!this.forwarding.has(needs)) {
+      throw new CniFailure(
+        CNI_ERRORS.UNSUPPORTED_NETWORK,
+        `Network "${net.metadata.name}" is ${type}: the dataplane on node ${this.node} does not forward ${needs} networks yet`,
+        `it forwards: ${[...this.forwarding].join(", ") || "nothing"}`,
+      );
+    }
+  }
+
+  private allocatorFor(net: Network): AddressAllocator {
+    const name = net.metadata.name;
+    let a = this.allocators.get(name);
+    if (!a) {
+      a = net.spec?.type === "l2"
+        ? new GlobalAllocator(this.store, { network: name })
+        : new HostLocalAllocator(this.store, { network: name, node: this.node, blocks: this.blocks });
+      this.allocators.set(name, a);
+    }
+    return a;
+  }
+
+  private endpointFor(
+    pod: Pod, network: string, bindingPolicy: string | null, a: Assignment, owner: string, hostIfname: string,
+    containerId: string, ifname: string, netns: string, existing: NetworkEndpoint | undefined,
+  ): NetworkEndpoint {
+    return {
+      apiVersion: "lace-cni.io/v1alpha1",
+      kind: "NetworkEndpoint",
+      metadata: {
+        name: pod.metadata.name,
+        namespace: pod.metadata.namespace,
+        labels: { ...existing?.metadata.labels, "lace-cni.io/network": network, "lace-cni.io/node": this.node },
+        annotations: { ...existing?.metadata.annotations, [CONTAINER_ID_ANNOTATION]: containerId, [IFNAME_ANNOTATION]: ifname, [NETNS_ANNOTATION]: netns },
+      },
+      spec: {
+        network,
+        node: this.node,
+        addresses: a.addresses.map((x) => x.address.toString()),
+        pod: { namespace: pod.metadata.namespace!, name: pod.metadata.name, uid: pod.metadata.uid },
+        owner,
+        bindingPolicy,
+        interface: hostIfname,
+      },
+    };
+  }
+
+  private async deleteEndpoint(ep: NetworkEndpoint): Promise<void> {
+    try {
+      await this.store.delete("NetworkEndpoint", ep.metadata.name, ep.metadata.namespace, { resourceVersion: ep.metadata.resourceVersion });
+    } catch (e) {
+      if (!isStoreError(e, "NotFound")) throw e;
+    }
+    this.unfeed(ep);
+  }
+
+  // ------------------------------------------------------------------ DEL
+
+  /** The endpoint of this attachment: by the pod's name when the runtime gave it, else by container id. */
+  private async endpointOf(req: CniRequest): Promise<NetworkEndpoint | undefined> {
+    const ns = req.args.K8S_POD_NAMESPACE;
+    const name = req.args.K8S_POD_NAME;
+    const mine = (e: NetworkEndpoint | undefined) =>
+      e?.spec?.node === this.node && e.metadata.annotations?.[CONTAINER_ID_ANNOTATION] === req.containerId &&
+      (e.metadata.annotations?.[IFNAME_ANNOTATION] ?? "eth0") === req.ifname;
+    if (ns && name) {
+      const e = await this.store.get<NetworkEndpoint>("NetworkEndpoint", name, ns);
+      return mine(e) ? e : undefined;
+    }
+    return this.cache<NetworkEndpoint>("NetworkEndpoint")?.list().find(mine);
+  }
+
+  private async del(req: CniRequest): Promise<AgentReply> {
+    const hostIfname = hostIfnameFor(req.containerId!, req.ifname!);
+    // Removing the link (slow in the kernel: a veth waits for RCU) and giving back what the store holds are independent.
+    await Promise.all([
+      this.dp.detachPod({ hostIfname, netns: req.netns }),
+      (async () => {
+        // An endpoint that records another container belongs to a newer sandbox of the pod: leave it.
+        const ep = await this.endpointOf(req);
+        if (ep) await this.release(ep);
+      })(),
+    ]);
+    return { ok: true };
+  }
+
+  private async release(ep: NetworkEndpoint): Promise<void> {
+    const net = this.cache<Network>("Network")?.get(ep.spec!.network) ?? await this.store.get<Network>("Network", ep.spec!.network);
+    if (net && ep.spec!.owner) await this.allocatorFor(net).release(ep.spec!.owner);
+    await this.deleteEndpoint(ep);
+    this.applySoon();
+  }
+
+  // ------------------------------------------------------------------ CHECK
+
+  private async check(req: CniRequest): Promise<AgentReply> {
+    const ep = await this.endpointOf(req);
+    if (!ep?.spec) {
+      throw new CniFailure(CNI_ERRORS.CHECK_FAILED, `No attachment of container ${req.containerId} (${req.ifname}) on node ${this.node}`, "ADD was not run for it, or DEL was");
+    }
+    const state = this.states.stateFor(this.node);
+    const fwd = state.networks.find((n) => n.name === ep.spec!.network);
+    if (!fwd) throw new CniFailure(CNI_ERRORS.CHECK_FAILED, `Network "${ep.spec.network}" of ${podRef(req)} is not in the desired state of node ${this.node}`);
+    const problem = await this.dp.checkPod({
+      netns: req.netns!, ifname: req.ifname!, hostIfname: hostIfnameFor(req.containerId!, req.ifname!), network: fwd.name, bridge: fwd.bridge,
+      mtu: fwd.mtu, addresses: ep.spec.addresses.map((a) => `${a}/${a.includes(":") ? 128 : 32}`), gateways: [],
+    });
+    if (problem) throw new CniFailure(CNI_ERRORS.CHECK_FAILED, `CHECK of ${podRef(req)} failed: ${problem}`);
+    return { ok: true };
+  }
+
+  // ------------------------------------------------------------------ GC
+
+  private async gc(req: CniRequest): Promise<AgentReply> {
+    const valid = req.config["cni.dev/valid-attachments"] ?? [];
+    const keep = new Set(valid.map((a) => hostIfnameFor(a.containerID, a.ifname)));
+    const endpoints = this.cache<NetworkEndpoint>("NetworkEndpoint")?.list() ?? [];
+    let removed = 0;
+    for (const ep of endpoints) {
+      const cid = ep.metadata.annotations?.[CONTAINER_ID_ANNOTATION];
+      if (ep.spec?.node !== this.node || !cid) continue;
+      const hostIfname = hostIfnameFor(cid, ep.metadata.annotations?.[IFNAME_ANNOTATION] ?? "eth0");
+      if (keep.has(hostIfname)) continue;
+      await this.locked(`${cid}/${ep.metadata.annotations?.[IFNAME_ANNOTATION] ?? "eth0"}`, async () => {
+        await this.dp.detachPod({ hostIfname });
+        await this.release(ep);
+      });
+      removed++;
+    }
+    for (const port of await this.dp.podPorts()) {
+      if (keep.has(port)) continue;
+      await this.dp.detachPod({ hostIfname: port });
+      removed++;
+    }
+    this.log.info({ valid: valid.length, removed }, "CNI GC");
+    return { ok: true };
+  }
+}
+
+function podOf(req: CniRequest): { namespace: string; name: string } {
+  const namespace = req.args.K8S_POD_NAMESPACE;
+  const name = req.args.K8S_POD_NAME;
+  if (!namespace || !name) {
+    throw new CniFailure(CNI_ERRORS.INVALID_ENVIRONMENT, "CNI_ARGS must carry K8S_POD_NAMESPACE and K8S_POD_NAME", `got ${JSON.stringify(req.args)}`);
+  }
+  return { namespace, name };
+}
+
+function podRef(req: CniRequest): string {
+  const ns = req.args.K8S_POD_NAMESPACE;
+  const name = req.args.K8S_POD_NAME;
+  return ns && name ? `${ns}/${name}` : `container ${req.containerId ?? "?"}`;
+}
+
+/** l3 addresses are host routes (/32, /128); l2 addresses keep the subnet's length. */
+function hostAddresses(a: Assignment): string[] {
+  return a.addresses.map((x) => `${x.address}/${x.address.family === 4 ? 32 : 128}`);
+}
+
+function resultFor(pod: PodAttachment, a: Assignment): CniResult {
+  // IPv6 pods route through the link-local gateway every network bridge carries (the srv6 plugin's).
+  const gw6 = "fe80::1";
+  return {
+    interfaces: [{ name: pod.hostIfname }, { name: pod.ifname, mtu: pod.mtu, sandbox: pod.netns }],
+    ips: a.addresses.map((x) => ({ address: `${x.address}/${x.address.family === 4 ? 32 : 128}`, gateway: x.address.family === 4 ? x.gateway.toString() : gw6, interface: 1 })),
+    routes: a.addresses.map((x) => x.address.family === 4 ? { dst: "0.0.0.0/0", gw: x.gateway.toString() } : { dst: "::/0", gw: gw6 }),
+    dns: {},
+  };
+}
+
+function toReply(e: unknown): AgentReply {
+  if (e instanceof CniFailure) return { ok: false, code: e.code, msg: e.message, details: e.details };
+  if (isLaceError(e)) {
+    const code = e.code === "SUBNET_EXHAUSTED" || e.code === "ADDRESS_UNAVAILABLE" ? CNI_ERRORS.NO_ADDRESS
+      : e.code === "NO_BINDING_POLICY" || e.code === "UNKNOWN_NETWORK" ? CNI_ERRORS.NO_NETWORK
+      : CNI_ERRORS.AGENT_FAILED;
+    return { ok: false, code, msg: e.message, details: e.code };
+  }
+  if (isStoreError(e, "Unavailable")) return { ok: false, code: CNI_ERRORS.TRY_AGAIN_LATER, msg: `The store is unavailable: ${e.message}` };
+  if (isStoreError(e, "Conflict")) return { ok: false, code: CNI_ERRORS.TRY_AGAIN_LATER, msg: `A concurrent change got in the way: ${e.message}` };
+  return { ok: false, code: CNI_ERRORS.AGENT_FAILED, msg: (e as Error)?.message ?? String(e) };
+}
+

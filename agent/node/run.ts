@@ -1,0 +1,86 @@
+/**
+ * The agent process: connects to the store, opens the node's srv6
+ * dataplane, runs the desired-state builder for this node, serves the CNI
+ * socket and the metrics, and logs as JSON (pino). Stops on SIGTERM/SIGINT.
+ * A SIGKILL leaves the kernel forwarding as it was; the next agent
+ * rebuilds from the store and the kernel, and writes only what differs.
+ *
+ * @example
+ * const agent = await startAgent({ node: "node-1", storeSocket: "/run/lace/api.sock" });
+ * await agent.stop();
+ */
+import { pino } from "pino";
+import { DesiredStateBuilder } from "../../core/controller/mod.ts";
+import type { Store } from "../../core/mod.ts";
+import { connectStore } from "../store/connect.ts";
+import { KubeStore } from "../store/kube.ts";
+import { embeddedKubeConfig, loadKubeConfig } from "../store/kubeconfig.ts";
+import { rulesConfigFrom } from "../cli/explain.ts";
+import { CniServer } from "../cni/server.ts";
+import { DEFAULT_AGENT_SOCKET } from "../cni/spec.ts";
+import { NodeAgent } from "./agent.ts";
+import { AgentMetrics } from "./metrics.ts";
+import { Srv6PodDataplane } from "./srv6_pods.ts";
+
+export interface AgentRunOptions {
+  node: string;
+  kubeconfig?: string;
+  /** The embedded store's database (a single machine without Kubernetes). */
+  db?: string;
+  /** A running embedded store (`lace store serve --listen unix:<path>`). */
+  storeSocket?: string;
+  /** The node's network namespace; default: the agent's own. */
+  netns?: string;
+  /** Default /run/lace/cni.sock. */
+  cniSocket?: string;
+  /** `127.0.0.1:<port>`, `unix:<path>`, or `off`. Default 127.0.0.1:9471. */
+  metrics?: string;
+  /** lace.yaml: plugins (rule facts and operators) and defaultNetwork. Default: the built-in plugins. */
+  config?: string;
+  /** Overrides the configuration's defaultNetwork. */
+  defaultNetwork?: string;
+  logLevel?: string;
+}
+
+export interface RunningAgent {
+  agent: NodeAgent;
+  store: Store;
+  stop(): Promise<void>;
+}
+
+export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
+  const log = pino({ level: opts.logLevel ?? "info", base: { node: opts.node } });
+  const rules = await rulesConfigFrom(opts.config);
+  let closeStore = () => Promise.resolve();
+  let store: Store;
+  if (opts.storeSocket) {
+    store = new KubeStore(loadKubeConfig({ text: embeddedKubeConfig({ url: "http://localhost", socketPath: opts.storeSocket }) }));
+  } else {
+    const c = await connectStore({ kubeconfig: opts.kubeconfig, db: opts.db });
+    store = c.store;
+    closeStore = c.close;
+  }
+  const dataplane = await Srv6PodDataplane.open({ node: opts.node, netns: opts.netns, applyInWorker: true });
+  const metrics = new AgentMetrics(opts.node);
+  const states = new DesiredStateBuilder({ node: opts.node, extensions: rules.extensions });
+  const agent = new NodeAgent({
+    store, node: opts.node, dataplane, states, metrics, log, extensions: rules.extensions, defaultNetwork: opts.defaultNetwork ?? rules.defaultNetwork,
+  });
+  await agent.start();
+  const cniSocket = opts.cniSocket ?? DEFAULT_AGENT_SOCKET;
+  const server = await CniServer.listen(cniSocket, (req) => agent.handle(req));
+  const metricsAddress = opts.metrics ?? "127.0.0.1:9471";
+  const http = metricsAddress === "off" ? undefined : await metrics.serve(metricsAddress);
+  log.info({ cniSocket, metrics: metricsAddress, netns: opts.netns ?? "own" }, "lace agent ready");
+  return {
+    agent,
+    store,
+    async stop() {
+      await server.close();
+      http?.close();
+      await agent.stop();
+      await dataplane.close();
+      await closeStore();
+    },
+  };
+}

@@ -1,0 +1,531 @@
+/**
+ * `lace sandbox`: an emulated multi-node cluster on one machine, run
+ * through the product's real paths. An IPv6 fabric (a bridge in its own
+ * namespace) joins N node namespaces; the embedded store, the controller
+ * and one agent per node run as processes (each agent inside its node's
+ * namespace); pods are network namespaces set up by the real `lace-cni`
+ * executable with the environment and stdin a container runtime gives it.
+ *
+ * Everything the sandbox creates is listed in `<dir>/sandbox.json`, so
+ * `lace sandbox down` (or a crashed run's next start) can remove it.
+ *
+ * @example
+ * const sb = await Sandbox.up({ nodes: 3, progress: console.log });
+ * await sb.apply(resources);
+ * const matrix = await sb.matrix();
+ * await sb.down();
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import {
+  BindingRules, isStoreError, type Network, type NetworkBindingPolicy, type NetworkEndpoint, type NetworkRoutingPolicy, Prefix,
+  type Resource, retryOnConflict, RoutingRules, type Store, type Topology,
+} from "../../core/mod.ts";
+import { KubeStore } from "../store/kube.ts";
+import { embeddedKubeConfig, loadKubeConfig } from "../store/kubeconfig.ts";
+import { alive, cniArgv, killGroup, laceArgv, run, sh, sleep, startDetached, waitFor } from "./processes.ts";
+
+/** Kinds the controller and the agents write: skipped when they appear in manifests. */
+const PRODUCT_WRITTEN = new Set(["Allocation", "NetworkEndpoint", "Neighbor", "FDBEntry"]);
+/** Network types the node dataplane forwards today. */
+const RUNNABLE_TYPES = new Set(["l3"]);
+const CNI_IFNAME = "eth0";
+
+export interface SandboxOptions {
+  /** Default 3. */
+  nodes?: number;
+  /** Prefix of every namespace name (tests use a per-run one so runs never collide). Default none. */
+  prefix?: string;
+  /** Where the store, sockets, logs and the record live. Default /run/lace-sandbox (+ prefix). */
+  dir?: string;
+  progress?: (line: string) => void;
+  /**
+   * Run `lace controller` (default). False: the sandbox assigns network ids
+   * and node locators itself, for a build without the controller.
+   */
+  controller?: boolean;
+}
+
+interface SandboxRecord {
+  controller: boolean;
+  prefix: string;
+  dir: string;
+  nodes: number;
+  created: string;
+  pids: Record<string, number>;
+  pods: SandboxPod[];
+}
+
+/** A pod of the manifests, as the sandbox ran it (or why it did not). */
+export interface SandboxPod {
+  namespace: string;
+  name: string;
+  node: string;
+  network: string | null;
+  addresses: string[];
+  /** `running`, or `not-run` with the reason (an l2 or external network, a failed ADD). */
+  state: "running" | "not-run";
+  reason?: string;
+  netns?: string;
+  containerId?: string;
+}
+
+export interface MatrixEntry {
+  from: string;
+  to: string;
+  family: "ipv4" | "ipv6";
+  expected: "allow" | "deny";
+  observed: "allow" | "deny";
+}
+
+export function defaultDir(prefix = ""): string {
+  return prefix ? `/run/lace-sandbox-${prefix.replace(/-$/, "")}` : "/run/lace-sandbox";
+}
+
+export class Sandbox {
+  readonly store: Store;
+  private readonly pods = new Map<string, SandboxPod>();
+  private nodeRobin = 0;
+  private standIn = false;
+
+  private constructor(private readonly rec: SandboxRecord, private readonly progress: (line: string) => void) {
+    this.store = new KubeStore(loadKubeConfig({ text: embeddedKubeConfig({ url: "http://localhost", socketPath: this.apiSocket }) }));
+  }
+
+  get prefix(): string {
+    return this.rec.prefix;
+  }
+  get dir(): string {
+    return this.rec.dir;
+  }
+  get nodeCount(): number {
+    return this.rec.nodes;
+  }
+  private get apiSocket(): string {
+    return join(this.rec.dir, "api.sock");
+  }
+
+  nodeName(k: number): string {
+    return `node-${k}`;
+  }
+  /** The namespace of node `name` (`node-1` unless a prefix is set). */
+  nodeNs(name: string): string {
+    return `${this.rec.prefix}${name}`;
+  }
+  get fabricNs(): string {
+    return `${this.rec.prefix}lace-fabric`;
+  }
+  podNs(namespace: string, name: string): string {
+    return `${this.rec.prefix}pod-${namespace}-${name}`;
+  }
+  underlayAddress(k: number): string {
+    return `fd00:ffff::${k}`;
+  }
+  cniSocket(node: string): string {
+    return join(this.rec.dir, node, "cni.sock");
+  }
+
+  private save(): void {
+    this.rec.pods = [...this.pods.values()];
+    writeFileSync(join(this.rec.dir, "sandbox.json"), JSON.stringify(this.rec, null, 2));
+  }
+
+  /** Builds the fabric and the nodes and starts the store, the controller and the agents. */
+  static async up(opts: SandboxOptions = {}): Promise<Sandbox> {
+    const prefix = opts.prefix ?? "";
+    const dir = opts.dir ?? defaultDir(prefix);
+    const nodes = opts.nodes ?? 3;
+    if (!Number.isInteger(nodes) || nodes < 1 || nodes > 64) throw new Error(`Invalid node count ${nodes}: expected an integer from 1 to 64`);
+    const progress = opts.progress ?? (() => undefined);
+    if (existsSync(join(dir, "sandbox.json"))) {
+      throw new Error(`A sandbox is already up (${join(dir, "sandbox.json")}): run \`lace sandbox down\` first`);
+    }
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const sb = new Sandbox({ controller: opts.controller ?? true, prefix, dir, nodes, created: new Date().toISOString(), pids: {}, pods: [] }, progress);
+    sb.save();
+    try {
+      await sb.build();
+    } catch (e) {
+      await sb.down().catch(() => undefined);
+      throw e;
+    }
+    return sb;
+  }
+
+  private async build(): Promise<void> {
+    const n = this.rec.nodes;
+    this.progress(`fabric: ${this.fabricNs} with an IPv6 bridge; nodes: ${Array.from({ length: n }, (_, i) => this.nodeNs(this.nodeName(i + 1))).join(", ")}`);
+    sh("ip", ["netns", "add", this.fabricNs]);
+    sh("ip", ["-n", this.fabricNs, "link", "add", "fabric0", "type", "bridge"]);
+    sh("ip", ["-n", this.fabricNs, "link", "set", "fabric0", "up"]);
+    for (let k = 1; k <= n; k++) {
+      const ns = this.nodeNs(this.nodeName(k));
+      sh("ip", ["netns", "add", ns]);
+      sh("ip", ["-n", this.fabricNs, "link", "add", `n${k}`, "type", "veth", "peer", "name", "eth0", "netns", ns]);
+      sh("ip", ["-n", this.fabricNs, "link", "set", `n${k}`, "master", "fabric0", "up"]);
+      sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
+      sh("ip", ["-n", ns, "link", "set", "eth0", "up"]);
+      sh("ip", ["-n", ns, "addr", "add", `${this.underlayAddress(k)}/64`, "dev", "eth0", "nodad"]);
+      // The underlay device is the one of the default route (Topology underlay.interface "").
+      sh("ip", ["-n", ns, "-6", "route", "add", "default", "dev", "eth0"]);
+    }
+
+    this.progress(`store: embedded, ${join(this.dir, "store.db")} on ${this.apiSocket}`);
+    const store = startDetached([...laceArgv(), "store", "serve", "--db", join(this.dir, "store.db"), "--listen", `unix:${this.apiSocket}`,
+      "--kubeconfig", join(this.dir, "kubeconfig")], join(this.dir, "store.log"));
+    this.rec.pids.store = store.pid!;
+    this.save();
+    await waitFor("the embedded store to listen", async () => {
+      if (!alive(store.pid!)) throw new Error(`The embedded store exited: see ${join(this.dir, "store.log")}`);
+      try {
+        await this.store.list("Namespace");
+        return true;
+      } catch {
+        return false;
+      }
+    }, 60_000);
+
+    for (let k = 1; k <= n; k++) {
+      const node = this.nodeName(k);
+      await this.createOrReplace({ apiVersion: "v1", kind: "Node", metadata: { name: node, labels: { "kubernetes.io/hostname": node } } });
+      await retryOnConflict(async () => {
+        const cur = (await this.store.get<Resource>("Node", node))!;
+        return this.store.updateStatus({ ...cur, status: { addresses: [{ type: "InternalIP", address: this.underlayAddress(k) }, { type: "Hostname", address: node }] } });
+      });
+    }
+
+    if (this.rec.controller) {
+      this.progress("controller: lace controller");
+      const c = startDetached([...laceArgv(), "controller", "--kubeconfig", join(this.dir, "kubeconfig")], join(this.dir, "controller.log"));
+      this.rec.pids.controller = c.pid!;
+    } else {
+      this.standIn = true;
+      this.progress("controller: not built yet; the sandbox assigns network ids and node locators itself");
+    }
+
+    for (let k = 1; k <= n; k++) this.startAgent(this.nodeName(k));
+    this.save();
+    this.progress(`agents: ${n}, one inside each node namespace (logs in ${this.dir}/<node>/agent.log)`);
+  }
+
+  /** Starts (or restarts) the agent of `node` inside its namespace. */
+  startAgent(node: string): number {
+    mkdirSync(join(this.dir, node), { recursive: true, mode: 0o700 });
+    const p = startDetached([...laceArgv(), "agent", "--node", node, "--store-socket", this.apiSocket, "--cni-socket", this.cniSocket(node),
+      "--metrics", "127.0.0.1:9471"], join(this.dir, node, "agent.log"), this.nodeNs(node));
+    this.rec.pids[`agent:${node}`] = p.pid!;
+    this.save();
+    return p.pid!;
+  }
+
+  /** Kills the agent of `node` (SIGKILL: nothing is cleaned up, as in a crash). */
+  killAgent(node: string, signal: NodeJS.Signals = "SIGKILL"): void {
+    const pid = this.rec.pids[`agent:${node}`];
+    if (pid) killGroup(pid, signal);
+  }
+
+  /** Runs the CNI executable the way a runtime does; returns its exit status and parsed stdout. */
+  async cni(command: string, node: string, env: Record<string, string>, extraConf: Record<string, unknown> = {}): Promise<{ status: number; out: Record<string, unknown> | undefined; raw: string }> {
+    const argv = cniArgv();
+    const conf = { cniVersion: "1.1.0", name: "lace", type: "lace-cni", agentSocket: this.cniSocket(node), ...extraConf };
+    const r = await run(argv, {
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", CNI_COMMAND: command, CNI_PATH: dirname(argv[argv.length - 1]), ...env },
+      input: JSON.stringify(conf),
+      timeoutMs: 120_000,
+    });
+    let out: Record<string, unknown> | undefined;
+    try {
+      out = r.stdout.trim() ? JSON.parse(r.stdout) as Record<string, unknown> : undefined;
+    } catch {
+      out = undefined;
+    }
+    return { status: r.status, out, raw: r.stdout + r.stderr };
+  }
+
+  /** Waits until every agent answers CNI STATUS with success. */
+  async waitForAgents(timeoutMs = 90_000): Promise<void> {
+    for (let k = 1; k <= this.rec.nodes; k++) {
+      const node = this.nodeName(k);
+      let last = "";
+      await waitFor(`the agent of ${node} to be ready (last STATUS: ${last || "none"})`, async () => {
+        const pid = this.rec.pids[`agent:${node}`];
+        if (pid && !alive(pid)) throw new Error(`The agent of ${node} exited: see ${join(this.dir, node, "agent.log")}`);
+        const r = await this.cni("STATUS", node, {});
+        last = r.raw.trim();
+        return r.status === 0;
+      }, timeoutMs).catch((e) => {
+        throw new Error(`${(e as Error).message}; last STATUS answer: ${last}`);
+      });
+    }
+  }
+
+  private async createOrReplace(obj: Resource): Promise<Resource> {
+    try {
+      return await this.store.create(obj);
+    } catch (e) {
+      if (!isStoreError(e, "AlreadyExists")) throw e;
+      return retryOnConflict(async () => {
+        const cur = (await this.store.get<Resource>(obj.kind, obj.metadata.name, obj.metadata.namespace))!;
+        return this.store.update({ ...obj, metadata: { ...obj.metadata, resourceVersion: cur.metadata.resourceVersion } });
+      });
+    }
+  }
+
+  /**
+   * Applies manifests: every object but pods is written to the store first,
+   * then each pod is created and set up through the CNI executable. Objects
+   * the product writes itself (Allocations, endpoints, l2 entries) are skipped.
+   */
+  async apply(resources: Resource[]): Promise<{ skipped: Resource[] }> {
+    const skipped = resources.filter((r) => PRODUCT_WRITTEN.has(r.kind));
+    const objects = resources.filter((r) => !PRODUCT_WRITTEN.has(r.kind) && r.kind !== "Pod");
+    const pods = resources.filter((r) => r.kind === "Pod");
+    if (skipped.length) this.progress(`skipped ${skipped.length} object(s) the controller and agents write themselves: ${[...new Set(skipped.map((r) => r.kind))].join(", ")}`);
+    const order = ["Namespace", "Topology", "Network", "NetworkBindingPolicy", "NetworkRoutingPolicy"];
+    objects.sort((a, b) => rank(order, a.kind) - rank(order, b.kind));
+    for (const o of objects) await this.createOrReplace(o);
+    if (objects.length) this.progress(`applied ${objects.length} object(s): ${summarize(objects)}`);
+    const later = objects.filter((o) => o.kind === "Network" && !RUNNABLE_TYPES.has((o as Network).spec?.type ?? ""));
+    if (later.length) {
+      this.progress(`not run yet (the node dataplane forwards l3 only; l2 and external come in a later issue): ${later.map((n) => `${n.metadata.name} (${(n as Network).spec?.type})`).join(", ")}: their pods are not started and paths to them are not tested`);
+    }
+    if (this.standIn) await this.assignIdsAndLocators();
+    if (pods.length) {
+      this.progress("waiting for the agents to be ready");
+      await this.waitForAgents();
+    }
+    for (const p of pods) await this.addPod(p);
+    return { skipped };
+  }
+
+  /**
+   * What the controller does first, for when it is not there: a stable id
+   * per Network (recorded in its status) and a locator per node cut from the
+   * Topology pool (recorded in the Topology status).
+   */
+  private async assignIdsAndLocators(): Promise<void> {
+    const nets = (await this.store.list<Network>("Network")).items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+    const used = new Set(nets.map((n) => n.status?.id).filter((x): x is number => x !== undefined));
+    let next = 1;
+    for (const net of nets) {
+      if (net.status?.id !== undefined) continue;
+      while (used.has(next)) next++;
+      used.add(next);
+      const id = next;
+      await retryOnConflict(async () => {
+        const cur = (await this.store.get<Network>("Network", net.metadata.name))!;
+        return this.store.updateStatus({ ...cur, status: { ...cur.status, id } });
+      });
+    }
+    const topo = await this.store.get<Topology>("Topology", "default");
+    if (!topo) {
+      await this.store.create<Topology>({ apiVersion: "lace-cni.io/v1alpha1", kind: "Topology", metadata: { name: "default" }, spec: { locatorPool: "fd00:1ace::/32", locatorLength: 48 } });
+    }
+    await retryOnConflict(async () => {
+      const cur = (await this.store.get<Topology>("Topology", "default"))!;
+      const pool = Prefix.parse(cur.spec!.locatorPool);
+      const locators: Record<string, string> = { ...cur.status?.locators };
+      for (let k = 1; k <= this.rec.nodes; k++) locators[this.nodeName(k)] ??= pool.block(cur.spec!.locatorLength, BigInt(k)).toString();
+      return this.store.updateStatus({ ...cur, status: { ...cur.status, locators } });
+    });
+  }
+
+  /** The network the product binds a pod to (binding policies), or why none. */
+  private async bindingFor(pod: Resource): Promise<{ network: string | null; why?: string }> {
+    const existing = await this.store.get<NetworkEndpoint>("NetworkEndpoint", pod.metadata.name, pod.metadata.namespace);
+    if (existing?.spec) return { network: existing.spec.network };
+    const policies = (await this.store.list<NetworkBindingPolicy>("NetworkBindingPolicy")).items;
+    const ns = await this.store.get<Resource>("Namespace", pod.metadata.namespace!);
+    try {
+      const d = await BindingRules.compile(policies).decide({
+        kind: "Pod", namespace: pod.metadata.namespace!, name: pod.metadata.name, labels: pod.metadata.labels,
+        annotations: pod.metadata.annotations, namespaceLabels: ns?.metadata.labels,
+      });
+      return { network: d.network };
+    } catch (e) {
+      return { network: null, why: (e as Error).message };
+    }
+  }
+
+  /** Creates a pod: the Pod object, its network namespace, then CNI ADD through the executable. */
+  async addPod(manifest: Resource): Promise<SandboxPod> {
+    const namespace = manifest.metadata.namespace ?? "default";
+    const name = manifest.metadata.name;
+    const spec = { ...(manifest.spec as Record<string, unknown> | undefined) };
+    const node = typeof spec.nodeName === "string" && spec.nodeName ? spec.nodeName : this.nodeName((this.nodeRobin++ % this.rec.nodes) + 1);
+    spec.nodeName = node;
+    if (!(await this.store.get<Resource>("Namespace", namespace))) {
+      await this.createOrReplace({ apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } });
+    }
+    const pod = await this.createOrReplace({ ...manifest, metadata: { ...manifest.metadata, namespace }, spec });
+    const { network, why } = await this.bindingFor(pod);
+    const record: SandboxPod = { namespace, name, node, network, addresses: [], state: "not-run" };
+    this.pods.set(`${namespace}/${name}`, record);
+    const net = network ? await this.store.get<Network>("Network", network) : undefined;
+    if (!network || !net) {
+      record.reason = why ?? `network "${network}" does not exist`;
+    } else if (!RUNNABLE_TYPES.has(net.spec?.type ?? "")) {
+      record.reason = `network "${network}" is ${net.spec?.type}: the node dataplane runs l3 networks only for now (${net.spec?.type} comes in a later issue)`;
+    } else {
+      const netns = this.podNs(namespace, name);
+      sh("ip", ["netns", "add", netns]);
+      record.netns = netns;
+      record.containerId = randomBytes(16).toString("hex");
+      this.save();
+      const r = await this.cni("ADD", node, this.podEnv(record, pod.metadata.uid ?? ""));
+      if (r.status === 0 && r.out) {
+        record.state = "running";
+        record.addresses = ((r.out.ips as { address: string }[] | undefined) ?? []).map((i) => i.address.split("/")[0]);
+      } else {
+        record.reason = `CNI ADD failed: ${r.out ? `${r.out.code}: ${r.out.msg}${r.out.details ? ` (${r.out.details})` : ""}` : r.raw.trim()}`;
+        sh("ip", ["netns", "del", netns]);
+        record.netns = undefined;
+      }
+    }
+    this.save();
+    this.progress(record.state === "running"
+      ? `pod ${namespace}/${name}: ${node}, network ${network}, ${record.addresses.join(" ")}`
+      : `pod ${namespace}/${name}: NOT RUN — ${record.reason}`);
+    return record;
+  }
+
+  /** The environment a runtime gives the CNI plugin for this pod. */
+  podEnv(p: SandboxPod, uid: string): Record<string, string> {
+    return {
+      CNI_CONTAINERID: p.containerId!, CNI_NETNS: `/run/netns/${p.netns}`, CNI_IFNAME: CNI_IFNAME,
+      CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${p.namespace};K8S_POD_NAME=${p.name};K8S_POD_INFRA_CONTAINER_ID=${p.containerId};K8S_POD_UID=${uid}`,
+    };
+  }
+
+  /** Deletes a pod: CNI DEL through the executable, its namespace, the Pod object. */
+  async deletePod(namespace: string, name: string): Promise<void> {
+    const p = this.pods.get(`${namespace}/${name}`);
+    if (p?.containerId) {
+      const r = await this.cni("DEL", p.node, this.podEnv(p, ""));
+      if (r.status !== 0) throw new Error(`CNI DEL of ${namespace}/${name} failed: ${r.raw.trim()}`);
+    }
+    if (p?.netns) sh("ip", ["netns", "del", p.netns]);
+    try {
+      await this.store.delete("Pod", name, namespace);
+    } catch (e) {
+      if (!isStoreError(e, "NotFound")) throw e;
+    }
+    this.pods.delete(`${namespace}/${name}`);
+    this.save();
+  }
+
+  listPods(): SandboxPod[] {
+    return [...this.pods.values()];
+  }
+
+  pod(namespace: string, name: string): SandboxPod | undefined {
+    return this.pods.get(`${namespace}/${name}`);
+  }
+
+  /**
+   * Every ordered pair of running pods, per family both have: the product's
+   * own decision (routing policies) against a real ping from one pod's
+   * namespace to the other's address.
+   */
+  async matrix(): Promise<MatrixEntry[]> {
+    const running = this.listPods().filter((p) => p.state === "running");
+    const networks = (await this.store.list<Network>("Network")).items;
+    const policies = (await this.store.list<NetworkRoutingPolicy>("NetworkRoutingPolicy")).items;
+    const rules = RoutingRules.compile(policies, networks);
+    const jobs: { entry: MatrixEntry; from: SandboxPod; address: string }[] = [];
+    for (const a of running) {
+      for (const b of running) {
+        if (a === b) continue;
+        for (const family of ["ipv4", "ipv6"] as const) {
+          const has = (p: SandboxPod) => p.addresses.find((x) => x.includes(":") === (family === "ipv6"));
+          const dst = has(b);
+          if (!has(a) || !dst) continue;
+          const d = await rules.decide(a.network!, { address: dst });
+          jobs.push({
+            entry: { from: `${a.namespace}/${a.name}`, to: `${b.namespace}/${b.name}`, family, expected: d.decision === "allow" ? "allow" : "deny", observed: "deny" },
+            from: a,
+            address: dst,
+          });
+        }
+      }
+    }
+    await parallel(jobs, 8, async (j) => {
+      j.entry.observed = (await this.ping(j.from, j.address)) ? "allow" : "deny";
+    });
+    return jobs.map((j) => j.entry);
+  }
+
+  /** One ping exchange from a pod (two tries, so one slow first packet is not a deny). */
+  async ping(from: SandboxPod, address: string): Promise<boolean> {
+    const r = await run(["ip", "netns", "exec", from.netns!, "ping", "-n", "-q", "-c", "2", "-i", "0.2", "-W", "1", "-w", "2", address], { timeoutMs: 10_000 });
+    const m = /(\d+) received/.exec(r.stdout);
+    return m ? Number(m[1]) > 0 : false;
+  }
+
+  /** Tears everything down: pods through CNI DEL, then processes, namespaces and the directory. */
+  async down(): Promise<void> {
+    for (const p of this.listPods()) {
+      if (p.containerId && this.rec.pids[`agent:${p.node}`] && alive(this.rec.pids[`agent:${p.node}`])) {
+        await this.cni("DEL", p.node, this.podEnv(p, "")).catch(() => undefined);
+      }
+    }
+    teardown(this.rec);
+  }
+
+  /** Tears down the sandbox recorded in `dir` (`lace sandbox down`). Returns false when there was none. */
+  static downFromRecord(dir = defaultDir()): boolean {
+    const file = join(dir, "sandbox.json");
+    if (!existsSync(file)) return false;
+    teardown(JSON.parse(readFileSync(file, "utf8")) as SandboxRecord);
+    return true;
+  }
+}
+
+function teardown(rec: SandboxRecord): void {
+  for (const pid of Object.values(rec.pids)) killGroup(pid, "SIGTERM");
+  const deadline = Date.now() + 3000;
+  while (Object.values(rec.pids).some(alive) && Date.now() < deadline) sh("sleep", ["0.05"]);
+  for (const pid of Object.values(rec.pids)) killGroup(pid, "SIGKILL");
+  const ours = (ns: string) =>
+    ns === `${rec.prefix}lace-fabric` || /^node-\d+$/.test(ns.slice(rec.prefix.length)) && ns.startsWith(rec.prefix) || ns.startsWith(`${rec.prefix}pod-`);
+  let names: string[] = [];
+  try {
+    names = readdirSync("/run/netns");
+  } catch {
+    names = [];
+  }
+  for (const ns of names.filter(ours)) {
+    try {
+      for (const pid of sh("ip", ["netns", "pids", ns]).split("\n").filter(Boolean)) process.kill(Number(pid), "SIGKILL");
+    } catch {
+      // nothing inside
+    }
+    try {
+      sh("ip", ["netns", "del", ns]);
+    } catch {
+      // gone already
+    }
+  }
+  rmSync(rec.dir, { recursive: true, force: true });
+}
+
+function rank(order: string[], kind: string): number {
+  const i = order.indexOf(kind);
+  return i < 0 ? order.length : i;
+}
+
+function summarize(objs: Resource[]): string {
+  const counts = new Map<string, number>();
+  for (const o of objs) counts.set(o.kind, (counts.get(o.kind) ?? 0) + 1);
+  return [...counts].map(([k, n]) => `${n} ${k}`).join(", ");
+}
+
+async function parallel<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, async () => {
+    while (i < items.length) await fn(items[i++]);
+  }));
+}
+
+export { sleep };
