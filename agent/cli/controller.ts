@@ -40,6 +40,7 @@ export function summarize(r: ReconcileReport): Record<string, unknown> {
     addressesReclaimed: r.addressesReclaimed,
     blocksReturned: r.blocksReturned.length,
     servicesMoved: r.servicesMoved,
+    usageWrites: r.usageWrites.length,
   };
 }
 

@@ -16,7 +16,10 @@
  *    and a grace period), empty blocks back to the pool after their grace.
  * 5. Services: bound continuously (ServiceBinder); the network is recorded
  *    in annotation `lace-cni.io/network`, with an event when it moves.
- * 6. The desired-state builder is fed what the store now holds.
+ * 6. Usage: each `l3`/`l2` network's `status.usage` (IPAM's `networkUsage`),
+ *    written when it changed; only networks whose Allocations moved are
+ *    counted again (all of them without informers).
+ * 7. The desired-state builder is fed what the store now holds.
  *
  * `start()` runs informers that feed the builder event by event and ask
  * for a (debounced) reconcile when something allocation depends on moves,
@@ -36,7 +39,10 @@ import {
   type Clock,
   GlobalAllocator,
   isLaceError,
+  networkUsage,
+  type NetworkUsage,
   isPoolRecord,
+  NETWORK_LABEL,
   type Network,
   type NetworkBindingPolicy,
   type NetworkEndpoint,
@@ -85,6 +91,8 @@ export interface ReconcileReport {
   addressesReclaimed: number;
   blocksReturned: string[];
   servicesMoved: number;
+  /** Networks whose `status.usage` was written. */
+  usageWrites: string[];
 }
 
 /** Kinds the desired-state builder is fed. */
@@ -110,6 +118,8 @@ export class Controller {
   private readonly warned = new Set<string>();
   private readonly fed = new Map<string, { kind: string; name: string; namespace?: string }>();
   private binding?: { key: string; rules: BindingRules; binder: ServiceBinder; services: Set<string> };
+  /** Networks whose Allocations changed since their usage was last counted; null: all of them. */
+  private usageDirty: Set<string> | null = null;
   private liveOwners = new Set<string>();
   private informers = new Map<string, Informer<Resource>>();
   private running?: Promise<ReconcileReport>;
@@ -161,6 +171,7 @@ export class Controller {
       const feeds = (BUILDER_KINDS as readonly string[]).includes(kind);
       const triggers = (RECONCILE_KINDS as readonly string[]).includes(kind);
       const changed = (r: Resource) => {
+        if (kind === "Allocation") this.allocationMoved(r);
         if (feeds) this.track(r);
         if (feeds) void this.builder.upsert(r).catch((e) => this.log("error", `Desired state update failed: ${(e as Error).message}`));
         if (triggers) this.soon();
@@ -168,6 +179,7 @@ export class Controller {
       inf.on("add", changed);
       inf.on("update", changed);
       inf.on("delete", (r) => {
+        if (kind === "Allocation") this.allocationMoved(r);
         if (feeds) {
           this.fed.delete(keyOf(r.kind, r.metadata.name, r.metadata.namespace));
           void this.builder.remove(r.kind, r.metadata.name, r.metadata.namespace);
@@ -214,6 +226,7 @@ export class Controller {
       addressesReclaimed: 0,
       blocksReturned: [],
       servicesMoved: 0,
+      usageWrites: [],
     };
     const verdicts = await this.reconcileNetworks(report);
     await this.reconcileNodes(report);
@@ -230,6 +243,7 @@ export class Controller {
     const rules = this.bindingRules(policies);
     await this.allocateForPods(pods, rules, verdicts, report);
     await this.collect(verdicts, report);
+    await this.reconcileUsage(verdicts, report);
     await this.reconcileServices(report);
     if (this.informers.size === 0) await this.feedBuilder();
     await this.builder.settled();
@@ -412,6 +426,44 @@ export class Controller {
     }
   }
 
+  // ------------------------------------------------------------ usage
+
+  private allocationMoved(r: Resource): void {
+    const network = (r as Allocation).spec?.network ?? r.metadata.labels?.[NETWORK_LABEL];
+    if (network && this.usageDirty) this.usageDirty.add(network);
+  }
+
+  /** Writes `status.usage` of the accepted `l3` (host-local) and `l2` (global) networks whose usage changed. */
+  private async reconcileUsage(verdicts: Map<string, NetworkVerdict>, report: ReconcileReport): Promise<void> {
+    // Without informers nothing tells us which Allocations moved: count every network.
+    const dirty = this.informers.size === 0 ? null : this.usageDirty;
+    this.usageDirty = new Set();
+    for (const n of await this.items<Network>("Network")) {
+      const name = n.metadata.name;
+      const type = n.spec?.type;
+      if ((type !== "l3" && type !== "l2") || !verdicts.get(name)?.accepted) continue;
+      if (dirty && !dirty.has(name)) continue;
+      let usage: NetworkUsage;
+      try {
+        usage = await networkUsage(this.store, name, type === "l3" ? "host-local" : "global");
+      } catch (e) {
+        if (!isLaceError(e)) throw e;
+        this.log("warn", `Cannot count the usage of Network "${name}": ${e.message}`);
+        continue;
+      }
+      if (sameUsage(n.status?.usage, usage)) continue;
+      let written = false;
+      await retryOnConflict(async () => {
+        const cur = await this.store.get<Network>("Network", name);
+        if (!cur || sameUsage(cur.status?.usage, usage)) return;
+        cur.status = { ...cur.status, usage };
+        await this.store.updateStatus(cur);
+        written = true;
+      });
+      if (written) report.usageWrites.push(name);
+    }
+  }
+
   // ------------------------------------------------------------ services
 
   private async reconcileServices(report: ReconcileReport): Promise<void> {
@@ -469,4 +521,9 @@ export class Controller {
     for (const r of all) this.track(r);
     await this.builder.upsertAll(all);
   }
+}
+
+function sameUsage(a: NetworkUsage | undefined, b: NetworkUsage): boolean {
+  return (a?.blocksUsed ?? null) === (b.blocksUsed ?? null) && (a?.blocksFree ?? null) === (b.blocksFree ?? null) &&
+    (a?.addressesUsed ?? null) === (b.addressesUsed ?? null) && (a?.addressesFree ?? null) === (b.addressesFree ?? null);
 }

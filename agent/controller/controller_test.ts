@@ -113,6 +113,40 @@ t("dual-stack: ids, locators, a block per family on each node, conditions, and t
   const again = await controller.reconcile();
   assert.is(again.networkStatusWrites, 0, "a converged cluster needs no writes");
   assert.equal(again.blocksAcquired, []);
+  assert.equal(again.usageWrites, [], "usage did not move");
+});
+
+t("network usage: blocks and addresses counted by IPAM are written to status, and only when they move", async () => {
+  const store = await storeWith([
+    topology,
+    node("node-1"),
+    node("node-2"),
+    network("backend", { ipv4: "10.40.0.0/16", block4: 24 }),
+    network("storage", { type: "l2", ipv4: "10.50.0.0/24" }),
+    bindAll("backend", "be", { app: "web" }),
+    bindAll("storage", "st", { app: "vm" }),
+    pod("shop", "web-1", "node-1", { app: "web" }),
+    pod("shop", "web-2", "node-2", { app: "web" }),
+    pod("shop", "vm-1", "node-1", { app: "vm" }),
+  ]);
+  const controller = new Controller(store, { clock: new ManualClock() });
+  const first = await controller.reconcile();
+  assert.equal(first.usageWrites.sort(), ["backend", "storage"]);
+  const usage = async (name: string) => (await store.get<Network>("Network", name))!.status?.usage;
+  // Two /24 blocks of 256 taken from a /16, no address handed out yet; a /24 holds 253 (network, gateway and broadcast excluded).
+  assert.equal(await usage("backend"), { blocksUsed: 2, blocksFree: "254", addressesUsed: 0, addressesFree: String(256 * 253) });
+  // l2: global addresses, no blocks; vm-1 holds one of the /24's addresses.
+  const st = await usage("storage");
+  assert.is(st?.addressesUsed, 1);
+  assert.is(st?.blocksUsed, undefined);
+  // Conditions and id are still there beside usage.
+  assert.equal((await store.get<Network>("Network", "backend"))!.status?.conditions?.map((c) => c.type), ["Accepted", "Ready"]);
+
+  await agentAdd(store, controller, pod("shop", "web-1", "node-1"), "backend");
+  const second = await controller.reconcile();
+  assert.equal(second.usageWrites, ["backend"]);
+  assert.is((await usage("backend"))?.addressesUsed, 1);
+  assert.is((await controller.reconcile()).usageWrites.length, 0, "unchanged usage is not written again");
 });
 
 t("a node added and removed: its blocks go back to the pool after the grace period", async () => {

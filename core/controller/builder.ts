@@ -27,8 +27,10 @@
  *   FDB on every node that has the network);
  * - an Allocation's blocks: every node with the network, and every node
  *   whose networks have paths to it (their routes name the owner's SID);
- * - a Network or a NetworkRoutingPolicy: the reachability table is
- *   recomputed, and only sources whose entries changed are rebuilt;
+ * - a Network or a NetworkRoutingPolicy: the reachability table is updated
+ *   incrementally (`ReachabilityIndex`: the changed policy is compiled
+ *   alone and only the pairs it can match are decided again), and only
+ *   sources whose entries or reply-only routes changed are rebuilt;
  * - the Topology (locators, encapsulation, MTU) or a Node's address: every node.
  *
  * States are read-only: arrays are shared between nodes and revisions.
@@ -41,6 +43,7 @@
  * await builder.remove("NetworkRoutingPolicy", "fe-to-be"); // routes to backend go away
  */
 import type {
+  DeniedDestination,
   EgressRoute,
   FdbEntry,
   LocalEndpoint,
@@ -63,8 +66,8 @@ import type {
   Topology,
 } from "../resources/types.ts";
 import type { RuleExtensionSet } from "../rules/engine.ts";
-import type { ReachabilityTable, ReachEntry, ReplyEntry } from "../rules/routing.ts";
-import { RoutingRules } from "../rules/routing.ts";
+import type { ReachabilityTable, ReachEntry } from "../rules/routing.ts";
+import { ReachabilityIndex } from "./reachability_index.ts";
 import { bridgeFor, DEFAULT_UNDERLAY_MTU, forwardingOf, mtuFor, sidFor, tableFor } from "./naming.ts";
 
 export interface DesiredStateBuilderOptions {
@@ -90,8 +93,10 @@ interface NetInfo {
   snat: boolean;
   /** l3/l2 subnets, IPv4 first. */
   subnets: Prefix[];
-  /** What the routing table depends on: a change recompiles the policies. */
+  /** What the routing table depends on (labels included). */
   routingKey: string;
+  /** What forwarding contexts depend on besides id and forwarding (labels excluded). */
+  shapeKey: string;
   resource: Network;
 }
 
@@ -138,6 +143,8 @@ interface SharedPaths {
   egress: EgressRoute[];
   /** Routed destinations: a node holding one of their blocks needs its own copy. */
   routedTargets: string[];
+  /** Prefixes of the own network its endpoints may not open connections to. */
+  denied: DeniedDestination[];
   /** Each path's variant delivered on the local bridge, made once. */
   localized: Map<PathRoute, PathRoute>;
   /** Routed destinations' bridges, for those variants. */
@@ -213,7 +220,7 @@ interface NodeCache {
   /** `nets` sorted by name, for states; null when the set of networks changed. */
   list: NetworkForwarding[] | null;
   /** Whether `list` holds outdated members of an unchanged set (cheaper to patch than to sort). */
-  listStale: boolean;
+  listStale: string[] | null;
   endpoints: LocalEndpoint[];
   peersVersion: number;
   /** The networks the node should have, and the membership epoch they were computed in. */
@@ -238,7 +245,8 @@ export class DesiredStateBuilder {
   private readonly locators = new Map<string, Prefix>();
   private readonly nodeAddresses = new Map<string, string>();
   private readonly nets = new Map<string, NetInfo>();
-  private readonly policies = new Map<string, NetworkRoutingPolicy>();
+  /** Routing policies and networks → the reachability table, kept up to date pair by pair. */
+  private readonly routing: ReachabilityIndex;
   /** Allocation name → its network, node and active blocks. */
   private readonly allocs = new Map<string, { network: string; node: string; blocks: Block[] }>();
   /** network → node → blocks. */
@@ -254,7 +262,8 @@ export class DesiredStateBuilder {
   private readonly presence = new Map<string, Map<string, number>>();
   /** network → nodes where it is present through endpoints or blocks. */
   private readonly netNodes = new Map<string, Set<string>>();
-  private table: ReachabilityTable = { sources: new Map(), replies: new Map(), stats: { networks: 0, destinations: 0, pairs: 0, evaluations: 0 } };
+  /** The routing index's live table. */
+  private readonly table: ReachabilityTable;
   /** source network → destination networks its paths (allowed or reply-only) lead to. */
   private readonly targets = new Map<string, Set<string>>();
   /** destination network → source networks with paths to it. */
@@ -290,6 +299,8 @@ export class DesiredStateBuilder {
     this.underlayMtu = options.underlayMtu ?? DEFAULT_UNDERLAY_MTU;
     this.extensions = options.extensions;
     this.forwardingOfType = options.forwardingOf ?? forwardingOf;
+    this.routing = new ReachabilityIndex({ extensions: this.extensions });
+    this.table = this.routing.table;
   }
 
   // ------------------------------------------------------------ public API
@@ -347,8 +358,23 @@ export class DesiredStateBuilder {
 
   private listOf(c: NodeCache): NetworkForwarding[] {
     if (!c.list) c.list = [...c.nets.values()].sort(byName);
-    else if (c.listStale) c.list = c.list.map((n) => c.nets.get(n.name)!);
-    c.listStale = false;
+    else if (c.listStale) {
+      // A few contexts replaced (a policy, a block): swap them in a copy rather than look up every network again.
+      const list = c.list.slice();
+      for (const name of c.listStale) {
+        let lo = 0;
+        let hi = list.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (list[mid].name < name) lo = mid + 1;
+          else hi = mid;
+        }
+        const next = c.nets.get(name);
+        if (next && list[lo]?.name === name) list[lo] = next;
+      }
+      c.list = list;
+    }
+    c.listStale = null;
     return c.list;
   }
 
@@ -377,7 +403,7 @@ export class DesiredStateBuilder {
         this.setNetwork(r as Network);
         return;
       case "NetworkRoutingPolicy":
-        this.policies.set(r.metadata.name, r as NetworkRoutingPolicy);
+        this.routing.setPolicy(r as NetworkRoutingPolicy);
         this.routingDirty = true;
         return;
       case "Allocation":
@@ -411,12 +437,14 @@ export class DesiredStateBuilder {
           this.dirtyEndpoints.set(e.node, null);
         }
         this.forgetNetworkCaches(name);
+        this.routing.removeNetwork(name);
         this.routingDirty = true;
         this.membershipEpoch++;
         return;
       }
       case "NetworkRoutingPolicy":
-        if (this.policies.delete(name)) this.routingDirty = true;
+        this.routing.removePolicy(name);
+        this.routingDirty = true;
         return;
       case "Allocation":
         this.replaceBlocks(name, undefined);
@@ -477,6 +505,7 @@ export class DesiredStateBuilder {
       snat: spec.snat !== false,
       subnets,
       routingKey: JSON.stringify([spec.type, spec.ipv4Subnet?.prefix, spec.ipv6Subnet?.prefix, spec.externalPrefixes, spec.anonymous === true, n.metadata.labels ?? {}]),
+      shapeKey: JSON.stringify([spec.type, spec.ipv4Subnet?.prefix, spec.ipv6Subnet?.prefix, spec.externalPrefixes, spec.anonymous === true]),
       resource: n,
     };
     const old = this.nets.get(name);
@@ -484,7 +513,12 @@ export class DesiredStateBuilder {
     if (old && old.routingKey === info.routingKey && old.id === info.id && old.forwarding === info.forwarding && old.snat === info.snat) {
       return; // a status write (conditions, usage): nothing forwarding depends on
     }
-    if (!old || old.routingKey !== info.routingKey) this.routingDirty = true;
+    if (!old || old.routingKey !== info.routingKey) {
+      this.routing.setNetwork(n);
+      this.routingDirty = true;
+    }
+    // Only labels moved: policies may match it differently (the routing update rebuilds whom that changes), its contexts stay.
+    if (old && old.shapeKey === info.shapeKey && old.id === info.id && old.forwarding === info.forwarding && old.snat === info.snat) return;
     this.membershipEpoch++;
     this.forgetNetworkCaches(name);
     this.affectNetwork(name);
@@ -769,7 +803,7 @@ export class DesiredStateBuilder {
   private rebuild(node: string, full: boolean): boolean {
     let c = this.caches.get(node);
     if (!c) {
-      c = { revision: 0, nets: new Map(), list: null, listStale: false, endpoints: [], peersVersion: -1, desired: null, desiredEpoch: -1 };
+      c = { revision: 0, nets: new Map(), list: null, listStale: null, endpoints: [], peersVersion: -1, desired: null, desiredEpoch: -1 };
       this.caches.set(node, c);
     }
     let changed = c.revision === 0 || c.peersVersion !== this.peersVersion;
@@ -800,7 +834,7 @@ export class DesiredStateBuilder {
         if (old && sameForwarding(old, next)) continue;
         c.nets.set(name, next);
         if (!old) c.list = null;
-        else c.listStale = true;
+        else (c.listStale ??= []).push(name);
         changed = true;
       }
       // Networks in the set that have no context yet (a membership change not marked network by network).
@@ -845,19 +879,17 @@ export class DesiredStateBuilder {
 
   // ------------------------------------------------------------ routing
 
+  /**
+   * Brings the reachability table up to date (only the pairs the changed
+   * policies and networks can match are decided again) and marks the
+   * sources whose entries or reply-only routes changed.
+   */
   private async recomputeRouting(): Promise<void> {
-    const networks = [...this.nets.values()].map((n) => n.resource);
-    const rules = RoutingRules.compile(this.policies.values(), networks, { extensions: this.extensions });
-    const table = await rules.reachability();
-    const old = this.table;
-    // The compiled rules are not kept: 10,000 of them weigh more than the table, and explanations compile their own.
-    this.table = table;
-    const names = new Set<string>([...old.sources.keys(), ...table.sources.keys(), ...old.replies.keys(), ...table.replies.keys()]);
-    for (const a of names) {
-      const same = sameList(old.sources.get(a) ?? EMPTY, table.sources.get(a) ?? EMPTY, sameReach) &&
-        sameList(old.replies.get(a) ?? EMPTY, table.replies.get(a) ?? EMPTY, sameReply);
-      if (same) continue;
-      for (const d of this.targets.get(a) ?? []) mapSetDelete(this.dependents, d, a);
+    const changed = await this.routing.update();
+    const table = this.table;
+    for (const a of changed) {
+      const before = this.targets.get(a);
+      for (const d of before ?? []) mapSetDelete(this.dependents, d, a);
       const t = new Set<string>();
       for (const e of table.sources.get(a) ?? EMPTY) if (e.action === "allow" && e.network !== a) t.add(e.network);
       for (const r of table.replies.get(a) ?? EMPTY) if (r.network !== a) t.add(r.network);
@@ -867,8 +899,13 @@ export class DesiredStateBuilder {
       if ((table.sources.get(a) ?? EMPTY).some((e) => e.action === "allow" && e.network === a)) this.selfReach.add(a);
       else this.selfReach.delete(a);
       this.invalidatePaths(a);
-      this.membershipEpoch++;
-      for (const node of this.netNodes.get(a) ?? []) this.markNet(node, a);
+      // A node's set of networks follows the bridged networks its networks route to: only a change there moves it.
+      const bridged = (set: Set<string> | undefined) => [...set ?? []].filter((d) => this.nets.get(d)?.forwarding === "bridged").sort().join(",");
+      const moved = bridged(before) !== bridged(t);
+      for (const node of this.netNodes.get(a) ?? []) {
+        this.markNet(node, a);
+        if (moved) this.membershipDirty.add(node);
+      }
     }
   }
 
@@ -914,6 +951,7 @@ export class DesiredStateBuilder {
       localPrefixes: routed ? own.map((b) => b.text) : bridged ? net.subnets.map((p) => p.toString()) : [],
       neighbors: l2 ? l2.neighbors : EMPTY,
       egress: shared.egress,
+      denied: shared.denied,
       [LAZY]: lazy,
     };
     Object.defineProperties(nf, LAZY_PROPERTIES);
@@ -971,7 +1009,7 @@ export class DesiredStateBuilder {
   private sharedPaths(source: string): SharedPaths {
     let s = this.pathCache.get(source);
     if (s) return s;
-    s = { paths: [], owners: [], egress: [], routedTargets: [], localized: new Map(), bridges: new Map() };
+    s = { paths: [], owners: [], egress: [], routedTargets: [], denied: EMPTY, localized: new Map(), bridges: new Map() };
     const self = this.nets.get(source);
     const routed = new Set<string>();
     // Denied prefixes inside an allowed destination: its routes are cut around them, or the wider route would carry them.
@@ -1040,6 +1078,7 @@ export class DesiredStateBuilder {
       if (dest) add(dest, r.prefix, "reply-only", r.policy);
     }
     s.routedTargets = [...routed];
+    if (self && self.forwarding !== "underlay") s.denied = ownDenied(this.table.sources.get(source) ?? EMPTY, source);
     const prev = this.pathStale.get(source);
     if (prev) {
       this.pathStale.delete(source);
@@ -1247,6 +1286,41 @@ function internInto(s: SharedPaths, prev: SharedPaths): void {
   }
   if (same) s.paths = prev.paths;
   if (deepEqual(s.egress, prev.egress)) s.egress = prev.egress;
+  if (deepEqual(s.denied, prev.denied)) s.denied = prev.denied;
+}
+
+/**
+ * The source's Deny entries inside its own subnets, as disjoint pieces:
+ * each cut around the narrower own prefixes a policy allows inside it, and
+ * pieces inside another denied piece dropped. The own blocks stay routed
+ * (other networks may be allowed there), so these are not routes.
+ */
+function ownDenied(entries: readonly ReachEntry[], source: string): DeniedDestination[] {
+  const allowed: Prefix[] = [];
+  const denied: { prefix: Prefix; policy: string | null }[] = [];
+  for (const e of entries) {
+    if (e.network !== source || e.prefix === null) continue;
+    const p = Prefix.tryParse(e.prefix);
+    if (!p.ok) continue;
+    if (e.action === "allow") allowed.push(p.value);
+    else denied.push({ prefix: p.value, policy: e.policy });
+  }
+  if (denied.length === 0) return EMPTY;
+  const pieces: { prefix: Prefix; policy: string | null }[] = [];
+  for (const d of denied) {
+    const holes = allowed.filter((a) => d.prefix.covers(a) && !a.equals(d.prefix));
+    for (const piece of cutAround(d.prefix, holes)) pieces.push({ prefix: piece, policy: d.policy });
+  }
+  pieces.sort((a, b) => a.prefix.compare(b.prefix));
+  const out: DeniedDestination[] = [];
+  let last: Prefix | undefined;
+  for (const x of pieces) {
+    // Sorted by address then length: a piece inside an earlier one follows it.
+    if (last && last.covers(x.prefix)) continue;
+    last = x.prefix;
+    out.push({ destination: x.prefix.toString(), policy: x.policy });
+  }
+  return out;
 }
 
 function byName(a: NetworkForwarding, b: NetworkForwarding): number {
@@ -1306,14 +1380,6 @@ function sameEndpoint(a: EndpointInfo, b: EndpointInfo): boolean {
     a.addresses.length === b.addresses.length && a.addresses.every((x, i) => x === b.addresses[i]);
 }
 
-function sameReach(a: ReachEntry, b: ReachEntry): boolean {
-  return a.network === b.network && a.prefix === b.prefix && a.action === b.action && a.policy === b.policy;
-}
-
-function sameReply(a: ReplyEntry, b: ReplyEntry): boolean {
-  return a.network === b.network && a.prefix === b.prefix && a.policy === b.policy;
-}
-
 function sameList<T>(a: readonly T[], b: readonly T[], same: (x: T, y: T) => boolean): boolean {
   if (a === b) return true;
   if (a.length !== b.length) return false;
@@ -1352,7 +1418,7 @@ function sameForwarding(a: NetworkForwarding, b: NetworkForwarding): boolean {
     deepEqual(a.gateways, b.gateways) && deepEqual(a.localPrefixes, b.localPrefixes) &&
     a.neighbors === b.neighbors && a.egress === b.egress &&
     x.remote === y.remote && x.holds === y.holds &&
-    x.shared.paths === y.shared.paths && x.localize === y.localize &&
+    x.shared.paths === y.shared.paths && a.denied === b.denied && x.localize === y.localize &&
     x.l2?.fdb === y.l2?.fdb && x.l2Local === y.l2Local;
 }
 

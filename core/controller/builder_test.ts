@@ -1,7 +1,9 @@
+import fc from "fast-check";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { NetworkForwarding, NodeDesiredState } from "../dataplane/desired_state.ts";
 import { Prefix } from "../ip/mod.ts";
+import type { Resource } from "../resources/types.ts";
 import { cutAround, DesiredStateBuilder } from "./builder.ts";
 import { allocation, endpoint, locatorsFor, network, routingPolicy, topology } from "./testing.ts";
 
@@ -171,6 +173,49 @@ t("a denied prefix inside an allowed network: the routes are cut around it", asy
   assert.equal(cutAround(Prefix.parse("10.0.0.0/8"), [Prefix.parse("11.0.0.0/8")]).map(String), ["10.0.0.0/8"]);
 });
 
+t("a Deny inside the source's own subnet: the network's endpoints are denied the prefix, its routes stay", async () => {
+  const deny = routingPolicy("be-no-admin", ["be"], ["be"], "Deny", 10);
+  deny.spec!.to.prefixes = ["10.40.5.0/24"];
+  const open = routingPolicy("be-admin-api", ["be"], ["be"], "Allow", 5);
+  open.spec!.to.prefixes = ["10.40.5.128/26"];
+  const b = new DesiredStateBuilder();
+  await b.upsertAll([
+    topology(locatorsFor(NODES)),
+    network("fe", { ipv4: "10.1.0.0/16" }, 1),
+    network("be", { ipv4: "10.40.0.0/16" }, 2),
+    routingPolicy("fe-to-be", ["fe"], ["be"]),
+    allocation("fe", "node-1", ["10.1.0.0/24"]),
+    allocation("be", "node-1", ["10.40.0.0/24"]),
+    allocation("be", "node-2", ["10.40.5.0/24"]),
+  ]);
+  const rec = recorder(b);
+  assert.equal(net(b.stateFor("node-1"), "be").denied, [], "nothing denied yet");
+  await b.upsert(deny);
+  assert.equal(rec.take(), ["node-1", "node-2"], "every node with be hears");
+  for (const node of ["node-1", "node-2"]) {
+    const be = net(b.stateFor(node), "be");
+    assert.equal(be.denied, [{ destination: "10.40.5.0/24", policy: "be-no-admin" }], node);
+    // The blocks are still routed: fe may still reach 10.40.5.0/24, and replies return.
+    assert.equal(be.paths.map((p) => [p.destination, p.toNetwork, p.mode, p.policy]), [["10.40.0.0/16", "be", "allow", null], ["10.1.0.0/24", "fe", "reply-only", "fe-to-be"]]);
+  }
+  assert.equal(net(b.stateFor("node-1"), "be").remoteBlocks.map((r) => r.prefix), ["10.40.5.0/24"]);
+  assert.equal(net(b.stateFor("node-1"), "fe").denied, [], "fe is not affected");
+  assert.equal(net(b.stateFor("node-1"), "fe").paths.filter((p) => p.toNetwork === "be").map((p) => p.destination), ["10.40.0.0/24", "10.40.5.0/24"]);
+
+  // A narrower Allow inside the denied prefix is cut out of it.
+  await b.upsert(open);
+  assert.equal(net(b.stateFor("node-2"), "be").denied, [
+    { destination: "10.40.5.0/25", policy: "be-no-admin" },
+    { destination: "10.40.5.192/26", policy: "be-no-admin" },
+  ]);
+  assert.ok(JSON.stringify(b.stateFor("node-2")).includes('"denied":[{"destination":"10.40.5.0/25"'), "plain data");
+
+  await b.remove("NetworkRoutingPolicy", "be-no-admin");
+  rec.take();
+  await b.remove("NetworkRoutingPolicy", "be-admin-api");
+  assert.equal(net(b.stateFor("node-2"), "be").denied, []);
+});
+
 t("reply-only routes name the policy that allowed their forward path, whatever the table's order", async () => {
   const b = new DesiredStateBuilder();
   await b.upsertAll([
@@ -295,6 +340,68 @@ t("endpoint lists patched event by event equal one built from scratch", async ()
   assert.equal(ids, fresh.stateFor("node-1").endpoints.map((e) => e.id));
   assert.is(ids.length, 26);
   assert.equal(ids, [...ids].sort());
+});
+
+t("policy and network changes event by event give every node the state a builder fed the end result gives", async () => {
+  const nets = [
+    network("fe", { ipv4: "10.1.0.0/16", labels: { zone: "x" } }, 1),
+    network("be", { ipv4: "10.2.0.0/16" }, 2),
+    network("vault", { ipv4: "10.3.0.0/16", anonymous: true, labels: { zone: "x" } }, 3),
+    network("lan", { type: "l2", ipv4: "10.4.0.0/24" }, 4),
+    network("corp", { external: ["192.0.2.0/24", "10.2.5.0/24"] }, 5),
+  ];
+  const fixed = [
+    topology(locatorsFor(NODES)),
+    allocation("fe", "node-1", ["10.1.0.0/24"]),
+    allocation("be", "node-2", ["10.2.0.0/24", "10.2.5.0/24"]),
+    allocation("vault", "node-3", ["10.3.0.0/24"]),
+    allocation("be", "node-1", ["10.2.1.0/24"]),
+    endpoint("a", "vm", "lan", "node-3", ["10.4.0.2"], "02:00:00:00:00:02"),
+  ];
+  const name = fc.constantFrom("fe", "be", "vault", "lan", "corp");
+  const policy = fc.record({
+    id: fc.nat(4),
+    from: fc.subarray(["fe", "be", "vault", "lan"], { minLength: 1, maxLength: 2 }),
+    to: fc.subarray(["fe", "be", "vault", "lan", "corp"], { minLength: 1, maxLength: 2 }),
+    prefixes: fc.constantFrom([], [], ["10.2.5.0/24"], ["10.2.0.0/25"], ["192.0.2.0/25"]),
+    action: fc.constantFrom("Allow" as const, "Allow" as const, "Deny" as const),
+    priority: fc.nat(3),
+  }).map((r) => {
+    const p = routingPolicy(`p${r.id}`, r.from, r.to, r.action, r.priority);
+    if (r.prefixes.length) p.spec!.to.prefixes = [...r.prefixes];
+    return p;
+  });
+  const op = fc.oneof(
+    fc.record({ policy }),
+    fc.record({ drop: fc.nat(4) }),
+    fc.record({ relabel: name, zone: fc.constantFrom("x", "y") }),
+  );
+  await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 10 }), async (ops) => {
+    const b = new DesiredStateBuilder();
+    await b.upsertAll([...fixed, ...nets]);
+    const current = new Map<string, Resource>(nets.map((n) => [`Network/${n.metadata.name}`, n]));
+    for (const o of ops) {
+      if ("policy" in o) {
+        current.set(`NetworkRoutingPolicy/${o.policy.metadata.name}`, o.policy);
+        await b.upsert(o.policy);
+      } else if ("drop" in o) {
+        current.delete(`NetworkRoutingPolicy/p${o.drop}`);
+        await b.remove("NetworkRoutingPolicy", `p${o.drop}`);
+      } else {
+        const n = nets.find((x) => x.metadata.name === o.relabel)!;
+        const next = { ...n, metadata: { ...n.metadata, labels: { zone: o.zone } } };
+        current.set(`Network/${o.relabel}`, next);
+        await b.upsert(next);
+      }
+    }
+    const fresh = new DesiredStateBuilder();
+    await fresh.upsertAll([...fixed, ...current.values()]);
+    for (const node of NODES) {
+      const x = JSON.parse(JSON.stringify({ ...b.stateFor(node), revision: 0 }));
+      const y = JSON.parse(JSON.stringify({ ...fresh.stateFor(node), revision: 0 }));
+      assert.equal(x, y, node);
+    }
+  }), { numRuns: 40, seed: 7 });
 });
 
 t("states are plain data: JSON and structuredClone carry the shared lists and the peers", async () => {

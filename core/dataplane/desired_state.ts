@@ -85,6 +85,31 @@ export interface NetworkForwarding {
   fdb: FdbEntry[];
   /** external: prefixes that leave through the underlay, and whether to SNAT. */
   egress: EgressRoute[];
+  /**
+   * Prefixes inside this network's own subnets that a Deny routing policy
+   * closes to the network's own endpoints (from `backend` to
+   * `10.40.5.0/24` inside backend's `10.40.0.0/16`). Absent or empty: none.
+   * See {@link DeniedDestination} for what a dataplane does with them.
+   */
+  denied?: DeniedDestination[];
+}
+
+/**
+ * A destination inside the network's own subnets that its endpoints may
+ * not open connections to. Routes are left as they are: the blocks there
+ * are still the network's, other networks a policy allows there still get
+ * through (their traffic is looked up in this network's table after
+ * decapsulation), and replies to connections opened from the prefix still
+ * return. So a dataplane drops only new connections that this network's
+ * local endpoints open to `destination` (srv6: like a `reply-only` path,
+ * `iifname <bridge> daddr <destination> ct state new drop`), not with a
+ * blackhole route in the shared table. Pieces are disjoint and never
+ * cover a narrower prefix a policy allows.
+ */
+export interface DeniedDestination {
+  destination: string;
+  /** The deciding Deny policy (null: the default of an anonymous network). */
+  policy: string | null;
 }
 
 /** A block owned by another node. */

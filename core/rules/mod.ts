@@ -38,6 +38,8 @@ export { type NetworkInfo, networkInfo, NetworkLocator, type NetworkMatch } from
 export { CORE_RULE_FACT_NAMES, CORE_RULE_OPERATOR_NAMES } from "./reserved_names.ts";
 export { formatProblem as formatPolicyProblem, type PolicyProblem } from "./policy_problem.ts";
 export {
+  compileRoutingPolicy,
+  type CompiledRoutingRule,
   formatRoutingProblems,
   type ReachabilityTable,
   type ReachEntry,
@@ -51,6 +53,7 @@ export {
   ROUTING_KEYED_FACTS,
   type RoutingOptions,
   type RoutingPolicyEvaluation,
+  routingEngine,
   RoutingRules,
   WITHIN_PREFIXES,
 } from "./routing.ts";

@@ -164,13 +164,7 @@ interface Unit {
   parent?: Unit;
 }
 
-interface CompiledRoutingPolicy extends Ranked {
-  readonly name: string;
-  readonly priority: number;
-  readonly action: "Allow" | "Deny";
-  readonly rule: CompiledRule;
-  readonly resource: NetworkRoutingPolicy;
-  readonly prefixes: Prefix[];
+interface CompiledRoutingPolicy extends Ranked, CompiledRoutingRule {
   /** Candidate source networks (indices, no repeats); null: every network. */
   sources: number[] | null;
   /** Candidate destinations (unit indices, no repeats); null: every destination. */
@@ -201,7 +195,7 @@ export class RoutingRules {
   private readonly netsByLabel = new Map<string, number[]>();
 
   private constructor(networks: Iterable<Network>, options: RoutingOptions) {
-    this.engine = new PolicyEngine("routing", ROUTING_FACTS, options.extensions ?? NO_RULE_EXTENSIONS, ROUTING_KEYED_FACTS, [WITHIN_PREFIXES]);
+    this.engine = routingEngine(options.extensions);
     for (const n of networks) {
       if (typeof n?.metadata?.name !== "string" || this.netByName.has(n.metadata.name)) continue;
       const net: Net = { ...networkInfo(n), idx: this.nets.length, units: [] };
@@ -562,75 +556,97 @@ export class RoutingRules {
   }
 
   private compileOne(policy: NetworkRoutingPolicy, problems: FieldProblem[]): CompiledRoutingPolicy | undefined {
-    const name = policy?.metadata?.name;
-    if (typeof name !== "string" || name === "") {
-      problems.push({ path: "metadata.name", message: `expected a policy name, got ${JSON.stringify(name)}` });
-      return undefined;
-    }
-    const spec = policy.spec;
-    if (!spec || typeof spec !== "object") {
-      problems.push({ path: "spec", message: "expected a spec with from, to and action" });
-      return undefined;
-    }
-    const priority = priorityOf(spec.priority, problems);
-    if (spec.action !== "Allow" && spec.action !== "Deny") {
-      problems.push({ path: "spec.action", message: `expected Allow or Deny, got ${JSON.stringify(spec.action)}` });
-    }
-    const all: unknown[] = [];
-    const side = (set: NetworkSet | undefined, which: "from" | "to") => {
-      const path = `spec.${which}`;
-      if (set === undefined) return;
-      if (typeof set !== "object" || set === null || Array.isArray(set)) {
-        problems.push({ path, message: `expected networks, networkSelector${which === "to" ? " or prefixes" : ""}, got ${JSON.stringify(set)}` });
-        return;
-      }
-      const fact = which === "from" ? "sourceNetwork" : "destinationNetwork";
-      const parts: unknown[] = [];
-      if (set.networks !== undefined) {
-        if (!Array.isArray(set.networks) || set.networks.some((n) => typeof n !== "string")) {
-          problems.push({ path: `${path}.networks`, message: `expected a list of network names, got ${JSON.stringify(set.networks)}` });
-        } else if (set.networks.length === 1) {
-          // One name: a scalar test, which json-rules-engine clones more cheaply per evaluation than a list.
-          parts.push({ name: `${path}.networks`, fact, operator: "equal", value: set.networks[0] });
-        } else parts.push({ name: `${path}.networks`, fact, operator: "in", value: [...set.networks] });
-      }
-      if (set.networkSelector !== undefined) {
-        const leaves = selectorConditions(set.networkSelector, `${fact}Label`, `${path}.networkSelector`, problems);
-        parts.push(leaves.length === 1 ? leaves[0] : { name: `${path}.networkSelector`, all: leaves });
-      }
-      // Both given: either picks the network.
-      if (parts.length === 2) all.push({ name: path, any: parts });
-      else all.push(...parts);
-    };
-    side(spec.from, "from");
-    side(spec.to, "to");
-    const prefixes: Prefix[] = [];
-    const texts = spec.to?.prefixes;
-    if (texts !== undefined) {
-      if (!Array.isArray(texts)) problems.push({ path: "spec.to.prefixes", message: `expected a list of CIDR prefixes, got ${JSON.stringify(texts)}` });
-      else {
-        texts.forEach((t, i) => {
-          const p = cachedPrefix(t);
-          if (p) prefixes.push(p);
-          else problems.push({ path: `spec.to.prefixes[${i}]`, message: `expected a CIDR prefix with host bits zero such as "10.0.0.0/8", got ${JSON.stringify(t)}` });
-        });
-        if (texts.length > 0) all.push({ name: "spec.to.prefixes", fact: "destinationPrefix", operator: WITHIN_PREFIXES.name, value: [...texts] });
-      }
-    }
-    const own = prepareConditions(spec.conditions, "spec.conditions", this.engine, problems);
-    if (own) all.push(own);
-    if (problems.length > 0) return undefined;
-    return {
-      name,
-      priority,
-      action: spec.action,
-      rule: this.engine.rule(name, { all } as never),
-      resource: policy,
-      prefixes,
-      sources: null,
-      units: null,
-    };
+    const c = compileRoutingPolicy(this.engine, policy, problems);
+    return c && { ...c, sources: null, units: null };
   }
+}
+
+/** One routing policy compiled on its own: its json-rules-engine rule and what indexes need. */
+export interface CompiledRoutingRule {
+  readonly name: string;
+  readonly priority: number;
+  readonly action: "Allow" | "Deny";
+  readonly rule: CompiledRule;
+  readonly resource: NetworkRoutingPolicy;
+  /** `spec.to.prefixes`, parsed. */
+  readonly prefixes: Prefix[];
+}
+
+/**
+ * Compiles one routing policy against a routing engine (see
+ * {@link routingEngine}); returns undefined and fills `problems` when it
+ * cannot. What `RoutingRules.compile` does per policy, for callers that
+ * keep policies one by one (the controller's incremental table).
+ *
+ * @example
+ * const problems: FieldProblem[] = [];
+ * const c = compileRoutingPolicy(routingEngine(), policy, problems);
+ */
+export function compileRoutingPolicy(engine: PolicyEngine, policy: NetworkRoutingPolicy, problems: FieldProblem[]): CompiledRoutingRule | undefined {
+  const name = policy?.metadata?.name;
+  if (typeof name !== "string" || name === "") {
+    problems.push({ path: "metadata.name", message: `expected a policy name, got ${JSON.stringify(name)}` });
+    return undefined;
+  }
+  const spec = policy.spec;
+  if (!spec || typeof spec !== "object") {
+    problems.push({ path: "spec", message: "expected a spec with from, to and action" });
+    return undefined;
+  }
+  const priority = priorityOf(spec.priority, problems);
+  if (spec.action !== "Allow" && spec.action !== "Deny") {
+    problems.push({ path: "spec.action", message: `expected Allow or Deny, got ${JSON.stringify(spec.action)}` });
+  }
+  const all: unknown[] = [];
+  const side = (set: NetworkSet | undefined, which: "from" | "to") => {
+    const path = `spec.${which}`;
+    if (set === undefined) return;
+    if (typeof set !== "object" || set === null || Array.isArray(set)) {
+      problems.push({ path, message: `expected networks, networkSelector${which === "to" ? " or prefixes" : ""}, got ${JSON.stringify(set)}` });
+      return;
+    }
+    const fact = which === "from" ? "sourceNetwork" : "destinationNetwork";
+    const parts: unknown[] = [];
+    if (set.networks !== undefined) {
+      if (!Array.isArray(set.networks) || set.networks.some((n) => typeof n !== "string")) {
+        problems.push({ path: `${path}.networks`, message: `expected a list of network names, got ${JSON.stringify(set.networks)}` });
+      } else if (set.networks.length === 1) {
+        // One name: a scalar test, which json-rules-engine clones more cheaply per evaluation than a list.
+        parts.push({ name: `${path}.networks`, fact, operator: "equal", value: set.networks[0] });
+      } else parts.push({ name: `${path}.networks`, fact, operator: "in", value: [...set.networks] });
+    }
+    if (set.networkSelector !== undefined) {
+      const leaves = selectorConditions(set.networkSelector, `${fact}Label`, `${path}.networkSelector`, problems);
+      parts.push(leaves.length === 1 ? leaves[0] : { name: `${path}.networkSelector`, all: leaves });
+    }
+    // Both given: either picks the network.
+    if (parts.length === 2) all.push({ name: path, any: parts });
+    else all.push(...parts);
+  };
+  side(spec.from, "from");
+  side(spec.to, "to");
+  const prefixes: Prefix[] = [];
+  const texts = spec.to?.prefixes;
+  if (texts !== undefined) {
+    if (!Array.isArray(texts)) problems.push({ path: "spec.to.prefixes", message: `expected a list of CIDR prefixes, got ${JSON.stringify(texts)}` });
+    else {
+      texts.forEach((t, i) => {
+        const p = cachedPrefix(t);
+        if (p) prefixes.push(p);
+        else problems.push({ path: `spec.to.prefixes[${i}]`, message: `expected a CIDR prefix with host bits zero such as "10.0.0.0/8", got ${JSON.stringify(t)}` });
+      });
+      if (texts.length > 0) all.push({ name: "spec.to.prefixes", fact: "destinationPrefix", operator: WITHIN_PREFIXES.name, value: [...texts] });
+    }
+  }
+  const own = prepareConditions(spec.conditions, "spec.conditions", engine, problems);
+  if (own) all.push(own);
+  if (problems.length > 0) return undefined;
+  return { name, priority, action: spec.action, rule: engine.rule(name, { all } as never), resource: policy, prefixes };
+}
+
+/** The json-rules-engine side of routing decisions: routing facts, keyed label facts, `withinPrefixes`, and plugins' extensions. */
+export function routingEngine(extensions: RuleExtensionSet = NO_RULE_EXTENSIONS): PolicyEngine {
+  return new PolicyEngine("routing", ROUTING_FACTS, extensions, ROUTING_KEYED_FACTS, [WITHIN_PREFIXES]);
 }
 
 /** Formats the problems of a compile for logs and the command line. */
