@@ -72,4 +72,5 @@ console.log(`IPv4 lookups: ${f(bigRate)}/s at 1,000,000 prefixes, ${f(smallRate)
 console.log(`linear scan over 1,000 prefixes: ${f(scanRate)}/s (table is ${(smallRate / scanRate).toFixed(0)}x faster at 1,000)`);
 console.log(`IPv6 lookups: ${f(rate6)}/s at 200,000 prefixes of 33 lengths`);
 target("prefixes held", big.table.size, 1_000_000, "", true);
+target("most probes per IPv4 lookup at 1M prefixes", big.table.maxProbes(4), 33, "", false);
 target("lookup rate at 1M prefixes relative to 1k prefixes", Number((bigRate / smallRate).toFixed(2)), 0.5, "x", true);

@@ -101,6 +101,8 @@ lpm("longest prefix wins, per family", () => {
   assert.ok(t.delete(Prefix.parse("192.0.2.128/25")));
   assert.is(t.lookup(IPAddress.parse("192.0.2.200"))?.value, "corp");
   assert.is(t.size, 3);
+  assert.is(t.maxProbes(4), 2, "lengths /24 and /0 remain");
+  assert.is(t.maxProbes(6), 1);
 });
 
 lpm("agrees with a linear scan on random tables", () => {

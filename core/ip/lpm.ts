@@ -113,6 +113,14 @@ export class PrefixTable<V> {
     return family === 4 ? this.v4 : this.v6;
   }
 
+  /**
+   * The most map probes a lookup in `family` can make: the number of prefix
+   * lengths in use, never more than the address bits + 1, whatever the size.
+   */
+  maxProbes(family: Family): number {
+    return this.table(family).lengths.length;
+  }
+
   /** Number of prefixes stored, both families. */
   get size(): number {
     return this.v4.size + this.v6.size;
