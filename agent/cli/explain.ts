@@ -22,6 +22,7 @@ import {
   type BindingExplanation,
   BindingRules,
   type BindingSubject,
+  podSubject,
   type ConditionOutcome,
   formatBindingProblems,
   formatRoutingProblems,
@@ -143,15 +144,11 @@ async function resolveEndpoint(arg: string, side: "from" | "to", l: Lookup): Pro
       `--${side}: no Pod ${namespace}/${name} in the manifests: expected one of ${known.length ? known.join(", ") : "(no pods)"}`,
     );
   }
-  const subject: BindingSubject = {
-    kind: "Pod",
-    namespace,
-    name,
-    labels: pod.metadata.labels,
-    annotations: pod.metadata.annotations,
-    namespaceLabels: l.namespaces.get(namespace),
-    node: (pod.spec as { nodeName?: string } | undefined)?.nodeName ?? null,
-  };
+  const subject: BindingSubject = podSubject(
+    { metadata: { ...pod.metadata, namespace } },
+    l.namespaces.get(namespace),
+    (pod.spec as { nodeName?: string } | undefined)?.nodeName,
+  );
   const binding = await l.binding.explain(subject);
   const out: Endpoint = { network: binding.network, pod: `${namespace}/${name}`, binding };
   // A pod with a recorded endpoint is reached at its address, so prefix-narrowed policies apply.

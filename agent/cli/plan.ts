@@ -40,6 +40,7 @@ import {
   NETWORK_LABEL,
   POOL_LABEL,
   poolShardName,
+  podSubject,
   poolShardNode,
   Prefix,
   type Resource,
@@ -127,15 +128,7 @@ export async function planFromManifests(
     const node = pod.spec!.nodeName!;
     if (pod.spec?.hostNetwork || endpointNode.has(`${ns}/${pod.metadata.name}`)) continue;
     try {
-      const decision = await rules.decide({
-        kind: "Pod",
-        namespace: ns,
-        name: pod.metadata.name,
-        labels: pod.metadata.labels,
-        annotations: pod.metadata.annotations,
-        namespaceLabels: namespaces.get(ns),
-        node,
-      });
+      const decision = await rules.decide(podSubject(pod, namespaces.get(ns), node));
       const net = await store.get<Network>("Network", decision.network);
       const request = addressRequestFor(pod);
       const ipam = net?.spec?.type === "l2"

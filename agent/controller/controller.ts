@@ -46,6 +46,7 @@ import {
   type Network,
   type NetworkBindingPolicy,
   type NetworkEndpoint,
+  podSubject,
   type Resource,
   retryOnConflict,
   type RuleExtensionSet,
@@ -362,15 +363,7 @@ export class Controller {
       if (endpoints.has(`${ns}/${pod.metadata.name}`)) continue; // decided once, at creation
       let network: string;
       try {
-        network = (await rules.decide({
-          kind: "Pod",
-          namespace: ns,
-          name: pod.metadata.name,
-          labels: pod.metadata.labels,
-          annotations: pod.metadata.annotations,
-          namespaceLabels: namespaces.get(ns),
-          node,
-        })).network;
+        network = (await rules.decide(podSubject(pod, namespaces.get(ns), node))).network;
       } catch (e) {
         await this.warnOnce(pod, "NoBindingPolicy", (e as Error).message);
         continue;

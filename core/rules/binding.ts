@@ -50,6 +50,29 @@ export interface BindingSubject {
   node?: string | null;
 }
 
+/**
+ * The binding subject for a Pod object, as the agent, the controller and
+ * `lace explain` all build it.
+ *
+ * @example
+ * await rules.decide(podSubject(pod, namespaceLabels.get(pod.metadata.namespace), "node-1"));
+ */
+export function podSubject(
+  pod: { metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> } },
+  namespaceLabels: Record<string, string> | undefined,
+  node: string | null | undefined,
+): BindingSubject {
+  return {
+    kind: "Pod",
+    namespace: pod.metadata.namespace ?? "default",
+    name: pod.metadata.name,
+    labels: pod.metadata.labels,
+    annotations: pod.metadata.annotations,
+    namespaceLabels,
+    node: node ?? null,
+  };
+}
+
 /** The network a subject binds to and why. */
 export interface BindingDecision {
   network: string;

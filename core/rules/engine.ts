@@ -16,6 +16,7 @@
  */
 import { Almanac, Engine, Fact, Rule, type TopLevelCondition } from "json-rules-engine";
 import type { RuleFactDefinition, RuleOperatorDefinition } from "../plugin/api.ts";
+import { BUILT_IN_RULE_OPERATORS as BUILTIN_OPERATORS } from "../plugin/registry.ts";
 import { isLaceError, laceError } from "../errors.ts";
 
 /**
@@ -36,19 +37,6 @@ export const NO_RULE_EXTENSIONS: RuleExtensionSet = Object.freeze({ operators: [
 /** Which policies a rule set decides. */
 export type RuleDomain = "binding" | "routing";
 
-/** The operators json-rules-engine ships, for messages. */
-const BUILTIN_OPERATORS = [
-  "equal",
-  "notEqual",
-  "in",
-  "notIn",
-  "contains",
-  "doesNotContain",
-  "lessThan",
-  "lessThanInclusive",
-  "greaterThan",
-  "greaterThanInclusive",
-];
 
 /** A condition as json-rules-engine hands it back, with its outcome. */
 export interface EvaluatedCondition {

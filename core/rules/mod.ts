@@ -21,6 +21,7 @@ export {
   formatBindingProblems,
   NAMESPACE_NAME_LABEL,
   NoBindingPolicyError,
+  podSubject,
 } from "./binding.ts";
 export { type AnchorKey, CandidateIndex, comparePolicies, type Ranked } from "./candidate_index.ts";
 export { type ConditionOutcome, conditionOutcomes, describeFailure, describeTest } from "./conditions.ts";
