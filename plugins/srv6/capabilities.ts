@@ -9,6 +9,7 @@
  * caps.vrf; // false on this kernel: End.DX4 + marks is used instead of End.DT4
  */
 import { existsSync } from "node:fs";
+import { threadId } from "node:worker_threads";
 import type { DataplaneCapabilities } from "../../core/mod.ts";
 import { NetlinkClient } from "./netlink.ts";
 import { readLinks } from "./kernel.ts";
@@ -18,7 +19,14 @@ import {
 } from "./wire.ts";
 
 const PROBE_TABLE = 0x1acefe;
-const PROBE_NH_ID = 0x1acffffe;
+/**
+ * Probe routes and nexthops carry a protocol of their own, not RTPROT_LACE:
+ * an apply running meanwhile (another thread or process on the same node)
+ * must not take them for stale objects of ours and remove them.
+ */
+const RTPROT_LACE_PROBE = RTPROT_LACE + 1;
+/** Distinct per process and thread, so probes running side by side do not collide (EEXIST would read as "unsupported"). */
+const probeToken = () => ((process.pid * 64 + threadId) % 0xfff0) + 1;
 
 async function tries(nl: NetlinkClient, add: MessageBuilder, del: MessageBuilder, what: string): Promise<boolean> {
   try {
@@ -32,8 +40,8 @@ async function tries(nl: NetlinkClient, add: MessageBuilder, del: MessageBuilder
 
 function probeRoute(type: number, encap: (m: MessageBuilder) => void, encapType: number, oif: number): MessageBuilder {
   const m = new MessageBuilder(type, type === RTM.NEWROUTE ? NLM_F.CREATE | NLM_F.EXCL : 0);
-  m.bytes(rtmsg({ family: AF.INET6, dstLen: 128, table: PROBE_TABLE, protocol: RTPROT_LACE, type: RTN.UNICAST }));
-  m.u32(RTA.TABLE, PROBE_TABLE).attrBytes(RTA.DST, ipBytes("fd00:1ace:ffff:ffff::fe")).u32(RTA.OIF, oif);
+  m.bytes(rtmsg({ family: AF.INET6, dstLen: 128, table: PROBE_TABLE, protocol: RTPROT_LACE_PROBE, type: RTN.UNICAST }));
+  m.u32(RTA.TABLE, PROBE_TABLE).attrBytes(RTA.DST, ipBytes(`fd00:1ace:ffff:ffff::${probeToken().toString(16)}`)).u32(RTA.OIF, oif);
   if (type === RTM.NEWROUTE) {
     m.u16(RTA.ENCAP_TYPE, encapType).begin(RTA.ENCAP);
     encap(m);
@@ -46,7 +54,8 @@ function probeRoute(type: number, encap: (m: MessageBuilder) => void, encapType:
 export async function probeCapabilities(netns: string | undefined): Promise<DataplaneCapabilities> {
   const nl = NetlinkClient.open(netns);
   try {
-    const vrfName = `lace-probe${process.pid % 100000}`;
+    const token = probeToken();
+    const vrfName = `lace-probe${token}`;
     const vrfAdd = new MessageBuilder(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL).bytes(ifinfomsg(0));
     vrfAdd.str(IFLA.IFNAME, vrfName).begin(IFLA.LINKINFO).str(IFLA_INFO.KIND, "vrf")
       .begin(IFLA_INFO.DATA).u32(1 /* IFLA_VRF_TABLE */, PROBE_TABLE).end().end();
@@ -54,7 +63,7 @@ export async function probeCapabilities(netns: string | undefined): Promise<Data
     const vrf = await tries(nl, vrfAdd, vrfDel, "probe vrf");
 
     // Routes need an up device; `lo` may be down in a fresh namespace, so probe on a bridge of our own.
-    const probeDev = `lace-pd${process.pid % 100000}`;
+    const probeDev = `lace-pd${token}`;
     const devAdd = new MessageBuilder(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL).bytes(ifinfomsg(0, IFF_UP, IFF_UP));
     devAdd.str(IFLA.IFNAME, probeDev).begin(IFLA.LINKINFO).str(IFLA_INFO.KIND, "bridge").end();
     let seg6 = false, seg6local = false, nexthopObjects = false;
@@ -73,9 +82,11 @@ export async function probeCapabilities(netns: string | undefined): Promise<Data
         probeRoute(RTM.DELROUTE, () => {}, 0, oif),
         "probe seg6local",
       );
-      const nhAdd = new MessageBuilder(RTM.NEWNEXTHOP, NLM_F.CREATE | NLM_F.EXCL).bytes(nhmsg(AF.INET6, RTPROT_LACE));
-      nhAdd.u32(NHA.ID, PROBE_NH_ID).attrBytes(NHA.BLACKHOLE, new Uint8Array(0));
-      const nhDel = new MessageBuilder(RTM.DELNEXTHOP, 0).bytes(nhmsg(AF.UNSPEC, 0)).u32(NHA.ID, PROBE_NH_ID);
+      // Outside lace-cni's id range [0x1ace0000, 0x1bce0000).
+      const probeNhId = 0x1bcf0000 + token;
+      const nhAdd = new MessageBuilder(RTM.NEWNEXTHOP, NLM_F.CREATE | NLM_F.EXCL).bytes(nhmsg(AF.INET6, RTPROT_LACE_PROBE));
+      nhAdd.u32(NHA.ID, probeNhId).attrBytes(NHA.BLACKHOLE, new Uint8Array(0));
+      const nhDel = new MessageBuilder(RTM.DELNEXTHOP, 0).bytes(nhmsg(AF.UNSPEC, 0)).u32(NHA.ID, probeNhId);
       nexthopObjects = await tries(nl, nhAdd, nhDel, "probe nexthop objects");
     } finally {
       const devDel = new MessageBuilder(RTM.DELLINK, 0).bytes(ifinfomsg(0)).str(IFLA.IFNAME, probeDev);

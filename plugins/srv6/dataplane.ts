@@ -15,14 +15,15 @@ import type { ApplyReport, Dataplane, DataplaneCapabilities, NodeDesiredState } 
 import { NetlinkClient, type WriteRequest } from "./netlink.ts";
 import { inNetns, netnsPath, setSysctl } from "./netns.ts";
 import {
-  addrAdd, bridgeAdd, linkDel, linkUp, NEXTHOP_ID_BASE, NEXTHOP_ID_SPAN, POD_ALIAS_PREFIX, nexthopAdd, nexthopDel, ourBridges, readAddrs,
-  readLinks, readNexthops, readRoutes, readRules, routeAdd, routeDel, ruleAdd, setMaster, type Links,
+  addrAdd, bridgeAdd, linkDel, linkUp, NEXTHOP_ID_BASE, NEXTHOP_ID_SPAN, POD_ALIAS_PREFIX, POD_LINK_GROUP, nexthopAdd, nexthopDel, ourBridges, readAddrs,
+  readLinks, readNexthops, readRoutes, readRules, routeAdd, routeDel, ruleAdd, setMaster, setPodGroup, type Links,
 } from "./kernel.ts";
 import { addrKey, nexthopSig, routeKey, routeSig, ruleKey, type RouteObj } from "./objects.ts";
 import { planNode, type Plan, type UnderlayGateways } from "./plan.ts";
-import { loadedRulesetHash, loadRuleset, removeRuleset, renderRuleset, rulesetHash } from "./nft.ts";
+import { loadedRulesetHashOver, loadRuleset, removeRuleset, renderRuleset, rulesetHash } from "./nft.ts";
 import { probeCapabilities } from "./capabilities.ts";
-import { attachPod, detachPod, type PodAttachment } from "./pods.ts";
+import { attachPod, detachPod, type NodeHandle, type PodAttachment } from "./pods.ts";
+import { NETLINK_NETFILTER } from "./nfsets.ts";
 import { AF, RTA, RTM, rtmsg, attrMap, ipText, readU32 } from "./wire.ts";
 
 export interface Srv6Options {
@@ -36,6 +37,8 @@ export class Srv6Dataplane implements Dataplane {
   /** Network → bridge, from the last applied state. */
   private bridges = new Map<string, string>();
   private busy: Promise<unknown> = Promise.resolve();
+  /** Netfilter netlink socket for pod attach (opened on first use). */
+  private nf?: NetlinkClient;
   readonly netns: string | undefined;
   readonly label: string;
 
@@ -64,6 +67,13 @@ export class Srv6Dataplane implements Dataplane {
 
   async close(): Promise<void> {
     this.nl.close();
+    this.nf?.close();
+    this.nf = undefined;
+  }
+
+  private podNode(): NodeHandle {
+    this.nf ??= NetlinkClient.open(this.netns, this.label, NETLINK_NETFILTER);
+    return { netlink: this.nl, netns: this.netns, label: this.label, netfilter: this.nf };
   }
 
   /** Removes everything of ours from the node (for teardown; not part of reconcile). */
@@ -99,12 +109,12 @@ export class Srv6Dataplane implements Dataplane {
   async attachPod(pod: PodAttachment): Promise<void> {
     const bridge = pod.bridge ?? this.bridges.get(pod.network);
     if (!bridge) throw new Error(`Cannot attach pod ${pod.netns}: network "${pod.network}" is not in the applied state of node ${this.node}`);
-    await this.serial(() => attachPod({ netlink: this.nl, netns: this.netns, label: this.label }, pod, bridge));
+    await this.serial(() => attachPod(this.podNode(), pod, bridge));
   }
 
   /** Detaches a pod; a missing link or namespace is success (CNI DEL may repeat). */
   async detachPod(pod: { hostIfname: string; netns?: string }): Promise<void> {
-    await this.serial(() => detachPod({ netlink: this.nl, netns: this.netns, label: this.label }, pod));
+    await this.serial(() => detachPod(this.podNode(), pod));
   }
 
   private async resolveUnderlay(state: NodeDesiredState, links: Links): Promise<string> {
@@ -193,6 +203,10 @@ export class Srv6Dataplane implements Dataplane {
       if (!port || !br || !port.alias?.startsWith(POD_ALIAS_PREFIX) || port.master === br.index) continue;
       portReqs.push(setMaster(links, ep.interface, br.index)); changed++;
     }
+    // Pod ports attached before ports had a group join it (source validation matches the group).
+    for (const l of links.byName.values()) {
+      if (l.alias?.startsWith(POD_ALIAS_PREFIX) && l.group !== POD_LINK_GROUP) { portReqs.push(setPodGroup(links, l.name)); changed++; }
+    }
     await this.nl.write(portReqs);
 
     // 3. addresses on our bridges.
@@ -250,7 +264,8 @@ export class Srv6Dataplane implements Dataplane {
     // 7. nftables.
     if (withSysctlsAndNft) {
       const text = renderRuleset(plan);
-      if (loadedRulesetHash(this.netns) !== rulesetHash(text)) {
+      this.nf ??= NetlinkClient.open(this.netns, this.label, NETLINK_NETFILTER);
+      if (await loadedRulesetHashOver(this.nf) !== rulesetHash(text)) {
         loadRuleset(this.netns, text, this.label);
         sysWrites++;
         changed++;

@@ -329,6 +329,72 @@ test("a second identical apply makes zero writes, also from a fresh dataplane", 
   }
 });
 
+/** Applies `st` to node 1 from a new process (apply_cli.ts), as a restarted agent does; returns its report. */
+async function applyFromFreshProcess(st: NodeDesiredState): Promise<{ added: number; changed: number; removed: number; writes: number }> {
+  const dir = mkdtempSync(join(tmpdir(), "lace-srv6-"));
+  try {
+    const file = join(dir, "state.json");
+    writeFileSync(file, JSON.stringify(st));
+    const cli = fileURLToPath(new URL("./apply_cli.ts", import.meta.url));
+    const child = spawn(process.execPath, ["--import", "tsx", cli, cluster.node(1), file], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    const code = await new Promise((r) => child.on("exit", r));
+    assert.is(code, 0, err);
+    return JSON.parse(out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test("a pod attached before the state lists it sends at once, from its own addresses only; fresh processes change nothing after its ADD and DEL", async () => {
+  const rd: TestPod = { name: "rd", node: 1, network: "red", host: 40 };
+  const ipv4 = "10.1.1.40";
+  const n1 = cluster.node(1);
+  await dps[0].attachPod({
+    netns: cluster.addPodNs(rd.name), ifname: "eth0", hostIfname: "h-rd", network: "red", ...cluster.podAddresses(rd, red), mtu: POD_MTU,
+  });
+  try {
+    // attachPod wrote its (port, address) pairs over netfilter netlink: nft reads back exactly those keys.
+    const sets = sh("ip", ["netns", "exec", n1, "nft", "list", "table", "bridge", "lace"]);
+    assert.match(sets, /"h-rd" \. 10\.1\.1\.40/);
+    assert.match(sets, /"h-rd" \. fd00:1:0:1::40/);
+    assert.match(sh("ip", ["-n", n1, "-d", "link", "show", "h-rd"]), /group 6862/, "the port is in lace-cni's interface group");
+    assert.is(ping(ns("rd"), v4("rb")), 2, "IPv4 from the pod's own address, before any apply lists it");
+    assert.is(ping(ns("rd"), v6("rb")), 2, "IPv6 likewise");
+    const before = inEchos(ns("rb"), 4);
+    sendSpoofedEcho(ns("rd"), "10.1.1.41", v4("rb"));
+    assert.is(inEchos(ns("rb"), 4), before, "a spoofed source from the new pod is dropped");
+    sendSpoofedEcho(ns("rd"), ipv4, v4("rb"), 1);
+    assert.is(inEchos(ns("rb"), 4), before + 1);
+
+    // The agent's next state lists the pod; a fresh process applying it then writes nothing.
+    const withRd = state(1, networks, [...pods, rd]);
+    assert.ok((await dps[0].apply(withRd)).writes > 0, "the state with the new endpoint changed the ruleset");
+    for (let i = 0; i < 2; i++) {
+      const r = await applyFromFreshProcess(withRd);
+      assert.is(r.writes, 0, `fresh process ${i + 1}: ${JSON.stringify(r)}`);
+      assert.is(r.added + r.changed + r.removed, 0);
+    }
+    assert.is(ping(ns("rd"), v4("rb")), 2, "the pod still talks");
+    // CNI DEL as the agent does it: the state without the endpoint may be applied while the pod's
+    // port still exists. What the kernel held then must not leak into the ruleset, or every later
+    // fresh process would find it stale and reload it.
+    assert.ok((await dps[0].apply(state(1))).writes > 0);
+    await dps[0].detachPod({ hostIfname: "h-rd" });
+    for (let i = 0; i < 3; i++) {
+      const r = await applyFromFreshProcess(state(1));
+      assert.is(r.writes, 0, `fresh process after DEL ${i + 1}: ${JSON.stringify(r)}`);
+      assert.is(r.added + r.changed + r.removed, 0);
+    }
+  } finally {
+    await dps[0].detachPod({ hostIfname: "h-rd" });
+    await dps[0].apply(state(1));
+  }
+});
+
 test("stale objects of ours are removed, others' are kept", async () => {
   const n1 = cluster.node(1);
   sh("ip", ["-n", n1, "route", "add", "192.0.2.0/24", "dev", "eth0", "table", "1001", "proto", "static"]);

@@ -20,6 +20,13 @@ import type { AddrObj, BridgeObj, NexthopObj, RouteObj, RuleObj } from "./object
 
 export const BRIDGE_ALIAS = "lace-cni:bridge";
 export const POD_ALIAS_PREFIX = "lace-cni:pod:";
+/**
+ * The interface group of every pod's host-side interface (IFLA_GROUP, set
+ * when the veth is created). The bridge ruleset validates the source
+ * address of every port in this group, with no per-pod nftables element to
+ * say that a port is a pod's.
+ */
+export const POD_LINK_GROUP = 0x1ace;
 export const NEXTHOP_ID_BASE = 0x1ace0000;
 export const NEXTHOP_ID_SPAN = 1 << 24;
 
@@ -32,6 +39,8 @@ export interface LinkInfo {
   master?: number;
   mtu: number;
   kind?: string;
+  /** Interface group (IFLA_GROUP); 0 is the default group. */
+  group?: number;
 }
 
 export interface Links {
@@ -58,6 +67,7 @@ export async function readLinks(nl: NetlinkClient): Promise<Links> {
       master: readU32(a.get(IFLA.MASTER)),
       mtu: readU32(a.get(IFLA.MTU)) ?? 0,
       kind: info ? readStr(attrMap(info).get(IFLA_INFO.KIND)) : undefined,
+      group: readU32(a.get(IFLA.GROUP)),
     };
     byName.set(link.name, link);
     byIndex.set(index, link);
@@ -219,6 +229,13 @@ export function linkUp(links: Links, name: string): WriteRequest {
 export function setMaster(links: Links, name: string, master: number): WriteRequest {
   const what = `set master of ${name}`;
   const m = new MessageBuilder(RTM.NEWLINK, 0).bytes(ifinfomsg(ifindex(links, name, what), IFF_UP, IFF_UP)).u32(IFLA.MASTER, master);
+  return { message: m, what };
+}
+
+/** Puts a pod port into POD_LINK_GROUP (ports attached before ports had a group). */
+export function setPodGroup(links: Links, name: string): WriteRequest {
+  const what = `set group of ${name}`;
+  const m = new MessageBuilder(RTM.NEWLINK, 0).bytes(ifinfomsg(ifindex(links, name, what))).u32(IFLA.GROUP, POD_LINK_GROUP);
   return { message: m, what };
 }
 

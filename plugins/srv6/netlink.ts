@@ -33,6 +33,12 @@ export interface NlMessage {
   data: Uint8Array;
 }
 
+/** Messages that open and close every datagram of a write (nfnetlink batches). */
+export interface BatchEnvelope {
+  begin: () => MessageBuilder;
+  end: () => MessageBuilder;
+}
+
 /** One write: a message (built with the final sequence number) and a description of its object. */
 export interface WriteRequest {
   /** Builds the message; the client supplies flags for batching. */
@@ -110,8 +116,8 @@ export class NetlinkClient {
    * Opens an rtnetlink socket in the namespace at `netnsPath` (undefined:
    * the current one). `label` names the namespace in errors.
    */
-  static open(netnsPath?: string, label?: string): NetlinkClient {
-    const sock = inNetns(netnsPath, () => new RawNetlinkSocket(0, { recvBufferSize: 8 << 20, sendBufferSize: 4 << 20 }));
+  static open(netnsPath?: string, label?: string, protocol = 0): NetlinkClient {
+    const sock = inNetns(netnsPath, () => new RawNetlinkSocket(protocol, { recvBufferSize: 8 << 20, sendBufferSize: 4 << 20 }));
     const name = label ?? (netnsPath ? netnsPath.split("/").pop()! : "host");
     return new NetlinkClient(sock, name);
   }
@@ -162,14 +168,17 @@ export class NetlinkClient {
    * Sends the requests in as few datagrams as fit, and resolves when the
    * kernel has processed all of them. Rejects with the first failure (a
    * NetlinkError naming the object); the rest of the batch still ran.
+   * `envelope` wraps every datagram (nfnetlink's batch begin and end
+   * messages, which make it one nf_tables transaction); they are not
+   * counted as writes.
    */
-  write(requests: WriteRequest[]): Promise<void> {
+  write(requests: WriteRequest[], envelope?: BatchEnvelope): Promise<void> {
     if (requests.length === 0) return Promise.resolve();
     return this.exclusive(async () => {
       let pending = requests;
       for (let attempt = 0; ; attempt++) {
         const transient: WriteRequest[] = [];
-        const errors = await this.writeOnce(pending, transient);
+        const errors = await this.writeOnce(pending, transient, envelope);
         if (transient.length === 0 || attempt >= TRANSIENT_RETRIES) {
           const first = errors[0] ?? (transient.length ? this.transientError(transient[0]) : undefined);
           if (first) throw first;
@@ -189,7 +198,7 @@ export class NetlinkClient {
   }
 
   /** One pass over the requests; ENOMEM failures go to `transient`, the rest are returned. */
-  private async writeOnce(requests: WriteRequest[], transient: WriteRequest[]): Promise<NetlinkError[]> {
+  private async writeOnce(requests: WriteRequest[], transient: WriteRequest[], envelope?: BatchEnvelope): Promise<NetlinkError[]> {
     {
       try {
         const errors: NetlinkError[] = [];
@@ -215,6 +224,10 @@ export class NetlinkClient {
             if (last) break;
           }
           this.writes += parts.length;
+          if (envelope) {
+            parts.unshift(envelope.begin().finish(this.nextSeq()).slice());
+            parts.push(envelope.end().finish(this.nextSeq()).slice());
+          }
           if (debug()) for (const r of bySeq.values()) console.error(`netlink ${this.label}: ${r.what}`);
           const done = new Promise<void>((resolve, reject) => {
             const timer = setTimeout(() => {

@@ -3,9 +3,11 @@
  * library among our dependencies (nf_tables speaks its own netlink family
  * with a large expression language), so the ruleset is written as nft
  * text and loaded with `nft -f -` — the one place the dataplane runs a
- * program. The whole ruleset is replaced in one nft transaction (atomic: no
- * packet sees a half-loaded ruleset), and only when its content hash,
- * kept in the table comment, differs from the loaded one.
+ * program, and only when the ruleset changes. The whole ruleset is
+ * replaced in one nft transaction (atomic: no packet sees a half-loaded
+ * ruleset), and only when its content hash, kept in the table comment,
+ * differs from the loaded one (read over netlink, nfsets.ts: an unchanged
+ * apply runs no process). Pod attach writes set elements over netlink.
  *
  * What it holds:
  * - `inet lace` prerouting: packets to any locator that did not arrive
@@ -24,9 +26,11 @@
  *   networks, to the node's underlay address (masquerade for the family it
  *   does not cover);
  * - `bridge lace` prerouting: source-address validation on pod ports. Every
- *   attached pod port (found by its interface alias) is listed, and may send
- *   only from the addresses its endpoint in the desired state has: a pod the
- *   desired state does not list yet cannot send at all (fail closed).
+ *   pod port is in lace-cni's interface group (kernel.ts `POD_LINK_GROUP`),
+ *   and may send only from the addresses its endpoint in the desired state
+ *   has: a pod the desired state does not list yet cannot send at all (fail
+ *   closed). `attachPod` adds a new pod's pairs to the sets over netfilter
+ *   netlink (nfsets.ts), so the pod sends at once, before the next apply.
  *
  * @example
  * const text = renderRuleset(plan);
@@ -36,29 +40,43 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { inNetns } from "./netns.ts";
 import { type Plan, RETURN_MARK_BASE } from "./plan.ts";
+import { POD_LINK_GROUP } from "./kernel.ts";
+import type { NetlinkClient } from "./netlink.ts";
+import { listTables, NFPROTO } from "./nfsets.ts";
 
 const q = (s: string) => JSON.stringify(s);
 const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
 
-/** The ruleset for a plan, without the hash comment. */
+const byText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const sorted = <T>(items: Iterable<T>, key: (x: T) => string): T[] => [...items].sort((a, b) => byText(key(a), key(b)));
+
+/**
+ * The ruleset for a plan, without the hash comment. A function of the
+ * desired state alone, in a canonical order (sets and rules sorted within
+ * their group), so any process renders the same text and hash for the same
+ * state: a fresh process finds the loaded ruleset current and reloads
+ * nothing. Nothing read from the kernel (such as which pod ports exist)
+ * goes in: pod ports are matched by their interface group.
+ */
 export function renderRuleset(plan: Plan): string {
   const lines: string[] = [];
-  const sidMarks = [...plan.sidMarks].map(([sid, mark]) => `${sid} : 0x${mark.toString(16)}`);
+  const sidMarks = sorted(plan.sidMarks, ([sid]) => sid).map(([sid, mark]) => `${sid} : 0x${mark.toString(16)}`);
+  const locators = [...new Set(plan.locators)].sort(byText);
   lines.push("table inet lace {");
   lines.push("  map sid2mark {", "    type ipv6_addr : mark");
   if (sidMarks.length) lines.push(`    elements = { ${sidMarks.join(", ")} }`);
   lines.push("  }");
   lines.push("  set locators {", "    type ipv6_addr", "    flags interval");
-  if (plan.locators.length) lines.push(`    elements = { ${plan.locators.join(", ")} }`);
+  if (locators.length) lines.push(`    elements = { ${locators.join(", ")} }`);
   lines.push("  }");
   lines.push("  chain prerouting {", "    type filter hook prerouting priority -150; policy accept;");
   lines.push(`    iifname != ${q(plan.underlay)} ip6 daddr @locators drop`);
   lines.push(`    iifname ${q(plan.underlay)} meta mark set ip6 daddr map @sid2mark`);
   // Pods reach the node itself only at their gateways (and link-local, for neighbour discovery):
   // without this, every node-local address would be reachable from every network.
-  for (const [bridge, allowed] of plan.localAllowed) {
-    const v4 = allowed.filter((a) => !a.includes(":"));
-    const v6 = [...allowed.filter((a) => a.includes(":")), "fe80::/10"];
+  for (const [bridge, allowed] of sorted(plan.localAllowed, ([b]) => b)) {
+    const v4 = allowed.filter((a) => !a.includes(":")).sort(byText);
+    const v6 = [...allowed.filter((a) => a.includes(":")).sort(byText), "fe80::/10"];
     lines.push(`    iifname ${q(bridge)} fib daddr type local${v4.length ? ` ip daddr != { ${v4.join(", ")} }` : " meta nfproto ipv4"} drop`);
     lines.push(`    iifname ${q(bridge)} fib daddr type local ip6 daddr != { ${v6.join(", ")} } drop`);
   }
@@ -68,26 +86,27 @@ export function renderRuleset(plan: Plan): string {
   // node's own rule for local blocks (plan.ts RULE_PRIORITY_NODE), which picks one of two overlapping
   // networks. Forwarding ignores the mark (the iif rule comes first). Not link-local or multicast: the
   // answers to those (fe80::1) leave by the bridge's fe80::/64 route in the main table.
-  for (const [bridge, mark] of plan.returnMarks) {
+  for (const [bridge, mark] of sorted(plan.returnMarks, ([b]) => b)) {
     lines.push(`    iifname ${q(bridge)} meta nfproto ipv4 meta mark set ${hex(mark)}`);
     lines.push(`    iifname ${q(bridge)} ip6 daddr != { fe80::/10, ff00::/8 } meta mark set ${hex(mark)}`);
   }
   // Egress: the connection remembers its network, so replies (possibly de-NATed to an address another
   // network also uses) route back into the right table.
-  for (const e of plan.egress) {
+  const egress = sorted(plan.egress, (e) => `${e.bridge}|${e.family}|${e.destination}|${e.snat}`);
+  for (const e of egress) {
     const mark = plan.returnMarks.get(e.bridge)!;
     lines.push(`    iifname ${q(e.bridge)} ${e.family === 4 ? "ip" : "ip6"} daddr ${e.destination} ct state new ct mark set ${hex(mark)}`);
   }
-  if (plan.egress.length) {
+  if (egress.length) {
     lines.push(`    iifname ${q(plan.underlay)} ct direction reply ct mark and 0xff000000 == ${hex(RETURN_MARK_BASE)} meta mark set ct mark`);
   }
   // Reply-only paths. In prerouting (after conntrack at -200), not forward: a packet routed into
   // a seg6 encap route is encapsulated on input and never reaches the forward hook.
-  for (const r of plan.replyOnly) {
+  for (const r of sorted(plan.replyOnly, (x) => `${x.bridge}|${x.family}|${x.destination}`)) {
     lines.push(`    iifname ${q(r.bridge)} ${r.family === 4 ? "ip" : "ip6"} daddr ${r.destination} ct state new drop`);
   }
   lines.push("  }");
-  const snat = plan.egress.filter((e) => e.snat);
+  const snat = egress.filter((e) => e.snat);
   if (snat.length) {
     // Matched by ct mark: the input device is unknown in postrouting.
     lines.push("  chain postrouting {", "    type nat hook postrouting priority srcnat; policy accept;");
@@ -100,13 +119,10 @@ export function renderRuleset(plan: Plan): string {
   }
   lines.push("}");
 
-  const ports = [...new Set([...plan.podPorts, ...plan.allowed.map((a) => a.ifname)])].sort().map(q);
-  const allow4 = plan.allowed.filter((a) => a.family === 4).map((a) => `${q(a.ifname)} . ${a.address}`);
-  const allow6 = plan.allowed.filter((a) => a.family === 6).map((a) => `${q(a.ifname)} . ${a.address}`);
+  const pairs = (fam: 4 | 6) => [...new Set(plan.allowed.filter((a) => a.family === fam).map((a) => `${q(a.ifname)} . ${a.address}`))].sort(byText);
+  const allow4 = pairs(4);
+  const allow6 = pairs(6);
   lines.push("table bridge lace {");
-  lines.push("  set podports {", "    type ifname");
-  if (ports.length) lines.push(`    elements = { ${ports.join(", ")} }`);
-  lines.push("  }");
   lines.push("  set allow4 {", "    type ifname . ipv4_addr");
   if (allow4.length) lines.push(`    elements = { ${allow4.join(", ")} }`);
   lines.push("  }");
@@ -114,10 +130,12 @@ export function renderRuleset(plan: Plan): string {
   if (allow6.length) lines.push(`    elements = { ${allow6.join(", ")} }`);
   lines.push("  }");
   // Pods may only send from the addresses they were given (and IPv6 link-local / DAD sources for ND).
-  // Pod ports are named in a set: this kernel lacks `meta ibrname` (CONFIG_NFT_BRIDGE_META).
+  // Every pod port is in lace-cni's interface group (set when attachPod creates it, in the same
+  // message): a port the desired state does not list yet cannot send at all (fail closed), and no
+  // per-pod element is needed to know that a port is a pod's (this kernel lacks `meta ibrname`).
   lines.push("  chain prerouting {", "    type filter hook prerouting priority -200; policy accept;");
-  lines.push("    iifname @podports ether type ip iifname . ip saddr != @allow4 drop");
-  lines.push("    iifname @podports ether type ip6 ip6 saddr != { ::, fe80::/10 } iifname . ip6 saddr != @allow6 drop");
+  lines.push(`    meta iifgroup ${POD_LINK_GROUP} ether type ip iifname . ip saddr != @allow4 drop`);
+  lines.push(`    meta iifgroup ${POD_LINK_GROUP} ether type ip6 ip6 saddr != { ::, fe80::/10 } iifname . ip6 saddr != @allow6 drop`);
   lines.push("  }");
   lines.push("}");
   return lines.join("\n") + "\n";
@@ -143,6 +161,18 @@ export function loadedRulesetHash(netns: string | undefined): string | undefined
   return nft(netns, ["list", "table", "bridge", "lace"]).status === 0 ? m[1] : undefined;
 }
 
+/**
+ * Like {@link loadedRulesetHash}, over netfilter netlink: an apply that
+ * changes nothing runs no process at all.
+ */
+export async function loadedRulesetHashOver(nf: NetlinkClient): Promise<string | undefined> {
+  const tables = await listTables(nf);
+  const inet = tables.find((x) => x.family === NFPROTO.INET && x.name === "lace");
+  const m = inet && /lace-cni ([0-9a-f]+)/.exec(inet.userdata);
+  if (!m) return undefined;
+  return tables.some((x) => x.family === NFPROTO.BRIDGE && x.name === "lace") ? m[1] : undefined;
+}
+
 /** Replaces our tables with `text` in one transaction, tagging them with its hash. */
 export function loadRuleset(netns: string | undefined, text: string, label: string): void {
   const hash = rulesetHash(text);
@@ -158,9 +188,12 @@ export function removeRuleset(netns: string | undefined): void {
   nft(netns, ["-f", "-"], "table inet lace\ndelete table inet lace\ntable bridge lace\ndelete table bridge lace\n");
 }
 
-/** Adds one pod's allowed source addresses at once (before the next apply includes it). */
+/**
+ * Adds one pod's allowed source addresses by running `nft`. `attachPod` no
+ * longer uses it (it writes the elements over netlink, nfsets.ts); kept for
+ * callers and by-hand repair.
+ */
 export function allowPodSources(netns: string | undefined, ifname: string, addresses: string[]): void {
-  nft(netns, ["add", "element", "bridge", "lace", "podports", `{ ${q(ifname)} }`]);
   for (const ip of addresses) {
     const set = ip.includes(":") ? "allow6" : "allow4";
     nft(netns, ["add", "element", "bridge", "lace", set, `{ ${q(ifname)} . ${ip} }`]);

@@ -117,7 +117,11 @@ export interface Plan {
   sidMarks: Map<string, number>;
   /** Source-address validation: (host interface, address) pairs allowed to send. */
   allowed: { ifname: string; address: string; family: 4 | 6 }[];
-  /** Host-side pod interfaces present on the node (filled from the kernel by the dataplane). */
+  /**
+   * Host-side pod interfaces present on the node (filled from the kernel by
+   * the dataplane; informational). Not part of the ruleset, which must not
+   * depend on what the kernel holds: pod ports are matched by interface group.
+   */
   podPorts: string[];
   /** Prefixes of every locator (own and peers): only the underlay may send to them. */
   locators: string[];

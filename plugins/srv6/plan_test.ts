@@ -125,4 +125,24 @@ t("networks the srv6 plugin does not forward are reported, not programmed", () =
   assert.not.ok(plan.bridges.has("lb9"));
 });
 
+t("the ruleset is a function of the desired state alone: the same text whatever the order of networks, pods, peers and paths", () => {
+  const pods = [
+    { name: "a", node: 1, network: "red", host: 10 },
+    { name: "b", node: 1, network: "blue", host: 11 },
+    { name: "c", node: 1, network: "red", host: 12 },
+  ];
+  const corp: TestExternal = { name: "corp", prefixes: ["192.0.2.0/24", "fd00:e0::/64"] };
+  const paths = [{ from: "red", to: "blue" }, { from: "red", to: "corp" }];
+  const state = cluster.desiredState(1, [red, blue], pods, paths, "Reduced", [corp]);
+  const shuffled = cluster.desiredState(1, [blue, red], [...pods].reverse(), [...paths].reverse(), "Reduced", [corp]);
+  shuffled.peers = [...shuffled.peers!].reverse();
+  for (const n of shuffled.networks) n.paths = [...n.paths].reverse();
+  const text = renderRuleset(planNode(state, "eth0"));
+  assert.is(renderRuleset(planNode(shuffled, "eth0")), text);
+  // Pod ports are matched by interface group, not listed from the kernel: nothing read back goes in.
+  assert.match(text, /meta iifgroup 6862 ether type ip iifname \. ip saddr != @allow4 drop/);
+  assert.not.match(text, /podports/);
+  assert.match(text, /elements = \{ "h-a" \. 10\.1\.1\.10, "h-b" \. 10\.2\.1\.11, "h-c" \. 10\.1\.1\.12 \}/);
+});
+
 t.run();

@@ -16,9 +16,9 @@ import { closeSync, openSync } from "node:fs";
 import { IPAddress, Prefix } from "../../core/mod.ts";
 import { NetlinkClient, type WriteRequest } from "./netlink.ts";
 import { netnsExists, netnsPath, setSysctl } from "./netns.ts";
-import { POD_ALIAS_PREFIX, readLinks } from "./kernel.ts";
+import { POD_ALIAS_PREFIX, POD_LINK_GROUP, readLinks } from "./kernel.ts";
 import { LINK_LOCAL_GATEWAY } from "./plan.ts";
-import { allowPodSources } from "./nft.ts";
+import { NETLINK_NETFILTER, NFPROTO, podSourceKey, writeSetElements } from "./nfsets.ts";
 import {
   AF, IFA, IFA_F, ifaddrmsg, ifinfomsg, IFF_UP, IFLA, IFLA_INFO, ipBytes, MessageBuilder, NLM_F, RT_SCOPE, RTA, rtmsg,
   RTM, RTN, RTPROT_LACE,
@@ -49,6 +49,8 @@ export interface NodeHandle {
   netlink: NetlinkClient;
   netns: string | undefined;
   label: string;
+  /** A netfilter netlink socket in the node's namespace (opened per call when absent). */
+  netfilter?: NetlinkClient;
 }
 
 const VETH_INFO_PEER = 1;
@@ -76,7 +78,8 @@ export async function attachPod(node: NodeHandle, pod: PodAttachment, bridge: st
   const fd = openSync(podPath, "r");
   try {
     const m = new MessageBuilder(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL).bytes(ifinfomsg(0, IFF_UP, IFF_UP));
-    m.str(IFLA.IFNAME, pod.hostIfname).u32(IFLA.MTU, pod.mtu).u32(IFLA.MASTER, br.index);
+    // The group is set in the creating message: the port is validated (fail closed) from its first packet.
+    m.str(IFLA.IFNAME, pod.hostIfname).u32(IFLA.MTU, pod.mtu).u32(IFLA.MASTER, br.index).u32(IFLA.GROUP, POD_LINK_GROUP);
     m.begin(IFLA.LINKINFO).str(IFLA_INFO.KIND, "veth").begin(IFLA_INFO.DATA).begin(VETH_INFO_PEER);
     m.bytes(ifinfomsg(0)).str(IFLA.IFNAME, pod.ifname).u32(IFLA.MTU, pod.mtu).u32(IFLA.NET_NS_FD, fd);
     if (pod.mac) m.attrBytes(IFLA.ADDRESS, macBytes(pod.mac));
@@ -93,14 +96,32 @@ export async function attachPod(node: NodeHandle, pod: PodAttachment, bridge: st
 
   try {
     await configurePodSide(podPath, pod);
-    try {
-      allowPodSources(node.netns, pod.hostIfname, pod.addresses.map((a) => a.split("/")[0]));
-    } catch {
-      // The ruleset is not loaded yet: the next apply (which lists this endpoint) writes the elements.
-    }
+    await allowSources(node, pod);
   } catch (e) {
     await detachPod(node, { hostIfname: pod.hostIfname }).catch(() => undefined);
     throw e;
+  }
+}
+
+/**
+ * Lets the pod send from its addresses at once: its (port, address) pairs
+ * go into the bridge table's sets in one nf_tables transaction over
+ * netlink. Without our ruleset loaded (ENOENT) there is nothing to allow
+ * yet: the next apply, which lists the endpoint, writes the elements.
+ */
+async function allowSources(node: NodeHandle, pod: PodAttachment): Promise<void> {
+  const ips = pod.addresses.map((a) => a.split("/")[0]);
+  const set = (fam: 4 | 6) => ({
+    family: NFPROTO.BRIDGE, table: "lace", set: fam === 4 ? "allow4" : "allow6", what: `pod sources of ${pod.hostIfname}`,
+    keys: ips.filter((ip) => ip.includes(":") === (fam === 6)).map((ip) => podSourceKey(pod.hostIfname, ip)),
+  });
+  const nf = node.netfilter ?? NetlinkClient.open(node.netns, node.label, NETLINK_NETFILTER);
+  try {
+    await writeSetElements(nf, [set(4), set(6)]);
+  } catch (e) {
+    if ((e as { code?: string }).code !== "ENOENT") throw e;
+  } finally {
+    if (!node.netfilter) nf.close();
   }
 }
 
