@@ -277,6 +277,12 @@ function planRoutedNetwork(
     }
     if (p.mode === "reply-only") plan.replyOnly.push({ bridge: br, destination: dst, family: fam });
   }
+  // Denied prefixes inside the network's own subnets: the block routes stay (other networks allowed
+  // to reach them use this table too), but the network's own endpoints may not open connections
+  // there. Same as a reply-only path. Pods on one bridge reach each other at L2 and are not seen here.
+  for (const d of net.denied ?? []) {
+    plan.replyOnly.push({ bridge: br, destination: canonicalPrefix(d.destination), family: family(d.destination) });
+  }
   // Egress listed without its path still leaves through the underlay (the path is what the egress entry stands for).
   for (const e of net.egress) {
     const dst = canonicalPrefix(e.prefix);

@@ -52,6 +52,20 @@ t("a reply-only path installs the route and drops new connections in nftables", 
   assert.match(renderRuleset(plan), /iifname "lb2" ip daddr 10\.1\.1\.0\/24 ct state new drop/);
 });
 
+t("a denied prefix inside the network's own subnet drops new connections from its endpoints, routes kept", () => {
+  const state = cluster.desiredState(1, [red], []);
+  const ctx = state.networks.find((n) => n.name === "red")!;
+  ctx.denied = [{ destination: "10.1.2.0/25", policy: "no-red-half" }, { destination: "fd00:1:0:2::/64", policy: null }];
+  const plan = planNode(state, "eth0");
+  assert.ok(plan.routes.has("4|1001|10.1.2.0/24"), "the remote block route stays");
+  assert.ok(plan.replyOnly.some((x) => x.bridge === "lb1" && x.destination === "10.1.2.0/25" && x.family === 4));
+  assert.ok(plan.replyOnly.some((x) => x.bridge === "lb1" && x.destination === "fd00:1:0:2::/64" && x.family === 6));
+  const ruleset = renderRuleset(plan);
+  assert.match(ruleset, /iifname "lb1" ip daddr 10\.1\.2\.0\/25 ct state new drop/);
+  assert.match(ruleset, /iifname "lb1" ip6 daddr fd00:1:0:2::\/64 ct state new drop/);
+  assert.not.match(renderRuleset(planNode(cluster.desiredState(1, [red], []), "eth0")), /ct state new drop/);
+});
+
 t("answers from the gateway route back by a return mark, in both families, kept apart from SID marks", () => {
   const plan = planNode(cluster.desiredState(1, [red, blue], []), "eth0");
   for (const fam of [4, 6] as const) {
