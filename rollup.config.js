@@ -15,7 +15,8 @@ import json from "@rollup/plugin-json";
 const BUILTIN_PLUGINS = ["l3", "l2", "external", "srv6"];
 
 // apply-worker: the agent's dataplane applies run in a worker thread loaded from dist/apply-worker.js.
-const input = { lace: "agent/cli/main.ts", "lace-core": "core/mod.ts", "apply-worker": "agent/node/apply_worker.ts" };
+// The command line (dist/lace.js) is not in `input`: see `cliEntry` below.
+const input = { "lace-core": "core/mod.ts", "apply-worker": "agent/node/apply_worker.ts" };
 for (const name of BUILTIN_PLUGINS) {
   const file = `plugins/${name}/mod.ts`;
   // A plugin still being written is left out rather than failing the whole build.
@@ -23,12 +24,27 @@ for (const name of BUILTIN_PLUGINS) {
   else console.warn(`rollup.config.js: ${file} does not exist yet; dist/ will not contain lace-cni/${name}`);
 }
 
+// dist/lace.js must contain agent/cli/main.ts itself, because `node dist/lace.js`
+// starts the program only when main.ts's own import.meta.url is the script
+// Node.js was given. With a strict signature, the code main.ts shares with its
+// lazily imported subcommands (agent, sandbox) cannot be exported from the
+// entry, so rollup moved main.ts into a shared chunk behind a re-exporting
+// facade and `node dist/lace.js` silently did nothing. Letting this one entry
+// export extra (internal) bindings keeps main.ts in dist/lace.js; the public
+// library dist/lace-core.js stays strict.
+const cliEntry = {
+  name: "cli-entry",
+  buildStart() {
+    this.emitFile({ type: "chunk", id: "agent/cli/main.ts", fileName: "lace.js", preserveSignature: "allow-extension" });
+  },
+};
+
 const laceBuild = {
   input,
   external: (id) => !id.startsWith(".") && !isAbsolute(id) && !id.startsWith("\0"),
   // Entry modules keep every export: dist/lace-core.js is a public API.
   preserveEntrySignatures: "strict",
-  plugins: [json(), esbuild({ target: "node20", tsconfig: "tsconfig.json" })],
+  plugins: [cliEntry, json(), esbuild({ target: "node20", tsconfig: "tsconfig.json" })],
   output: {
     dir: "dist",
     format: "es",

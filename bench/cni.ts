@@ -123,6 +123,13 @@ try {
     .filter((l) => l.includes(`"command":"${cmd}"`) && l.includes(`CNI ${cmd} done`) && l.includes("bench/p"))
     .map((l) => Number(/"ms":(\d+)/.exec(l)?.[1]));
   console.log(`in the agent (its log): ADD p50 ${f(percentile(agentMs("ADD"), 50))} ms, DEL p50 ${f(percentile(agentMs("DEL"), 50))} ms`);
+  // Where an ADD's time goes in the agent: p50 of the time since the request at which each step ended.
+  const phases = new Map<string, number[]>();
+  for (const line of readFileSync(join(sb.dir, "node-1", "agent.log"), "utf8").split("\n")) {
+    if (!line.includes("CNI ADD done") || !line.includes("bench/p")) continue;
+    for (const [k, v] of Object.entries((JSON.parse(line) as { phases?: Record<string, number> }).phases ?? {})) phases.set(k, [...(phases.get(k) ?? []), v]);
+  }
+  console.log(`ADD steps in the agent, ms since the request (p50): ${[...phases].map(([k, v]) => `${k} ${f(percentile(v, 50))}`).join(", ")}`);
   const addRatio = percentile(results.lace.add, 50) / percentile(results.ref.add, 50);
   const delRatio = percentile(results.lace.del, 50) / percentile(results.ref.del, 50);
   console.log(`ratios: ADD p50 ${addRatio.toFixed(2)}x bridge, DEL p50 ${delRatio.toFixed(2)}x bridge`);

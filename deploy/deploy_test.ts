@@ -14,6 +14,7 @@ import { parseAllDocuments } from "yaml";
 import { GROUP, KINDS, VERSION } from "../core/mod.ts";
 import { type CELRule, type OpenAPISchema, SCHEMAS } from "../core/resources/schema.ts";
 import { kindInfo } from "../agent/store/kinds.ts";
+import { parseInvocation } from "../agent/cni/spec.ts";
 import { renderDeploy, staleFiles } from "./generate.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -138,6 +139,33 @@ t("the agent DaemonSet: host network, privileged, an init step that installs the
   const [deployment] = docs("controller.yaml");
   assert.is(deployment.kind, "Deployment");
   assert.is(deployment.metadata.namespace, ds.metadata.namespace);
+});
+
+t("the installed conflist parses with the CNI plugin's own parser and points at the agent's socket", () => {
+  const [config] = docs("config.yaml");
+  const conflist = JSON.parse(config.data["10-lace.conflist"]);
+  const [ds] = docs("agent.yaml");
+  const agent = ds.spec.template.spec.containers[0];
+  const runMount = agent.volumeMounts.find((m: Doc) => m.name === "run-lace").mountPath;
+  const env = {
+    CNI_COMMAND: "ADD",
+    CNI_CONTAINERID: "c0ffee",
+    CNI_NETNS: "/var/run/netns/cni-1",
+    CNI_IFNAME: "eth0",
+    CNI_ARGS: "K8S_POD_NAMESPACE=default;K8S_POD_NAME=web",
+    CNI_PATH: "/opt/cni/bin",
+  };
+  assert.ok(conflist.plugins.length > 0);
+  for (const plugin of conflist.plugins) {
+    // What a runtime gives each plugin of a list: its entry plus the list's cniVersion and name.
+    const stdin = JSON.stringify({ ...plugin, cniVersion: conflist.cniVersion, name: conflist.name });
+    const parsed = parseInvocation(env, stdin);
+    assert.ok(typeof parsed === "object" && !("code" in parsed), `the plugin rejects the conflist: ${JSON.stringify(parsed)}`);
+    const request = parsed as Exclude<typeof parsed, "VERSION" | { code: number }>;
+    // An unknown key passes through the parser silently, so check the socket key is the one it reads.
+    assert.type(request.config.agentSocket, "string", `the conflist entry sets no agentSocket: ${JSON.stringify(plugin)}`);
+    assert.ok((request.config.agentSocket as string).startsWith(runMount + "/"), `the socket ${request.config.agentSocket} is inside the agent's ${runMount}`);
+  }
 });
 
 t("the kustomization lists every generated manifest", () => {

@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { GROUP, KINDS, VERSION } from "../core/mod.ts";
 import { type KindSchema, type OpenAPISchema, SCHEMAS } from "../core/resources/schema.ts";
+import { DEFAULT_AGENT_SOCKET } from "../agent/cni/spec.ts";
 
 export const NAMESPACE = "lace-system";
 const here = dirname(fileURLToPath(import.meta.url));
@@ -132,7 +133,8 @@ function rbac(): Manifest[] {
 export const CNI_CONFLIST = {
   cniVersion: "1.1.0",
   name: "lace",
-  plugins: [{ type: "lace-cni", socket: "/run/lace/cni.sock" }],
+  // `agentSocket` is the key agent/cni/spec.ts reads (deploy_test.ts parses this with it).
+  plugins: [{ type: "lace-cni", agentSocket: DEFAULT_AGENT_SOCKET }],
 };
 
 const INSTALL_CNI = [

@@ -48,6 +48,15 @@ t("`lace --help` exits 0 from the bundle", () => {
   assert.match(r.stdout, /\bvalidate\b/);
 });
 
+t("`node dist/lace.js --help` runs the program itself, not only when imported", () => {
+  // The entry-point check in agent/cli/main.ts only works if main.ts is bundled
+  // into dist/lace.js itself rather than into a shared chunk behind a facade.
+  const r = run(join(dist, "lace.js"), ["--help"]);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^Usage: lace /);
+  assert.match(r.stdout, /\bsandbox\b/);
+});
+
 t("the bundled command line finds the bundled built-in plugins", () => {
   const r = run(bin, ["validate", "-f", "examples/"]);
   assert.is(r.status, 0, r.stdout + r.stderr);

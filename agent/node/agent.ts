@@ -10,7 +10,8 @@
  *   allocates from the node's block (l3) or the network's subnet (l2),
  *   publishes the NetworkEndpoint, applies, attaches the pod; on failure it
  *   undoes each step it made, in reverse.
- * - DEL is idempotent: a missing link, namespace or endpoint is success.
+ * - DEL is idempotent: a missing link, namespace or endpoint is success. It
+ *   answers once the store is released; the slow veth deletion follows.
  * - Nothing lives only in memory: a restarted agent rebuilds from the store
  *   and the kernel, and its first apply of an unchanged state writes nothing.
  *
@@ -95,6 +96,7 @@ export class NodeAgent {
   /** Last resourceVersion fed to the state engine per object, so a late event never rolls it back. */
   private readonly fed = new Map<string, { rv: number; deleted: boolean }>();
   private readonly podLocks = new Map<string, Promise<unknown>>();
+  private readonly phases = new WeakMap<CniRequest, Record<string, number>>();
   private synced = false;
   private applied = false;
   /** Network → gateways on the node, as of the last successful apply. */
@@ -137,6 +139,32 @@ export class NodeAgent {
     this.log.info({ node: this.node }, "store caches synced");
     // A failed first apply is retried (and reported by STATUS); the agent keeps serving.
     await this.requestApply().catch(() => undefined);
+    await this.removeStrayPorts();
+  }
+
+  /**
+   * Removes the pod ports no endpoint of this node claims: what a crash left
+   * between a DEL's reply and the removal of its link, or in the middle of
+   * an ADD the runtime saw fail. Runs before the CNI socket opens, so no ADD
+   * is under way.
+   */
+  private async removeStrayPorts(): Promise<void> {
+    const claimed = new Set<string>();
+    for (const ep of this.cache<NetworkEndpoint>("NetworkEndpoint")?.list() ?? []) {
+      if (ep.spec?.node !== this.node) continue;
+      if (ep.spec.interface) claimed.add(ep.spec.interface);
+      const cid = ep.metadata.annotations?.[CONTAINER_ID_ANNOTATION];
+      if (cid) claimed.add(hostIfnameFor(cid, ep.metadata.annotations?.[IFNAME_ANNOTATION] ?? "eth0"));
+    }
+    try {
+      for (const port of await this.dp.podPorts()) {
+        if (claimed.has(port)) continue;
+        await this.dp.detachPod({ hostIfname: port });
+        this.log.info({ hostIfname: port }, "removed a pod port no endpoint claims");
+      }
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, "could not remove stray pod ports; CNI GC removes them later");
+    }
   }
 
   async stop(): Promise<void> {
@@ -145,6 +173,7 @@ export class NodeAgent {
     clearTimeout(this.retryTimer);
     this.applyTimer = this.retryTimer = undefined;
     this.stopped = true;
+    await this.detached();
     await this.applyChain;
   }
 
@@ -286,7 +315,8 @@ export class NodeAgent {
     }
     const outcome = reply.ok ? "ok" : `error_${reply.code}`;
     this.metrics?.cni(req.command, outcome, (performance.now() - t0) / 1000);
-    const fields = { command: req.command, containerId: req.containerId, pod: podRef(req), ms: Math.round(performance.now() - t0) };
+    // ADD's steps, as ms since the request at which each ended: where a slow pod start went.
+    const fields = { command: req.command, containerId: req.containerId, pod: podRef(req), ms: Math.round(performance.now() - t0), phases: this.phases.get(req) };
     if (reply.ok) this.log.info(fields, `CNI ${req.command} done`);
     else this.log.warn({ ...fields, code: reply.code, msg: reply.msg }, `CNI ${req.command} failed`);
     return reply;
@@ -333,19 +363,23 @@ export class NodeAgent {
     const ifname = req.ifname!;
     const netns = req.netns!;
     const hostIfname = hostIfnameFor(containerId, ifname);
-    const pod = await this.store.get<Pod>("Pod", name, namespace);
+    const t0 = performance.now();
+    // Two independent store round trips: the pod and the endpoint an earlier sandbox of it may have left.
+    const [pod, existing] = await Promise.all([
+      this.store.get<Pod>("Pod", name, namespace),
+      this.store.get<NetworkEndpoint>("NetworkEndpoint", name, namespace),
+    ]);
     if (!pod) throw new CniFailure(CNI_ERRORS.UNKNOWN_POD, `Pod ${namespace}/${name} does not exist in the store`, "the runtime asked for a pod the API server does not know");
     if (req.args.K8S_POD_UID && pod.metadata.uid && req.args.K8S_POD_UID !== pod.metadata.uid) {
       throw new CniFailure(CNI_ERRORS.TRY_AGAIN_LATER, `Pod ${namespace}/${name} in the store has UID ${pod.metadata.uid}, the runtime asked for ${req.args.K8S_POD_UID}`);
     }
 
     const undo: { what: string; run: () => Promise<unknown> }[] = [];
-    const t0 = performance.now();
     const phases: Record<string, number> = {};
     const mark = (what: string) => (phases[what] = Math.round((performance.now() - t0) * 10) / 10);
+    mark("read");
     try {
       // 1. The network: bound once, then kept (the endpoint records it).
-      const existing = await this.store.get<NetworkEndpoint>("NetworkEndpoint", name, namespace);
       let network: string;
       let bindingPolicy: string | null;
       if (existing?.spec) {
@@ -419,7 +453,7 @@ export class NodeAgent {
       }
       // The next apply lists the endpoint (attach already allowed its source addresses): it need not delay the pod.
       this.applySoon();
-      this.log.debug({ pod: `${namespace}/${name}`, phases }, "ADD phases (ms)");
+      this.phases.set(req, phases);
       return { ok: true, result: resultFor(attachment, assignment) };
     } catch (e) {
       for (const step of undo.reverse()) {
@@ -512,18 +546,45 @@ export class NodeAgent {
     return this.cache<NetworkEndpoint>("NetworkEndpoint")?.list().find(mine);
   }
 
+  /**
+   * DEL gives back what the store holds (addresses, the endpoint) and
+   * replies; deleting the veth pair follows the reply. The kernel takes
+   * tens of milliseconds to delete a veth (it waits for an RCU grace
+   * period), most of a DEL, and the runtime gains nothing by waiting: the
+   * spec asks DEL to release the attachment's resources and to be safe to
+   * repeat, and the pod is already stopped. The deletion holds the
+   * attachment's lock, so an ADD or DEL of the same attachment waits for it;
+   * GC and the next start remove a port that a crash left behind (a pod port
+   * no endpoint claims), and a released address is not handed out again
+   * soon (IPAM's round robin).
+   */
   private async del(req: CniRequest): Promise<AgentReply> {
     const hostIfname = hostIfnameFor(req.containerId!, req.ifname!);
-    // Removing the link (slow in the kernel: a veth waits for RCU) and giving back what the store holds are independent.
-    await Promise.all([
-      this.dp.detachPod({ hostIfname, netns: req.netns }),
-      (async () => {
-        // An endpoint that records another container belongs to a newer sandbox of the pod: leave it.
-        const ep = await this.endpointOf(req);
-        if (ep) await this.release(ep);
-      })(),
-    ]);
+    // An endpoint that records another container belongs to a newer sandbox of the pod: leave it.
+    try {
+      const ep = await this.endpointOf(req);
+      if (ep) await this.release(ep);
+    } finally {
+      // Also when the store failed: the runtime repeats the DEL, which finds the endpoint again.
+      this.detachLater(`${req.containerId}/${req.ifname}`, hostIfname, req.netns);
+    }
     return { ok: true };
+  }
+
+  private readonly detaching = new Set<Promise<void>>();
+
+  /** Removes the pod's link after the current holder of the attachment's lock (the DEL replying now). */
+  private detachLater(key: string, hostIfname: string, netns: string | undefined): void {
+    const done = this.locked(key, () => this.dp.detachPod({ hostIfname, netns })).catch((e) => {
+      this.log.warn({ hostIfname, err: (e as Error).message }, "could not remove a deleted pod's link; GC or the next start removes it");
+    });
+    this.detaching.add(done);
+    void done.finally(() => this.detaching.delete(done));
+  }
+
+  /** Resolves once the links of every DEL answered so far are gone. */
+  async detached(): Promise<void> {
+    while (this.detaching.size) await Promise.all([...this.detaching]);
   }
 
   private async release(ep: NetworkEndpoint): Promise<void> {

@@ -183,11 +183,46 @@ t("DEL is idempotent, releases the address and removes the endpoint; an old sand
   assert.equal(await owners(store), ["uid-api-0", "uid-api-0"], "one address per family held");
   for (let i = 0; i < 2; i++) assert.equal(await agent.handle(req("DEL", "api-0", "c1")), { ok: true });
   assert.is(await store.get("NetworkEndpoint", "api-0", "team-a"), undefined);
+  await agent.detached();
   assert.is(dp.attached.size, 0);
   // Without CNI_ARGS and CNI_NETNS (allowed for DEL): still success.
   assert.equal(await agent.handle(req("DEL", "api-0", "c1", { args: {}, netns: undefined })), { ok: true });
   assert.equal(await owners(store), [], "the address is released");
   await agent.stop();
+});
+
+t("DEL answers once the store is released, before the slow link removal; a new ADD of the attachment waits for the removal", async () => {
+  const { store, dp, agent } = await setUp();
+  await agent.handle(req("ADD", "api-0", "c1"));
+  const host = hostIfnameFor("c1", "eth0");
+  let finish!: () => void;
+  dp.holdDetach = new Promise((r) => (finish = r));
+  assert.equal(await agent.handle(req("DEL", "api-0", "c1")), { ok: true });
+  assert.is(await store.get("NetworkEndpoint", "api-0", "team-a"), undefined, "the endpoint is gone when DEL answers");
+  assert.equal(await owners(store), [], "the addresses are released when DEL answers");
+  assert.ok(dp.attached.has(host), "the link is still being removed");
+  const again = agent.handle(req("ADD", "api-0", "c1"));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.is(dp.calls.filter((c) => c === `attach ${host}`).length, 1, "the new ADD waits for the link removal");
+  finish();
+  const r = await again;
+  assert.ok(r.ok, JSON.stringify(r));
+  const order = dp.calls.filter((c) => c.endsWith(host));
+  assert.equal(order, [`attach ${host}`, `detach ${host}`, `detached ${host}`, `attach ${host}`]);
+  assert.ok(dp.attached.has(host));
+  await agent.stop();
+});
+
+t("start removes the pod ports no endpoint claims (a crash between DEL's answer and the link removal) and keeps the others", async () => {
+  const { store, dp, agent } = await setUp();
+  await agent.handle(req("ADD", "api-0", "c1"));
+  await agent.stop();
+  // What a crash leaves: a port whose endpoint is gone.
+  dp.attached.set("lcstray", { netns: "/x", ifname: "eth0", hostIfname: "lcstray", network: "backend", addresses: [], gateways: [], mtu: 1460 });
+  const restarted = new NodeAgent({ store, node: "node-1", dataplane: dp, states: new LocalStateSource() });
+  await restarted.start();
+  assert.equal([...dp.attached.keys()], [hostIfnameFor("c1", "eth0")]);
+  await restarted.stop();
 });
 
 t("DEL without CNI_ARGS finds the endpoint by container id", async () => {

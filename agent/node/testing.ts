@@ -50,10 +50,14 @@ export class RecordingDataplane implements PodDataplane {
     return Promise.resolve();
   }
 
-  detachPod(pod: { hostIfname: string }): Promise<void> {
+  /** Set to hold detaches until this promise resolves (a slow veth deletion). */
+  holdDetach?: Promise<void>;
+
+  async detachPod(pod: { hostIfname: string }): Promise<void> {
     this.calls.push(`detach ${pod.hostIfname}`);
+    if (this.holdDetach) await this.holdDetach;
     this.attached.delete(pod.hostIfname);
-    return Promise.resolve();
+    this.calls.push(`detached ${pod.hostIfname}`);
   }
 
   checkPod(pod: PodAttachment): Promise<PodCheck> {

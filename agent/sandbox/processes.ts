@@ -8,7 +8,7 @@
  * const p = spawnLace(["store", "serve", "--db", db], { log: "/run/lace-sandbox/store.log" });
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, openSync } from "node:fs";
+import { existsSync, openSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join, resolve } from "node:path";
 
@@ -66,6 +66,24 @@ export function killGroup(pid: number, signal: NodeJS.Signals = "SIGTERM"): void
     process.kill(-pid, signal);
   } catch {
     // already gone
+  }
+}
+
+/**
+ * When the process started (clock ticks since boot, /proc/<pid>/stat field
+ * 22); undefined when there is no such process. A recorded pid with another
+ * start time now belongs to someone else: the number was reused.
+ *
+ * @example
+ * startTime(process.pid); // 123456
+ */
+export function startTime(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command (which may contain spaces and parentheses) start at field 3.
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]);
+  } catch {
+    return undefined;
   }
 }
 

@@ -24,7 +24,7 @@ import {
 } from "../../core/mod.ts";
 import { KubeStore } from "../store/kube.ts";
 import { embeddedKubeConfig, loadKubeConfig } from "../store/kubeconfig.ts";
-import { alive, cniArgv, killGroup, laceArgv, run, sh, sleep, startDetached, waitFor } from "./processes.ts";
+import { alive, cniArgv, killGroup, laceArgv, run, sh, sleep, startDetached, startTime, waitFor } from "./processes.ts";
 
 /** Kinds the controller and the agents write: skipped when they appear in manifests. */
 const PRODUCT_WRITTEN = new Set(["Allocation", "NetworkEndpoint", "Neighbor", "FDBEntry"]);
@@ -54,6 +54,8 @@ interface SandboxRecord {
   nodes: number;
   created: string;
   pids: Record<string, number>;
+  /** Start time of each recorded process (see startTime): `down` must not kill a reused pid. */
+  starts?: Record<string, number>;
   pods: SandboxPod[];
 }
 
@@ -126,6 +128,12 @@ export class Sandbox {
     return join(this.rec.dir, node, "cni.sock");
   }
 
+  private recordPid(key: string, pid: number): void {
+    this.rec.pids[key] = pid;
+    const started = startTime(pid);
+    if (started !== undefined) (this.rec.starts ??= {})[key] = started;
+  }
+
   private save(): void {
     this.rec.pods = [...this.pods.values()];
     writeFileSync(join(this.rec.dir, "sandbox.json"), JSON.stringify(this.rec, null, 2));
@@ -174,7 +182,7 @@ export class Sandbox {
     this.progress(`store: embedded, ${join(this.dir, "store.db")} on ${this.apiSocket}`);
     const store = startDetached([...laceArgv(), "store", "serve", "--db", join(this.dir, "store.db"), "--listen", `unix:${this.apiSocket}`,
       "--kubeconfig", join(this.dir, "kubeconfig")], join(this.dir, "store.log"));
-    this.rec.pids.store = store.pid!;
+    this.recordPid("store", store.pid!);
     this.save();
     await waitFor("the embedded store to listen", async () => {
       if (!alive(store.pid!)) throw new Error(`The embedded store exited: see ${join(this.dir, "store.log")}`);
@@ -198,7 +206,7 @@ export class Sandbox {
     if (this.rec.controller) {
       this.progress("controller: lace controller");
       const c = startDetached([...laceArgv(), "controller", "--kubeconfig", join(this.dir, "kubeconfig")], join(this.dir, "controller.log"));
-      this.rec.pids.controller = c.pid!;
+      this.recordPid("controller", c.pid!);
     } else {
       this.standIn = true;
       this.progress("controller: not built yet; the sandbox assigns network ids and node locators itself");
@@ -214,7 +222,7 @@ export class Sandbox {
     mkdirSync(join(this.dir, node), { recursive: true, mode: 0o700 });
     const p = startDetached([...laceArgv(), "agent", "--node", node, "--store-socket", this.apiSocket, "--cni-socket", this.cniSocket(node),
       "--metrics", "127.0.0.1:9471"], join(this.dir, node, "agent.log"), this.nodeNs(node));
-    this.rec.pids[`agent:${node}`] = p.pid!;
+    this.recordPid(`agent:${node}`, p.pid!);
     this.save();
     return p.pid!;
   }
@@ -483,10 +491,16 @@ export class Sandbox {
 }
 
 function teardown(rec: SandboxRecord): void {
-  for (const pid of Object.values(rec.pids)) killGroup(pid, "SIGTERM");
+  // After a crash, `down` may run long after: a recorded pid now running something else is left alone.
+  // A gone leader's group is still signalled: Linux does not reuse a pid while its process group lives.
+  const pids = Object.entries(rec.pids).filter(([key, pid]) => {
+    const now = startTime(pid);
+    return now === undefined || rec.starts?.[key] === undefined || rec.starts[key] === now;
+  }).map(([, pid]) => pid);
+  for (const pid of pids) killGroup(pid, "SIGTERM");
   const deadline = Date.now() + 3000;
-  while (Object.values(rec.pids).some(alive) && Date.now() < deadline) sh("sleep", ["0.05"]);
-  for (const pid of Object.values(rec.pids)) killGroup(pid, "SIGKILL");
+  while (pids.some(alive) && Date.now() < deadline) sh("sleep", ["0.05"]);
+  for (const pid of pids) killGroup(pid, "SIGKILL");
   const ours = (ns: string) =>
     ns === `${rec.prefix}lace-fabric` || /^node-\d+$/.test(ns.slice(rec.prefix.length)) && ns.startsWith(rec.prefix) || ns.startsWith(`${rec.prefix}pod-`);
   let names: string[] = [];
