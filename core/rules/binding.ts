@@ -21,7 +21,7 @@ import type { NetworkBindingPolicy } from "../resources/types.ts";
 import { type AnchorKey, CandidateIndex, comparePolicies, type Ranked } from "./candidate_index.ts";
 import { type ConditionOutcome, conditionOutcomes, describeFailure, prepareConditions } from "./conditions.ts";
 import { type CompiledRule, type CoreParamFact, NO_RULE_EXTENSIONS, PolicyEngine, type RuleExtensionSet } from "./engine.ts";
-import { formatProblem, invalidPolicy, type PolicyProblem, priorityOf } from "./policy_problem.ts";
+import { formatProblem, invalidPolicy, policyHead, type PolicyProblem, priorityOf } from "./policy_problem.ts";
 import { type FieldProblem, type SelectorAnchor, selectorAnchors, selectorConditions } from "./selector.ts";
 
 /** The facts binding conditions may use, besides the keyed ones and plugins'. */
@@ -337,16 +337,9 @@ export class BindingRules {
   }
 
   private compileOne(policy: NetworkBindingPolicy, problems: FieldProblem[]): CompiledBindingPolicy | undefined {
-    const name = policy?.metadata?.name;
-    if (typeof name !== "string" || name === "") {
-      problems.push({ path: "metadata.name", message: `expected a policy name, got ${JSON.stringify(name)}` });
-      return undefined;
-    }
-    const spec = policy.spec;
-    if (!spec || typeof spec !== "object") {
-      problems.push({ path: "spec", message: "expected a spec with at least spec.network" });
-      return undefined;
-    }
+    const head = policyHead(policy, problems, "a spec with at least spec.network");
+    if (!head) return undefined;
+    const { name, spec } = head;
     if (typeof spec.network !== "string" || spec.network === "") {
       problems.push({ path: "spec.network", message: `expected a network name, got ${JSON.stringify(spec.network)}` });
     }

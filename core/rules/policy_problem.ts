@@ -34,3 +34,29 @@ export function priorityOf(value: unknown, problems: FieldProblem[]): number {
   }
   return value;
 }
+
+/**
+ * A policy's name and spec object, or undefined with the problems noted:
+ * the first checks every policy kind compiles through.
+ *
+ * @example
+ * const head = policyHead(policy, problems, "a spec with at least spec.network");
+ * if (!head) return undefined;
+ */
+export function policyHead<S extends object>(
+  policy: { metadata?: { name?: unknown }; spec?: S } | undefined,
+  problems: FieldProblem[],
+  expectedSpec: string,
+): { name: string; spec: S } | undefined {
+  const name = policy?.metadata?.name;
+  if (typeof name !== "string" || name === "") {
+    problems.push({ path: "metadata.name", message: `expected a policy name, got ${JSON.stringify(name)}` });
+    return undefined;
+  }
+  const spec = policy?.spec;
+  if (!spec || typeof spec !== "object") {
+    problems.push({ path: "spec", message: `expected ${expectedSpec}` });
+    return undefined;
+  }
+  return { name, spec };
+}

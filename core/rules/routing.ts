@@ -33,7 +33,7 @@ import { comparePolicies, type Ranked } from "./candidate_index.ts";
 import { type ConditionOutcome, conditionOutcomes, prepareConditions } from "./conditions.ts";
 import { type CompiledRule, type CoreParamFact, NO_RULE_EXTENSIONS, PolicyEngine, type RuleExtensionSet } from "./engine.ts";
 import { addressOrPrefix, cachedPrefix, type NetworkInfo, networkInfo, NetworkLocator } from "./network_locator.ts";
-import { formatProblem, invalidPolicy, type PolicyProblem, priorityOf } from "./policy_problem.ts";
+import { formatProblem, invalidPolicy, policyHead, type PolicyProblem, priorityOf } from "./policy_problem.ts";
 import { type FieldProblem, selectorAnchors, selectorConditions } from "./selector.ts";
 
 /** The facts routing conditions may use, besides the keyed ones and plugins'. */
@@ -583,16 +583,9 @@ export interface CompiledRoutingRule {
  * const c = compileRoutingPolicy(routingEngine(), policy, problems);
  */
 export function compileRoutingPolicy(engine: PolicyEngine, policy: NetworkRoutingPolicy, problems: FieldProblem[]): CompiledRoutingRule | undefined {
-  const name = policy?.metadata?.name;
-  if (typeof name !== "string" || name === "") {
-    problems.push({ path: "metadata.name", message: `expected a policy name, got ${JSON.stringify(name)}` });
-    return undefined;
-  }
-  const spec = policy.spec;
-  if (!spec || typeof spec !== "object") {
-    problems.push({ path: "spec", message: "expected a spec with from, to and action" });
-    return undefined;
-  }
+  const head = policyHead(policy, problems, "a spec with from, to and action");
+  if (!head) return undefined;
+  const { name, spec } = head;
   const priority = priorityOf(spec.priority, problems);
   if (spec.action !== "Allow" && spec.action !== "Deny") {
     problems.push({ path: "spec.action", message: `expected Allow or Deny, got ${JSON.stringify(spec.action)}` });
