@@ -62,7 +62,9 @@ async function runSandbox(o: SandboxCliOptions, controller: boolean): Promise<vo
       say(`${notRun.length} pod(s) not run yet:`);
       for (const p of notRun) say(`  ${p.namespace}/${p.name}: ${p.reason}`);
     }
-    say("testing every ordered pair of running pods (ping, per family)");
+    say(sb.listExternals().length
+      ? "testing every ordered pair of running pods, and each pod to and from each external network's host (ping, per family)"
+      : "testing every ordered pair of running pods (ping, per family)");
     const matrix = await sb.matrix();
     mismatches = matrix.filter((m) => m.expected !== m.observed).length;
     if (o.json) {

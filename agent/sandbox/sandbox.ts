@@ -1,7 +1,8 @@
 /**
  * `lace sandbox`: an emulated multi-node cluster on one machine, run
- * through the product's real paths. An IPv6 fabric (a bridge in its own
- * namespace) joins N node namespaces; the embedded store, the controller
+ * through the product's real paths. A fabric (a bridge in its own
+ * namespace; IPv6 underlay for SRv6, IPv4 beside it for egress) joins N
+ * node namespaces and one host per external network; the embedded store, the controller
  * and one agent per node run as processes (each agent inside its node's
  * namespace); pods are network namespaces set up by the real `lace-cni`
  * executable with the environment and stdin a container runtime gives it.
@@ -24,11 +25,12 @@ import {
 } from "../../core/mod.ts";
 import { KubeStore } from "../store/kube.ts";
 import { embeddedKubeConfig, loadKubeConfig } from "../store/kubeconfig.ts";
+import { externalHostAddresses } from "./external_hosts.ts";
 import { alive, cniArgv, killGroup, laceArgv, run, sh, sleep, startDetached, startTime, waitFor } from "./processes.ts";
 
 /** Kinds the controller and the agents write: skipped when they appear in manifests. */
 const PRODUCT_WRITTEN = new Set(["Allocation", "NetworkEndpoint", "Neighbor", "FDBEntry"]);
-/** Network types the node dataplane forwards today. */
+/** Network types whose pods the sandbox runs today (external networks get a host on the fabric instead). */
 const RUNNABLE_TYPES = new Set(["l3"]);
 const CNI_IFNAME = "eth0";
 
@@ -57,6 +59,18 @@ interface SandboxRecord {
   /** Start time of each recorded process (see startTime): `down` must not kill a reused pid. */
   starts?: Record<string, number>;
   pods: SandboxPod[];
+  /** The hosts standing in for external networks, one namespace each on the fabric. */
+  externals?: SandboxExternal[];
+}
+
+/** A host on the fabric standing in for an external network: its addresses from the network's prefixes. */
+export interface SandboxExternal {
+  network: string;
+  netns: string;
+  /** The fabric-side interface name. */
+  link: string;
+  /** One address per family the network has (see externalHostAddresses). */
+  addresses: string[];
 }
 
 /** A pod of the manifests, as the sandbox ran it (or why it did not). */
@@ -124,6 +138,13 @@ export class Sandbox {
   underlayAddress(k: number): string {
     return `fd00:ffff::${k}`;
   }
+  /** The node's IPv4 underlay address (IPv4 egress to external networks leaves from it, masqueraded). */
+  underlayAddress4(k: number): string {
+    return `198.18.0.${k}`;
+  }
+  externalNs(network: string): string {
+    return `${this.rec.prefix}lace-ext-${network}`;
+  }
   cniSocket(node: string): string {
     return join(this.rec.dir, node, "cni.sock");
   }
@@ -163,7 +184,7 @@ export class Sandbox {
 
   private async build(): Promise<void> {
     const n = this.rec.nodes;
-    this.progress(`fabric: ${this.fabricNs} with an IPv6 bridge; nodes: ${Array.from({ length: n }, (_, i) => this.nodeNs(this.nodeName(i + 1))).join(", ")}`);
+    this.progress(`fabric: ${this.fabricNs}, a bridge with the underlay fd00:ffff::/64 and 198.18.0.0/16; nodes: ${Array.from({ length: n }, (_, i) => this.nodeNs(this.nodeName(i + 1))).join(", ")}`);
     sh("ip", ["netns", "add", this.fabricNs]);
     sh("ip", ["-n", this.fabricNs, "link", "add", "fabric0", "type", "bridge"]);
     sh("ip", ["-n", this.fabricNs, "link", "set", "fabric0", "up"]);
@@ -175,6 +196,7 @@ export class Sandbox {
       sh("ip", ["-n", ns, "link", "set", "lo", "up"]);
       sh("ip", ["-n", ns, "link", "set", "eth0", "up"]);
       sh("ip", ["-n", ns, "addr", "add", `${this.underlayAddress(k)}/64`, "dev", "eth0", "nodad"]);
+      sh("ip", ["-n", ns, "addr", "add", `${this.underlayAddress4(k)}/16`, "dev", "eth0"]);
       // The underlay device is the one of the default route (Topology underlay.interface "").
       sh("ip", ["-n", ns, "-6", "route", "add", "default", "dev", "eth0"]);
     }
@@ -294,10 +316,11 @@ export class Sandbox {
     objects.sort((a, b) => rank(order, a.kind) - rank(order, b.kind));
     for (const o of objects) await this.createOrReplace(o);
     if (objects.length) this.progress(`applied ${objects.length} object(s): ${summarize(objects)}`);
-    const later = objects.filter((o) => o.kind === "Network" && !RUNNABLE_TYPES.has((o as Network).spec?.type ?? ""));
+    const later = objects.filter((o) => o.kind === "Network" && !RUNNABLE_TYPES.has((o as Network).spec?.type ?? "") && (o as Network).spec?.type !== "external");
     if (later.length) {
-      this.progress(`not run yet (the node dataplane forwards l3 only; l2 and external come in a later issue): ${later.map((n) => `${n.metadata.name} (${(n as Network).spec?.type})`).join(", ")}: their pods are not started and paths to them are not tested`);
+      this.progress(`not run yet (the sandbox runs l3 networks and external ones; l2 comes in a later issue): ${later.map((n) => `${n.metadata.name} (${(n as Network).spec?.type})`).join(", ")}: their pods are not started and paths to them are not tested`);
     }
+    await this.addExternalHosts();
     if (this.standIn) await this.assignIdsAndLocators();
     if (pods.length) {
       this.progress("waiting for the agents to be ready");
@@ -337,6 +360,65 @@ export class Sandbox {
       for (let k = 1; k <= this.rec.nodes; k++) locators[this.nodeName(k)] ??= pool.block(cur.spec!.locatorLength, BigInt(k)).toString();
       return this.store.updateStatus({ ...cur, status: { ...cur.status, locators } });
     });
+  }
+
+  /**
+   * One host per external network on the fabric, created once: the
+   * network's addresses as /32 and /128 (no on-link subnet, so it never
+   * answers for another network's range), an address on each underlay
+   * subnet (the nodes' egress routes are on-link there: they have no
+   * default gateway), and a route back to every running pod through its
+   * node (for networks without SNAT, and the answers to inbound probes).
+   */
+  private async addExternalHosts(): Promise<void> {
+    const networks = (await this.store.list<Network>("Network")).items;
+    const chosen = externalHostAddresses(networks);
+    const hosts = (this.rec.externals ??= []);
+    for (const [network, addresses] of chosen) {
+      if (hosts.some((h) => h.network === network)) continue;
+      const i = hosts.length + 1;
+      if (i > 250) throw new Error(`Too many external networks for the sandbox: ${chosen.size} (at most 250)`);
+      const host: SandboxExternal = { network, netns: this.externalNs(network), link: `x${i}`, addresses };
+      hosts.push(host);
+      this.save();
+      sh("ip", ["netns", "add", host.netns]);
+      sh("ip", ["-n", this.fabricNs, "link", "add", host.link, "type", "veth", "peer", "name", "eth0", "netns", host.netns]);
+      sh("ip", ["-n", this.fabricNs, "link", "set", host.link, "master", "fabric0", "up"]);
+      sh("ip", ["-n", host.netns, "link", "set", "lo", "up"]);
+      sh("ip", ["-n", host.netns, "link", "set", "eth0", "up"]);
+      sh("ip", ["-n", host.netns, "addr", "add", `198.18.1.${i}/16`, "dev", "eth0"]);
+      sh("ip", ["-n", host.netns, "addr", "add", `fd00:ffff::e:${i}/64`, "dev", "eth0", "nodad"]);
+      for (const a of addresses) {
+        sh("ip", ["-n", host.netns, "addr", "add", a.includes(":") ? `${a}/128` : `${a}/32`, "dev", "eth0", ...(a.includes(":") ? ["nodad"] : [])]);
+      }
+      for (const p of this.listPods()) this.routeToPod(host, p, "replace");
+      this.progress(addresses.length
+        ? `external network ${network}: a host on the fabric (${host.netns}) at ${addresses.join(" ")}`
+        : `external network ${network}: NOT RUN — every address of its prefixes belongs to a longer prefix of another network`);
+    }
+  }
+
+  /** External hosts reach a pod through its node (as a router of the external network would). */
+  private routeToPod(host: SandboxExternal, p: SandboxPod, op: "replace" | "del"): void {
+    const k = Number(/(\d+)$/.exec(p.node)?.[1]);
+    if (p.state !== "running" || !Number.isInteger(k)) return;
+    for (const a of p.addresses) {
+      const v6 = a.includes(":");
+      try {
+        sh("ip", ["-n", host.netns, ...(v6 ? ["-6"] : ["-4"]), "route", op, v6 ? `${a}/128` : `${a}/32`, "via", v6 ? this.underlayAddress(k) : this.underlayAddress4(k)]);
+      } catch (e) {
+        if (op === "replace") throw e;
+      }
+    }
+  }
+
+  /** The hosts standing in for the external networks. */
+  listExternals(): SandboxExternal[] {
+    return [...(this.rec.externals ?? [])];
+  }
+
+  external(network: string): SandboxExternal | undefined {
+    return this.rec.externals?.find((h) => h.network === network);
   }
 
   /** The network the product binds a pod to (binding policies), or why none. */
@@ -391,6 +473,7 @@ export class Sandbox {
         record.netns = undefined;
       }
     }
+    if (record.state === "running") for (const h of this.listExternals()) this.routeToPod(h, record, "replace");
     this.save();
     this.progress(record.state === "running"
       ? `pod ${namespace}/${name}: ${node}, network ${network}, ${record.addresses.join(" ")}`
@@ -413,6 +496,7 @@ export class Sandbox {
       const r = await this.cni("DEL", p.node, this.podEnv(p, ""));
       if (r.status !== 0) throw new Error(`CNI DEL of ${namespace}/${name} failed: ${r.raw.trim()}`);
     }
+    if (p) for (const h of this.listExternals()) this.routeToPod(h, p, "del");
     if (p?.netns) sh("ip", ["netns", "del", p.netns]);
     try {
       await this.store.delete("Pod", name, namespace);
@@ -432,16 +516,19 @@ export class Sandbox {
   }
 
   /**
-   * Every ordered pair of running pods, per family both have: the product's
-   * own decision (routing policies) against a real ping from one pod's
-   * namespace to the other's address.
+   * Every ordered pair of running pods, per family both have, then every
+   * running pod to every external network's host (`external/<network>`)
+   * and back (new connections in), per family both have: the product's own
+   * decision (routing policies) against a real ping from the one's
+   * namespace (and address, for a host) to the other's address.
    */
   async matrix(): Promise<MatrixEntry[]> {
     const running = this.listPods().filter((p) => p.state === "running");
     const networks = (await this.store.list<Network>("Network")).items;
     const policies = (await this.store.list<NetworkRoutingPolicy>("NetworkRoutingPolicy")).items;
     const rules = RoutingRules.compile(policies, networks);
-    const jobs: { entry: MatrixEntry; from: SandboxPod; address: string }[] = [];
+    const jobs: { entry: MatrixEntry; netns: string; address: string; source?: string }[] = [];
+    const inbound: typeof jobs = [];
     for (const a of running) {
       for (const b of running) {
         if (a === b) continue;
@@ -452,21 +539,57 @@ export class Sandbox {
           const d = await rules.decide(a.network!, { address: dst });
           jobs.push({
             entry: { from: `${a.namespace}/${a.name}`, to: `${b.namespace}/${b.name}`, family, expected: d.decision === "allow" ? "allow" : "deny", observed: "deny" },
-            from: a,
+            netns: a.netns!,
             address: dst,
           });
         }
       }
+      for (const h of this.listExternals()) {
+        for (const family of ["ipv4", "ipv6"] as const) {
+          const has = (addrs: string[]) => addrs.find((x) => x.includes(":") === (family === "ipv6"));
+          const dst = has(h.addresses);
+          const src = has(a.addresses);
+          if (!src || !dst) continue;
+          const d = await rules.decide(a.network!, { address: dst });
+          jobs.push({
+            entry: { from: `${a.namespace}/${a.name}`, to: `external/${h.network}`, family, expected: d.decision === "allow" ? "allow" : "deny", observed: "deny" },
+            netns: a.netns!,
+            address: dst,
+          });
+          const back = await rules.decide(h.network, { address: src });
+          inbound.push({
+            entry: { from: `external/${h.network}`, to: `${a.namespace}/${a.name}`, family, expected: back.decision === "allow" ? "allow" : "deny", observed: "deny" },
+            netns: h.netns,
+            address: src,
+            source: dst,
+          });
+        }
+      }
     }
+    // Inbound rows after the rest, grouped by external network.
+    const hostOrder = this.listExternals().map((h) => `external/${h.network}`);
+    jobs.push(...inbound.sort((x, y) => hostOrder.indexOf(x.entry.from) - hostOrder.indexOf(y.entry.from)));
     await parallel(jobs, 8, async (j) => {
-      j.entry.observed = (await this.ping(j.from, j.address)) ? "allow" : "deny";
+      j.entry.observed = (await this.pingFrom(j.netns, j.address, j.source)) ? "allow" : "deny";
     });
     return jobs.map((j) => j.entry);
   }
 
   /** One ping exchange from a pod (two tries, so one slow first packet is not a deny). */
-  async ping(from: SandboxPod, address: string): Promise<boolean> {
-    const r = await run(["ip", "netns", "exec", from.netns!, "ping", "-n", "-q", "-c", "2", "-i", "0.2", "-W", "1", "-w", "2", address], { timeoutMs: 10_000 });
+  ping(from: SandboxPod, address: string): Promise<boolean> {
+    return this.pingFrom(from.netns!, address);
+  }
+
+  /** One ping exchange from an external network's host, from its address of the destination's family. */
+  pingFromExternal(network: string, address: string): Promise<boolean> {
+    const h = this.external(network);
+    const source = h?.addresses.find((a) => a.includes(":") === address.includes(":"));
+    if (!h || !source) throw new Error(`No host of external network "${network}" with an ${address.includes(":") ? "IPv6" : "IPv4"} address`);
+    return this.pingFrom(h.netns, address, source);
+  }
+
+  private async pingFrom(netns: string, address: string, source?: string): Promise<boolean> {
+    const r = await run(["ip", "netns", "exec", netns, "ping", "-n", "-q", "-c", "2", "-i", "0.2", "-W", "1", "-w", "2", ...(source ? ["-I", source] : []), address], { timeoutMs: 10_000 });
     const m = /(\d+) received/.exec(r.stdout);
     return m ? Number(m[1]) > 0 : false;
   }
@@ -501,8 +624,10 @@ function teardown(rec: SandboxRecord): void {
   const deadline = Date.now() + 3000;
   while (pids.some(alive) && Date.now() < deadline) sh("sleep", ["0.05"]);
   for (const pid of pids) killGroup(pid, "SIGKILL");
+  const externals = new Set((rec.externals ?? []).map((h) => h.netns));
   const ours = (ns: string) =>
-    ns === `${rec.prefix}lace-fabric` || /^node-\d+$/.test(ns.slice(rec.prefix.length)) && ns.startsWith(rec.prefix) || ns.startsWith(`${rec.prefix}pod-`);
+    ns === `${rec.prefix}lace-fabric` || /^node-\d+$/.test(ns.slice(rec.prefix.length)) && ns.startsWith(rec.prefix) || ns.startsWith(`${rec.prefix}pod-`) ||
+    externals.has(ns);
   let names: string[] = [];
   try {
     names = readdirSync("/run/netns");

@@ -44,10 +44,15 @@ const v4 = (name: string) => P(name).addresses.find((a) => !a.includes(":"))!;
 const v6 = (name: string) => P(name).addresses.find((a) => a.includes(":"))!;
 
 /** Pings until the result is `want` (policy changes take an apply to arrive), or gives up after 15 s. */
-async function eventually(from: string, address: string, want: boolean): Promise<boolean> {
+function eventually(from: string, address: string, want: boolean): Promise<boolean> {
+  return until(want, () => sb.ping(P(from), address));
+}
+
+/** Probes until the result is `want`, or gives up after 15 s. */
+async function until(want: boolean, probe: () => Promise<boolean>): Promise<boolean> {
   const end = Date.now() + 15_000;
   for (;;) {
-    const got = await sb.ping(P(from), address);
+    const got = await probe();
     if (got === want || Date.now() > end) return got;
     await sleep(200);
   }
@@ -125,6 +130,49 @@ test("a routing policy added opens the path (and only that direction); deleted, 
   assert.equal(mismatches(m), []);
   await sb.store.delete("NetworkRoutingPolicy", "blue-to-red");
   assert.is(await eventually("b1", v4("r2"), false), false, "blue → red after the policy is deleted");
+});
+
+test("external networks: a pod with an allowed path reaches the network's host on the fabric (SNAT or not), one without does not", async () => {
+  const external = (name: string, prefixes: string[], snat = true): Resource => ({
+    apiVersion: L, kind: "Network", metadata: { name }, spec: { type: "external", externalPrefixes: prefixes, snat },
+  });
+  // Disjoint prefixes on purpose: the controller does not yet cut an allowed route around a longer prefix of another
+  // network (red → a /25 of wan-lab inside wan's /24 would leave through wan's /24). external_hosts_test checks that
+  // the sandbox gives each host an address that longest-prefix-matches to its own network.
+  await sb.apply([
+    external("wan", ["192.0.2.0/24", "fd00:e0::/64"]), external("wan-lab", ["203.0.113.0/24"], false),
+    route("red-to-wan", "red", "wan"), route("blue-to-wan-lab", "blue", "wan-lab"), route("wan-to-blue", "wan", "blue"),
+  ]);
+  const wan = sb.external("wan")!, lab = sb.external("wan-lab")!;
+  assert.equal(wan.addresses, ["192.0.2.1", "fd00:e0::1"]);
+  assert.equal(lab.addresses, ["203.0.113.1"]);
+  try {
+    assert.is(await eventually("r1", "192.0.2.1", true), true, "red → wan IPv4 (node 1)");
+    assert.is(await eventually("r2", "fd00:e0::1", true), true, "red → wan IPv6 (node 2)");
+    assert.is(await eventually("b2", "203.0.113.1", true), true, "blue → wan-lab, no SNAT: the host answers the pod's own address through its node");
+    assert.is(await sb.ping(P("b1"), "192.0.2.1"), false, "blue → wan: no path");
+    assert.is(await sb.ping(P("r1"), "203.0.113.1"), false, "red → wan-lab: no path");
+    assert.is(await sb.ping(P("v1"), "192.0.2.1"), false, "vault → wan: no path");
+    assert.is(await until(true, () => sb.pingFromExternal("wan", v4("b1"))), true, "wan → blue: a path from wan opens connections in");
+    assert.is(await sb.pingFromExternal("wan", v4("r1")), false, "wan → red: red's path goes out only");
+    assert.is(await sb.pingFromExternal("wan-lab", v4("b1")), false, "wan-lab → blue: blue's path goes out only");
+    const m = await sb.matrix();
+    assert.equal(mismatches(m), [], "observed differs from expected");
+    const row = (from: string, to: string, family: string) => m.find((e) => e.from === `e2e/${from}` && e.to === `external/${to}` && e.family === family);
+    assert.equal(row("r3", "wan", "ipv4"), { from: "e2e/r3", to: "external/wan", family: "ipv4", expected: "allow", observed: "allow" });
+    assert.is(row("r3", "wan", "ipv6")?.observed, "allow");
+    assert.is(row("b1", "wan", "ipv4")?.observed, "deny");
+    assert.is(row("b1", "wan", "ipv6"), undefined, "blue has no IPv6: no row");
+    assert.is(row("b1", "wan-lab", "ipv4")?.observed, "allow");
+    assert.is(row("r1", "wan-lab", "ipv4")?.expected, "deny");
+    const inbound = (from: string, to: string, family: string) => m.find((e) => e.from === `external/${from}` && e.to === `e2e/${to}` && e.family === family);
+    assert.equal(inbound("wan", "b2", "ipv4"), { from: "external/wan", to: "e2e/b2", family: "ipv4", expected: "allow", observed: "allow" });
+    assert.is(inbound("wan", "r2", "ipv6")?.observed, "deny");
+    assert.is(inbound("wan-lab", "b2", "ipv4")?.observed, "deny");
+  } finally {
+    for (const name of ["red-to-wan", "blue-to-wan-lab", "wan-to-blue"]) await sb.store.delete("NetworkRoutingPolicy", name);
+  }
+  assert.is(await eventually("r1", "192.0.2.1", false), false, "red → wan closed once the policy is deleted");
 });
 
 test("a deleted pod's address returns to its node's block and can be handed out again", async () => {
