@@ -1022,6 +1022,16 @@ export class DesiredStateBuilder {
       if (list) list.push(q.value);
       else denies.set(e.network, [q.value]);
     }
+    // Every external network's prefixes, made on first need: an address belongs to the external network
+    // with the longest matching prefix, so a route to one network is cut around the longer prefixes of others.
+    let externals: { network: string; prefix: Prefix }[] | undefined;
+    const externalPrefixes = () =>
+      externals ??= [...this.nets.values()].filter((n) => n.forwarding === "underlay").flatMap((n) =>
+        (n.resource.spec?.externalPrefixes ?? []).flatMap((text) => {
+          const r = Prefix.tryParse(text);
+          return r.ok ? [{ network: n.name, prefix: r.value }] : [];
+        })
+      );
     const add = (dest: NetInfo, prefix: string, mode: PathRoute["mode"], policy: string | null) => {
       if (dest.id === undefined) return;
       const p = Prefix.tryParse(prefix);
@@ -1058,14 +1068,18 @@ export class DesiredStateBuilder {
             s!.owners.push(undefined);
           }
           return;
-        case "underlay":
-          for (const piece of cutAround(p.value, carve)) {
+        case "underlay": {
+          const others = externalPrefixes()
+            .filter((x) => x.network !== dest.name && p.value.covers(x.prefix) && !x.prefix.equals(p.value))
+            .map((x) => x.prefix);
+          for (const piece of cutAround(p.value, others.length ? [...carve, ...others] : carve)) {
             const text = piece.toString();
             s!.paths.push({ destination: text, toNetwork: dest.name, via: "underlay", mode, policy });
             s!.owners.push(undefined);
             if (mode === "allow") s!.egress.push({ prefix: text, network: dest.name, snat: dest.snat });
           }
           return;
+        }
       }
     };
     for (const e of this.table.sources.get(source) ?? EMPTY) {

@@ -299,6 +299,29 @@ t("external egress: an allowed path to an external network leaves through the un
   assert.equal(app.paths.find((p) => p.toNetwork === "corp"), { destination: "192.0.2.0/24", toNetwork: "corp", via: "underlay", mode: "allow", policy: "app-to-corp" });
 });
 
+t("external egress is cut around a longer prefix of another external network", async () => {
+  const b = new DesiredStateBuilder();
+  await b.upsertAll([
+    topology(locatorsFor(NODES)),
+    network("app", { ipv4: "10.10.0.0/16" }, 1),
+    network("wan", { external: ["192.0.2.0/24"] }, 2),
+    network("wan-lab", { external: ["192.0.2.128/25"] }, 3),
+    routingPolicy("app-to-wan", ["app"], ["wan"]),
+    allocation("app", "node-1", ["10.10.0.0/24"]),
+  ]);
+  // 192.0.2.129 belongs to wan-lab (longest prefix), which app may not reach: only wan's own half is routed.
+  let app = net(b.stateFor("node-1"), "app");
+  assert.equal(app.paths.filter((p) => p.via === "underlay").map((p) => `${p.destination} ${p.toNetwork}`), ["192.0.2.0/25 wan"]);
+  assert.equal(app.egress, [{ prefix: "192.0.2.0/25", network: "wan", snat: true }]);
+  // Allowed to both: each keeps its own route.
+  await b.upsert(routingPolicy("app-to-lab", ["app"], ["wan-lab"]));
+  app = net(b.stateFor("node-1"), "app");
+  assert.equal(
+    app.paths.filter((p) => p.via === "underlay").map((p) => `${p.destination} ${p.toNetwork}`).sort(),
+    ["192.0.2.0/25 wan", "192.0.2.128/25 wan-lab"],
+  );
+});
+
 t("a node-restricted builder (an agent) keeps and publishes only its node", async () => {
   const b = new DesiredStateBuilder({ node: "node-2" });
   const rec = recorder(b);
