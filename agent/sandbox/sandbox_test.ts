@@ -136,22 +136,21 @@ test("external networks: a pod with an allowed path reaches the network's host o
   const external = (name: string, prefixes: string[], snat = true): Resource => ({
     apiVersion: L, kind: "Network", metadata: { name }, spec: { type: "external", externalPrefixes: prefixes, snat },
   });
-  // Disjoint prefixes on purpose: the controller does not yet cut an allowed route around a longer prefix of another
-  // network (red → a /25 of wan-lab inside wan's /24 would leave through wan's /24). external_hosts_test checks that
-  // the sandbox gives each host an address that longest-prefix-matches to its own network.
+  // wan-lab's /25 lies inside wan's /24: an address belongs to the longest prefix, so red's route to wan is cut
+  // around it (192.0.2.129 is wan-lab's, which red may not reach) and wan's way into blue does not admit wan-lab.
   await sb.apply([
-    external("wan", ["192.0.2.0/24", "fd00:e0::/64"]), external("wan-lab", ["203.0.113.0/24"], false),
+    external("wan", ["192.0.2.0/24", "fd00:e0::/64"]), external("wan-lab", ["192.0.2.128/25"], false),
     route("red-to-wan", "red", "wan"), route("blue-to-wan-lab", "blue", "wan-lab"), route("wan-to-blue", "wan", "blue"),
   ]);
   const wan = sb.external("wan")!, lab = sb.external("wan-lab")!;
   assert.equal(wan.addresses, ["192.0.2.1", "fd00:e0::1"]);
-  assert.equal(lab.addresses, ["203.0.113.1"]);
+  assert.equal(lab.addresses, ["192.0.2.129"]);
   try {
     assert.is(await eventually("r1", "192.0.2.1", true), true, "red → wan IPv4 (node 1)");
     assert.is(await eventually("r2", "fd00:e0::1", true), true, "red → wan IPv6 (node 2)");
-    assert.is(await eventually("b2", "203.0.113.1", true), true, "blue → wan-lab, no SNAT: the host answers the pod's own address through its node");
+    assert.is(await eventually("b2", "192.0.2.129", true), true, "blue → wan-lab, no SNAT: the host answers the pod's own address through its node");
     assert.is(await sb.ping(P("b1"), "192.0.2.1"), false, "blue → wan: no path");
-    assert.is(await sb.ping(P("r1"), "203.0.113.1"), false, "red → wan-lab: no path");
+    assert.is(await sb.ping(P("r1"), "192.0.2.129"), false, "red → wan-lab: no path, though inside wan's /24");
     assert.is(await sb.ping(P("v1"), "192.0.2.1"), false, "vault → wan: no path");
     assert.is(await until(true, () => sb.pingFromExternal("wan", v4("b1"))), true, "wan → blue: a path from wan opens connections in");
     assert.is(await sb.pingFromExternal("wan", v4("r1")), false, "wan → red: red's path goes out only");
@@ -169,8 +168,15 @@ test("external networks: a pod with an allowed path reaches the network's host o
     assert.equal(inbound("wan", "b2", "ipv4"), { from: "external/wan", to: "e2e/b2", family: "ipv4", expected: "allow", observed: "allow" });
     assert.is(inbound("wan", "r2", "ipv6")?.observed, "deny");
     assert.is(inbound("wan-lab", "b2", "ipv4")?.observed, "deny");
+    // Both directions between red and wan: red still goes out, and wan now comes in.
+    await sb.apply([route("wan-to-red", "wan", "red")]);
+    assert.is(await until(true, () => sb.pingFromExternal("wan", v4("r1"))), true, "wan → red once a policy allows it too");
+    assert.is(await sb.ping(P("r1"), "192.0.2.1"), true, "red → wan still open");
+    assert.is(await sb.pingFromExternal("wan-lab", v4("r1")), false, "wan-lab → red: not admitted by wan's policy");
   } finally {
-    for (const name of ["red-to-wan", "blue-to-wan-lab", "wan-to-blue"]) await sb.store.delete("NetworkRoutingPolicy", name);
+    for (const name of ["red-to-wan", "blue-to-wan-lab", "wan-to-blue", "wan-to-red"]) {
+      await sb.store.delete("NetworkRoutingPolicy", name).catch(() => {});
+    }
   }
   assert.is(await eventually("r1", "192.0.2.1", false), false, "red → wan closed once the policy is deleted");
 });

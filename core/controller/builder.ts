@@ -899,6 +899,13 @@ export class DesiredStateBuilder {
       if ((table.sources.get(a) ?? EMPTY).some((e) => e.action === "allow" && e.network === a)) this.selfReach.add(a);
       else this.selfReach.delete(a);
       this.invalidatePaths(a);
+      // An external network's own entries decide whether the networks it reaches mark their egress `inbound`.
+      if (this.nets.get(a)?.forwarding === "underlay") {
+        for (const d of new Set([...before ?? [], ...t])) {
+          this.invalidatePaths(d);
+          for (const node of this.netNodes.get(d) ?? []) this.markNet(node, d);
+        }
+      }
       // A node's set of networks follows the bridged networks its networks route to: only a change there moves it.
       const bridged = (set: Set<string> | undefined) => [...set ?? []].filter((d) => this.nets.get(d)?.forwarding === "bridged").sort().join(",");
       const moved = bridged(before) !== bridged(t);
@@ -1072,9 +1079,14 @@ export class DesiredStateBuilder {
           const others = externalPrefixes()
             .filter((x) => x.network !== dest.name && p.value.covers(x.prefix) && !x.prefix.equals(p.value))
             .map((x) => x.prefix);
+          // Both directions allowed: the reverse is not a reply-only path, so say so on the route.
+          const inbound = mode === "allow" &&
+            (this.table.sources.get(dest.name) ?? EMPTY).some((e) => e.action === "allow" && e.network === source);
           for (const piece of cutAround(p.value, others.length ? [...carve, ...others] : carve)) {
             const text = piece.toString();
-            s!.paths.push({ destination: text, toNetwork: dest.name, via: "underlay", mode, policy });
+            s!.paths.push(inbound
+              ? { destination: text, toNetwork: dest.name, via: "underlay", mode, policy, inbound }
+              : { destination: text, toNetwork: dest.name, via: "underlay", mode, policy });
             s!.owners.push(undefined);
             if (mode === "allow") s!.egress.push({ prefix: text, network: dest.name, snat: dest.snat });
           }
@@ -1282,7 +1294,7 @@ function withoutNode(peers: Peer[], node: string): Peer[] {
   return peers.slice();
 }
 
-const pathKey = (p: PathRoute) => `${p.destination}|${p.toNetwork}|${p.via}|${p.sid ?? p.bridge ?? ""}|${p.mode}|${p.policy}`;
+const pathKey = (p: PathRoute) => `${p.destination}|${p.toNetwork}|${p.via}|${p.sid ?? p.bridge ?? ""}|${p.mode}|${p.policy}|${p.inbound ? "in" : ""}`;
 
 /** Reuses the previous build's route objects (and arrays, when nothing changed) wherever they are equal. */
 function internInto(s: SharedPaths, prev: SharedPaths): void {

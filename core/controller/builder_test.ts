@@ -322,6 +322,26 @@ t("external egress is cut around a longer prefix of another external network", a
   );
 });
 
+t("both directions allowed to an external network: the egress route says inbound, and follows the reverse policy", async () => {
+  const b = new DesiredStateBuilder();
+  const rec = recorder(b);
+  await b.upsertAll([
+    topology(locatorsFor(NODES)),
+    network("app", { ipv4: "10.10.0.0/16" }, 1),
+    network("corp", { external: ["192.0.2.0/24"] }, 2),
+    routingPolicy("app-to-corp", ["app"], ["corp"]),
+    allocation("app", "node-1", ["10.10.0.0/24"]),
+  ]);
+  const corpPath = () => net(b.stateFor("node-1"), "app").paths.find((p) => p.toNetwork === "corp")!;
+  assert.is(corpPath().inbound, undefined, "outbound only");
+  rec.take();
+  await b.upsert(routingPolicy("corp-to-app", ["corp"], ["app"]));
+  assert.equal(corpPath(), { destination: "192.0.2.0/24", toNetwork: "corp", via: "underlay", mode: "allow", policy: "app-to-corp", inbound: true });
+  assert.ok(rec.take().includes("node-1"), "node-1 republished");
+  await b.remove("NetworkRoutingPolicy", "corp-to-app");
+  assert.is(corpPath().inbound, undefined, "inbound closed again");
+});
+
 t("a node-restricted builder (an agent) keeps and publishes only its node", async () => {
   const b = new DesiredStateBuilder({ node: "node-2" });
   const rec = recorder(b);

@@ -136,6 +136,12 @@ export interface PathRoute {
   mode: "allow" | "reply-only";
   /** The deciding routing policy, or null for the implicit own-network route. */
   policy: string | null;
+  /**
+   * `via: "underlay"` with `mode: "allow"` only: the external network may also open
+   * connections into this one (a policy allows both directions). A `reply-only`
+   * underlay path implies it.
+   */
+  inbound?: boolean;
 }
 
 export interface NeighborEntry {

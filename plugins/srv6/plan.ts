@@ -266,7 +266,7 @@ function planRoutedNetwork(
     } else if (p.via === "underlay") {
       viaUnderlay(fam, dst);
       if (p.mode === "allow") egressTo.add(dst);
-      else {
+      if (p.mode === "reply-only" || p.inbound) {
         // The external network may open connections into this one: steer them from the underlay into the table.
         for (const local of net.localPrefixes) {
           if (family(local) !== fam) continue;

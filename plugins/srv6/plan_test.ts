@@ -129,6 +129,17 @@ t("ingress from an external network: rules from its prefixes to the network's lo
   assert.is(plan.egress.length, 0, "no egress, so no SNAT");
 });
 
+t("both directions allowed with an external network: egress with SNAT and ingress rules, nothing dropped", () => {
+  const state = cluster.desiredState(1, [red], [], [{ from: "red", to: "corp" }], "Reduced", [corp]);
+  const ctx = state.networks.find((n) => n.name === "red")!;
+  ctx.paths = ctx.paths.map((p) => p.toNetwork === "corp" ? { ...p, inbound: true } : p);
+  const plan = planNode(state, "eth0");
+  const ingress = [...plan.rules.values()].filter((x) => x.priority === RULE_PRIORITY_INGRESS);
+  assert.equal(ingress.map((x) => `${x.src}>${x.dst}`).sort(), ["192.0.2.0/24>10.1.1.0/24", "fd00:e0::/64>fd00:1:0:1::/64"]);
+  assert.ok(plan.egress.some((e) => e.destination === "192.0.2.0/24" && e.snat));
+  assert.not.match(renderRuleset(plan), /ct state new drop/);
+});
+
 t("networks the srv6 plugin does not forward are reported, not programmed", () => {
   const state = cluster.desiredState(1, [red], []);
   state.networks.push({ ...state.networks[0], name: "flat", forwarding: "bridged", bridge: "lb9", table: 1009 });
