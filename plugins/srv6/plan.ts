@@ -25,7 +25,7 @@
  * plan.routes.get("4|1001|10.40.5.0/24"); // { nexthop: "4|eth0|3|fd00:1ace:0:2::1", … }
  */
 import { IPAddress, Prefix, type NetworkForwarding, type NodeDesiredState } from "../../core/mod.ts";
-import type { AddrObj, BridgeObj, NexthopObj, RouteObj, RuleObj } from "./objects.ts";
+import type { AddrObj, BridgeObj, KernelObjects, NexthopObj, RouteObj, RuleObj } from "./objects.ts";
 import { addrKey, nexthopSig, routeKey, ruleKey } from "./objects.ts";
 import { canonicalIp, canonicalPrefix, SEG6_ACTION, SEG6_MODE } from "./wire.ts";
 
@@ -103,14 +103,9 @@ export interface UnderlayGateways {
   6?: string;
 }
 
-export interface Plan {
+/** The kernel objects a node should hold (as `KernelObjects`, less the ruleset text), and what the ruleset is rendered from. */
+export interface Plan extends Omit<KernelObjects, "nft"> {
   underlay: string;
-  bridges: Map<string, BridgeObj>;
-  addrs: Map<string, AddrObj>;
-  nexthops: Map<string, NexthopObj>;
-  routes: Map<string, RouteObj>;
-  rules: Map<string, RuleObj>;
-  sysctls: Map<string, string>;
   /** Networks this dataplane does not program (not `routed`), with the reason. */
   skipped: { network: string; reason: string }[];
   /** SID → mark, for the nftables map. */

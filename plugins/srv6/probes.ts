@@ -49,16 +49,21 @@ for i in range(${count}): s.sendto(echo("${innerSrc}", "${innerDst}"), ("${sid}"
   return inNs(ns, [PY, "-c", code]).status;
 }
 
-/** Starts a TCP listener that accepts connections for a while. */
+/** Starts a TCP listener that answers every connection with "ok". */
 export function startTcpServer(cluster: TestCluster, ns: string, addr: string, port: number): void {
+  serveTcp(cluster, ns, addr, port, 'b"ok"');
+}
+
+/** A TCP listener at addr:port answering each connection with the Python expression `reply` (`peer` is the client). */
+function serveTcp(cluster: TestCluster, ns: string, addr: string, port: number, reply: string): void {
   const fam = addr.includes(":") ? "AF_INET6" : "AF_INET";
   const code = `
-import socket, time
+import socket
 s = socket.socket(socket.${fam}, socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("${addr}", ${port})); s.listen(16)
 while True:
-    c, _ = s.accept(); c.sendall(b"ok"); c.close()
+    c, peer = s.accept(); c.sendall(${reply}); c.close()
 `;
   cluster.start(ns, [PY, "-c", code]);
 }
@@ -87,16 +92,7 @@ sys.exit(1)
 
 /** Starts a TCP listener that answers every connection with the peer address it sees. */
 export function startPeerServer(cluster: TestCluster, ns: string, addr: string, port: number): void {
-  const fam = addr.includes(":") ? "AF_INET6" : "AF_INET";
-  const code = `
-import socket
-s = socket.socket(socket.${fam}, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("${addr}", ${port})); s.listen(16)
-while True:
-    c, peer = s.accept(); c.sendall(peer[0].encode()); c.close()
-`;
-  cluster.start(ns, [PY, "-c", code]);
+  serveTcp(cluster, ns, addr, port, "peer[0].encode()");
 }
 
 /** The source address a peer server saw for a connection from `ns`, or undefined when it did not connect (1.5 s). */
