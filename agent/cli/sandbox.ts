@@ -54,6 +54,7 @@ async function runSandbox(o: SandboxCliOptions, controller: boolean): Promise<vo
   process.once("SIGINT", interrupted);
   process.once("SIGTERM", interrupted);
   let mismatches = 0;
+  const failures: string[] = [];
   try {
     await sb.apply(resources as Resource[]);
     const pods = sb.listPods();
@@ -67,6 +68,9 @@ async function runSandbox(o: SandboxCliOptions, controller: boolean): Promise<vo
       : "testing every ordered pair of running pods (ping, per family)");
     const matrix = await sb.matrix();
     mismatches = matrix.filter((m) => m.expected !== m.observed).length;
+    const failed = pods.filter((p) => p.failed);
+    if (failed.length) failures.push(`${failed.length} pod(s) could not be run: ${failed.map((p) => `${p.namespace}/${p.name}`).join(", ")}`);
+    if (matrix.length === 0) failures.push("no pair of running pods was tested: a sandbox run that checks nothing has not shown anything");
     if (o.json) {
       const out = {
         pods: pods.map((p) => ({ namespace: p.namespace, name: p.name, node: p.node, network: p.network, addresses: p.addresses })),
@@ -86,7 +90,8 @@ async function runSandbox(o: SandboxCliOptions, controller: boolean): Promise<vo
     process.off("SIGINT", interrupted);
     process.off("SIGTERM", interrupted);
   }
-  if (mismatches) process.exitCode = 1;
+  for (const f of failures) say(`FAILED: ${f}`);
+  if (mismatches || failures.length) process.exitCode = 1;
 }
 
 /** Registers `sandbox` and `sandbox down` on the `lace` program. */

@@ -83,6 +83,11 @@ export interface SandboxPod {
   /** `running`, or `not-run` with the reason (an l2 or external network, a failed ADD). */
   state: "running" | "not-run";
   reason?: string;
+  /**
+   * Set when the pod should have run and did not (no binding, a failed CNI
+   * ADD); unset for pods of network types the sandbox does not run yet.
+   */
+  failed?: boolean;
   netns?: string;
   containerId?: string;
 }
@@ -455,6 +460,7 @@ export class Sandbox {
     const net = network ? await this.store.get<Network>("Network", network) : undefined;
     if (!network || !net) {
       record.reason = why ?? `network "${network}" does not exist`;
+      record.failed = true;
     } else if (!RUNNABLE_TYPES.has(net.spec?.type ?? "")) {
       record.reason = `network "${network}" is ${net.spec?.type}: the node dataplane runs l3 networks only for now (${net.spec?.type} comes in a later issue)`;
     } else {
@@ -468,6 +474,7 @@ export class Sandbox {
         record.state = "running";
         record.addresses = ((r.out.ips as { address: string }[] | undefined) ?? []).map((i) => i.address.split("/")[0]);
       } else {
+        record.failed = true;
         record.reason = `CNI ADD failed: ${r.out ? `${r.out.code}: ${r.out.msg}${r.out.details ? ` (${r.out.details})` : ""}` : r.raw.trim()}`;
         sh("ip", ["netns", "del", netns]);
         record.netns = undefined;

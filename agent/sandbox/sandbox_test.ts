@@ -12,11 +12,15 @@ import { join } from "node:path";
 import type { Allocation, Resource } from "../../core/mod.ts";
 import { type MatrixEntry, Sandbox, type SandboxPod } from "./sandbox.ts";
 import { sh, sleep } from "./processes.ts";
+import { noSeg6Reason } from "../../plugins/srv6/kernel_config.ts";
 
 const isRoot = process.getuid?.() === 0;
 const t = suite("sandbox (end to end)");
-const test = isRoot ? t : t.skip;
+const seg6Missing = noSeg6Reason();
+const runs = isRoot && !seg6Missing;
+const test = runs ? t : t.skip;
 if (!isRoot) console.log("sandbox end-to-end tests skipped: they need root to create network namespaces");
+else if (seg6Missing) console.log(`sandbox end-to-end tests skipped: ${seg6Missing}`);
 
 const L = "lace-cni.io/v1alpha1";
 const net = (name: string, v4: string, v6?: string, anonymous = false): Resource => ({
@@ -73,7 +77,7 @@ process.on("exit", () => {
 });
 
 t.before(async () => {
-  if (!isRoot) return;
+  if (!runs) return;
   try {
     sb = await Sandbox.up({ nodes: 3, prefix: `le${process.pid.toString(36)}-` });
     await sb.apply([

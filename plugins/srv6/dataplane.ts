@@ -52,6 +52,10 @@ export class Srv6Dataplane implements Dataplane {
     const path = opts.netns === undefined ? undefined : netnsPath(opts.netns);
     const dp = new Srv6Dataplane(opts.node, path, NetlinkClient.open(path));
     dp.caps = await probeCapabilities(path);
+    if (!dp.caps.seg6 || !dp.caps.seg6local) {
+      dp.nl.close();
+      throw new Error(`Cannot run the srv6 dataplane on node ${opts.node}: the kernel has no seg6 lwtunnel (CONFIG_IPV6_SEG6_LWTUNNEL is not set), which the kernel backend needs`);
+    }
     return dp;
   }
 

@@ -13,14 +13,18 @@ import { fileURLToPath } from "node:url";
 import type { NodeDesiredState } from "../../core/mod.ts";
 import { Srv6Dataplane } from "./dataplane.ts";
 import { podMtu } from "./plan.ts";
+import { noSeg6Reason } from "./kernel_config.ts";
 import { inEchos, inNs, isRoot, ping, pingAsync, sh, TestCluster, type TestExternal, type TestNetwork, type TestPod } from "./testing.ts";
 import {
   sendSpoofedEcho, sendToSid, startPeerServer, startTcpServer, tcpConnect, tcpConnectAsync, tcpPeer, tcpPeerAsync, waitListening,
 } from "./probes.ts";
 
 const t = suite("srv6 dataplane (namespaces)");
-const test = isRoot ? t : t.skip;
+const seg6Missing = noSeg6Reason();
+const runs = isRoot && !seg6Missing;
+const test = runs ? t : t.skip;
 if (!isRoot) console.log("srv6 dataplane tests skipped: they need root to create network namespaces");
+else if (seg6Missing) console.log(`srv6 dataplane (kernel backend) tests skipped: ${seg6Missing}`);
 
 const red: TestNetwork = { name: "red", id: 1, v4: 1, v6: 1 };
 const blue: TestNetwork = { name: "blue", id: 2, v4: 2, v6: 2 };
@@ -83,7 +87,7 @@ async function blocked(probes: Record<string, Promise<number | boolean | string 
 }
 
 t.before(async () => {
-  if (!isRoot) return;
+  if (!runs) return;
   try {
     await setUp();
   } catch (e) {
@@ -118,6 +122,7 @@ async function setUp(): Promise<void> {
 }
 
 t.after(async () => {
+  if (!runs) return;
   for (const dp of dps) await dp.close();
   cluster.destroy();
 });
