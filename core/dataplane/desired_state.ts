@@ -191,6 +191,8 @@ export interface DataplaneCapabilities {
   overlappingSubnets: boolean;
   /** Kinds of network forwarding this dataplane can program. */
   forwarding: ("routed" | "bridged" | "underlay")[];
+  /** The backend the dataplane chose on this node, where it has several (srv6: `kernel` or `bpf`). */
+  backend?: string;
 }
 
 /** The outcome of one `apply`. */

@@ -12,6 +12,7 @@ import { existsSync } from "node:fs";
 import { threadId } from "node:worker_threads";
 import type { DataplaneCapabilities } from "../../core/mod.ts";
 import { NetlinkClient } from "./netlink.ts";
+import { kernelLacks } from "./kernel_config.ts";
 import { readLinks } from "./kernel.ts";
 import {
   AF, IFF_UP, ifinfomsg, IFLA, IFLA_INFO, LWTUNNEL_ENCAP, MessageBuilder, NHA, nhmsg, NLM_F, RTA, rtmsg, RTM, RTN,
@@ -92,7 +93,9 @@ export async function probeCapabilities(netns: string | undefined): Promise<Data
       const devDel = new MessageBuilder(RTM.DELLINK, 0).bytes(ifinfomsg(0)).str(IFLA.IFNAME, probeDev);
       await nl.write([{ message: devDel, what: `delete probe bridge ${probeDev}`, ignore: ["ENODEV"] }]).catch(() => undefined);
     }
-    const bpf = existsSync("/proc/sys/net/core/bpf_jit_enable") && existsSync("/sys/fs/bpf");
+    // The bpf backend needs the bpf() syscall with the JIT, clsact and cls_bpf; the config says where readable.
+    const bpf = existsSync("/proc/sys/net/core/bpf_jit_enable") &&
+      !["CONFIG_BPF_SYSCALL", "CONFIG_NET_CLS_BPF", "CONFIG_NET_SCH_INGRESS"].some(kernelLacks);
     return {
       vrf, seg6, seg6local, nexthopObjects, bpf,
       overlappingSubnets: seg6local,

@@ -19,7 +19,8 @@ import {
   readLinks, readNexthops, readRoutes, readRules, routeAdd, routeDel, ruleAdd, setMaster, setPodGroup, type Links,
 } from "./kernel.ts";
 import { addrKey, nexthopSig, routeKey, routeSig, ruleKey, type RouteObj } from "./objects.ts";
-import { planNode, type Plan, type UnderlayGateways } from "./plan.ts";
+import { planNode, type Backend, type Plan, type UnderlayGateways } from "./plan.ts";
+import { BpfDatapath, type BpfStats } from "./bpf_datapath.ts";
 import { loadedRulesetHashOver, loadRuleset, removeRuleset, renderRuleset, rulesetHash } from "./nft.ts";
 import { probeCapabilities } from "./capabilities.ts";
 import { attachPod, detachPod, type NodeHandle, type PodAttachment } from "./pods.ts";
@@ -30,6 +31,39 @@ export interface Srv6Options {
   node: string;
   /** Path (or `ip netns` name) of the node's network namespace; undefined: this process's. */
   netns?: string;
+  /**
+   * How SRv6 is carried: `kernel` (seg6 lwtunnel routes), `bpf` (tc-eBPF on
+   * the underlay), or `auto` (default): kernel where the kernel has seg6,
+   * else bpf. Both put the same packets on the wire.
+   */
+  backend?: BackendChoice;
+  /** The bpffs the bpf backend pins its maps in (mounted when it is not one). Default /sys/fs/bpf. */
+  bpffs?: string;
+}
+
+export type BackendChoice = "auto" | Backend;
+export const BACKEND_CHOICES: readonly BackendChoice[] = ["auto", "kernel", "bpf"];
+
+/**
+ * The backend `choice` resolves to with these capabilities, or an error
+ * naming the kernel options that are missing.
+ *
+ * @example
+ * chooseBackend("auto", { seg6: false, seg6local: false, bpf: true }, "node-1"); // "bpf"
+ */
+export function chooseBackend(choice: BackendChoice, caps: Pick<DataplaneCapabilities, "seg6" | "seg6local" | "bpf">, node: string): Backend {
+  if (!BACKEND_CHOICES.includes(choice)) {
+    throw new Error(`Invalid dataplane backend "${choice}": expected one of ${BACKEND_CHOICES.join(", ")}`);
+  }
+  const kernel = caps.seg6 && caps.seg6local;
+  const noKernel = "the kernel has no seg6 lwtunnel (CONFIG_IPV6_SEG6_LWTUNNEL is not set), which the kernel backend needs";
+  const noBpf = "the kernel lacks what the bpf backend needs (the bpf() syscall with JIT, clsact and cls_bpf: CONFIG_BPF_SYSCALL, CONFIG_BPF_JIT, CONFIG_NET_SCH_INGRESS, CONFIG_NET_CLS_BPF)";
+  if (choice === "kernel" && !kernel) throw new Error(`Cannot run the srv6 dataplane on node ${node} with backend kernel: ${noKernel}`);
+  if (choice === "bpf" && !caps.bpf) throw new Error(`Cannot run the srv6 dataplane on node ${node} with backend bpf: ${noBpf}`);
+  if (choice !== "auto") return choice;
+  if (kernel) return "kernel";
+  if (caps.bpf) return "bpf";
+  throw new Error(`Cannot run the srv6 dataplane on node ${node}: ${noKernel}, and ${noBpf}`);
 }
 
 export class Srv6Dataplane implements Dataplane {
@@ -39,24 +73,51 @@ export class Srv6Dataplane implements Dataplane {
   private busy: Promise<unknown> = Promise.resolve();
   /** Netfilter netlink socket for pod attach (opened on first use). */
   private nf?: NetlinkClient;
+  /** The bpf backend's programs and maps (loaded on the first apply). */
+  private bpfDatapath?: BpfDatapath;
+  /** The underlay device the bpf programs are attached to. */
+  private bpfUnderlay?: number;
   readonly netns: string | undefined;
   readonly label: string;
+  /** The backend this node runs (chosen at open). */
+  backend: Backend = "kernel";
+  private bpffs = "/sys/fs/bpf";
 
   private constructor(readonly node: string, netns: string | undefined, private readonly nl: NetlinkClient) {
     this.netns = netns;
     this.label = netns ? netns.split("/").pop()! : "host";
   }
 
-  /** Opens the node's netlink socket and probes the kernel's capabilities. */
+  /**
+   * Opens the node's netlink socket, probes the kernel's capabilities and
+   * chooses the backend; a kernel that can run neither is refused with the
+   * options it lacks.
+   */
   static async open(opts: Srv6Options): Promise<Srv6Dataplane> {
     const path = opts.netns === undefined ? undefined : netnsPath(opts.netns);
     const dp = new Srv6Dataplane(opts.node, path, NetlinkClient.open(path));
-    dp.caps = await probeCapabilities(path);
-    if (!dp.caps.seg6 || !dp.caps.seg6local) {
+    try {
+      const caps = await probeCapabilities(path);
+      dp.backend = chooseBackend(opts.backend ?? "auto", caps, opts.node);
+      // Marks keep overlapping networks apart on either backend (bpf marks at decapsulation).
+      dp.caps = { ...caps, backend: dp.backend, overlappingSubnets: caps.seg6local || dp.backend === "bpf" };
+    } catch (e) {
       dp.nl.close();
-      throw new Error(`Cannot run the srv6 dataplane on node ${opts.node}: the kernel has no seg6 lwtunnel (CONFIG_IPV6_SEG6_LWTUNNEL is not set), which the kernel backend needs`);
+      throw e;
     }
+    if (opts.bpffs) dp.bpffs = opts.bpffs;
     return dp;
+  }
+
+  /** The bpf backend's datapath: loaded on first use, maps pinned per node. */
+  private bpf(): BpfDatapath {
+    this.bpfDatapath ??= BpfDatapath.open(this.bpffs, this.netns ? this.label : this.node);
+    return this.bpfDatapath;
+  }
+
+  /** The bpf datapath's counters (encapsulated, decapsulated, dropped by reason); undefined on the kernel backend. */
+  bpfStats(): BpfStats | undefined {
+    return this.backend === "bpf" ? this.bpf().stats() : undefined;
   }
 
   /** The netlink client (tests and the benchmark read its write counter). */
@@ -70,6 +131,8 @@ export class Srv6Dataplane implements Dataplane {
   }
 
   async close(): Promise<void> {
+    this.bpfDatapath?.close();
+    this.bpfDatapath = undefined;
     this.nl.close();
     this.nf?.close();
     this.nf = undefined;
@@ -88,6 +151,16 @@ export class Srv6Dataplane implements Dataplane {
     };
     await this.reconcile(empty, false);
     removeRuleset(this.netns);
+    if (this.backend === "bpf") {
+      const bpf = this.bpf();
+      // Every device of the node: a fresh process does not know which one was the underlay.
+      const links = await readLinks(this.nl);
+      inNetns(this.netns, () => {
+        for (const l of links.byName.values()) bpf.detach(l.index);
+      });
+      bpf.destroy();
+      this.bpfDatapath = undefined;
+    }
   }
 
   async apply(state: NodeDesiredState): Promise<ApplyReport> {
@@ -140,9 +213,15 @@ export class Srv6Dataplane implements Dataplane {
     throw new Error(`Cannot apply the desired state of node ${state.node}: underlay.interface is empty and netns ${this.label} has no default route to take it from`);
   }
 
-  /** The main table's default gateways through the underlay: the next hop of egress to external networks. */
+  /**
+   * The main table's default gateways through the underlay (the next hop of
+   * egress to external networks), and the underlay's IPv6 prefixes and address.
+   */
   private async underlayGateways(underlay: string, links: Links): Promise<UnderlayGateways> {
     const out: UnderlayGateways = {};
+    const own = (await readAddrs(this.nl, links, new Set([underlay]))).filter((a) => a.family === 6 && !/^fe[89ab]/i.test(a.cidr));
+    out.onLink6 = own.map((a) => a.cidr);
+    if (own.length) out.address6 = own[0].cidr.split("/")[0];
     const index = links.byName.get(underlay)?.index;
     for (const [family, fam] of [[AF.INET, 4], [AF.INET6, 6]] as const) {
       const msgs = await this.nl.dump(RTM.GETROUTE, rtmsg({ family, dstLen: 0, table: 254, protocol: 0, type: 0 }), "routes");
@@ -167,8 +246,9 @@ export class Srv6Dataplane implements Dataplane {
 
     let links = await readLinks(this.nl);
     const underlay = withSysctlsAndNft ? await this.resolveUnderlay(state, links) : "lo";
-    const needsGateways = withSysctlsAndNft && state.networks.some((n) => n.egress.length > 0 || n.paths.some((p) => p.via === "underlay"));
-    const plan: Plan = planNode(state, underlay, needsGateways ? await this.underlayGateways(underlay, links) : {});
+    const bpf = withSysctlsAndNft && this.backend === "bpf";
+    const needsGateways = bpf || (withSysctlsAndNft && state.networks.some((n) => n.egress.length > 0 || n.paths.some((p) => p.via === "underlay")));
+    const plan: Plan = planNode(state, underlay, needsGateways ? await this.underlayGateways(underlay, links) : {}, bpf ? "bpf" : "kernel");
     plan.podPorts = [...links.byName.values()].filter((l) => l.alias?.startsWith(POD_ALIAS_PREFIX)).map((l) => l.name);
 
     // 1. sysctls that do not depend on our links.
@@ -219,6 +299,21 @@ export class Srv6Dataplane implements Dataplane {
     const addrReqs: WriteRequest[] = [];
     for (const [k, a] of plan.addrs) if (!haveAddrs.has(k)) { addrReqs.push(addrAdd(links, a)); added++; }
     await this.nl.write(addrReqs);
+
+    // 3b. bpf: maps, then the programs on the underlay, before any route sends a packet their way.
+    let bpfWrites = 0;
+    if (bpf) {
+      const dp = this.bpf();
+      bpfWrites += dp.sync(plan.bpf!);
+      const index = links.byName.get(underlay)!.index;
+      if (this.bpfUnderlay !== undefined && this.bpfUnderlay !== index) {
+        const old = this.bpfUnderlay;
+        inNetns(this.netns, () => dp.detach(old));
+      }
+      bpfWrites += inNetns(this.netns, () => dp.attach(index));
+      this.bpfUnderlay = index;
+      added += bpfWrites;
+    }
 
     // 4. nexthops: reuse the kernel's id for an identical nexthop, allocate free ids for new ones.
     const haveNh = await readNexthops(this.nl, links);
@@ -296,7 +391,7 @@ export class Srv6Dataplane implements Dataplane {
 
     return {
       added, changed, removed,
-      writes: this.nl.writes - writesBefore + sysWrites,
+      writes: this.nl.writes - writesBefore + sysWrites + bpfWrites,
       durationMs: performance.now() - t0,
     };
   }

@@ -113,7 +113,9 @@ export async function readNexthops(nl: NetlinkClient, links: Links): Promise<Nex
     const id = readU32(a.get(NHA.ID));
     const encap = a.get(NHA.ENCAP);
     const seg = encap ? parseSeg6Encap(encap) : undefined;
+    const gw = a.get(NHA.GATEWAY);
     out.push({
+      ...(gw ? { gateway: ipText(gw) } : {}),
       id,
       family: m.data[0] === AF.INET ? 4 : 6,
       oif: links.byIndex.get(readU32(a.get(NHA.OIF)) ?? -1)?.name ?? "",
@@ -152,8 +154,9 @@ export async function readRoutes(nl: NetlinkClient, links: Links): Promise<(Rout
       const nhid = readU32(a.get(RTA.NH_ID));
       if (nhid !== undefined) {
         r.nhid = nhid;
-        // With a nexthop object the kernel also reports its device; the route itself has none.
+        // With a nexthop object the kernel also reports its device (and an IPv6 route its gateway); the route itself has neither.
         delete r.oif;
+        delete r.gateway;
       }
       const encapType = a.get(RTA.ENCAP_TYPE);
       const encap = a.get(RTA.ENCAP);
@@ -267,11 +270,16 @@ function seg6Encap(m: MessageBuilder, attrType: number, mode: number, segments: 
 }
 
 export function nexthopAdd(links: Links, n: NexthopObj, id: number): WriteRequest {
-  const what = `add nexthop ${id} encap seg6 ${n.segments.join(",")}`;
+  const what = n.gateway ? `add nexthop ${id} via ${n.gateway} dev ${n.oif}` : `add nexthop ${id} encap seg6 ${n.segments.join(",")}`;
   const m = new MessageBuilder(RTM.NEWNEXTHOP, NLM_F.CREATE | NLM_F.REPLACE)
     .bytes(nhmsg(n.family === 4 ? AF.INET : AF.INET6, RTPROT_LACE));
-  m.u32(NHA.ID, id).u32(NHA.OIF, ifindex(links, n.oif, what)).u16(NHA.ENCAP_TYPE, LWTUNNEL_ENCAP.SEG6);
-  seg6Encap(m, NHA.ENCAP, n.mode, n.segments);
+  m.u32(NHA.ID, id).u32(NHA.OIF, ifindex(links, n.oif, what));
+  if (n.gateway) {
+    m.attrBytes(NHA.GATEWAY, ipBytes(n.gateway));
+  } else {
+    m.u16(NHA.ENCAP_TYPE, LWTUNNEL_ENCAP.SEG6);
+    seg6Encap(m, NHA.ENCAP, n.mode, n.segments);
+  }
   return { message: m, what };
 }
 

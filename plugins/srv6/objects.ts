@@ -28,14 +28,20 @@ export interface AddrObj {
   prefixRoute?: boolean;
 }
 
-/** A nexthop object carrying a seg6 encapsulation. */
+/**
+ * A nexthop object: a seg6 encapsulation (kernel backend), or a plain
+ * gateway on the underlay (bpf backend: the packet leaves towards the peer
+ * and the tc program on the underlay encapsulates it).
+ */
 export interface NexthopObj {
   id?: number;
   family: 4 | 6;
   oif: string;
-  /** SEG6_MODE value. */
+  /** SEG6_MODE value; -1 for a plain gateway. */
   mode: number;
   segments: string[];
+  /** The next hop's address (plain gateway nexthops only). */
+  gateway?: string;
 }
 
 export type RouteEncap =
@@ -68,7 +74,7 @@ export interface RuleObj {
 }
 
 export function nexthopSig(n: NexthopObj): string {
-  return `${n.family}|${n.oif}|${n.mode}|${n.segments.join(",")}`;
+  return `${n.family}|${n.oif}|${n.mode}|${n.segments.join(",")}|${n.gateway ?? ""}`;
 }
 
 export function routeKey(r: RouteObj): string {

@@ -97,10 +97,40 @@ export function returnMark(id: number): number {
   return (RETURN_MARK_BASE | (id & 0xffffff)) >>> 0;
 }
 
-/** The underlay's default gateways (main table), per family, used as next hop of egress routes. */
+/**
+ * What the plan needs to know of the underlay beyond the desired state: the
+ * main table's default gateways per family (next hop of egress routes, and
+ * of SRv6 traffic to a peer that is not on-link), and for the bpf backend
+ * the underlay's own IPv6 prefixes (which peers are on-link) and address.
+ */
 export interface UnderlayGateways {
   4?: string;
   6?: string;
+  /** IPv6 prefixes configured on the underlay device (`fd00:ffff::/64`). */
+  onLink6?: string[];
+  /** A global IPv6 address of the underlay device (the outer source when the state names none). */
+  address6?: string;
+}
+
+/** How the srv6 dataplane carries SRv6: the kernel's seg6 lwtunnel, or tc-eBPF programs on the underlay. */
+export type Backend = "kernel" | "bpf";
+
+/** One entry of the bpf encapsulation map: a network's traffic to `prefix` is encapsulated to `sid`. */
+export interface BpfEncap {
+  net: number;
+  prefix: string;
+  sid: string;
+  srh: boolean;
+}
+
+/** What the bpf backend writes into its maps (the routes and rules it needs are in the plan's other fields). */
+export interface BpfPlan {
+  /** By `net|prefix`. */
+  encap: Map<string, BpfEncap>;
+  /** Local SID → the mark of its network and the inner family it decapsulates. */
+  sids: Map<string, { mark: number; family: 4 | 6 }>;
+  /** The outer IPv6 source address; absent when the node has none (the apply refuses). */
+  source?: string;
 }
 
 /** The kernel objects a node should hold (as `KernelObjects`, less the ruleset text), and what the ruleset is rendered from. */
@@ -130,6 +160,9 @@ export interface Plan extends Omit<KernelObjects, "nft"> {
   egress: { bridge: string; destination: string; family: 4 | 6; snat: boolean }[];
   /** The node's underlay address (SNAT source of its family; the other family masquerades). */
   snatAddress?: string;
+  backend: Backend;
+  /** The bpf backend's map contents; absent for the kernel backend. */
+  bpf?: BpfPlan;
 }
 
 function family(prefixOrAddr: string): 4 | 6 {
@@ -140,37 +173,54 @@ function family(prefixOrAddr: string): 4 | 6 {
  * Builds the plan for one node. `underlay` is the resolved underlay device
  * (the desired state may leave it empty: the device of the default route).
  */
-export function planNode(state: NodeDesiredState, underlay: string, gateways: UnderlayGateways = {}): Plan {
+export function planNode(state: NodeDesiredState, underlay: string, gateways: UnderlayGateways = {}, backend: Backend = "kernel"): Plan {
   const plan: Plan = {
-    underlay,
+    underlay, backend,
     bridges: new Map(), addrs: new Map(), nexthops: new Map(), routes: new Map(), rules: new Map(),
     sysctls: new Map(), skipped: [], sidMarks: new Map(), allowed: [], podPorts: [], locators: [], replyOnly: [], localAllowed: new Map(),
     returnMarks: new Map(), egress: [],
   };
   if (state.underlay.address) plan.snatAddress = canonicalIp(state.underlay.address);
   const mode = state.encapsulation === "SRH" ? SEG6_MODE.ENCAP : SEG6_MODE.ENCAP_RED;
+  const bpf = backend === "bpf" ? bpfPlan(state, gateways) : undefined;
+  plan.bpf = bpf;
 
   const addRoute = (r: RouteObj) => {
     const k = routeKey(r);
     if (!plan.routes.has(k)) plan.routes.set(k, r);
   };
+  const peerHop = bpf ? peerNextHops(state, gateways) : undefined;
   const nexthopTo = (sid: string, fam: 4 | 6): string => {
-    const n: NexthopObj = { family: fam, oif: underlay, mode, segments: [fam === 4 ? canonicalIp(sid) : ipv6Sid(sid)] };
+    // bpf: one plain nexthop per peer (routes leave towards it; the underlay's program encapsulates).
+    const n: NexthopObj = peerHop
+      ? { family: 6, oif: underlay, mode: -1, segments: [], gateway: peerHop(sid) }
+      : { family: fam, oif: underlay, mode, segments: [fam === 4 ? canonicalIp(sid) : ipv6Sid(sid)] };
     const sig = nexthopSig(n);
     plan.nexthops.set(sig, n);
     return sig;
   };
+  const encapTo = (net: NetworkForwarding, prefix: string, sid: string): void => {
+    if (!bpf) return;
+    const p = canonicalPrefix(prefix);
+    bpf.encap.set(`${net.id}|${p}`, { net: net.id, prefix: p, sid: family(p) === 4 ? canonicalIp(sid) : ipv6Sid(sid), srh: state.encapsulation === "SRH" });
+  };
 
+  const kernelOnly: [string, string][] = backend === "kernel"
+    ? [
+      ["net/ipv6/conf/all/seg6_enabled", "1"],
+      [`net/ipv6/conf/${underlay}/seg6_enabled`, "1"],
+      // Decapsulated packets must pass conntrack, or reply-only paths cannot tell replies from new connections.
+      // (bpf decapsulates before the stack: its packets pass conntrack as any other.)
+      ["net/netfilter/nf_hooks_lwtunnel", "1"],
+    ]
+    : [];
   for (const [k, v] of [
     ["net/ipv4/ip_forward", "1"],
     ["net/ipv6/conf/all/forwarding", "1"],
     ["net/ipv4/conf/all/rp_filter", "0"],
     ["net/ipv4/conf/default/rp_filter", "0"],
     [`net/ipv4/conf/${underlay}/rp_filter`, "0"],
-    ["net/ipv6/conf/all/seg6_enabled", "1"],
-    [`net/ipv6/conf/${underlay}/seg6_enabled`, "1"],
-    // Decapsulated packets must pass conntrack, or reply-only paths cannot tell replies from new connections.
-    ["net/netfilter/nf_hooks_lwtunnel", "1"],
+    ...kernelOnly,
     // The node's answers to a pod (echo replies, TCP) carry the request's return mark, so they route through the pod's table.
     ["net/ipv4/fwmark_reflect", "1"],
     ["net/ipv6/fwmark_reflect", "1"],
@@ -180,6 +230,8 @@ export function planNode(state: NodeDesiredState, underlay: string, gateways: Un
   plan.locators.push(state.locator);
   for (const p of state.peers ?? []) {
     plan.locators.push(p.locator);
+    // bpf encapsulates after routing, on the underlay: the outer packet needs neither rule nor route.
+    if (bpf) continue;
     const toLocator: RuleObj = { family: 6, priority: RULE_PRIORITY_LOCATOR, table: 254, dst: canonicalPrefix(p.locator) };
     plan.rules.set(ruleKey(toLocator), toLocator);
     if (p.address) addRoute({ family: 6, table: 254, dst: canonicalPrefix(p.locator), type: "unicast", oif: underlay, gateway: p.address });
@@ -195,7 +247,7 @@ export function planNode(state: NodeDesiredState, underlay: string, gateways: Un
       plan.skipped.push({ network: net.name, reason: `forwarding "${net.forwarding}" is not programmed by srv6 yet` });
       continue;
     }
-    planRoutedNetwork(plan, net, underlay, gateways, addRoute, nexthopTo, bridgeOf);
+    planRoutedNetwork(plan, net, underlay, gateways, addRoute, nexthopTo, encapTo, bridgeOf);
   }
 
   planNodeAccess(plan, state);
@@ -218,6 +270,7 @@ function planRoutedNetwork(
   gateways: UnderlayGateways,
   addRoute: (r: RouteObj) => void,
   nexthopTo: (sid: string, fam: 4 | 6) => string,
+  encapTo: (net: NetworkForwarding, prefix: string, sid: string) => void,
   bridgeOf: Map<string, string>,
 ): void {
   const br = net.bridge!;
@@ -241,6 +294,7 @@ function planRoutedNetwork(
   for (const b of net.remoteBlocks) {
     const fam = family(b.prefix);
     addRoute({ family: fam, table: T, dst: canonicalPrefix(b.prefix), type: "unicast", nexthop: nexthopTo(b.sid, fam) });
+    encapTo(net, b.prefix, b.sid);
   }
   const snatOf = new Map(net.egress.map((e) => [canonicalPrefix(e.prefix), e.snat]));
   const egressTo = new Set<string>();
@@ -258,6 +312,7 @@ function planRoutedNetwork(
       if (dev) addRoute({ family: fam, table: T, dst, type: "unicast", oif: dev, scope: linkScope(fam) });
     } else if (p.via === "sid" && p.sid) {
       addRoute({ family: fam, table: T, dst, type: "unicast", nexthop: nexthopTo(p.sid, fam) });
+      encapTo(net, dst, p.sid);
     } else if (p.via === "underlay") {
       viaUnderlay(fam, dst);
       if (p.mode === "allow") egressTo.add(dst);
@@ -297,7 +352,13 @@ function planRoutedNetwork(
     const r: RuleObj = { family: fam, priority: RULE_PRIORITY_MARK, table: T, fwmark: returnMark(net.id) };
     plan.rules.set(ruleKey(r), r);
   }
-  if (net.sid) {
+  if (net.sid && plan.bpf) {
+    // The underlay's program decapsulates (End.DX4 / End.DT6) and marks; the mark picks the table, both families.
+    const mark6: RuleObj = { family: 6, priority: RULE_PRIORITY_MARK, table: T, fwmark: networkMark(net.id) };
+    plan.rules.set(ruleKey(mark6), mark6);
+    plan.bpf.sids.set(canonicalIp(net.sid), { mark: networkMark(net.id), family: 4 });
+    plan.bpf.sids.set(ipv6Sid(net.sid), { mark: networkMark(net.id), family: 6 });
+  } else if (net.sid) {
     const sid4 = canonicalIp(net.sid);
     const sid6 = ipv6Sid(net.sid);
     addRoute({ family: 6, table: 254, dst: `${sid4}/128`, type: "unicast", oif: br, encap: { kind: "seg6local", action: SEG6_ACTION.END_DX4, nh4: "0.0.0.0" } });
@@ -329,6 +390,42 @@ function planNodeAccess(plan: Plan, state: NodeDesiredState): void {
     const r: RuleObj = { family: family(b.text), priority: RULE_PRIORITY_NODE, table: b.table, iifname: "lo", dst: b.text };
     plan.rules.set(ruleKey(r), r);
   }
+}
+
+function bpfPlan(state: NodeDesiredState, gateways: UnderlayGateways): BpfPlan {
+  const own = state.underlay.address && state.underlay.address.includes(":") ? canonicalIp(state.underlay.address) : gateways.address6;
+  return { encap: new Map(), sids: new Map(), ...(own ? { source: own } : {}) };
+}
+
+/**
+ * Where the bpf backend sends a network's packet for a SID before its
+ * program encapsulates it: the peer owning the SID when it is on-link on
+ * the underlay (its IPv6 address inside one of the underlay's prefixes),
+ * else the underlay's IPv6 default gateway, which routes the outer packet
+ * by its destination, as the kernel backend's main-table lookup would.
+ */
+function peerNextHops(state: NodeDesiredState, gateways: UnderlayGateways): (sid: string) => string {
+  const onLink = (gateways.onLink6 ?? []).map((cidr) => {
+    const [ip, len] = cidr.split("/");
+    return Prefix.containing(IPAddress.parse(ip), Number(len));
+  });
+  const peers = (state.peers ?? []).map((p) => ({ ...p, prefix: Prefix.parse(canonicalPrefix(p.locator)) }));
+  const cache = new Map<string, string>();
+  return (sid: string) => {
+    const hit = cache.get(sid);
+    if (hit) return hit;
+    const addr = IPAddress.parse(sid);
+    const peer = peers.find((p) => p.prefix.contains(addr));
+    const peerAddr = peer?.address?.includes(":") ? IPAddress.parse(peer.address) : undefined;
+    let hop: string | undefined;
+    if (peerAddr && onLink.some((p) => p.contains(peerAddr))) hop = canonicalIp(peer!.address!);
+    else hop = gateways[6];
+    if (!hop) {
+      throw new Error(`Cannot plan node ${state.node}: SID ${sid} belongs to ${peer ? `peer ${peer.node}, whose underlay address ${peer.address ?? "is unknown"} is not on-link` : "no known peer"}, and the underlay has no IPv6 default gateway to send it through`);
+    }
+    cache.set(sid, hop);
+    return hop;
+  };
 }
 
 /** IPv6 routes have no scope (the kernel reports universe), IPv4 device routes are link-scoped. */

@@ -11,7 +11,9 @@
  * try { c.create(); ... } finally { c.destroy(); }
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { EgressRoute, NetworkForwarding, NodeDesiredState, PathRoute } from "../../core/mod.ts";
 
 export const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
@@ -70,6 +72,7 @@ export class TestCluster {
   readonly prefix: string;
   readonly fabric: string;
   private procs: ChildProcess[] = [];
+  private bpfDir?: string;
 
   constructor(readonly nodeCount: number) {
     this.prefix = `lt${process.pid.toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
@@ -150,7 +153,28 @@ export class TestCluster {
     return p;
   }
 
+  /**
+   * A bpffs of this run's own (for the bpf backend's pinned maps), under a
+   * temporary directory; unmounted and removed by destroy().
+   */
+  bpffs(): string {
+    if (!this.bpfDir) {
+      this.bpfDir = mkdtempSync(join(tmpdir(), `${this.prefix}-bpf-`));
+      sh("mount", ["-t", "bpf", "bpf", this.bpfDir]);
+    }
+    return this.bpfDir;
+  }
+
   destroy(): void {
+    if (this.bpfDir) {
+      try {
+        sh("umount", [this.bpfDir]);
+        rmSync(this.bpfDir, { recursive: true, force: true });
+      } catch {
+        // already gone
+      }
+      this.bpfDir = undefined;
+    }
     for (const p of this.procs) {
       try {
         if (p.pid && p.exitCode === null) process.kill(-p.pid, "SIGKILL");
