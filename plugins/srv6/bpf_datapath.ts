@@ -144,10 +144,10 @@ export class BpfDatapath {
     for (const [, dir] of PROGRAMS) detachProgram(ifindex, dir);
   }
 
-  /** Makes the maps hold exactly `plan`'s entries; returns the number of elements written or deleted. */
-  sync(plan: BpfPlan): number {
+  /** Makes the maps hold exactly `plan`'s entries; counts the elements added, changed and removed. */
+  sync(plan: BpfPlan): { added: number; changed: number; removed: number } {
     if (!plan.source) throw new Error("Cannot program the bpf datapath: the underlay has no IPv6 address to use as the outer source of SRv6 packets");
-    let writes = 0;
+    let added = 0, changed = 0, removed = 0;
     const want4 = new Map<string, [Uint8Array, Uint8Array]>();
     const want6 = new Map<string, [Uint8Array, Uint8Array]>();
     for (const e of plan.encap.values()) {
@@ -165,26 +165,27 @@ export class BpfDatapath {
     const have = new Uint8Array(20);
     if (!mapLookup(this.fds.lace_config, cfgKey, have) || hex(have) !== hex(cfg)) {
       mapUpdate(this.fds.lace_config, cfgKey, cfg, "write the bpf datapath's config");
-      writes++;
+      changed++;
     }
     const stale: [number, Uint8Array[], string][] = [];
     for (const [map, want] of [["lace_sids", wantSids], ["lace_encap4", want4], ["lace_encap6", want6]] as const) {
       const fd = this.fds[map];
       const { key, value } = LAYOUT[map];
       const current = new Map(mapEntries(fd, key, value).map(([k, v]) => [hex(k), hex(v)]));
-      const changed = [...want].filter(([k, [, v]]) => current.get(k) !== hex(v)).map(([, kv]) => kv);
-      if (changed.length) {
-        mapUpdateMany(fd, concat(changed.map((c) => c[0])), concat(changed.map((c) => c[1])), changed.length, `write ${changed.length} element(s) of ${map}`);
-        writes += changed.length;
+      const writes = [...want].filter(([k, [, v]]) => current.get(k) !== hex(v));
+      if (writes.length) {
+        const kv = writes.map(([, pair]) => pair);
+        mapUpdateMany(fd, concat(kv.map((c) => c[0])), concat(kv.map((c) => c[1])), kv.length, `write ${kv.length} element(s) of ${map}`);
+        for (const [k] of writes) if (current.has(k)) changed++; else added++;
       }
       const gone = [...current.keys()].filter((k) => !want.has(k)).map((k) => Uint8Array.from(Buffer.from(k, "hex")));
       if (gone.length) stale.push([fd, gone, map]);
     }
     for (const [fd, keys, map] of stale) {
       mapDeleteMany(fd, concat(keys), keys.length, `delete ${keys.length} element(s) of ${map}`);
-      writes += keys.length;
+      removed += keys.length;
     }
-    return writes;
+    return { added, changed, removed };
   }
 
   /** The datapath's counters, summed over CPUs. */

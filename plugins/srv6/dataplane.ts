@@ -304,15 +304,20 @@ export class Srv6Dataplane implements Dataplane {
     let bpfWrites = 0;
     if (bpf) {
       const dp = this.bpf();
-      bpfWrites += dp.sync(plan.bpf!);
+      const synced = dp.sync(plan.bpf!);
+      bpfWrites += synced.added + synced.changed + synced.removed;
+      changed += synced.changed;
+      removed += synced.removed;
+      added += synced.added;
       const index = links.byName.get(underlay)!.index;
       if (this.bpfUnderlay !== undefined && this.bpfUnderlay !== index) {
         const old = this.bpfUnderlay;
         inNetns(this.netns, () => dp.detach(old));
       }
-      bpfWrites += inNetns(this.netns, () => dp.attach(index));
+      const attached = inNetns(this.netns, () => dp.attach(index));
+      bpfWrites += attached;
+      changed += attached;
       this.bpfUnderlay = index;
-      added += bpfWrites;
     }
 
     // 4. nexthops: reuse the kernel's id for an identical nexthop, allocate free ids for new ones.

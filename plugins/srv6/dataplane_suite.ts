@@ -13,9 +13,9 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { NodeDesiredState } from "../../core/mod.ts";
 import { Srv6Dataplane } from "./dataplane.ts";
-import { podMtu, type Backend } from "./plan.ts";
+import { ipv6Sid, podMtu, type Backend } from "./plan.ts";
 import { noSeg6Reason } from "./kernel_config.ts";
-import { inEchos, inNs, isRoot, ping, pingAsync, sh, TestCluster, type TestExternal, type TestNetwork, type TestPod } from "./testing.ts";
+import { captureFabric, inEchos, inNs, isRoot, ping, pingAsync, sh, TestCluster, type TestExternal, type TestNetwork, type TestPod } from "./testing.ts";
 import {
   sendSpoofedEcho, sendToSid, startPeerServer, startTcpServer, tcpConnect, tcpConnectAsync, tcpPeer, tcpPeerAsync, waitListening,
 } from "./probes.ts";
@@ -131,11 +131,15 @@ export function dataplaneSuite(backend: Backend): void {
     cluster.destroy();
   });
 
-  test("reports the kernel's capabilities: seg6, seg6local and nexthop objects, no VRF here", async () => {
+  test("reports the kernel's capabilities and the backend it runs", async () => {
     const caps = await dps[0].capabilities();
-    assert.is(caps.seg6, true);
-    assert.is(caps.seg6local, true);
+    assert.is(caps.backend, backend);
+    // The probes agree with the kernel's build: seg6 exactly where CONFIG_IPV6_SEG6_LWTUNNEL is set.
+    assert.is(caps.seg6, noSeg6Reason() === undefined);
+    assert.is(caps.seg6local, noSeg6Reason() === undefined);
     assert.is(caps.nexthopObjects, true);
+    assert.is(caps.bpf, true);
+    assert.is(caps.overlappingSubnets, true);
     assert.is(typeof caps.vrf, "boolean");
     assert.equal(caps.forwarding, ["routed", "underlay"]);
   });
@@ -308,10 +312,14 @@ export function dataplaneSuite(backend: Backend): void {
     try {
       for (let n = 1; n <= 3; n++) {
         const r = await dps[n - 1].apply(state(n));
-        // Make before break: new nexthops, routes switched to them, the old ones removed.
-        assert.ok(r.added > 0 && r.changed > 0 && r.removed > 0, `node ${n}: ${JSON.stringify(r)}`);
+        // kernel: make before break (new nexthops, routes switched to them, the old ones removed); bpf: map values change.
+        if (backend === "kernel") assert.ok(r.added > 0 && r.changed > 0 && r.removed > 0, `node ${n}: ${JSON.stringify(r)}`);
+        else assert.ok(r.changed > 0, `node ${n}: ${JSON.stringify(r)}`);
       }
-      assert.match(sh("ip", ["-n", cluster.node(1), "nexthop"]), /encap seg6 mode encap segs 1/);
+      if (backend === "kernel") assert.match(sh("ip", ["-n", cluster.node(1), "nexthop"]), /encap seg6 mode encap segs 1/);
+      const wire = await captureFabric(cluster, ["-c", "4", "ip6", "and", "dst", "net", "fd00:1ace::/32"], () => pingAsync(ns("ra"), v4("rb")));
+      // Outer IPv6 to node 2's SID, next header 43: a type-4 SRH with that one segment, then the IPv4 packet.
+      assert.match(wire, new RegExp(`next-header Routing \\(43\\).*\\) ${cluster.underlayAddress(1)} > ${cluster.sid(2, red)}: RT6 \\(len=2, type=4, segleft=0, last-entry=0[^)]*\\[0\\]${cluster.sid(2, red)}\\) IP `), wire);
       assert.is(ping(ns("ra"), v4("rb")), 2, "IPv4 over an SRH");
       assert.is(ping(ns("ra"), v6("rc")), 2, "IPv6 over an SRH");
       const srhMtu = podMtu(1500, "SRH");
@@ -320,7 +328,18 @@ export function dataplaneSuite(backend: Backend): void {
       encapsulation = "Reduced";
       for (let n = 1; n <= 3; n++) await dps[n - 1].apply(state(n));
     }
-    assert.match(sh("ip", ["-n", cluster.node(1), "nexthop"]), /encap seg6 mode encap\.red/);
+    if (backend === "kernel") assert.match(sh("ip", ["-n", cluster.node(1), "nexthop"]), /encap seg6 mode encap\.red/);
+  });
+
+  test("on the wire: H.Encaps.Red to the peer's SID, next header 4 for IPv4 and 41 for IPv6 (its End.DT6 SID)", async () => {
+    const wire = await captureFabric(cluster, ["-c", "8", "ip6", "and", "dst", "net", "fd00:1ace::/32"], async () => {
+      await pingAsync(ns("ra"), v4("rb"));
+      await pingAsync(ns("ra"), v6("rb"));
+    });
+    const sid = cluster.sid(2, red);
+    const from = cluster.underlayAddress(1);
+    assert.match(wire, new RegExp(`next-header IPIP \\(4\\).*\\) ${from} > ${sid}: IP \\(tos[\\s\\S]*?length 84\\)\\s*${v4("ra")} > ${v4("rb")}: ICMP echo request`), wire);
+    assert.match(wire, new RegExp(`next-header IPv6 \\(41\\).*\\) ${from} > ${ipv6Sid(sid)}: IP6 \\(.*?payload length: 64\\) ${v6("ra")} > ${v6("rb")}: \\[icmp6 sum ok\\] ICMP6, echo request`), wire);
   });
 
   test("a second identical apply makes zero writes, also from a fresh dataplane", async () => {
@@ -339,13 +358,18 @@ export function dataplaneSuite(backend: Backend): void {
   });
 
   /** Applies `st` to node 1 from a new process (apply_cli.ts), as a restarted agent does; returns its report. */
+  /** The command line of apply_cli.ts applying `file` to node 1 with this suite's backend. */
+  function applyCliArgs(file: string): string[] {
+    const cli = fileURLToPath(new URL("./apply_cli.ts", import.meta.url));
+    return ["--import", "tsx", cli, cluster.node(1), file, "--backend", backend, ...(backend === "bpf" ? ["--bpffs", cluster.bpffs()] : [])];
+  }
+
   async function applyFromFreshProcess(st: NodeDesiredState): Promise<{ added: number; changed: number; removed: number; writes: number }> {
     const dir = mkdtempSync(join(tmpdir(), "lace-srv6-"));
     try {
       const file = join(dir, "state.json");
       writeFileSync(file, JSON.stringify(st));
-      const cli = fileURLToPath(new URL("./apply_cli.ts", import.meta.url));
-      const child = spawn(process.execPath, ["--import", "tsx", cli, cluster.node(1), file], { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, applyCliArgs(file), { stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       let err = "";
       child.stdout.on("data", (d) => (out += d));
@@ -530,8 +554,7 @@ export function dataplaneSuite(backend: Backend): void {
       pinger.stdout!.on("data", (d) => (out += d));
       const pingDone = new Promise((r) => pinger.on("exit", r));
       await new Promise((r) => setTimeout(r, 300));
-      const cli = fileURLToPath(new URL("./apply_cli.ts", import.meta.url));
-      const child = spawn(process.execPath, ["--import", "tsx", cli, cluster.node(1), file], { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, applyCliArgs(file), { stdio: ["ignore", "pipe", "pipe"] });
       let report = "";
       let err = "";
       child.stdout.on("data", (d) => (report += d));

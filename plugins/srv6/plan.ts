@@ -230,10 +230,12 @@ export function planNode(state: NodeDesiredState, underlay: string, gateways: Un
   plan.locators.push(state.locator);
   for (const p of state.peers ?? []) {
     plan.locators.push(p.locator);
-    // bpf encapsulates after routing, on the underlay: the outer packet needs neither rule nor route.
-    if (bpf) continue;
-    const toLocator: RuleObj = { family: 6, priority: RULE_PRIORITY_LOCATOR, table: 254, dst: canonicalPrefix(p.locator) };
-    plan.rules.set(ruleKey(toLocator), toLocator);
+    // seg6 encapsulates as a network's packet is routed in: the outer lookup needs the main table.
+    // (bpf encapsulates on the underlay, after routing: the network's own table has already decided.)
+    if (!bpf) {
+      const toLocator: RuleObj = { family: 6, priority: RULE_PRIORITY_LOCATOR, table: 254, dst: canonicalPrefix(p.locator) };
+      plan.rules.set(ruleKey(toLocator), toLocator);
+    }
     if (p.address) addRoute({ family: 6, table: 254, dst: canonicalPrefix(p.locator), type: "unicast", oif: underlay, gateway: p.address });
   }
 

@@ -118,6 +118,21 @@ export class TestCluster {
       sh("ip", ["-n", ns, "addr", "add", `${this.underlayAddress(n)}/64`, "dev", "eth0", "nodad"]);
       sh("ip", ["-n", ns, "addr", "add", `${this.underlayAddress4(n)}/24`, "dev", "eth0"]);
     }
+    this.waitLinkLocal();
+  }
+
+  /**
+   * Waits (up to 3 s) until no node's underlay link-local address is still
+   * tentative: until DAD ends, neighbour discovery cannot start, and the first
+   * packet to a peer would wait a second for it.
+   */
+  private waitLinkLocal(): void {
+    const end = Date.now() + 3000;
+    for (let n = 1; n <= this.nodeCount; n++) {
+      while (sh("ip", ["-n", this.node(n), "-6", "addr", "show", "dev", "eth0", "tentative"]).trim() && Date.now() < end) {
+        execFileSync("sleep", ["0.05"]);
+      }
+    }
   }
 
   /**
@@ -325,4 +340,41 @@ function pingArgs(dst: string, opts: PingOptions): string[] {
 function replies(out: string): number {
   const m = /(\d+) received/.exec(out);
   return m ? Number(m[1]) : 0;
+}
+
+/**
+ * What crosses the fabric while `fn` runs, as tcpdump prints it (`-v`,
+ * numeric), captured on the fabric bridge: the SRv6 packets between nodes.
+ * Needs tcpdump (Debian package).
+ */
+export async function captureFabric(cluster: TestCluster, filter: string[], fn: () => unknown): Promise<string> {
+  const p = spawn("ip", ["netns", "exec", cluster.fabric, "tcpdump", "-lnnv", "-i", "fab0", ...filter], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let out = "";
+  let err = "";
+  const closed = new Promise((r) => p.once("close", r));
+  p.stdout!.on("data", (d) => (out += d));
+  const listening = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`tcpdump did not start: ${err.trim()}`)), 5000);
+    p.stderr!.on("data", (d) => {
+      err += d;
+      if (err.includes("listening on")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    p.on("error", (e) => reject(new Error(`Cannot run tcpdump (install the tcpdump package): ${e.message}`)));
+  });
+  try {
+    await listening;
+    await fn();
+    await new Promise((r) => setTimeout(r, 200));
+  } finally {
+    try {
+      process.kill(-p.pid!, "SIGTERM");
+    } catch {
+      // gone
+    }
+    await closed;
+  }
+  return out;
 }
