@@ -22,6 +22,8 @@ export function registerAgent(program: Command): void {
     .option("--metrics <address>", "Prometheus metrics on 127.0.0.1:<port>, unix:<path>, or off", "127.0.0.1:9471")
     .option("--config <path>", "lace.yaml: plugins and defaultNetwork (default: the built-in plugins)")
     .option("--default-network <name>", "where pods that no binding policy matches go (overrides the configuration's)")
+    .option("--backend <backend>", "how the srv6 dataplane carries SRv6: auto, kernel (seg6 lwtunnel) or bpf (tc-eBPF); overrides the configuration's dataplane.backend")
+    .option("--bpffs <dir>", "the bpffs the bpf backend pins its maps in (mounted when it is not one); overrides dataplane.bpffs (default /sys/fs/bpf)")
     .option("--log-level <level>", "pino log level", "info")
     .action(async (o: AgentRunOptions) => {
       if (typeof process.getuid === "function" && process.getuid() !== 0) {

@@ -67,12 +67,20 @@ interface Endpoint {
 }
 
 /** The plugins' rule facts and operators, and the default network, from `configPath` or the built-in plugins. */
-export async function rulesConfigFrom(configPath?: string): Promise<{ extensions: RuleExtensionSet; defaultNetwork?: string }> {
+export async function rulesConfigFrom(configPath?: string): Promise<{
+  extensions: RuleExtensionSet;
+  defaultNetwork?: string;
+  /** The dataplane feature and its settings (checked by the plugin that provides it). */
+  dataplane: { feature: string; settings: Record<string, unknown> };
+}> {
   const file = configPath ? resolve(configPath) : undefined;
   const text = file ? await readFile(file, "utf8") : DEFAULT_PLUGINS;
   const config = parseConfig(text, configPath ?? "built-in configuration");
   const loaded = await loadPlugins(config, { baseUrl: pathToFileURL(file ?? resolve("lace.yaml")) });
-  return { extensions: loaded.ruleExtensions.definitions(), defaultNetwork: config.defaultNetwork };
+  return {
+    extensions: loaded.ruleExtensions.definitions(), defaultNetwork: config.defaultNetwork,
+    dataplane: { feature: config.dataplane, settings: config.dataplaneOptions },
+  };
 }
 
 /** Runs `lace explain`; returns the exit code. */

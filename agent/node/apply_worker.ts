@@ -18,8 +18,9 @@ interface Request {
 }
 
 const port = parentPort!;
-const { node, netns } = workerData as { node: string; netns?: string };
-const dp = await Srv6Dataplane.open({ node, netns });
+const { node, netns, backend, bpffs } = workerData as { node: string; netns?: string; backend: "kernel" | "bpf"; bpffs?: string };
+// The backend the parent chose: both threads run the same one.
+const dp = await Srv6Dataplane.open({ node, netns, backend, bpffs });
 port.on("message", async (m: Request) => {
   if (m.close) {
     await dp.close();

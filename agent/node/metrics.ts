@@ -11,7 +11,7 @@
 import { createServer, type Server } from "node:http";
 import { chmodSync, mkdirSync, rmSync } from "node:fs";
 import { dirname } from "node:path";
-import { Counter, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export class AgentMetrics {
   readonly registry = new Registry();
@@ -20,6 +20,7 @@ export class AgentMetrics {
   private readonly applies: Counter<"outcome">;
   private readonly applySeconds: Histogram<string>;
   private readonly applyWrites: Counter<string>;
+  private readonly backendInfo: Gauge<"backend">;
 
   constructor(node: string) {
     this.registry.setDefaultLabels({ node });
@@ -35,6 +36,13 @@ export class AgentMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     });
     this.applyWrites = new Counter({ name: "lace_dataplane_writes_total", help: "Kernel writes made by applies (zero for an unchanged state)", registers });
+    this.backendInfo = new Gauge({ name: "lace_dataplane_backend_info", help: "The dataplane backend this node runs (1 for the one in use)", labelNames: ["backend"], registers });
+  }
+
+  /** Records the backend the node's dataplane runs (`kernel`, `bpf`). */
+  backend(name: string): void {
+    this.backendInfo.reset();
+    this.backendInfo.set({ backend: name }, 1);
   }
 
   cni(command: string, outcome: string, seconds: number): void {

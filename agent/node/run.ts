@@ -21,6 +21,7 @@ import { DEFAULT_AGENT_SOCKET } from "../cni/spec.ts";
 import { NodeAgent } from "./agent.ts";
 import { AgentMetrics } from "./metrics.ts";
 import { Srv6PodDataplane } from "./srv6_pods.ts";
+import { srv6Settings } from "../../plugins/srv6/mod.ts";
 
 export interface AgentRunOptions {
   node: string;
@@ -40,6 +41,10 @@ export interface AgentRunOptions {
   /** Overrides the configuration's defaultNetwork. */
   defaultNetwork?: string;
   logLevel?: string;
+  /** Overrides the configuration's `dataplane.backend`: auto, kernel or bpf. */
+  backend?: string;
+  /** Overrides the configuration's `dataplane.bpffs`. */
+  bpffs?: string;
 }
 
 export interface RunningAgent {
@@ -60,8 +65,16 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     store = c.store;
     closeStore = c.close;
   }
-  const dataplane = await Srv6PodDataplane.open({ node: opts.node, netns: opts.netns, applyInWorker: true });
+  const settings = srv6Settings({
+    ...rules.dataplane.settings,
+    ...(opts.backend !== undefined ? { backend: opts.backend } : {}),
+    ...(opts.bpffs !== undefined ? { bpffs: opts.bpffs } : {}),
+  });
+  const dataplane = await Srv6PodDataplane.open({ node: opts.node, netns: opts.netns, ...settings, applyInWorker: true });
+  const caps = await dataplane.capabilities();
   const metrics = new AgentMetrics(opts.node);
+  metrics.backend(caps.backend ?? "kernel");
+  log.info({ backend: caps.backend, chosen: settings.backend, seg6: caps.seg6, bpf: caps.bpf }, `dataplane backend: ${caps.backend}`);
   const states = new DesiredStateBuilder({ node: opts.node, extensions: rules.extensions });
   const agent = new NodeAgent({
     store, node: opts.node, dataplane, states, metrics, log, extensions: rules.extensions, defaultNetwork: opts.defaultNetwork ?? rules.defaultNetwork,

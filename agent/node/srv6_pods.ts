@@ -42,7 +42,7 @@ export class Srv6PodDataplane implements PodDataplane {
   static async open(opts: Srv6Options & { applyInWorker?: boolean }): Promise<Srv6PodDataplane> {
     const dp = await Srv6Dataplane.open(opts);
     if (!opts.applyInWorker) return new Srv6PodDataplane(dp);
-    const workerData = { node: opts.node, netns: opts.netns };
+    const workerData = { node: opts.node, netns: opts.netns, backend: dp.backend, bpffs: opts.bpffs };
     // The bundle has the worker as an entry of its own; the sources register tsx in the worker first
     // (Node 20 does not carry the parent's --import hooks into workers).
     const worker = import.meta.url.endsWith(".ts")

@@ -17,6 +17,7 @@
  * await sb.down();
  */
 import { randomBytes } from "node:crypto";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import {
@@ -47,10 +48,14 @@ export interface SandboxOptions {
    * and node locators itself, for a build without the controller.
    */
   controller?: boolean;
+  /** The agents' srv6 backend: auto (default), kernel or bpf. */
+  backend?: string;
 }
 
 interface SandboxRecord {
   controller: boolean;
+  /** The agents' srv6 backend as asked (auto, kernel, bpf). */
+  backend?: string;
   prefix: string;
   dir: string;
   nodes: number;
@@ -176,7 +181,9 @@ export class Sandbox {
       throw new Error(`A sandbox is already up (${join(dir, "sandbox.json")}): run \`lace sandbox down\` first`);
     }
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const sb = new Sandbox({ controller: opts.controller ?? true, prefix, dir, nodes, created: new Date().toISOString(), pids: {}, pods: [] }, progress);
+    const backend = opts.backend ?? "auto";
+    if (!["auto", "kernel", "bpf"].includes(backend)) throw new Error(`Invalid backend "${backend}": expected auto, kernel or bpf`);
+    const sb = new Sandbox({ controller: opts.controller ?? true, backend, prefix, dir, nodes, created: new Date().toISOString(), pids: {}, pods: [] }, progress);
     sb.save();
     try {
       await sb.build();
@@ -239,16 +246,33 @@ export class Sandbox {
       this.progress("controller: not built yet; the sandbox assigns network ids and node locators itself");
     }
 
+    // One bpffs for the agents' pinned maps (each node pins under its own directory), gone with the sandbox.
+    mkdirSync(this.bpffs, { recursive: true, mode: 0o700 });
+    sh("mount", ["-t", "bpf", "bpf", this.bpffs]);
     for (let k = 1; k <= n; k++) this.startAgent(this.nodeName(k));
     this.save();
-    this.progress(`agents: ${n}, one inside each node namespace (logs in ${this.dir}/<node>/agent.log)`);
+    this.progress(`agents: ${n}, one inside each node namespace (logs in ${this.dir}/<node>/agent.log), srv6 backend ${this.rec.backend ?? "auto"}`);
+  }
+
+  /** The bpffs the agents pin their bpf maps in. */
+  get bpffs(): string {
+    return join(this.dir, "bpf");
+  }
+
+  /** The backend an agent reported it runs (from its log), or undefined before it said. */
+  agentBackend(node: string): string | undefined {
+    try {
+      return /"backend":"(\w+)"/.exec(readFileSync(join(this.dir, node, "agent.log"), "utf8"))?.[1];
+    } catch {
+      return undefined;
+    }
   }
 
   /** Starts (or restarts) the agent of `node` inside its namespace. */
   startAgent(node: string): number {
     mkdirSync(join(this.dir, node), { recursive: true, mode: 0o700 });
     const p = startDetached([...laceArgv(), "agent", "--node", node, "--store-socket", this.apiSocket, "--cni-socket", this.cniSocket(node),
-      "--metrics", "127.0.0.1:9471"], join(this.dir, node, "agent.log"), this.nodeNs(node));
+      "--metrics", "127.0.0.1:9471", "--backend", this.rec.backend ?? "auto", "--bpffs", this.bpffs], join(this.dir, node, "agent.log"), this.nodeNs(node));
     this.recordPid(`agent:${node}`, p.pid!);
     this.save();
     return p.pid!;
@@ -330,6 +354,8 @@ export class Sandbox {
     if (pods.length) {
       this.progress("waiting for the agents to be ready");
       await this.waitForAgents();
+      const backends = Array.from({ length: this.rec.nodes }, (_, i) => this.nodeName(i + 1)).map((n) => `${n} ${this.agentBackend(n) ?? "?"}`);
+      this.progress(`dataplane backends: ${backends.join(", ")}`);
     }
     for (const p of pods) await this.addPod(p);
     return { skipped };
@@ -653,6 +679,8 @@ function teardown(rec: SandboxRecord): void {
       // gone already
     }
   }
+  // The agents' bpffs: unmounted (its pins go with it) before the directory is removed.
+  spawnSync("umount", [join(rec.dir, "bpf")], { stdio: "ignore" });
   rmSync(rec.dir, { recursive: true, force: true });
 }
 

@@ -183,6 +183,12 @@ export interface DataplaneOptions {
   node: string;
   /** Path of the node's network namespace, when the node is not the host itself (sandbox, tests). */
   netns?: string;
+  /**
+   * The dataplane's settings from the configuration (`dataplane: {feature:
+   * srv6, backend: bpf}` gives `{backend: "bpf"}`); the plugin checks them and
+   * names the bad field as `dataplane.<key>`.
+   */
+  settings?: Record<string, unknown>;
 }
 
 // ---------------------------------------------------------------- rules

@@ -7,6 +7,7 @@
  * const config = parseConfig(`plugins: [lace-cni/l3, ./acme/mod.ts]`, "lace.yaml");
  * config.plugins[1]; // { name: "./acme/mod.ts", options: {}, kind: "path" }
  * config.dataplane;  // "srv6"
+ * parseConfig("dataplane: {feature: srv6, backend: bpf}").dataplaneOptions; // { backend: "bpf" }
  */
 import { parseDocument } from "yaml";
 import { LaceError } from "../errors.ts";
@@ -29,6 +30,11 @@ export interface LaceConfig {
   defaultNetwork?: string;
   /** The dataplane feature the agent applies desired state with. */
   dataplane: string;
+  /**
+   * The dataplane's own settings (`dataplane: {feature: srv6, backend: bpf}`
+   * gives `{backend: "bpf"}`): checked by the plugin that provides the feature.
+   */
+  dataplaneOptions: Record<string, unknown>;
 }
 
 /** The dataplane used when the configuration names none. */
@@ -80,7 +86,7 @@ function checkName(value: unknown, path: string, problems: string[]): value is s
  */
 export function checkConfig(raw: unknown, file = "configuration"): LaceConfig {
   const problems: string[] = [];
-  const config: LaceConfig = { plugins: [], dataplane: DEFAULT_DATAPLANE };
+  const config: LaceConfig = { plugins: [], dataplane: DEFAULT_DATAPLANE, dataplaneOptions: {} };
   if (raw === null || raw === undefined) raw = {};
   if (!isMapping(raw)) {
     throw configError(file, [`(top level): expected a mapping with ${TOP_LEVEL_KEYS.join(", ")}, got ${show(raw)}`]);
@@ -121,13 +127,28 @@ export function checkConfig(raw: unknown, file = "configuration"): LaceConfig {
     }
   }
 
-  for (const key of ["defaultNetwork", "dataplane"] as const) {
-    const value = raw[key];
-    if (value === undefined || value === null) continue;
-    if (typeof value !== "string" || value.trim() === "") {
-      problems.push(`${key}: expected a non-empty string, got ${show(value)}`);
+  const dataplane = raw.dataplane;
+  if (isMapping(dataplane)) {
+    // The mapping form: the feature, and the settings its plugin checks.
+    const { feature, ...options } = dataplane;
+    if (feature !== undefined && feature !== null) {
+      if (typeof feature !== "string" || feature.trim() === "") problems.push(`dataplane.feature: expected a non-empty string, got ${show(feature)}`);
+      else config.dataplane = feature;
+    }
+    config.dataplaneOptions = options;
+  } else if (dataplane !== undefined && dataplane !== null) {
+    if (typeof dataplane !== "string" || dataplane.trim() === "") {
+      problems.push(`dataplane: expected a dataplane feature name or a mapping with feature and its settings, got ${show(dataplane)}`);
     } else {
-      config[key] = value;
+      config.dataplane = dataplane;
+    }
+  }
+  const defaultNetwork = raw.defaultNetwork;
+  if (defaultNetwork !== undefined && defaultNetwork !== null) {
+    if (typeof defaultNetwork !== "string" || defaultNetwork.trim() === "") {
+      problems.push(`defaultNetwork: expected a non-empty string, got ${show(defaultNetwork)}`);
+    } else {
+      config.defaultNetwork = defaultNetwork;
     }
   }
 

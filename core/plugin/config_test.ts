@@ -41,8 +41,17 @@ t("parses names, mappings with options, and defaults the dataplane", () => {
 });
 
 t("an empty file is an empty configuration", () => {
-  assert.equal(parseConfig("", "lace.yaml"), { plugins: [], dataplane: "srv6" });
+  assert.equal(parseConfig("", "lace.yaml"), { plugins: [], dataplane: "srv6", dataplaneOptions: {} });
   assert.equal(checkConfig({ dataplane: "fake" }).dataplane, "fake");
+});
+
+t("the dataplane's mapping form names the feature and carries its settings to the plugin", () => {
+  const c = parseConfig("dataplane:\n  feature: srv6\n  backend: bpf\n  bpffs: /sys/fs/bpf\n", "lace.yaml");
+  assert.is(c.dataplane, "srv6");
+  assert.equal(c.dataplaneOptions, { backend: "bpf", bpffs: "/sys/fs/bpf" });
+  // Without a feature, the default one gets the settings.
+  assert.equal(checkConfig({ dataplane: { backend: "kernel" } }), { plugins: [], dataplane: "srv6", dataplaneOptions: { backend: "kernel" } });
+  assert.is(invalid("dataplane: {feature: 3}"), "Invalid configuration lace.yaml: dataplane.feature: expected a non-empty string, got 3");
 });
 
 t("source kinds follow how the name is written", () => {
@@ -74,8 +83,8 @@ t("every problem is reported with its field path", () => {
       "  plugins[2].opts: unknown field, expected one of name, options",
       "  plugins[2].options: expected a mapping, got a list",
       "  plugins[3]: expected a plugin name or a mapping with name and options, got a list",
+      "  dataplane: expected a dataplane feature name or a mapping with feature and its settings, got 7",
       "  defaultNetwork: expected a non-empty string, got \"\"",
-      "  dataplane: expected a non-empty string, got 7",
     ].join("\n"),
   );
 });

@@ -93,9 +93,10 @@ export async function probeCapabilities(netns: string | undefined): Promise<Data
       const devDel = new MessageBuilder(RTM.DELLINK, 0).bytes(ifinfomsg(0)).str(IFLA.IFNAME, probeDev);
       await nl.write([{ message: devDel, what: `delete probe bridge ${probeDev}`, ignore: ["ENODEV"] }]).catch(() => undefined);
     }
-    // The bpf backend needs the bpf() syscall with the JIT, clsact and cls_bpf; the config says where readable.
-    const bpf = existsSync("/proc/sys/net/core/bpf_jit_enable") &&
-      !["CONFIG_BPF_SYSCALL", "CONFIG_NET_CLS_BPF", "CONFIG_NET_SCH_INGRESS"].some(kernelLacks);
+    // The bpf backend needs the bpf() syscall (its sysctl is global, unlike net.core.bpf_jit_enable, which
+    // only the initial namespace shows), the JIT, clsact and cls_bpf; the config says where readable.
+    const bpf = existsSync("/proc/sys/kernel/unprivileged_bpf_disabled") &&
+      !["CONFIG_BPF_SYSCALL", "CONFIG_BPF_JIT", "CONFIG_NET_CLS_BPF", "CONFIG_NET_SCH_INGRESS"].some(kernelLacks);
     return {
       vrf, seg6, seg6local, nexthopObjects, bpf,
       overlappingSubnets: seg6local,

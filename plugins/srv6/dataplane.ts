@@ -44,6 +44,38 @@ export interface Srv6Options {
 export type BackendChoice = "auto" | Backend;
 export const BACKEND_CHOICES: readonly BackendChoice[] = ["auto", "kernel", "bpf"];
 
+/** The srv6 dataplane's settings in lace.yaml (`dataplane: {feature: srv6, backend: …, bpffs: …}`). */
+export interface Srv6Settings {
+  backend: BackendChoice;
+  bpffs?: string;
+}
+
+/**
+ * Checks the srv6 dataplane's settings from the configuration; every bad
+ * field is named with its value.
+ *
+ * @example
+ * srv6Settings({ backend: "bpf" }); // { backend: "bpf" }
+ * srv6Settings({ backend: "ebpf" }); // throws: dataplane.backend: expected one of auto, kernel, bpf, got "ebpf"
+ */
+export function srv6Settings(raw: Record<string, unknown> = {}): Srv6Settings {
+  const problems: string[] = [];
+  const out: Srv6Settings = { backend: "auto" };
+  for (const [key, value] of Object.entries(raw)) {
+    if (key === "backend") {
+      if (typeof value === "string" && (BACKEND_CHOICES as readonly string[]).includes(value)) out.backend = value as BackendChoice;
+      else problems.push(`dataplane.backend: expected one of ${BACKEND_CHOICES.join(", ")}, got ${JSON.stringify(value) ?? "nothing"}`);
+    } else if (key === "bpffs") {
+      if (typeof value === "string" && value.startsWith("/")) out.bpffs = value;
+      else problems.push(`dataplane.bpffs: expected an absolute path (a bpffs mount, or where to mount one), got ${JSON.stringify(value) ?? "nothing"}`);
+    } else {
+      problems.push(`dataplane.${key}: unknown setting of the srv6 dataplane, expected backend or bpffs`);
+    }
+  }
+  if (problems.length) throw new Error(`Invalid srv6 dataplane settings: ${problems.join("; ")}`);
+  return out;
+}
+
 /**
  * The backend `choice` resolves to with these capabilities, or an error
  * naming the kernel options that are missing.

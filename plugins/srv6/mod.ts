@@ -1,6 +1,8 @@
 /**
  * The srv6 dataplane plugin: applies a node's desired state to the Linux
- * kernel over rtnetlink (l3 networks, SRv6 between nodes, pods). Runs on
+ * kernel over rtnetlink (l3 networks, SRv6 between nodes, pods), carrying
+ * SRv6 with the kernel's seg6 lwtunnel or with tc-eBPF programs on the
+ * underlay (`dataplane: {feature: srv6, backend: auto | kernel | bpf}`). Runs on
  * Node.js only (the `netlink` native addon hangs under Deno); nothing in
  * core imports plugins/srv6.
  *
@@ -15,9 +17,9 @@
  * const report = await dp.apply(state); // report.writes === 0 when nothing changed
  */
 import { definePlugin } from "../../core/mod.ts";
-import { Srv6Dataplane } from "./dataplane.ts";
+import { Srv6Dataplane, srv6Settings } from "./dataplane.ts";
 
-export { NetlinkError, Srv6Dataplane, type Srv6Options } from "./dataplane.ts";
+export { BACKEND_CHOICES, chooseBackend, NetlinkError, Srv6Dataplane, srv6Settings, type BackendChoice, type Srv6Options, type Srv6Settings } from "./dataplane.ts";
 export type { PodAttachment } from "./pods.ts";
 export { ipv6Sid, networkMark, planNode, podMtu, returnMark, type Plan, type UnderlayGateways } from "./plan.ts";
 
@@ -26,7 +28,7 @@ export default definePlugin({
   apiVersion: "^1.0.0",
   dataplanes: [{
     feature: "srv6",
-    description: "l3 networks over SRv6 with the Linux kernel (rtnetlink, nftables); Node.js only",
-    create: (_container, options) => Srv6Dataplane.open({ node: options.node, netns: options.netns }),
+    description: "l3 networks over SRv6 with the Linux kernel (rtnetlink, nftables; seg6 lwtunnel or tc-eBPF); Node.js only",
+    create: (_container, options) => Srv6Dataplane.open({ node: options.node, netns: options.netns, ...srv6Settings(options.settings) }),
   }],
 });
