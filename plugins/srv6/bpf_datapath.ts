@@ -206,6 +206,11 @@ export class BpfDatapath {
     return out;
   }
 
+  /** The file descriptor of one of the maps (valid until close). */
+  mapFd(name: (typeof MAPS)[number]): number {
+    return this.fds[name];
+  }
+
   close(): void {
     this.obj.close();
   }

@@ -377,3 +377,13 @@ export function detachProgram(ifindex: number, direction: TcDirection): void {
   const rc = l.tcDetach(hook, opts);
   if (rc < 0 && rc !== -2 && rc !== -19 && rc !== -22) throw new BpfError(`detach the program in ${direction} of ifindex ${ifindex}`, rc);
 }
+
+/** A map's type, key and value sizes and capacity as the kernel reports them (`bpf_map_info`). */
+export function mapInfo(fd: number): { type: number; keySize: number; valueSize: number; maxEntries: number } {
+  const info = new Uint8Array(128);
+  const len = [info.length];
+  const rc = libbpf().infoByFd(fd, info, len);
+  if (rc < 0) throw new BpfError(`read the info of map fd ${fd}`, rc);
+  const v = new DataView(info.buffer);
+  return { type: v.getUint32(0, true), keySize: v.getUint32(8, true), valueSize: v.getUint32(12, true), maxEntries: v.getUint32(16, true) };
+}

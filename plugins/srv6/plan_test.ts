@@ -43,6 +43,38 @@ t("remote blocks go through one nexthop per (SID, family), Reduced or SRH as ask
   assert.ok([...srh.nexthops.values()].every((n) => n.mode === SEG6_MODE.ENCAP));
 });
 
+t("bpf: no seg6 object at all; remote blocks leave towards the on-link peer, the maps carry the SIDs", () => {
+  const plan = planNode(cluster.desiredState(1, [red], []), "eth0", { onLink6: ["fd00:ffff::1/64"], address6: "fd00:ffff::1" }, "bpf");
+  assert.is(plan.backend, "bpf");
+  assert.not.ok([...plan.routes.values()].some((r) => r.encap), "no seg6local route");
+  assert.ok([...plan.nexthops.values()].every((n) => n.mode === -1 && n.segments.length === 0), "no seg6 nexthop");
+  // One nexthop per peer node, its underlay address, shared by both families' routes.
+  assert.equal([...plan.nexthops.values()].map((n) => n.gateway).sort(), ["fd00:ffff::2", "fd00:ffff::3"]);
+  const v4 = plan.routes.get("4|1001|10.1.2.0/24")!;
+  const v6 = plan.routes.get("6|1001|fd00:1:0:2::/64")!;
+  assert.is(v4.nexthop, v6.nexthop);
+  assert.equal(plan.bpf!.encap.get("1|10.1.2.0/24"), { net: 1, prefix: "10.1.2.0/24", sid: "fd00:1ace:2::1", srh: false });
+  assert.equal(plan.bpf!.encap.get("1|fd00:1:0:2::/64"), { net: 1, prefix: "fd00:1:0:2::/64", sid: "fd00:1ace:2:0:8000::1", srh: false });
+  assert.equal(plan.bpf!.sids.get("fd00:1ace:1::1"), { mark: networkMark(1), family: 4 });
+  assert.equal(plan.bpf!.sids.get("fd00:1ace:1:0:8000::1"), { mark: networkMark(1), family: 6 });
+  assert.is(plan.bpf!.source, "fd00:ffff::1");
+  // Decapsulated IPv6 finds its table by the mark too (the kernel backend has End.DT6 table T instead).
+  assert.ok([...plan.rules.values()].some((x) => x.family === 6 && x.fwmark === networkMark(1) && x.table === 1001));
+  assert.not.ok(plan.sysctls.has("net/ipv6/conf/all/seg6_enabled"));
+  assert.not.ok(plan.sysctls.has("net/netfilter/nf_hooks_lwtunnel"));
+  assert.not.ok([...plan.rules.values()].some((x) => x.dst?.startsWith("fd00:1ace:")), "no rule sends a network's packets to the main table");
+  const srh = planNode(cluster.desiredState(1, [red], [], [], "SRH"), "eth0", { onLink6: ["fd00:ffff::1/64"] }, "bpf");
+  assert.ok([...srh.bpf!.encap.values()].every((e) => e.srh));
+});
+
+t("bpf: a peer that is not on-link is reached through the underlay's IPv6 default gateway, or the plan says why not", () => {
+  const state = cluster.desiredState(1, [red], []);
+  const routed = planNode(state, "eth0", { 6: "fd00:ffff::fe", onLink6: ["fd00:aaaa::1/64"] }, "bpf");
+  assert.equal([...routed.nexthops.values()].map((n) => n.gateway), ["fd00:ffff::fe"]);
+  assert.throws(() => planNode(state, "eth0", { onLink6: ["fd00:aaaa::1/64"] }, "bpf"),
+    /SID fd00:1ace:2::1 belongs to peer node-2, whose underlay address fd00:ffff::2 is not on-link, and the underlay has no IPv6 default gateway/);
+});
+
 t("a reply-only path installs the route and drops new connections in nftables", () => {
   const plan = planNode(cluster.desiredState(1, [red, blue], [], [{ from: "red", to: "blue" }]), "eth0");
   assert.ok(plan.routes.has("4|1002|10.1.2.0/24"), "blue's table routes back to red");

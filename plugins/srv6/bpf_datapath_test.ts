@@ -1,0 +1,89 @@
+/**
+ * The bpf backend's maps: the layouts user space writes are those the
+ * compiled object declares (read back from the kernel), a sync writes only
+ * the difference, and pinned maps keep their entries for the next process.
+ * The encodings are checked without root; the rest needs root (a bpffs of
+ * the test's own under a temporary directory).
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { BpfDatapath, encapKey, encapValue, LAYOUT, MAPS, sidValue } from "./bpf_datapath.ts";
+import { mapEntries, mapInfo } from "./libbpf.ts";
+import type { BpfPlan } from "./plan.ts";
+import { isRoot, sh } from "./testing.ts";
+
+const t = suite("srv6 bpf datapath maps");
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+t("keys put the network id before the address, and count it in the prefix length", () => {
+  // prefixlen 32 + 24 (host order), network 7 (big endian), 10.1.2.0
+  assert.is(hex(encapKey(7, "10.1.2.0/24")), "38000000" + "00000007" + "0a010200");
+  assert.is(hex(encapKey(1, "fd00:1::/64")), "60000000" + "00000001" + "fd000001000000000000000000000000");
+  assert.is(hex(encapValue("fd00:1ace:2::1", true)), "fd001ace000200000000000000000001" + "01000000");
+  assert.is(hex(sidValue(0x4c000003, 6)), "0300004c" + "06000000");
+});
+
+const kt = isRoot ? t : t.skip;
+if (!isRoot) console.log("srv6 bpf map tests skipped: they need root to load BPF programs");
+
+kt("the kernel's maps have the sizes user space encodes; a sync writes the difference; pins survive the process", () => {
+  const dir = mkdtempSync(join(tmpdir(), "lace-bpf-test-"));
+  sh("mount", ["-t", "bpf", "bpf", dir]);
+  try {
+    let dp = BpfDatapath.open(dir, "n1");
+    for (const [name, size] of Object.entries(LAYOUT)) {
+      const info = mapInfo(dp.mapFd(name as (typeof MAPS)[number]));
+      assert.equal({ key: info.keySize, value: info.valueSize }, size, name);
+    }
+    const plan: BpfPlan = {
+      source: "fd00:ffff::1",
+      encap: new Map([
+        ["1|10.1.2.0/24", { net: 1, prefix: "10.1.2.0/24", sid: "fd00:1ace:2::1", srh: false }],
+        ["1|fd00:1:0:2::/64", { net: 1, prefix: "fd00:1:0:2::/64", sid: "fd00:1ace:2:0:8000::1", srh: false }],
+      ]),
+      sids: new Map([["fd00:1ace:1::1", { mark: 0x4c000001, family: 4 as const }]]),
+    };
+    assert.equal(dp.sync(plan), { added: 3, changed: 1, removed: 0 }, "two encap entries and a SID added, the config written");
+    assert.equal(dp.sync(plan), { added: 0, changed: 0, removed: 0 }, "nothing to write the second time");
+    dp.close();
+
+    // A new process (here: a new load) finds the pinned maps with their entries.
+    dp = BpfDatapath.open(dir, "n1");
+    assert.equal(dp.sync(plan), { added: 0, changed: 0, removed: 0 }, "a restarted agent writes nothing");
+    const v4 = mapEntries(dp.mapFd("lace_encap4"), LAYOUT.lace_encap4.key, LAYOUT.lace_encap4.value);
+    assert.equal(v4.map(([k, v]) => [hex(k), hex(v)]), [[hex(encapKey(1, "10.1.2.0/24")), hex(encapValue("fd00:1ace:2::1", false))]]);
+
+    // SRH on, one block gone: one value changed, one element removed.
+    plan.encap.delete("1|fd00:1:0:2::/64");
+    plan.encap.set("1|10.1.2.0/24", { net: 1, prefix: "10.1.2.0/24", sid: "fd00:1ace:2::1", srh: true });
+    assert.equal(dp.sync(plan), { added: 0, changed: 1, removed: 1 });
+    assert.is(mapEntries(dp.mapFd("lace_encap6"), LAYOUT.lace_encap6.key, LAYOUT.lace_encap6.value).length, 0);
+
+    // Another node's pins are its own.
+    const other = BpfDatapath.open(dir, "n2");
+    assert.is(mapEntries(other.mapFd("lace_encap4"), LAYOUT.lace_encap4.key, LAYOUT.lace_encap4.value).length, 0);
+    other.destroy();
+    dp.destroy();
+  } finally {
+    sh("umount", [dir]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+kt("a plan without an outer source address is refused, naming what is missing", () => {
+  const dir = mkdtempSync(join(tmpdir(), "lace-bpf-test-"));
+  sh("mount", ["-t", "bpf", "bpf", dir]);
+  try {
+    const dp = BpfDatapath.open(dir, "n1");
+    assert.throws(() => dp.sync({ encap: new Map(), sids: new Map() }), /the underlay has no IPv6 address to use as the outer source of SRv6 packets/);
+    dp.destroy();
+  } finally {
+    sh("umount", [dir]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+t.run();
