@@ -88,6 +88,8 @@ async function srv6(backend: Backend): Promise<Measured> {
     for (const p of pods) {
       await dps[p.node - 1].attachPod({ netns: c.addPodNs(p.name), ifname: "eth0", hostIfname: `h-${p.name}`, network: "red", ...c.podAddresses(p, red), mtu: POD_MTU });
     }
+    // As the agent does after a CNI ADD: the next state lists the pods.
+    for (let n = 1; n <= 2; n++) await dps[n - 1].apply(c.desiredState(n, [red], pods, [], "Reduced", []));
     const b = "10.1.2.20";
     const runs = throughput(c, c.podNs("b"), c.podNs("a"), b);
     return { gbps: median(runs), runs, rttP50: rttP50(c.podNs("a"), b) };

@@ -15,7 +15,7 @@ import type { ApplyReport, Dataplane, DataplaneCapabilities, NodeDesiredState } 
 import { NetlinkClient, type WriteRequest } from "./netlink.ts";
 import { inNetns, netnsPath, setSysctl } from "./netns.ts";
 import {
-  addrAdd, bridgeAdd, linkDel, linkUp, NEXTHOP_ID_BASE, NEXTHOP_ID_SPAN, POD_ALIAS_PREFIX, POD_LINK_GROUP, nexthopAdd, nexthopDel, ourBridges, readAddrs,
+  addrAdd, bridgeAdd, linkDel, linkUp, neighborAdd, readNeighbors, NEXTHOP_ID_BASE, NEXTHOP_ID_SPAN, POD_ALIAS_PREFIX, POD_LINK_GROUP, nexthopAdd, nexthopDel, ourBridges, readAddrs,
   readLinks, readNexthops, readRoutes, readRules, routeAdd, routeDel, ruleAdd, setMaster, setPodGroup, type Links,
 } from "./kernel.ts";
 import { addrKey, nexthopSig, routeKey, routeSig, ruleKey, type RouteObj } from "./objects.ts";
@@ -282,6 +282,10 @@ export class Srv6Dataplane implements Dataplane {
     const needsGateways = bpf || (withSysctlsAndNft && state.networks.some((n) => n.egress.length > 0 || n.paths.some((p) => p.via === "underlay")));
     const plan: Plan = planNode(state, underlay, needsGateways ? await this.underlayGateways(underlay, links) : {}, bpf ? "bpf" : "kernel");
     plan.podPorts = [...links.byName.values()].filter((l) => l.alias?.startsWith(POD_ALIAS_PREFIX)).map((l) => l.name);
+    // A pod's own route and neighbour wait for its interface (attachPod comes first; a listed pod may be gone).
+    const podPorts = new Set(plan.podPorts);
+    for (const [k, n] of plan.neighbors) if (!podPorts.has(n.ifname)) plan.neighbors.delete(k);
+    for (const [k, r] of plan.routes) if (r.oif && r.oif !== underlay && !links.byName.has(r.oif) && !plan.bridges.has(r.oif)) plan.routes.delete(k);
 
     // 1. sysctls that do not depend on our links.
     const later: [string, string][] = [];
@@ -375,6 +379,17 @@ export class Srv6Dataplane implements Dataplane {
     }
     await this.nl.write(nhReqs);
 
+    // 4b. bpf: each pod's permanent neighbour entry on its own interface (its route follows).
+    const haveNeigh = new Map(bpf ? (await readNeighbors(this.nl, links, podPorts)).map((n) => [`${n.ifname}|${n.ip}`, n]) : []);
+    const neighReqs: WriteRequest[] = [];
+    for (const [k, n] of plan.neighbors) {
+      const have = haveNeigh.get(k);
+      if (have?.mac === n.mac) continue;
+      neighReqs.push(neighborAdd(links, n));
+      if (have) changed++; else added++;
+    }
+    await this.nl.write(neighReqs);
+
     // 5. routes.
     const haveRoutes = new Map<string, RouteObj>();
     for (const r of await readRoutes(this.nl, links)) {
@@ -415,6 +430,9 @@ export class Srv6Dataplane implements Dataplane {
     for (const [k, r] of haveRules) if (!plan.rules.has(k)) { del.push(ruleAdd(r, true)); removed++; }
     for (const [k, r] of haveRoutes) if (!plan.routes.has(k)) { del.push(routeDel(r)); removed++; }
     await this.nl.write(del);
+    const delNeigh: WriteRequest[] = [];
+    for (const [k, n] of haveNeigh) if (!plan.neighbors.has(k)) { delNeigh.push(neighborAdd(links, n, true)); removed++; }
+    await this.nl.write(delNeigh);
     const delNh: WriteRequest[] = [];
     const wanted = new Set([...plan.nexthops.keys()].map((s) => nhBySig.get(s)));
     for (const n of haveNh) if (!wanted.has(n.id)) { delNh.push(nexthopDel(n.id!)); removed++; }

@@ -16,7 +16,7 @@ import {
   LWTUNNEL_ENCAP, MessageBuilder, NHA, nhmsg, NLM_F, parseSeg6Encap, parseSeg6Local, readStr, readU32, RT_SCOPE, RTA,
   rtmsg, RTM, RTN, RTPROT_LACE, SEG6_ACTION, SEG6_IPTUNNEL_SRH, seg6EncapPayload, seg6LocalAttrs,
 } from "./wire.ts";
-import type { AddrObj, BridgeObj, NexthopObj, RouteObj, RuleObj } from "./objects.ts";
+import type { AddrObj, BridgeObj, NeighborObj, NexthopObj, RouteObj, RuleObj } from "./objects.ts";
 
 export const BRIDGE_ALIAS = "lace-cni:bridge";
 export const POD_ALIAS_PREFIX = "lace-cni:pod:";
@@ -348,12 +348,7 @@ export function ruleAdd(r: RuleObj, del = false): WriteRequest {
   return { message: m, what: `${del ? "delete" : "add"} rule pref ${r.priority} ${sel} lookup ${r.table}`, ignore: del ? ["ENOENT"] : undefined };
 }
 
-/** A permanent neighbour entry (IP → MAC on a link): how l2 networks answer ARP/ND locally. */
-export interface NeighborObj {
-  ifname: string;
-  ip: string;
-  mac: string;
-}
+export type { NeighborObj };
 
 function macBytes(mac: string): Uint8Array {
   const parts = mac.split(":");

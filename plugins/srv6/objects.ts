@@ -61,6 +61,13 @@ export interface RouteObj {
   encap?: RouteEncap;
 }
 
+/** A permanent neighbour entry (IP → MAC on a link). */
+export interface NeighborObj {
+  ifname: string;
+  ip: string;
+  mac: string;
+}
+
 export interface RuleObj {
   family: 4 | 6;
   priority: number;

@@ -25,7 +25,7 @@
  * plan.routes.get("4|1001|10.40.5.0/24"); // { nexthop: "4|eth0|3|fd00:1ace:0:2::1", … }
  */
 import { IPAddress, Prefix, type NetworkForwarding, type NodeDesiredState } from "../../core/mod.ts";
-import type { AddrObj, BridgeObj, KernelObjects, NexthopObj, RouteObj, RuleObj } from "./objects.ts";
+import type { AddrObj, BridgeObj, KernelObjects, NeighborObj, NexthopObj, RouteObj, RuleObj } from "./objects.ts";
 import { addrKey, nexthopSig, routeKey, ruleKey } from "./objects.ts";
 import { canonicalIp, canonicalPrefix, SEG6_ACTION, SEG6_MODE } from "./wire.ts";
 
@@ -163,6 +163,34 @@ export interface Plan extends Omit<KernelObjects, "nft"> {
   backend: Backend;
   /** The bpf backend's map contents; absent for the kernel backend. */
   bpf?: BpfPlan;
+  /**
+   * bpf: each local pod's addresses, permanent on its host interface (with
+   * the `/32`, `/128` routes in `routes`), by `ifname|ip`. Routed traffic
+   * into a pod then leaves through its own veth, not the bridge: a bridge has
+   * no offloads for packets that were encapsulated, so the kernel would
+   * segment every decapsulated TSO packet in software on the way through it.
+   */
+  neighbors: Map<string, NeighborObj>;
+}
+
+/**
+ * The MAC a pod's interface gets when none is given: `0a:58:` and its IPv4
+ * address (the convention of other CNIs), else `0a:59:` and the last four
+ * bytes of its IPv6 address. Known from the addresses alone, so the plan
+ * can write the pod's neighbour entry without reading the kernel. Unique on
+ * a bridge (one network's addresses are unique).
+ *
+ * @example
+ * podMac(["10.40.3.5/32", "fd00:40:0:3::5/128"]); // "0a:58:0a:28:03:05"
+ */
+export function podMac(addresses: string[]): string {
+  const v4 = addresses.find((a) => !a.includes(":"));
+  const hex = (b: number) => b.toString(16).padStart(2, "0");
+  if (v4) return ["0a", "58", ...v4.split("/")[0].split(".").map((x) => hex(Number(x)))].join(":");
+  const v6 = addresses.find((a) => a.includes(":"));
+  if (!v6) throw new Error("Cannot derive a pod MAC: the pod has no address");
+  const low = IPAddress.parse(v6.split("/")[0]).value & 0xffffffffn;
+  return ["0a", "59", ...[24n, 16n, 8n, 0n].map((s) => hex(Number((low >> s) & 0xffn)))].join(":");
 }
 
 function family(prefixOrAddr: string): 4 | 6 {
@@ -178,7 +206,7 @@ export function planNode(state: NodeDesiredState, underlay: string, gateways: Un
     underlay, backend,
     bridges: new Map(), addrs: new Map(), nexthops: new Map(), routes: new Map(), rules: new Map(),
     sysctls: new Map(), skipped: [], sidMarks: new Map(), allowed: [], podPorts: [], locators: [], replyOnly: [], localAllowed: new Map(),
-    returnMarks: new Map(), egress: [],
+    returnMarks: new Map(), egress: [], neighbors: new Map(),
   };
   if (state.underlay.address) plan.snatAddress = canonicalIp(state.underlay.address);
   const mode = state.encapsulation === "SRH" ? SEG6_MODE.ENCAP : SEG6_MODE.ENCAP_RED;
@@ -256,10 +284,17 @@ export function planNode(state: NodeDesiredState, underlay: string, gateways: Un
 
   const netByName = new Map(state.networks.map((n) => [n.name, n]));
   for (const ep of state.endpoints) {
-    if (!netByName.get(ep.network)?.bridge) continue;
+    const net = netByName.get(ep.network);
+    if (!net?.bridge) continue;
+    const mac = ep.mac ?? podMac(ep.addresses);
     for (const a of ep.addresses) {
-      const ip = a.split("/")[0];
+      const ip = canonicalIp(a.split("/")[0]);
       plan.allowed.push({ ifname: ep.interface, address: ip, family: family(ip) });
+      if (bpf && net.forwarding === "routed") {
+        const fam = family(ip);
+        addRoute({ family: fam, table: net.table, dst: `${ip}/${fam === 4 ? 32 : 128}`, type: "unicast", oif: ep.interface, scope: linkScope(fam) });
+        plan.neighbors.set(`${ep.interface}|${ip}`, { ifname: ep.interface, ip, mac });
+      }
     }
   }
   return plan;

@@ -1,7 +1,7 @@
 /** The kernel objects planned for a desired state (no kernel needed). */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { ipv6Sid, networkMark, planNode, returnMark, RULE_PRIORITY_IIF, RULE_PRIORITY_INGRESS, RULE_PRIORITY_MARK, RULE_PRIORITY_NODE } from "./plan.ts";
+import { ipv6Sid, networkMark, planNode, podMac, returnMark, RULE_PRIORITY_IIF, RULE_PRIORITY_INGRESS, RULE_PRIORITY_MARK, RULE_PRIORITY_NODE } from "./plan.ts";
 import { renderRuleset } from "./nft.ts";
 import { TestCluster, type TestExternal, type TestNetwork } from "./testing.ts";
 import { SEG6_ACTION, SEG6_MODE } from "./wire.ts";
@@ -65,6 +65,26 @@ t("bpf: no seg6 object at all; remote blocks leave towards the on-link peer, the
   assert.not.ok([...plan.rules.values()].some((x) => x.dst?.startsWith("fd00:1ace:")), "no rule sends a network's packets to the main table");
   const srh = planNode(cluster.desiredState(1, [red], [], [], "SRH"), "eth0", { onLink6: ["fd00:ffff::1/64"] }, "bpf");
   assert.ok([...srh.bpf!.encap.values()].every((e) => e.srh));
+});
+
+t("bpf: each local pod is routed through its own interface, with a permanent neighbour entry at its derived MAC", () => {
+  const pods = [{ name: "ra", node: 1, network: "red", host: 10 }];
+  const plan = planNode(cluster.desiredState(1, [red], pods), "eth0", { onLink6: ["fd00:ffff::1/64"], address6: "fd00:ffff::1" }, "bpf");
+  const ep = cluster.desiredState(1, [red], pods).endpoints[0];
+  assert.equal(plan.routes.get("4|1001|10.1.1.10/32"), { family: 4, table: 1001, dst: "10.1.1.10/32", type: "unicast", oif: ep.interface, scope: "link" });
+  assert.equal(plan.routes.get("6|1001|fd00:1:0:1::10/128"), { family: 6, table: 1001, dst: "fd00:1:0:1::10/128", type: "unicast", oif: ep.interface, scope: undefined });
+  assert.equal(plan.neighbors.get(`${ep.interface}|10.1.1.10`), { ifname: ep.interface, ip: "10.1.1.10", mac: "0a:58:0a:01:01:0a" });
+  assert.equal(plan.neighbors.get(`${ep.interface}|fd00:1:0:1::10`)?.mac, "0a:58:0a:01:01:0a");
+  // The kernel backend decapsulates in seg6local, which clears the tunnel offload flags: the block route is enough there.
+  const kernel = planNode(cluster.desiredState(1, [red], pods), "eth0");
+  assert.is(kernel.neighbors.size, 0);
+  assert.not.ok(kernel.routes.has("4|1001|10.1.1.10/32"));
+});
+
+t("a pod's MAC comes from its IPv4 address, else from the end of its IPv6 address", () => {
+  assert.is(podMac(["10.40.3.5/32", "fd00:40:0:3::5/128"]), "0a:58:0a:28:03:05");
+  assert.is(podMac(["fd00:40:0:3::1:ab/128"]), "0a:59:00:01:00:ab");
+  assert.throws(() => podMac([]), /Cannot derive a pod MAC: the pod has no address/);
 });
 
 t("bpf: a peer that is not on-link is reached through the underlay's IPv6 default gateway, or the plan says why not", () => {

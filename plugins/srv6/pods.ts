@@ -17,7 +17,7 @@ import { IPAddress, Prefix } from "../../core/mod.ts";
 import { NetlinkClient, type WriteRequest } from "./netlink.ts";
 import { netnsExists, netnsPath, setSysctl } from "./netns.ts";
 import { POD_ALIAS_PREFIX, POD_LINK_GROUP, readLinks } from "./kernel.ts";
-import { LINK_LOCAL_GATEWAY } from "./plan.ts";
+import { LINK_LOCAL_GATEWAY, podMac } from "./plan.ts";
 import { NETLINK_NETFILTER, NFPROTO, podSourceKey, writeSetElements } from "./nfsets.ts";
 import {
   AF, IFA, IFA_F, ifaddrmsg, ifinfomsg, IFF_UP, IFLA, IFLA_INFO, ipBytes, MessageBuilder, NLM_F, RT_SCOPE, RTA, rtmsg,
@@ -82,7 +82,8 @@ export async function attachPod(node: NodeHandle, pod: PodAttachment, bridge: st
     m.str(IFLA.IFNAME, pod.hostIfname).u32(IFLA.MTU, pod.mtu).u32(IFLA.MASTER, br.index).u32(IFLA.GROUP, POD_LINK_GROUP);
     m.begin(IFLA.LINKINFO).str(IFLA_INFO.KIND, "veth").begin(IFLA_INFO.DATA).begin(VETH_INFO_PEER);
     m.bytes(ifinfomsg(0)).str(IFLA.IFNAME, pod.ifname).u32(IFLA.MTU, pod.mtu).u32(IFLA.NET_NS_FD, fd);
-    if (pod.mac) m.attrBytes(IFLA.ADDRESS, macBytes(pod.mac));
+    // A known MAC (given, or derived from the addresses): the bpf backend's neighbour entry for the pod needs it.
+    m.attrBytes(IFLA.ADDRESS, macBytes(pod.mac ?? podMac(pod.addresses)));
     m.end().end().end();
     // The alias marks the port as a pod's; creation ignores IFLA_IFALIAS, so it is set right after.
     const alias = new MessageBuilder(RTM.NEWLINK, 0).bytes(ifinfomsg(0)).str(IFLA.IFNAME, pod.hostIfname).str(IFLA.IFALIAS, POD_ALIAS_PREFIX + pod.network);
