@@ -364,19 +364,24 @@ export function dataplaneSuite(backend: Backend): void {
     return ["--import", "tsx", cli, cluster.node(1), file, "--backend", backend, ...(backend === "bpf" ? ["--bpffs", cluster.bpffs()] : [])];
   }
 
+  /** Runs apply_cli.ts on `file` in a process of its own; its stdout (the ApplyReport), after checking it exited 0. */
+  async function runApplyCli(file: string): Promise<string> {
+    const child = spawn(process.execPath, applyCliArgs(file), { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d) => (out += d));
+    child.stderr.on("data", (d) => (err += d));
+    const code = await new Promise((r) => child.on("exit", r));
+    assert.is(code, 0, err);
+    return out;
+  }
+
   async function applyFromFreshProcess(st: NodeDesiredState): Promise<{ added: number; changed: number; removed: number; writes: number }> {
     const dir = mkdtempSync(join(tmpdir(), "lace-srv6-"));
     try {
       const file = join(dir, "state.json");
       writeFileSync(file, JSON.stringify(st));
-      const child = spawn(process.execPath, applyCliArgs(file), { stdio: ["ignore", "pipe", "pipe"] });
-      let out = "";
-      let err = "";
-      child.stdout.on("data", (d) => (out += d));
-      child.stderr.on("data", (d) => (err += d));
-      const code = await new Promise((r) => child.on("exit", r));
-      assert.is(code, 0, err);
-      return JSON.parse(out);
+      return JSON.parse(await runApplyCli(file));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -554,13 +559,7 @@ export function dataplaneSuite(backend: Backend): void {
       pinger.stdout!.on("data", (d) => (out += d));
       const pingDone = new Promise((r) => pinger.on("exit", r));
       await new Promise((r) => setTimeout(r, 300));
-      const child = spawn(process.execPath, applyCliArgs(file), { stdio: ["ignore", "pipe", "pipe"] });
-      let report = "";
-      let err = "";
-      child.stdout.on("data", (d) => (report += d));
-      child.stderr.on("data", (d) => (err += d));
-      const code = await new Promise((r) => child.on("exit", r));
-      assert.is(code, 0, err);
+      const report = await runApplyCli(file);
       assert.is(JSON.parse(report).writes, 0, report);
       await new Promise((r) => setTimeout(r, 200));
       // SIGINT: ping prints its summary and exits.

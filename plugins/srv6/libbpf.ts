@@ -198,10 +198,19 @@ export class BpfObject {
 
   /** The file descriptor of a map (owned by the object: valid until close). */
   mapFd(name: string): number {
+    return this.fd("map", name);
+  }
+
+  /** The file descriptor of a program (owned by the object). */
+  programFd(name: string): number {
+    return this.fd("program", name);
+  }
+
+  private fd(kind: "map" | "program", name: string): number {
     const l = libbpf();
-    const m = l.findMap(this.live(), name);
-    const fd = m ? l.mapFd(m) : -1;
-    if (fd < 0) throw new Error(`Cannot use map "${name}" of the bpf datapath: it is not in the object`);
+    const found = kind === "map" ? l.findMap(this.live(), name) : l.findProgram(this.live(), name);
+    const fd = found ? (kind === "map" ? l.mapFd(found) : l.programFd(found)) : -1;
+    if (fd < 0) throw new Error(`Cannot use ${kind} "${name}" of the bpf datapath: it is not in the object`);
     return fd;
   }
 
@@ -213,24 +222,14 @@ export class BpfObject {
   attach(program: string, ifindex: number, direction: TcDirection): number {
     quiet(true);
     const l = libbpf();
-    const prog = l.findProgram(this.live(), program);
-    if (!prog) throw new Error(`Cannot attach "${program}": the bpf datapath object has no such program`);
+    const progFd = this.programFd(program);
     const hook: TcHook = { sz: 24, ifindex, attach_point: ATTACH_POINT[direction], parent: 0 };
     const created = l.hookCreate(hook);
     if (created < 0 && created !== -17) throw new BpfError(`create the clsact hook on ifindex ${ifindex}`, created);
-    const opts: TcOpts = { sz: 32, prog_fd: l.programFd(prog), flags: TC_F_REPLACE, prog_id: 0, handle: TC_HANDLE, priority: TC_PRIORITY };
+    const opts: TcOpts = { sz: 32, prog_fd: progFd, flags: TC_F_REPLACE, prog_id: 0, handle: TC_HANDLE, priority: TC_PRIORITY };
     const rc = l.tcAttach(hook, opts);
     if (rc < 0) throw new BpfError(`attach ${program} to ${direction} of ifindex ${ifindex}`, rc);
     return opts.prog_id;
-  }
-
-  /** The file descriptor of a program (owned by the object). */
-  programFd(name: string): number {
-    const l = libbpf();
-    const prog = l.findProgram(this.live(), name);
-    const fd = prog ? l.programFd(prog) : -1;
-    if (fd < 0) throw new Error(`Cannot use program "${name}" of the bpf datapath: it is not in the object`);
-    return fd;
   }
 
   /** Closes the object's descriptors; attached programs and pinned maps stay. */

@@ -1,0 +1,259 @@
+/**
+ * End to end, as root, through `lace sandbox`'s machinery: a three-node
+ * emulated cluster with the embedded store, real agents (one per node
+ * namespace) and pods set up by the real CNI executable. One sandbox for
+ * the suite; each test checks real packets. Skipped without root. Run once
+ * per srv6 backend by sandbox_bpf_test.ts and sandbox_kernel_test.ts.
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Allocation, Resource } from "../../core/mod.ts";
+import { type MatrixEntry, Sandbox, type SandboxPod } from "./sandbox.ts";
+import { sh, sleep } from "./processes.ts";
+
+import { noSeg6Reason } from "../../plugins/srv6/kernel_config.ts";
+
+/** The suite on one srv6 backend: the agents run `--backend <backend>`. */
+export function sandboxSuite(backend: "kernel" | "bpf"): void {
+  const isRoot = process.getuid?.() === 0;
+  const t = suite(`sandbox (end to end, ${backend} backend)`);
+  const seg6Missing = backend === "kernel" ? noSeg6Reason() : undefined;
+  const runs = isRoot && !seg6Missing;
+  const test = runs ? t : t.skip;
+  if (!isRoot) console.log(`sandbox end-to-end tests (${backend} backend) skipped: they need root to create network namespaces`);
+  else if (seg6Missing) console.log(`sandbox end-to-end tests (kernel backend) skipped: ${seg6Missing}`);
+
+  const L = "lace-cni.io/v1alpha1";
+  const net = (name: string, v4: string, v6?: string, anonymous = false): Resource => ({
+    apiVersion: L, kind: "Network", metadata: { name },
+    spec: {
+      type: "l3", anonymous, ipv4Subnet: { prefix: v4, hostLocalPrefixLength: 24 },
+      ...(v6 ? { ipv6Subnet: { prefix: v6, hostLocalPrefixLength: 64 } } : {}),
+    },
+  });
+  const bind = (network: string): Resource => ({
+    apiVersion: L, kind: "NetworkBindingPolicy", metadata: { name: `bind-${network}` },
+    spec: { network, priority: 100, matchKind: "Pod", selector: { matchLabels: { net: network } } },
+  });
+  const route = (name: string, from: string, to: string): Resource => ({
+    apiVersion: L, kind: "NetworkRoutingPolicy", metadata: { name }, spec: { priority: 100, from: { networks: [from] }, to: { networks: [to] }, action: "Allow" },
+  });
+  const pod = (name: string, network: string, node: number, annotations?: Record<string, string>): Resource => ({
+    apiVersion: "v1", kind: "Pod", metadata: { name, namespace: "e2e", labels: { net: network }, ...(annotations ? { annotations } : {}) },
+    spec: { nodeName: `node-${node}`, containers: [{ name: "c", image: "pause" }] },
+  });
+
+  let sb: Sandbox;
+  const P = (name: string): SandboxPod => sb.pod("e2e", name)!;
+  const v4 = (name: string) => P(name).addresses.find((a) => !a.includes(":"))!;
+  const v6 = (name: string) => P(name).addresses.find((a) => a.includes(":"))!;
+
+  /** Pings until the result is `want` (policy changes take an apply to arrive), or gives up after 15 s. */
+  function eventually(from: string, address: string, want: boolean): Promise<boolean> {
+    return until(want, () => sb.ping(P(from), address));
+  }
+
+  /** Probes until the result is `want`, or gives up after 15 s. */
+  async function until(want: boolean, probe: () => Promise<boolean>): Promise<boolean> {
+    const end = Date.now() + 15_000;
+    for (;;) {
+      const got = await probe();
+      if (got === want || Date.now() > end) return got;
+      await sleep(200);
+    }
+  }
+
+  /** What the dataplane put in a node's kernel, as `ip` prints it. */
+  function kernelState(node: string): string {
+    const ns = sb.nodeNs(node);
+    return [["route", "show", "table", "all"], ["-6", "route", "show", "table", "all"], ["nexthop", "show"], ["rule", "show"], ["-6", "rule", "show"], ["-br", "addr", "show"], ["-br", "link", "show"]]
+      .map((args) => sh("ip", ["-n", ns, ...args])).join("\n");
+  }
+
+  const mismatches = (m: MatrixEntry[]) => m.filter((e) => e.expected !== e.observed);
+
+  // A crashed run still removes its namespaces and processes.
+  process.on("exit", () => {
+    if (sb) Sandbox.downFromRecord(sb.dir);
+  });
+
+  t.before(async () => {
+    if (!runs) return;
+    try {
+      sb = await Sandbox.up({ nodes: 3, prefix: `le${backend[0]}${process.pid.toString(36)}-`, backend });
+      await sb.apply([
+        { apiVersion: "v1", kind: "Namespace", metadata: { name: "e2e" } },
+        { apiVersion: L, kind: "Topology", metadata: { name: "default" }, spec: { locatorPool: "fd00:1ace::/32", locatorLength: 48, encapsulation: "Reduced", mtu: 0 } },
+        net("red", "10.41.0.0/16", "fd00:41::/48"), net("blue", "10.42.0.0/16"), net("vault", "10.43.0.0/16", undefined, true),
+        bind("red"), bind("blue"), bind("vault"),
+        pod("r1", "red", 1), pod("r2", "red", 2), pod("r3", "red", 3), pod("b1", "blue", 1), pod("b2", "blue", 2),
+        pod("v1", "vault", 1), pod("v2", "vault", 2),
+      ]);
+      const notRun = sb.listPods().filter((p) => p.state !== "running");
+      if (notRun.length) throw new Error(`pods not running: ${JSON.stringify(notRun)}`);
+      for (const n of ["node-1", "node-2", "node-3"]) {
+        if (sb.agentBackend(n) !== backend) throw new Error(`the agent of ${n} runs the ${sb.agentBackend(n)} backend, expected ${backend}`);
+      }
+    } catch (e) {
+      console.error("sandbox set-up failed:", e);
+      throw e;
+    }
+  });
+
+  t.after(async () => {
+    if (sb) await sb.down();
+  });
+
+  test("l3 pods reach each other across three nodes, IPv4 and IPv6; other networks stay isolated (full matrix)", async () => {
+    const m = await sb.matrix();
+    assert.equal(mismatches(m), [], "observed differs from expected");
+    const pair = (from: string, to: string, family: string) => m.find((e) => e.from === `e2e/${from}` && e.to === `e2e/${to}` && e.family === family);
+    for (const [a, b] of [["r1", "r2"], ["r2", "r3"], ["r3", "r1"]]) {
+      assert.is(pair(a, b, "ipv4")?.observed, "allow", `${a} → ${b} IPv4`);
+      assert.is(pair(a, b, "ipv6")?.observed, "allow", `${a} → ${b} IPv6`);
+    }
+    for (const [a, b] of [["r1", "b1"], ["r1", "b2"], ["b2", "r3"], ["b1", "v2"]]) assert.is(pair(a, b, "ipv4")?.observed, "deny", `${a} → ${b}`);
+    // Addresses come from each node's own block.
+    assert.ok(v4("r1").startsWith("10.41.") && v4("r2").startsWith("10.41.") && v4("r1").split(".")[2] !== v4("r2").split(".")[2], `${v4("r1")} ${v4("r2")}`);
+  });
+
+  test("an anonymous network: its pods do not reach each other without a policy; a policy from another network opens it", async () => {
+    assert.is(await sb.ping(P("v1"), v4("v2")), false, "vault → vault without a policy");
+    assert.is(await sb.ping(P("r1"), v4("v2")), false, "red → vault without a policy");
+    await sb.apply([route("red-to-vault", "red", "vault")]);
+    assert.is(await eventually("r1", v4("v2"), true), true, "red → vault once allowed");
+    assert.is(await sb.ping(P("v1"), v4("v2")), false, "vault → vault still closed");
+    assert.is(await sb.ping(P("v2"), v4("r1")), false, "no new connections in the reverse direction");
+    await sb.store.delete("NetworkRoutingPolicy", "red-to-vault");
+    assert.is(await eventually("r1", v4("v2"), false), false, "closed again");
+  });
+
+  test("a routing policy added opens the path (and only that direction); deleted, it closes", async () => {
+    assert.is(await sb.ping(P("b1"), v4("r2")), false, "blue → red before");
+    await sb.apply([route("blue-to-red", "blue", "red")]);
+    assert.is(await eventually("b1", v4("r2"), true), true, "blue → red (across nodes) after the policy");
+    assert.is(await sb.ping(P("b2"), v4("r2")), true, "blue → red on the same node");
+    assert.is(await sb.ping(P("r3"), v4("b1")), false, "red → blue stays closed");
+    const m = await sb.matrix();
+    assert.equal(mismatches(m), []);
+    await sb.store.delete("NetworkRoutingPolicy", "blue-to-red");
+    assert.is(await eventually("b1", v4("r2"), false), false, "blue → red after the policy is deleted");
+  });
+
+  test("external networks: a pod with an allowed path reaches the network's host on the fabric (SNAT or not), one without does not", async () => {
+    const external = (name: string, prefixes: string[], snat = true): Resource => ({
+      apiVersion: L, kind: "Network", metadata: { name }, spec: { type: "external", externalPrefixes: prefixes, snat },
+    });
+    // wan-lab's /25 lies inside wan's /24: an address belongs to the longest prefix, so red's route to wan is cut
+    // around it (192.0.2.129 is wan-lab's, which red may not reach) and wan's way into blue does not admit wan-lab.
+    await sb.apply([
+      external("wan", ["192.0.2.0/24", "fd00:e0::/64"]), external("wan-lab", ["192.0.2.128/25"], false),
+      route("red-to-wan", "red", "wan"), route("blue-to-wan-lab", "blue", "wan-lab"), route("wan-to-blue", "wan", "blue"),
+    ]);
+    const wan = sb.external("wan")!, lab = sb.external("wan-lab")!;
+    assert.equal(wan.addresses, ["192.0.2.1", "fd00:e0::1"]);
+    assert.equal(lab.addresses, ["192.0.2.129"]);
+    try {
+      assert.is(await eventually("r1", "192.0.2.1", true), true, "red → wan IPv4 (node 1)");
+      assert.is(await eventually("r2", "fd00:e0::1", true), true, "red → wan IPv6 (node 2)");
+      assert.is(await eventually("b2", "192.0.2.129", true), true, "blue → wan-lab, no SNAT: the host answers the pod's own address through its node");
+      assert.is(await sb.ping(P("b1"), "192.0.2.1"), false, "blue → wan: no path");
+      assert.is(await sb.ping(P("r1"), "192.0.2.129"), false, "red → wan-lab: no path, though inside wan's /24");
+      assert.is(await sb.ping(P("v1"), "192.0.2.1"), false, "vault → wan: no path");
+      assert.is(await until(true, () => sb.pingFromExternal("wan", v4("b1"))), true, "wan → blue: a path from wan opens connections in");
+      assert.is(await sb.pingFromExternal("wan", v4("r1")), false, "wan → red: red's path goes out only");
+      assert.is(await sb.pingFromExternal("wan-lab", v4("b1")), false, "wan-lab → blue: blue's path goes out only");
+      const m = await sb.matrix();
+      assert.equal(mismatches(m), [], "observed differs from expected");
+      const row = (from: string, to: string, family: string) => m.find((e) => e.from === `e2e/${from}` && e.to === `external/${to}` && e.family === family);
+      assert.equal(row("r3", "wan", "ipv4"), { from: "e2e/r3", to: "external/wan", family: "ipv4", expected: "allow", observed: "allow" });
+      assert.is(row("r3", "wan", "ipv6")?.observed, "allow");
+      assert.is(row("b1", "wan", "ipv4")?.observed, "deny");
+      assert.is(row("b1", "wan", "ipv6"), undefined, "blue has no IPv6: no row");
+      assert.is(row("b1", "wan-lab", "ipv4")?.observed, "allow");
+      assert.is(row("r1", "wan-lab", "ipv4")?.expected, "deny");
+      const inbound = (from: string, to: string, family: string) => m.find((e) => e.from === `external/${from}` && e.to === `e2e/${to}` && e.family === family);
+      assert.equal(inbound("wan", "b2", "ipv4"), { from: "external/wan", to: "e2e/b2", family: "ipv4", expected: "allow", observed: "allow" });
+      assert.is(inbound("wan", "r2", "ipv6")?.observed, "deny");
+      assert.is(inbound("wan-lab", "b2", "ipv4")?.observed, "deny");
+      // Both directions between red and wan: red still goes out, and wan now comes in.
+      await sb.apply([route("wan-to-red", "wan", "red")]);
+      assert.is(await until(true, () => sb.pingFromExternal("wan", v4("r1"))), true, "wan → red once a policy allows it too");
+      assert.is(await sb.ping(P("r1"), "192.0.2.1"), true, "red → wan still open");
+      assert.is(await sb.pingFromExternal("wan-lab", v4("r1")), false, "wan-lab → red: not admitted by wan's policy");
+    } finally {
+      for (const name of ["red-to-wan", "blue-to-wan-lab", "wan-to-blue", "wan-to-red"]) {
+        await sb.store.delete("NetworkRoutingPolicy", name).catch(() => {});
+      }
+    }
+    assert.is(await eventually("r1", "192.0.2.1", false), false, "red → wan closed once the policy is deleted");
+  });
+
+  test("a deleted pod's address returns to its node's block and can be handed out again", async () => {
+    const addr = v4("r3");
+    const uidBefore = Object.entries((await sb.store.get<Allocation>("Allocation", "red.node-3"))!.spec!.blocks[0].addresses ?? {});
+    assert.ok(uidBefore.some(([, a]) => a === addr), "r3's address is recorded");
+    const r3 = { ...P("r3") };
+    await sb.deletePod("e2e", "r3");
+    // DEL again, its namespace gone: still success.
+    const again = await sb.cni("DEL", r3.node, sb.podEnv(r3, ""));
+    assert.is(again.status, 0, again.raw);
+    const after = (await sb.store.get<Allocation>("Allocation", "red.node-3"))!.spec!.blocks.flatMap((b) => Object.values(b.addresses ?? {}));
+    assert.not.ok(after.includes(addr), "the address is free after DEL");
+    assert.is(await sb.store.get("NetworkEndpoint", "r3", "e2e"), undefined, "the endpoint is gone");
+    const r4 = await sb.addPod(pod("r4", "red", 3, { "lace-cni.io/ip": addr }));
+    assert.is(r4.state, "running", r4.reason);
+    assert.is(v4("r4"), addr);
+    assert.is(await eventually("r1", addr, true), true, "the new pod is reachable at the old address");
+  });
+
+  test("SIGKILL of the agents under continuous ping loses no packet; the restarted agents rebuild and change nothing", async () => {
+    const logs = ["node-1", "node-2"].map((n) => join(sb.dir, n, "agent.log"));
+    const applyLines = () => logs.map((f) => readFileSync(f, "utf8").split("\n").filter((l) => l.includes(`"msg":"applied the node's desired state"`)).length);
+    const ping = spawn("ip", ["netns", "exec", P("r1").netns!, "ping", "-n", "-q", "-i", "0.01", "-w", "6", v4("r2")], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    ping.stdout.on("data", (d) => (out += d));
+    const done = new Promise<void>((r) => ping.on("close", () => r()));
+    await sleep(1000);
+    const before = applyLines();
+    const kernelBefore = ["node-1", "node-2"].map(kernelState);
+    sb.killAgent("node-1");
+    sb.killAgent("node-2");
+    await sleep(300);
+    sb.startAgent("node-1");
+    sb.startAgent("node-2");
+    await sb.waitForAgents();
+    await done;
+    const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
+    assert.ok(m, out);
+    assert.ok(Number(m![1]) > 100, `enough packets sent: ${out}`);
+    assert.is(Number(m![2]), Number(m![1]), `no packet lost: ${out}`);
+    // Rebuilt from the store and the kernel, the new agents want exactly what the old ones left.
+    assert.equal(["node-1", "node-2"].map(kernelState), kernelBefore, "routes, nexthops, rules, addresses and links are as before");
+    const writes = applyLines().map((n, i) => n - before[i]);
+    if (writes.some((n) => n > 0)) console.log(`  note: the restarted agents' first apply made writes (rewrote identical objects) on ${writes.map((n, i) => `node-${i + 1}: ${n} apply`).join(", ")}`);
+    assert.is(await sb.ping(P("r2"), v6("r1")), true, "traffic still flows after the restart");
+  });
+
+  test("CHECK verifies a pod on the real kernel and fails once its interface is gone; GC removes what the runtime no longer lists", async () => {
+    const b2 = P("b2");
+    const ok = await sb.cni("CHECK", b2.node, sb.podEnv(b2, ""));
+    assert.is(ok.status, 0, ok.raw);
+    const v = await sb.cni("CHECK", P("b1").node, sb.podEnv(P("b1"), ""));
+    assert.is(v.status, 0, v.raw);
+    // GC on node-2 with every attachment but b2's.
+    const valid = sb.listPods().filter((p) => p.containerId && p !== b2).map((p) => ({ containerID: p.containerId, ifname: "eth0" }));
+    const gc = await sb.cni("GC", b2.node, {}, { "cni.dev/valid-attachments": valid });
+    assert.is(gc.status, 0, gc.raw);
+    assert.is(await sb.store.get("NetworkEndpoint", "b2", "e2e"), undefined, "b2's endpoint is gone");
+    const after = await sb.cni("CHECK", b2.node, sb.podEnv(b2, ""));
+    assert.is(after.status, 1);
+    assert.is(after.out?.code, 104, after.raw);
+    assert.is(await sb.ping(P("r2"), v6("r1")), true, "the pods GC kept still talk");
+  });
+
+  t.run();
+}
