@@ -233,6 +233,8 @@ function workloads(): Manifest[] {
                 { name: "var-lib-lace", mountPath: "/var/lib/lace" },
                 { name: "netns", mountPath: "/run/netns", mountPropagation: "HostToContainer" },
                 { name: "lib-modules", mountPath: "/lib/modules", readOnly: true },
+                // The bpf backend pins its maps here: they outlive the agent's container.
+                { name: "bpffs", mountPath: "/sys/fs/bpf", mountPropagation: "Bidirectional" },
               ],
             },
           ],
@@ -244,6 +246,7 @@ function workloads(): Manifest[] {
             hostPath("var-lib-lace", "/var/lib/lace"),
             hostPath("netns", "/run/netns"),
             hostPath("lib-modules", "/lib/modules", "Directory"),
+            hostPath("bpffs", "/sys/fs/bpf"),
           ],
         },
       },
