@@ -218,10 +218,10 @@ export function planNode(state: NodeDesiredState, underlay: string, gateways: Un
     if (!plan.routes.has(k)) plan.routes.set(k, r);
   };
   const peerHop = bpf ? peerNextHops(state, gateways) : undefined;
-  const nexthopTo = (sid: string, fam: 4 | 6): string => {
+  const nexthopTo = (sid: string, fam: 4 | 6, node?: string): string => {
     // bpf: one plain nexthop per peer (routes leave towards it; the underlay's program encapsulates).
     const n: NexthopObj = peerHop
-      ? { family: 6, oif: underlay, mode: -1, segments: [], gateway: peerHop(sid) }
+      ? { family: 6, oif: underlay, mode: -1, segments: [], gateway: peerHop(sid, node) }
       : { family: fam, oif: underlay, mode, segments: [fam === 4 ? canonicalIp(sid) : ipv6Sid(sid)] };
     const sig = nexthopSig(n);
     plan.nexthops.set(sig, n);
@@ -306,7 +306,7 @@ function planRoutedNetwork(
   underlay: string,
   gateways: UnderlayGateways,
   addRoute: (r: RouteObj) => void,
-  nexthopTo: (sid: string, fam: 4 | 6) => string,
+  nexthopTo: (sid: string, fam: 4 | 6, node?: string) => string,
   encapTo: (net: NetworkForwarding, prefix: string, sid: string) => void,
   bridgeOf: Map<string, string>,
 ): void {
@@ -330,7 +330,7 @@ function planRoutedNetwork(
   }
   for (const b of net.remoteBlocks) {
     const fam = family(b.prefix);
-    addRoute({ family: fam, table: T, dst: canonicalPrefix(b.prefix), type: "unicast", nexthop: nexthopTo(b.sid, fam) });
+    addRoute({ family: fam, table: T, dst: canonicalPrefix(b.prefix), type: "unicast", nexthop: nexthopTo(b.sid, fam, b.node) });
     encapTo(net, b.prefix, b.sid);
   }
   const snatOf = new Map(net.egress.map((e) => [canonicalPrefix(e.prefix), e.snat]));
@@ -441,18 +441,20 @@ function bpfPlan(state: NodeDesiredState, gateways: UnderlayGateways): BpfPlan {
  * else the underlay's IPv6 default gateway, which routes the outer packet
  * by its destination, as the kernel backend's main-table lookup would.
  */
-function peerNextHops(state: NodeDesiredState, gateways: UnderlayGateways): (sid: string) => string {
+function peerNextHops(state: NodeDesiredState, gateways: UnderlayGateways): (sid: string, node?: string) => string {
   const onLink = (gateways.onLink6 ?? []).map((cidr) => {
     const [ip, len] = cidr.split("/");
     return Prefix.containing(IPAddress.parse(ip), Number(len));
   });
   const peers = (state.peers ?? []).map((p) => ({ ...p, prefix: Prefix.parse(canonicalPrefix(p.locator)) }));
+  const byNode = new Map(peers.map((p) => [p.node, p]));
+  // By peer (a remote block names its owner: no address parsing per block), else by SID.
   const cache = new Map<string, string>();
-  return (sid: string) => {
-    const hit = cache.get(sid);
+  return (sid: string, node?: string) => {
+    const key = node !== undefined && byNode.has(node) ? `node:${node}` : sid;
+    const hit = cache.get(key);
     if (hit) return hit;
-    const addr = IPAddress.parse(sid);
-    const peer = peers.find((p) => p.prefix.contains(addr));
+    const peer = node !== undefined && byNode.has(node) ? byNode.get(node) : peers.find((p) => p.prefix.contains(IPAddress.parse(sid)));
     const peerAddr = peer?.address?.includes(":") ? IPAddress.parse(peer.address) : undefined;
     let hop: string | undefined;
     if (peerAddr && onLink.some((p) => p.contains(peerAddr))) hop = canonicalIp(peer!.address!);
@@ -460,7 +462,7 @@ function peerNextHops(state: NodeDesiredState, gateways: UnderlayGateways): (sid
     if (!hop) {
       throw new Error(`Cannot plan node ${state.node}: SID ${sid} belongs to ${peer ? `peer ${peer.node}, whose underlay address ${peer.address ?? "is unknown"} is not on-link` : "no known peer"}, and the underlay has no IPv6 default gateway to send it through`);
     }
-    cache.set(sid, hop);
+    cache.set(key, hop);
     return hop;
   };
 }
