@@ -73,4 +73,12 @@ t("without root it stops at once with a clear message", async () => {
   ]);
 });
 
+(isRoot ? t : t.skip)("a pod that should run and does not, and a run that tested nothing, fail the command and say why", async () => {
+  const r = await lace(["sandbox", "-f", "agent/cli/testdata/sandbox/unbound-pod.yaml", "--nodes", "1", "--prefix", `lf${process.pid.toString(36)}-`]);
+  assert.is(r.status, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /pod default\/stray: NOT RUN — /);
+  assert.match(r.stdout, /FAILED: 1 pod\(s\) could not be run: default\/stray/);
+  assert.match(r.stdout, /FAILED: no pair of running pods was tested/);
+});
+
 t.run();
