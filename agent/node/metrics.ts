@@ -39,6 +39,24 @@ export class AgentMetrics {
     this.backendInfo = new Gauge({ name: "lace_dataplane_backend_info", help: "The dataplane backend this node runs (1 for the one in use)", labelNames: ["backend"], registers });
   }
 
+  /**
+   * Exports the datapath's own packet counters (the bpf backend's encaps,
+   * decaps and drops by reason) as `lace_datapath_packets_total{event}`,
+   * read at each scrape. `read` returns undefined where there are none.
+   */
+  datapathCounters(read: () => Record<string, number> | undefined): void {
+    new Gauge({
+      name: "lace_datapath_packets_total",
+      help: "Packets the datapath encapsulated, decapsulated or dropped, by event (drop_<reason>); read from the datapath at each scrape",
+      labelNames: ["event"],
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const [event, n] of Object.entries(read() ?? {})) this.set({ event }, n);
+      },
+    });
+  }
+
   /** Records the backend the node's dataplane runs (`kernel`, `bpf`). */
   backend(name: string): void {
     this.backendInfo.reset();

@@ -26,6 +26,22 @@ t("counts CNI requests and applies, and serves them at /metrics on loopback", as
   }
 });
 
+t("exports the datapath's counters as read at each scrape, and nothing where the datapath has none", async () => {
+  const m = new AgentMetrics("node-7");
+  let counters: Record<string, number> | undefined = { encap4: 5, drop_srh: 1 };
+  m.datapathCounters(() => counters);
+  m.backend("bpf");
+  let text = await m.text();
+  assert.match(text, /lace_datapath_packets_total\{event="encap4",node="node-7"\} 5/);
+  assert.match(text, /lace_datapath_packets_total\{event="drop_srh",node="node-7"\} 1/);
+  assert.match(text, /lace_dataplane_backend_info\{backend="bpf",node="node-7"\} 1/);
+  counters = { encap4: 9, drop_srh: 1 };
+  assert.match(await m.text(), /lace_datapath_packets_total\{event="encap4",node="node-7"\} 9/);
+  counters = undefined;
+  text = await m.text();
+  assert.not.match(text, /lace_datapath_packets_total\{/);
+});
+
 t("refuses an address off loopback", async () => {
   const m = new AgentMetrics("node-7");
   try {

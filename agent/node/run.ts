@@ -74,6 +74,7 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   const caps = await dataplane.capabilities();
   const metrics = new AgentMetrics(opts.node);
   metrics.backend(caps.backend ?? "kernel");
+  metrics.datapathCounters(() => dataplane.datapathStats());
   log.info({ backend: caps.backend, chosen: settings.backend, seg6: caps.seg6, bpf: caps.bpf }, `dataplane backend: ${caps.backend}`);
   const states = new DesiredStateBuilder({ node: opts.node, extensions: rules.extensions });
   const agent = new NodeAgent({

@@ -81,6 +81,16 @@ export class Srv6PodDataplane implements PodDataplane {
     return this.dp.detachPod(pod);
   }
 
+  /** The bpf datapath's packet counters; undefined on the kernel backend. */
+  datapathStats(): Record<string, number> | undefined {
+    try {
+      return this.dp.bpfStats();
+    } catch {
+      // Not loadable (yet): the scrape goes on without these counters.
+      return undefined;
+    }
+  }
+
   async podPorts(): Promise<string[]> {
     const links = await readLinks(this.dp.netlink);
     return [...links.byName.values()].filter((l) => l.alias?.startsWith(POD_ALIAS_PREFIX)).map((l) => l.name);

@@ -238,6 +238,17 @@ export function sandboxSuite(backend: "kernel" | "bpf"): void {
     assert.is(await sb.ping(P("r2"), v6("r1")), true, "traffic still flows after the restart");
   });
 
+  test("each agent's metrics name its backend; on bpf, its datapath counts the packets it carried", async () => {
+    assert.is(await sb.ping(P("r1"), v4("r2")), true);
+    const scrape = sh("ip", ["netns", "exec", sb.nodeNs("node-1"), "python3", "-c",
+      "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:9471/metrics').read().decode())"]);
+    assert.match(scrape, new RegExp(`lace_dataplane_backend_info\\{backend="${backend}",node="node-1"\\} 1`));
+    if (backend === "bpf") {
+      const encap4 = Number(/lace_datapath_packets_total\{event="encap4",node="node-1"\} (\d+)/.exec(scrape)?.[1] ?? 0);
+      assert.ok(encap4 > 0, scrape);
+    }
+  });
+
   test("CHECK verifies a pod on the real kernel and fails once its interface is gone; GC removes what the runtime no longer lists", async () => {
     const b2 = P("b2");
     const ok = await sb.cni("CHECK", b2.node, sb.podEnv(b2, ""));
