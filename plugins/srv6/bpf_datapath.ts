@@ -222,6 +222,21 @@ export class BpfDatapath {
   }
 }
 
+/**
+ * Removes programs of ours from a device without loading the object (the
+ * kernel backend's clean-up after a node ran the bpf backend); returns how
+ * many it removed. Run inside the device's namespace.
+ */
+export function detachLeftovers(ifindex: number): number {
+  let n = 0;
+  for (const [, dir] of PROGRAMS) {
+    if (attachedProgram(ifindex, dir) === undefined) continue;
+    detachProgram(ifindex, dir);
+    n++;
+  }
+  return n;
+}
+
 function concat(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let off = 0;

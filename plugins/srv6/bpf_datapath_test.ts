@@ -10,8 +10,9 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BpfDatapath, encapKey, encapValue, LAYOUT, MAPS, sidValue } from "./bpf_datapath.ts";
-import { mapEntries, mapInfo } from "./libbpf.ts";
+import { BpfDatapath, detachLeftovers, encapKey, encapValue, LAYOUT, MAPS, sidValue } from "./bpf_datapath.ts";
+import { attachedProgram, mapEntries, mapInfo } from "./libbpf.ts";
+import { inNetns } from "./netns.ts";
 import type { BpfPlan } from "./plan.ts";
 import { isRoot, sh } from "./testing.ts";
 
@@ -68,6 +69,35 @@ kt("the kernel's maps have the sizes user space encodes; a sync writes the diffe
     other.destroy();
     dp.destroy();
   } finally {
+    sh("umount", [dir]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+kt("programs attach once (the same code is kept, by tag, also from a new load) and a kernel-backend clean-up removes them", () => {
+  const dir = mkdtempSync(join(tmpdir(), "lace-bpf-test-"));
+  const ns = `lbt${process.pid.toString(36)}`;
+  sh("mount", ["-t", "bpf", "bpf", dir]);
+  sh("ip", ["netns", "add", ns]);
+  try {
+    sh("ip", ["-n", ns, "link", "add", "name", "u0", "type", "veth", "peer", "name", "u1"]);
+    const index = Number(sh("ip", ["netns", "exec", ns, "cat", "/sys/class/net/u0/ifindex"]).trim());
+    const path = `/run/netns/${ns}`;
+    let dp = BpfDatapath.open(dir, "n1");
+    assert.is(inNetns(path, () => dp.attach(index)), 2, "encap on egress, decap on ingress");
+    assert.is(inNetns(path, () => dp.attach(index)), 0, "already there");
+    dp.close();
+    dp = BpfDatapath.open(dir, "n1");
+    assert.is(inNetns(path, () => dp.attach(index)), 0, "a new load of the same object keeps the attached programs");
+    const filters = sh("ip", ["netns", "exec", ns, "tc", "filter", "show", "dev", "u0", "egress"]) + sh("ip", ["netns", "exec", ns, "tc", "filter", "show", "dev", "u0", "ingress"]);
+    assert.match(filters, /lace_encap/);
+    assert.match(filters, /lace_decap/);
+    assert.is(inNetns(path, () => detachLeftovers(index)), 2);
+    assert.is(inNetns(path, () => attachedProgram(index, "egress")), undefined);
+    assert.is(inNetns(path, () => detachLeftovers(index)), 0, "nothing left the second time");
+    dp.destroy();
+  } finally {
+    sh("ip", ["netns", "del", ns]);
     sh("umount", [dir]);
     rmSync(dir, { recursive: true, force: true });
   }

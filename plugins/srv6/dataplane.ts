@@ -20,7 +20,7 @@ import {
 } from "./kernel.ts";
 import { addrKey, nexthopSig, routeKey, routeSig, ruleKey, type RouteObj } from "./objects.ts";
 import { planNode, type Backend, type Plan, type UnderlayGateways } from "./plan.ts";
-import { BpfDatapath, type BpfStats } from "./bpf_datapath.ts";
+import { BpfDatapath, detachLeftovers, type BpfStats } from "./bpf_datapath.ts";
 import { loadedRulesetHashOver, loadRuleset, removeRuleset, renderRuleset, rulesetHash } from "./nft.ts";
 import { probeCapabilities } from "./capabilities.ts";
 import { attachPod, detachPod, type NodeHandle, type PodAttachment } from "./pods.ts";
@@ -114,6 +114,8 @@ export class Srv6Dataplane implements Dataplane {
   /** The backend this node runs (chosen at open). */
   backend: Backend = "kernel";
   private bpffs = "/sys/fs/bpf";
+  /** Whether the kernel backend looked for programs a bpf run left on the underlay. */
+  private leftoversChecked = false;
 
   private constructor(readonly node: string, netns: string | undefined, private readonly nl: NetlinkClient) {
     this.netns = netns;
@@ -285,7 +287,8 @@ export class Srv6Dataplane implements Dataplane {
     // A pod's own route and neighbour wait for its interface (attachPod comes first; a listed pod may be gone).
     const podPorts = new Set(plan.podPorts);
     for (const [k, n] of plan.neighbors) if (!podPorts.has(n.ifname)) plan.neighbors.delete(k);
-    for (const [k, r] of plan.routes) if (r.oif && r.oif !== underlay && !links.byName.has(r.oif) && !plan.bridges.has(r.oif)) plan.routes.delete(k);
+    const endpointPorts = new Set(state.endpoints.map((e) => e.interface));
+    for (const [k, r] of plan.routes) if (r.oif && endpointPorts.has(r.oif) && !podPorts.has(r.oif)) plan.routes.delete(k);
 
     // 1. sysctls that do not depend on our links.
     const later: [string, string][] = [];
@@ -354,6 +357,17 @@ export class Srv6Dataplane implements Dataplane {
       bpfWrites += attached;
       changed += attached;
       this.bpfUnderlay = index;
+    } else if (withSysctlsAndNft && !this.leftoversChecked) {
+      // A node that ran the bpf backend before (a kernel upgrade, a changed setting) may still have our
+      // programs on the underlay: they would decapsulate ahead of seg6local. Once per process.
+      this.leftoversChecked = true;
+      const index = links.byName.get(underlay)!.index;
+      try {
+        bpfWrites += inNetns(this.netns, () => detachLeftovers(index));
+      } catch {
+        // No libbpf on this node: it never ran the bpf backend.
+      }
+      changed += bpfWrites;
     }
 
     // 4. nexthops: reuse the kernel's id for an identical nexthop, allocate free ids for new ones.
