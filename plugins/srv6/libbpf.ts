@@ -264,26 +264,6 @@ export function attachedProgram(ifindex: number, direction: TcDirection): number
   return l.tcQuery(hook, opts) === 0 ? opts.prog_id : undefined;
 }
 
-/** Removes the clsact hook (and every filter on it) from `ifindex`. Run inside the namespace. */
-export function detachAll(ifindex: number): void {
-  const l = libbpf();
-  const hook: TcHook = { sz: 24, ifindex, attach_point: ATTACH_POINT.ingress | ATTACH_POINT.egress, parent: 0 };
-  const rc = l.hookDestroy(hook);
-  if (rc < 0 && rc !== -2 && rc !== -19 && rc !== -22) throw new BpfError(`remove the clsact hook from ifindex ${ifindex}`, rc);
-}
-
-/** Opens a pinned map; the caller closes the descriptor. */
-export function openPinned(path: string): number {
-  const l = libbpf();
-  const fd = l.objGet(path);
-  if (fd < 0) throw new BpfError(`open the pinned map ${path}`, -l.errno());
-  return fd;
-}
-
-export function closeFd(fd: number): void {
-  libbpf().closeFd(fd);
-}
-
 /** Writes one element (BPF_ANY). */
 export function mapUpdate(fd: number, key: Uint8Array, value: Uint8Array, what: string): void {
   const rc = libbpf().update(fd, key, value, 0);
