@@ -10,10 +10,11 @@
  *    (timed from when this process first saw it gone: a restart can only
  *    delay a release, never hasten it).
  * 3. Pods scheduled to a node: bound to a network by the binding policies
- *    (once: an existing NetworkEndpoint keeps its network), then `l3` blocks
- *    with room on that node, or an `l2` address from the subnet.
- * 4. Leaks: addresses whose owner is gone (AddressCollector: two sightings
- *    and a grace period), empty blocks back to the pool after their grace.
+ *    (once: the NetworkEndpoint of the pod's UID keeps its network), then
+ *    `l3` blocks with room on that node, or an `l2` address from the subnet.
+ * 4. Leaks: the bindings of deleted pods (EndpointCollector) and addresses
+ *    whose owner is gone (AddressCollector), each after two sightings and a
+ *    grace period; empty blocks back to the pool after their grace.
  * 5. Services: bound continuously (ServiceBinder); the network is recorded
  *    in annotation `lace-cni.io/network`, with an event when it moves.
  * 6. Usage: each `l3`/`l2` network's `status.usage` (IPAM's `networkUsage`),
@@ -57,6 +58,7 @@ import {
 } from "../../core/mod.ts";
 import { DesiredStateBuilder } from "../../core/controller/mod.ts";
 import { Informer } from "../store/informer.ts";
+import { EndpointCollector, livePods } from "./endpoint_collector.ts";
 import { EventRecorder } from "./events.ts";
 import { assignLocators } from "./locators.ts";
 import { judgeNetworks, networkConditions, type NetworkVerdict } from "./network_status.ts";
@@ -90,6 +92,8 @@ export interface ReconcileReport {
   blocksAcquired: string[];
   l2Addresses: number;
   addressesReclaimed: number;
+  /** NetworkEndpoints of deleted pods released, as `namespace/name`. */
+  bindingsReleased: string[];
   blocksReturned: string[];
   servicesMoved: number;
   /** Networks whose `status.usage` was written. */
@@ -114,6 +118,7 @@ export class Controller {
   private readonly nodeGrace: number;
   private readonly blocks: BlockAllocator;
   private readonly collector: AddressCollector;
+  private readonly endpointCollector: EndpointCollector;
   private readonly globals = new Map<string, GlobalAllocator>();
   private readonly goneSince = new Map<string, number>();
   private readonly warned = new Set<string>();
@@ -141,6 +146,7 @@ export class Controller {
       grace: options.addressGrace,
       isAlive: (owner) => this.liveOwners.has(owner),
     });
+    this.endpointCollector = new EndpointCollector(store, { clock: this.clock, grace: options.addressGrace });
   }
 
   /** One full pass; concurrent calls share the pass in flight and run one more after it. */
@@ -225,6 +231,7 @@ export class Controller {
       blocksAcquired: [],
       l2Addresses: 0,
       addressesReclaimed: 0,
+      bindingsReleased: [],
       blocksReturned: [],
       servicesMoved: 0,
       usageWrites: [],
@@ -243,7 +250,7 @@ export class Controller {
     const policies = await this.items<NetworkBindingPolicy>("NetworkBindingPolicy");
     const rules = this.bindingRules(policies);
     await this.allocateForPods(pods, rules, verdicts, report);
-    await this.collect(verdicts, report);
+    await this.collect(pods, verdicts, report);
     await this.reconcileUsage(verdicts, report);
     await this.reconcileServices(report);
     if (this.informers.size === 0) await this.feedBuilder();
@@ -360,7 +367,9 @@ export class Controller {
       const node = pod.spec?.nodeName;
       if (!node || pod.spec?.hostNetwork || pod.metadata.deletionTimestamp) continue;
       const ns = pod.metadata.namespace ?? "default";
-      if (endpoints.has(`${ns}/${pod.metadata.name}`)) continue; // decided once, at creation
+      const bound = endpoints.get(`${ns}/${pod.metadata.name}`)?.spec?.pod?.uid;
+      // Decided once, at creation: the pod's own endpoint (not a deleted namesake's) keeps its network.
+      if (endpoints.has(`${ns}/${pod.metadata.name}`) && (!bound || bound === pod.metadata.uid)) continue;
       let network: string;
       try {
         network = (await rules.decide(podSubject(pod, namespaces.get(ns), node))).network;
@@ -411,7 +420,14 @@ export class Controller {
 
   // ------------------------------------------------------------ leaks
 
-  private async collect(verdicts: Map<string, NetworkVerdict>, report: ReconcileReport): Promise<void> {
+  private async collect(pods: PodLike[], verdicts: Map<string, NetworkVerdict>, report: ReconcileReport): Promise<void> {
+    // Endpoints before addresses: an endpoint never names addresses handed to someone else.
+    const endpoints = await this.items<NetworkEndpoint>("NetworkEndpoint");
+    report.bindingsReleased = await this.endpointCollector.collect(endpoints, livePods(pods));
+    for (const key of report.bindingsReleased) {
+      const ep = endpoints.find((e) => `${e.metadata.namespace}/${e.metadata.name}` === key)!;
+      await this.events.record(ep, "Normal", "BindingReleased", `Pod "${key}" has been gone for ${Math.round(this.endpointCollector.grace / 1000)} s: its binding to network "${ep.spec!.network}" is released`);
+    }
     report.addressesReclaimed = (await this.collector.collect()).length;
     for (const n of await this.items<Network>("Network")) {
       if (n.spec?.type !== "l3" || !verdicts.get(n.metadata.name)?.accepted) continue;

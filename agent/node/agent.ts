@@ -6,12 +6,20 @@
  *   this node) and the binding rules; a changed state is applied, one apply
  *   at a time, never before every informer has synced (an early apply of a
  *   half-known state would tear down running pods after a restart).
- * - ADD binds the pod once (an existing NetworkEndpoint keeps its network),
- *   allocates from the node's block (l3) or the network's subnet (l2),
- *   publishes the NetworkEndpoint, applies, attaches the pod; on failure it
- *   undoes each step it made, in reverse.
- * - DEL is idempotent: a missing link, namespace or endpoint is success. It
- *   answers once the store is released; the slow veth deletion follows.
+ * - ADD binds the pod once: the NetworkEndpoint of the pod's UID keeps its
+ *   network (and its addresses, or the same ones again where they are still
+ *   free) for every sandbox the pod gets; an endpoint a deleted pod of the
+ *   same name left is replaced by a fresh binding. It allocates from the
+ *   node's block (l3) or the network's subnet (l2), publishes the
+ *   NetworkEndpoint, applies, attaches the pod; on failure it undoes each
+ *   step it made, in reverse.
+ * - DEL (and GC) end an attachment: while the pod will get another sandbox
+ *   the endpoint is kept, detached (`spec.detachedAt`), with its network and
+ *   addresses; for a pod being deleted, finished or gone the endpoint is
+ *   deleted and its addresses released. The controller collects what a pod
+ *   deleted between sandboxes leaves (see binding_lifetime.ts). DEL is
+ *   idempotent: a missing link, namespace or endpoint is success. It
+ *   answers once the store is written; the slow veth deletion follows.
  * - Nothing lives only in memory: a restarted agent rebuilds from the store
  *   and the kernel, and its first apply of an unchanged state writes nothing.
  *
@@ -22,25 +30,26 @@
  */
 import { createHash } from "node:crypto";
 import {
-  type AddressAllocator, addressRequestFor, type Assignment, BindingRules, BlockAllocator, type BlockSource, GlobalAllocator,
-  HostLocalAllocator, isLaceError, isStoreError, type Network, type NetworkBindingPolicy, type NetworkEndpoint,
-  type Resource, type RuleExtensionSet, type Store,
+  type AddressAllocator, type AddressRequest, addressRequestFor, type Assignment, BindingRules, BlockAllocator, type BlockSource,
+  type Clock, GlobalAllocator, HostLocalAllocator, IPAddress, isLaceError, isStoreError, type Network, type NetworkBindingPolicy,
+  type NetworkEndpoint, type Resource, type RuleExtensionSet, type Store, systemClock,
 } from "../../core/mod.ts";
 import { Informer } from "../store/informer.ts";
 import { type AgentReply, CNI_ERRORS, type CniRequest, type CniResult } from "../cni/spec.ts";
 import type { PodAttachment } from "../../plugins/srv6/mod.ts";
 import type { NodeStateSource, PodDataplane } from "./contracts.ts";
 import type { AgentMetrics } from "./metrics.ts";
+import {
+  addressPreferences, CONTAINER_ID_ANNOTATION, detachedEndpoint, endpointOwnedBy, IFNAME_ANNOTATION, NETNS_ANNOTATION, podOutlivesSandbox,
+} from "./binding_lifetime.ts";
+
+export { CONTAINER_ID_ANNOTATION, IFNAME_ANNOTATION, NETNS_ANNOTATION };
 
 /** The kinds the desired state is computed from. */
 export const STATE_KINDS = ["Topology", "Network", "Allocation", "NetworkEndpoint", "NetworkRoutingPolicy", "Neighbor", "FDBEntry", "Node"] as const;
 
 /** How long changes may gather before they are applied together. */
 export const APPLY_COALESCE_MS = 50;
-
-export const CONTAINER_ID_ANNOTATION = "lace-cni.io/container-id";
-export const IFNAME_ANNOTATION = "lace-cni.io/ifname";
-export const NETNS_ANNOTATION = "lace-cni.io/netns";
 
 /** The structured logger the agent writes to (pino's shape). */
 export interface Logger {
@@ -65,6 +74,8 @@ export interface NodeAgentOptions {
   extensions?: RuleExtensionSet;
   log?: Logger;
   metrics?: AgentMetrics;
+  /** The time a detached endpoint records. Default: the system clock. */
+  clock?: Clock;
 }
 
 /** The host-side interface name of an attachment: stable, unique, at most 15 characters. */
@@ -80,7 +91,7 @@ export class CniFailure extends Error {
   }
 }
 
-type Pod = Resource<unknown, unknown>;
+type Pod = Resource<unknown, { phase?: string }>;
 
 export class NodeAgent {
   readonly node: string;
@@ -90,6 +101,7 @@ export class NodeAgent {
   private readonly blocks: BlockSource;
   private readonly log: Logger;
   private readonly metrics?: AgentMetrics;
+  private readonly clock: Clock;
   private readonly informers: Informer<Resource>[] = [];
   private readonly binding: BindingRules;
   private readonly allocators = new Map<string, AddressAllocator>();
@@ -117,6 +129,7 @@ export class NodeAgent {
     this.blocks = opts.blocks ?? new BlockAllocator(opts.store);
     this.log = opts.log ?? silent;
     this.metrics = opts.metrics;
+    this.clock = opts.clock ?? systemClock;
     this.binding = new BindingRules({ defaultNetwork: opts.defaultNetwork, extensions: opts.extensions });
     this.states.onChange((node) => {
       if (node === this.node && this.synced) this.applySoon();
@@ -377,14 +390,16 @@ export class NodeAgent {
     const undo: { what: string; run: () => Promise<unknown> }[] = [];
     const phases: Record<string, number> = {};
     const mark = (what: string) => (phases[what] = Math.round((performance.now() - t0) * 10) / 10);
+    // The pod's own binding, from an earlier sandbox; an endpoint of another UID is a deleted namesake's.
+    const kept = existing?.spec && endpointOwnedBy(existing, pod) ? existing : undefined;
     mark("read");
     try {
-      // 1. The network: bound once, then kept (the endpoint records it).
+      // 1. The network: bound once, then kept for the pod's life (the endpoint records it).
       let network: string;
       let bindingPolicy: string | null;
-      if (existing?.spec) {
-        network = existing.spec.network;
-        bindingPolicy = existing.spec.bindingPolicy ?? null;
+      if (kept?.spec) {
+        network = kept.spec.network;
+        bindingPolicy = kept.spec.bindingPolicy ?? null;
       } else {
         const ns = this.cache<Resource>("Namespace")?.get(namespace) ?? await this.store.get<Resource>("Namespace", namespace);
         const d = await this.binding.decide({
@@ -402,13 +417,13 @@ export class NodeAgent {
       // 2. Addresses: the same owner gets the same addresses again.
       const allocator = this.allocatorFor(net);
       const request = addressRequestFor(pod);
-      const assignment = await allocator.allocate(request);
-      // Without an endpoint the addresses are this ADD's own (or leaked by a crash): a failure gives them back.
-      if (!existing) undo.push({ what: "release addresses", run: () => allocator.release(request.owner) });
+      const assignment = await this.allocate(allocator, request, kept);
+      // Without a binding of its own the addresses are this ADD's (or leaked by a crash): a failure gives them back.
+      if (!kept) undo.push({ what: "release addresses", run: () => allocator.release(request.owner) });
       mark("allocated");
 
       // 3. The endpoint (published before any apply, so the state lists it) and 4. the pod's interface.
-      const endpoint = this.endpointFor(pod, network, bindingPolicy, assignment, request.owner, hostIfname, containerId, ifname, netns, existing);
+      const endpoint = this.endpointFor(pod, network, bindingPolicy, assignment, request.owner, hostIfname, containerId, ifname, netns, kept);
       const gateways = assignment.addresses.map((a) => `${a.gateway}/${a.prefix.length}`);
       const publish = async () => {
         const written = existing
@@ -496,6 +511,24 @@ export class NodeAgent {
     return a;
   }
 
+  /**
+   * The pod's addresses. A kept binding asks for the addresses it recorded
+   * (its owner still holds them, unless something released them), then for
+   * each alone, then for any: the same addresses where they are still free.
+   */
+  private async allocate(allocator: AddressAllocator, request: AddressRequest, kept: NetworkEndpoint | undefined): Promise<Assignment> {
+    if (!kept || request.addresses) return allocator.allocate(request);
+    const recorded = (kept.spec?.addresses ?? []).filter((a) => IPAddress.tryParse(a).ok);
+    const tries = addressPreferences(recorded);
+    for (let i = 0;; i++) {
+      try {
+        return await allocator.allocate(tries[i].length ? { owner: request.owner, addresses: tries[i].map((a) => IPAddress.parse(a)) } : request);
+      } catch (e) {
+        if (i === tries.length - 1 || !isLaceError(e, "ADDRESS_UNAVAILABLE")) throw e;
+      }
+    }
+  }
+
   private endpointFor(
     pod: Pod, network: string, bindingPolicy: string | null, a: Assignment, owner: string, hostIfname: string,
     containerId: string, ifname: string, netns: string, existing: NetworkEndpoint | undefined,
@@ -562,8 +595,11 @@ export class NodeAgent {
     const hostIfname = hostIfnameFor(req.containerId!, req.ifname!);
     // An endpoint that records another container belongs to a newer sandbox of the pod: leave it.
     try {
-      const ep = await this.endpointOf(req);
-      if (ep) await this.release(ep);
+      const ns = req.args.K8S_POD_NAMESPACE;
+      const name = req.args.K8S_POD_NAME;
+      // The pod decides whether the binding outlives this sandbox; with its name known, both reads go together.
+      const [ep, pod] = await Promise.all([this.endpointOf(req), ns && name ? this.store.get<Pod>("Pod", name, ns) : undefined]);
+      if (ep) await this.endAttachment(ep, ns && name ? pod : await this.podOfEndpoint(ep));
     } finally {
       // Also when the store failed: the runtime repeats the DEL, which finds the endpoint again.
       this.detachLater(`${req.containerId}/${req.ifname}`, hostIfname, req.netns);
@@ -587,10 +623,37 @@ export class NodeAgent {
     while (this.detaching.size) await Promise.all([...this.detaching]);
   }
 
+  private podOfEndpoint(ep: NetworkEndpoint): Promise<Pod | undefined> {
+    const ref = ep.spec?.pod ?? { namespace: ep.metadata.namespace ?? "", name: ep.metadata.name };
+    return this.store.get<Pod>("Pod", ref.name, ref.namespace);
+  }
+
+  /**
+   * The sandbox of `ep` is gone. While the pod will get another one, the
+   * binding stays, detached, in one compare-and-swap write (a crash before
+   * it leaves the attachment for the runtime's repeated DEL). Otherwise the
+   * binding is released.
+   */
+  private async endAttachment(ep: NetworkEndpoint, pod: Pod | undefined): Promise<void> {
+    if (podOutlivesSandbox(pod) && endpointOwnedBy(ep, pod)) {
+      const written = await this.store.update<NetworkEndpoint>(detachedEndpoint(ep, new Date(this.clock.now())));
+      this.feed(written);
+      this.applySoon();
+      return;
+    }
+    await this.release(ep);
+  }
+
+  /**
+   * The endpoint goes first (compare-and-swap: a newer sandbox's endpoint
+   * stays), then its addresses: a crash between the two leaves addresses of
+   * a gone owner, which the controller's collector reclaims, never an
+   * endpoint naming addresses another pod may get.
+   */
   private async release(ep: NetworkEndpoint): Promise<void> {
+    await this.deleteEndpoint(ep);
     const net = this.cache<Network>("Network")?.get(ep.spec!.network) ?? await this.store.get<Network>("Network", ep.spec!.network);
     if (net && ep.spec!.owner) await this.allocatorFor(net).release(ep.spec!.owner);
-    await this.deleteEndpoint(ep);
     this.applySoon();
   }
 
@@ -626,7 +689,7 @@ export class NodeAgent {
       if (keep.has(hostIfname)) continue;
       await this.locked(`${cid}/${ep.metadata.annotations?.[IFNAME_ANNOTATION] ?? "eth0"}`, async () => {
         await this.dp.detachPod({ hostIfname });
-        await this.release(ep);
+        await this.endAttachment(ep, await this.podOfEndpoint(ep));
       });
       removed++;
     }

@@ -5,9 +5,14 @@
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { type Allocation, MemoryStore, type Network, type NetworkBindingPolicy, type NetworkEndpoint, type Resource } from "../../core/mod.ts";
+import {
+  type Allocation, BlockAllocator, HostLocalAllocator, IPAddress, MemoryStore, type Network, type NetworkBindingPolicy, type NetworkEndpoint,
+  type Resource,
+} from "../../core/mod.ts";
+import { ManualClock } from "../../core/ipam/testing.ts";
 import { CNI_ERRORS, type CniRequest } from "../cni/spec.ts";
-import { hostIfnameFor, NodeAgent } from "./agent.ts";
+import { Controller } from "../controller/controller.ts";
+import { CONTAINER_ID_ANNOTATION, hostIfnameFor, NodeAgent } from "./agent.ts";
 import { LocalStateSource, RecordingDataplane } from "./testing.ts";
 
 const t = suite("node agent");
@@ -35,7 +40,23 @@ async function owners(store: MemoryStore): Promise<string[]> {
   return (a?.spec?.blocks ?? []).flatMap((b) => Object.keys(b.addresses ?? {}));
 }
 
-async function setUp() {
+/** The endpoint of team-a/`name`, as stored. */
+const endpointOf = (store: MemoryStore, name: string) => store.get<NetworkEndpoint>("NetworkEndpoint", name, "team-a");
+
+/** A reply's addresses, or its error. */
+const ips = (r: Awaited<ReturnType<NodeAgent["handle"]>>) => r.ok ? r.result!.ips.map((i) => i.address) : `error ${r.code}: ${r.msg}`;
+
+/** Gives the informers a moment to bring store changes to the agent. */
+const settle = () => new Promise((r) => setTimeout(r, 10));
+
+/** Moves every tier=backend pod created from now on to network frontend. */
+async function moveBackendPodsToFrontend(store: MemoryStore): Promise<void> {
+  await store.delete("NetworkBindingPolicy", "backend");
+  await store.create(policy("backend-moved", "frontend", "backend"));
+  await settle();
+}
+
+async function setUp(clock = new ManualClock()) {
   const store = new MemoryStore();
   for (const o of [
     network("backend", "l3", 1, "10.40.0.0/16"), network("frontend", "l3", 2, "10.60.0.0/16"), network("storage", "l2", 3, "10.50.0.0/24"),
@@ -45,9 +66,9 @@ async function setUp() {
   ] as Resource[]) await store.create(o);
   const dp = new RecordingDataplane();
   const states = new LocalStateSource();
-  const agent = new NodeAgent({ store, node: "node-1", dataplane: dp, states });
+  const agent = new NodeAgent({ store, node: "node-1", dataplane: dp, states, clock });
   await agent.start();
-  return { store, dp, states, agent };
+  return { store, dp, states, agent, clock };
 }
 
 t("STATUS is 50 until the agent has synced and applied, then success", async () => {
@@ -116,19 +137,129 @@ t("ADD repeated for the same container returns the same addresses", async () => 
   await agent.stop();
 });
 
-t("a pod is bound once: a new sandbox keeps the network even after the policies change", async () => {
+t("a pod is bound once: its next sandbox (a new container id) gets the same network and addresses after the policies changed", async () => {
+  const { store, dp, agent } = await setUp();
+  const first = await agent.handle(req("ADD", "api-0", "c1"));
+  assert.equal(ips(first), ["10.40.0.2/32", "fd00:1::2/128"]);
+  // The sandbox dies (node reboot, sandbox crash): the runtime DELs it; the pod lives on.
+  assert.equal(await agent.handle(req("DEL", "api-0", "c1")), { ok: true });
+  const kept = (await endpointOf(store, "api-0"))!;
+  assert.is(kept.spec!.network, "backend", "the binding is kept");
+  assert.is(kept.spec!.detachedAt, "2026-01-01T00:00:00.000Z");
+  assert.is(kept.spec!.interface, undefined, "no sandbox, no interface");
+  assert.is(kept.metadata.annotations?.[CONTAINER_ID_ANNOTATION], undefined);
+  assert.equal(await owners(store), ["uid-api-0", "uid-api-0"], "the addresses stay with the pod");
+  await agent.detached();
+  assert.is(dp.attached.size, 0, "the dead sandbox's link is removed");
+  await agent.flush();
+  assert.equal(dp.applied.at(-1)!.endpoints, [], "a detached endpoint is not in the node's state");
+  // While it is detached, its addresses are not handed to another pod of the network.
+  assert.equal(ips(await agent.handle(req("ADD", "api-1", "c2"))), ["10.40.0.3/32", "fd00:1::3/128"]);
+
+  await moveBackendPodsToFrontend(store);
+  await store.create(pod("api-2", "backend"));
+  assert.equal(ips(await agent.handle(req("ADD", "api-2", "c3"))), ["10.60.0.2/32", "fd00:2::2/128"], "a pod created now follows the new policy");
+  // The re-created sandbox of api-0: the network it was bound to, the addresses it had.
+  const again = await agent.handle(req("ADD", "api-0", "c4"));
+  assert.equal(ips(again), ["10.40.0.2/32", "fd00:1::2/128"]);
+  const back = (await endpointOf(store, "api-0"))!;
+  assert.equal([back.spec!.network, back.spec!.bindingPolicy, back.spec!.detachedAt], ["backend", "backend", undefined]);
+  assert.is(back.spec!.interface, hostIfnameFor("c4", "eth0"));
+  assert.is(back.metadata.annotations?.[CONTAINER_ID_ANNOTATION], "c4");
+  assert.is(dp.attached.get(hostIfnameFor("c4", "eth0"))?.network, "backend");
+  await agent.flush();
+  assert.ok(dp.applied.at(-1)!.endpoints.some((e) => e.id === "team-a/api-0"), "attached again, it is in the node's state");
+  await agent.stop();
+});
+
+t("DEL of the old sandbox repeated, or of a container that never was, leaves the binding as it is", async () => {
   const { store, agent } = await setUp();
   await agent.handle(req("ADD", "api-0", "c1"));
-  await store.delete("NetworkBindingPolicy", "backend");
-  await store.create(policy("backend-moved", "frontend", "backend"));
-  await new Promise((r) => setTimeout(r, 10));
-  await agent.handle(req("DEL", "api-0", "c-old"));
-  const r = await agent.handle(req("ADD", "api-0", "c9"));
-  assert.ok(r.ok, JSON.stringify(r));
-  assert.is(r.ok && r.result!.ips[0].address, "10.40.0.2/32");
-  // A pod created now follows the new policy.
-  const r2 = await agent.handle(req("ADD", "api-1", "c10"));
-  assert.is(r2.ok && r2.result!.ips[0].address, "10.60.0.2/32");
+  await agent.handle(req("DEL", "api-0", "c1"));
+  const detached = (await endpointOf(store, "api-0"))!;
+  assert.equal(await agent.handle(req("DEL", "api-0", "c1")), { ok: true });
+  assert.equal(await agent.handle(req("DEL", "api-0", "c-never")), { ok: true });
+  assert.is((await endpointOf(store, "api-0"))!.metadata.resourceVersion, detached.metadata.resourceVersion, "not written again");
+  await agent.stop();
+});
+
+t("a kept binding whose addresses were lost gets them again where they are still free", async () => {
+  const { store, agent } = await setUp();
+  await agent.handle(req("ADD", "api-0", "c1"));
+  await agent.handle(req("DEL", "api-0", "c1"));
+  // Something released api-0's addresses (an operator, a collector), and another owner took the IPv4 one.
+  const ipam = new HostLocalAllocator(store, { network: "backend", node: "node-1", blocks: new BlockAllocator(store) });
+  assert.ok(await ipam.release("uid-api-0"));
+  await ipam.allocate({ owner: "someone-else", addresses: [IPAddress.parse("10.40.0.2")] });
+  const r = await agent.handle(req("ADD", "api-0", "c2"));
+  assert.equal(ips(r), ["10.40.0.3/32", "fd00:1::2/128"], "the free IPv6 address is the same, the taken IPv4 one is not");
+  assert.equal((await endpointOf(store, "api-0"))!.spec!.addresses, ["10.40.0.3", "fd00:1::2"]);
+  await agent.stop();
+});
+
+t("a pod deleted between sandboxes: its binding and addresses are released after the grace period; a new pod of the name is bound fresh", async () => {
+  const { store, agent, clock } = await setUp();
+  const controller = new Controller(store, { clock, addressGrace: 60_000 });
+  await agent.handle(req("ADD", "api-0", "c1"));
+  await agent.handle(req("DEL", "api-0", "c1"));
+  await controller.reconcile();
+  assert.ok(await endpointOf(store, "api-0"), "a live pod's detached binding is never collected");
+  clock.advance(120_000);
+  await controller.reconcile();
+  assert.ok(await endpointOf(store, "api-0"), "however long it waits");
+  assert.equal(await owners(store), ["uid-api-0", "uid-api-0"]);
+
+  // No sandbox is left to DEL: the pod's deletion is the Pod object going.
+  await store.delete("Pod", "api-0", "team-a");
+  await controller.reconcile();
+  clock.advance(30_000);
+  await controller.reconcile();
+  assert.ok(await endpointOf(store, "api-0"), "inside the grace period the binding stays");
+  assert.equal(await owners(store), ["uid-api-0", "uid-api-0"]);
+  clock.advance(30_000);
+  await controller.reconcile();
+  assert.is(await endpointOf(store, "api-0"), undefined, "after the grace period the endpoint is gone");
+  assert.equal(await owners(store), [], "and so are its addresses");
+
+  await moveBackendPodsToFrontend(store);
+  await store.create(pod("api-0", "backend", "uid-api-0-second"));
+  const fresh = await agent.handle(req("ADD", "api-0", "c2", { args: { K8S_POD_NAMESPACE: "team-a", K8S_POD_NAME: "api-0", K8S_POD_UID: "uid-api-0-second" } }));
+  assert.equal(ips(fresh), ["10.60.0.2/32", "fd00:2::2/128"], "bound by today's policies");
+  assert.is((await endpointOf(store, "api-0"))!.spec!.pod?.uid, "uid-api-0-second");
+  await agent.stop();
+});
+
+t("a new pod of a deleted pod's name is bound fresh even before the old binding is collected", async () => {
+  const { store, agent } = await setUp();
+  await agent.handle(req("ADD", "api-0", "c1"));
+  await agent.handle(req("DEL", "api-0", "c1"));
+  await store.delete("Pod", "api-0", "team-a");
+  await moveBackendPodsToFrontend(store);
+  await store.create(pod("api-0", "backend", "uid-api-0-second"));
+  const r = await agent.handle(req("ADD", "api-0", "c2"));
+  assert.equal(ips(r), ["10.60.0.2/32", "fd00:2::2/128"]);
+  const ep = (await endpointOf(store, "api-0"))!;
+  assert.equal([ep.spec!.network, ep.spec!.bindingPolicy, ep.spec!.owner, ep.spec!.pod?.uid, ep.spec!.detachedAt], [
+    "frontend", "backend-moved", "uid-api-0-second", "uid-api-0-second", undefined,
+  ]);
+  // The new pod's sandbox ends: its own binding is kept, not the old one.
+  await agent.handle(req("DEL", "api-0", "c2"));
+  assert.is((await endpointOf(store, "api-0"))!.spec!.network, "frontend");
+  await agent.stop();
+});
+
+t("DEL releases the binding of a pod being deleted, finished or gone", async () => {
+  const { store, agent } = await setUp();
+  for (const name of ["api-0", "api-1", "web-0"]) assert.ok((await agent.handle(req("ADD", name, `c-${name}`))).ok);
+  await store.patch("Pod", "api-0", "team-a", { metadata: { deletionTimestamp: "2026-01-01T00:00:00Z" } });
+  const finished = (await store.get<Resource<unknown, { phase?: string }>>("Pod", "api-1", "team-a"))!;
+  await store.updateStatus({ ...finished, status: { phase: "Succeeded" } });
+  await store.delete("Pod", "web-0", "team-a");
+  for (const name of ["api-0", "api-1", "web-0"]) {
+    assert.equal(await agent.handle(req("DEL", name, `c-${name}`)), { ok: true });
+    assert.is(await endpointOf(store, name), undefined, `${name}'s endpoint is deleted`);
+  }
+  assert.equal(await owners(store), [], "the addresses are released");
   await agent.stop();
 });
 
@@ -174,9 +305,10 @@ t("a failed ADD on a node that already has the network (endpoint and attach in p
   await agent.stop();
 });
 
-t("DEL is idempotent, releases the address and removes the endpoint; an old sandbox's DEL leaves the new one alone", async () => {
+t("DEL of a pod being deleted is idempotent, releases the address and removes the endpoint; an old sandbox's DEL leaves the new one alone", async () => {
   const { store, dp, agent } = await setUp();
   await agent.handle(req("ADD", "api-0", "c1"));
+  await store.patch("Pod", "api-0", "team-a", { metadata: { deletionTimestamp: "2026-01-01T00:00:00Z" } });
   assert.equal(await agent.handle(req("DEL", "api-0", "c-stale")), { ok: true });
   assert.ok(await store.get("NetworkEndpoint", "api-0", "team-a"), "the stale DEL kept the endpoint");
   assert.ok(dp.attached.has(hostIfnameFor("c1", "eth0")));
@@ -191,15 +323,14 @@ t("DEL is idempotent, releases the address and removes the endpoint; an old sand
   await agent.stop();
 });
 
-t("DEL answers once the store is released, before the slow link removal; a new ADD of the attachment waits for the removal", async () => {
+t("DEL answers once the store is written, before the slow link removal; a new ADD of the attachment waits for the removal", async () => {
   const { store, dp, agent } = await setUp();
   await agent.handle(req("ADD", "api-0", "c1"));
   const host = hostIfnameFor("c1", "eth0");
   let finish!: () => void;
   dp.holdDetach = new Promise((r) => (finish = r));
   assert.equal(await agent.handle(req("DEL", "api-0", "c1")), { ok: true });
-  assert.is(await store.get("NetworkEndpoint", "api-0", "team-a"), undefined, "the endpoint is gone when DEL answers");
-  assert.equal(await owners(store), [], "the addresses are released when DEL answers");
+  assert.ok((await endpointOf(store, "api-0"))?.spec?.detachedAt, "the endpoint is detached when DEL answers");
   assert.ok(dp.attached.has(host), "the link is still being removed");
   const again = agent.handle(req("ADD", "api-0", "c1"));
   await new Promise((r) => setTimeout(r, 20));
@@ -230,7 +361,12 @@ t("DEL without CNI_ARGS finds the endpoint by container id", async () => {
   await agent.handle(req("ADD", "api-0", "c1"));
   await new Promise((r) => setTimeout(r, 10));
   assert.equal(await agent.handle(req("DEL", "api-0", "c1", { args: {} })), { ok: true });
-  assert.is(await store.get("NetworkEndpoint", "api-0", "team-a"), undefined);
+  assert.ok((await endpointOf(store, "api-0"))?.spec?.detachedAt, "found, and detached: the pod lives on");
+  await agent.handle(req("ADD", "api-1", "c2"));
+  await store.delete("Pod", "api-1", "team-a");
+  await settle();
+  assert.equal(await agent.handle(req("DEL", "api-1", "c2", { args: {} })), { ok: true });
+  assert.is(await endpointOf(store, "api-1"), undefined, "found, and released: the pod is gone");
   await agent.stop();
 });
 
@@ -248,20 +384,29 @@ t("CHECK succeeds for an attached pod and fails with 104 once it is gone", async
   await agent.stop();
 });
 
-t("GC removes the attachments not in the valid list, and stray pod ports", async () => {
+t("GC removes the attachments not in the valid list and stray pod ports; a live pod's binding is kept, detached, a gone pod's released", async () => {
   const { store, dp, agent } = await setUp();
   await agent.handle(req("ADD", "api-0", "c1"));
   await agent.handle(req("ADD", "api-1", "c2"));
   await agent.handle(req("ADD", "web-0", "c3"));
+  await store.delete("Pod", "web-0", "team-a");
   dp.attached.set("lcstray", { netns: "/x", ifname: "eth0", hostIfname: "lcstray", network: "backend", addresses: [], gateways: [], mtu: 1460 });
-  await new Promise((r) => setTimeout(r, 10));
+  await settle();
   const r = await agent.handle(req("GC", "", "", {
     containerId: undefined, ifname: undefined, netns: undefined, args: {},
     config: { cniVersion: "1.1.0", name: "lace", type: "lace-cni", "cni.dev/valid-attachments": [{ containerID: "c2", ifname: "eth0" }] },
   }));
   assert.equal(r, { ok: true });
-  assert.equal((await store.list<NetworkEndpoint>("NetworkEndpoint")).items.map((e) => e.metadata.name), ["api-1"]);
+  const eps = (await store.list<NetworkEndpoint>("NetworkEndpoint")).items;
+  assert.equal(eps.map((e) => [e.metadata.name, e.spec!.detachedAt !== undefined]), [["api-0", true], ["api-1", false]]);
+  assert.equal(await owners(store), ["uid-api-0", "uid-api-1", "uid-api-0", "uid-api-1"], "api-0 keeps its addresses");
   assert.equal([...dp.attached.keys()], [hostIfnameFor("c2", "eth0")]);
+  // A second GC finds nothing more to do: the detached binding names no sandbox.
+  assert.equal(await agent.handle(req("GC", "", "", {
+    containerId: undefined, ifname: undefined, netns: undefined, args: {},
+    config: { cniVersion: "1.1.0", name: "lace", type: "lace-cni", "cni.dev/valid-attachments": [{ containerID: "c2", ifname: "eth0" }] },
+  })), { ok: true });
+  assert.ok((await endpointOf(store, "api-0"))?.spec?.detachedAt);
   await agent.stop();
 });
 

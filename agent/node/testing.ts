@@ -75,7 +75,8 @@ export class RecordingDataplane implements PodDataplane {
 /**
  * The smallest desired state an agent can attach pods with: every l3
  * Network with an id that has a block on this node gets a bridge, its
- * gateways and MTU; endpoints come from NetworkEndpoints. No paths, no
+ * gateways and MTU; endpoints come from the attached NetworkEndpoints (a
+ * detached one is left out, as the real builder does). No paths, no
  * remote blocks: enough for agent tests, not a controller.
  */
 export class LocalStateSource implements NodeStateSource {
@@ -129,7 +130,7 @@ export class LocalStateSource implements NodeStateSource {
         localPrefixes: blocks, remoteBlocks: [], paths: [], neighbors: [], fdb: [], egress: [],
       });
     }
-    const endpoints = this.all<NetworkEndpoint>("NetworkEndpoint").filter((e) => e.spec?.node === node).map((e) => ({
+    const endpoints = this.all<NetworkEndpoint>("NetworkEndpoint").filter((e) => e.spec?.node === node && !e.spec.detachedAt).map((e) => ({
       id: `${e.metadata.namespace}/${e.metadata.name}`, network: e.spec!.network,
       addresses: e.spec!.addresses.map((a) => `${a}/${a.includes(":") ? 128 : 32}`), interface: e.spec!.interface ?? "",
     }));

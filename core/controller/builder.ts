@@ -596,6 +596,11 @@ export class DesiredStateBuilder {
     const spec = e.spec;
     if (!spec || typeof spec.network !== "string" || typeof spec.node !== "string") return;
     const key = `${e.metadata.namespace ?? ""}/${e.metadata.name}`;
+    if (spec.detachedAt) {
+      // A pod between sandboxes: its binding and addresses are kept, but nothing is there to forward to.
+      this.replaceEndpoint(key, undefined);
+      return;
+    }
     if (this.only !== undefined && spec.node !== this.only && this.nets.get(spec.network)?.forwarding === "routed") {
       // An agent needs other nodes' endpoints only in l2 networks (their MACs); routed ones reach it as blocks.
       this.replaceEndpoint(key, undefined);

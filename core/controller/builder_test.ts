@@ -154,6 +154,26 @@ t("incremental: a pod event changes only its node; a new block reaches the netwo
   assert.equal(rec.take(), []);
 });
 
+t("a detached endpoint (a pod between sandboxes) leaves the node's state and its l2 neighbours; reattached, it is back", async () => {
+  const b = new DesiredStateBuilder();
+  await b.upsertAll([
+    topology(locatorsFor(NODES)),
+    network("storage", { type: "l2", ipv4: "10.50.0.0/24" }, 5),
+    endpoint("vm", "db-0", "storage", "node-1", ["10.50.0.2"], "02:00:00:00:00:02"),
+    endpoint("vm", "db-1", "storage", "node-2", ["10.50.0.3"], "02:00:00:00:00:03"),
+  ]);
+  const rec = recorder(b);
+  const attached = endpoint("vm", "db-0", "storage", "node-1", ["10.50.0.2"], "02:00:00:00:00:02");
+  const detached = { ...attached, spec: { ...attached.spec!, detachedAt: "2026-12-06T18:00:00Z" } };
+  await b.upsert(detached);
+  assert.equal(rec.take(), ["node-1", "node-2"]);
+  assert.equal(b.stateFor("node-1").endpoints, []);
+  assert.equal(net(b.stateFor("node-2"), "storage").neighbors.map((n) => n.ip), ["10.50.0.3"]);
+  await b.upsert(attached);
+  assert.equal(b.stateFor("node-1").endpoints.map((e) => e.addresses), [["10.50.0.2/24"]]);
+  assert.equal(net(b.stateFor("node-2"), "storage").neighbors.map((n) => n.ip), ["10.50.0.2", "10.50.0.3"]);
+});
+
 t("a denied prefix inside an allowed network: the routes are cut around it", async () => {
   const deny = routingPolicy("no-admin", ["fe"], ["be"], "Deny", 10);
   deny.spec!.to.prefixes = ["10.2.0.0/26"];

@@ -1,14 +1,15 @@
 /**
  * Leak collection: reclaims addresses whose owner is gone (a pod deleted
- * while its node was down, a CNI DEL that never came). An address is
- * reclaimed only after its owner was seen gone on two separate passes and
- * at least `grace` ms after the first, so an owner that is merely slow to
- * appear (a pod whose API object lags its sandbox) keeps its address.
+ * while its node was down, a CNI DEL that never came, a pod deleted between
+ * two sandboxes). An address is reclaimed only after its owner was seen
+ * gone on two separate passes and at least `grace` ms after the first
+ * (GoneSightings), so an owner that is merely slow to appear (a pod whose
+ * API object lags its sandbox) keeps its address.
  *
- * The observations are the only state kept in memory, on purpose: losing
- * them in a restart only delays a reclaim, it never reclaims early. The
- * reclaim itself is a compare-and-swap on the Allocation that still names
- * the same owner at the same address.
+ * The sightings are the only state kept in memory, on purpose: losing them
+ * in a restart only delays a reclaim, it never reclaims early. The reclaim
+ * itself is a compare-and-swap on the Allocation that still names the same
+ * owner at the same address.
  *
  * @example
  * const gc = new AddressCollector(store, { isAlive: (owner) => pods.has(owner), grace: 60_000 });
@@ -18,6 +19,7 @@ import { type Clock, systemClock } from "../plugin/tokens.ts";
 import type { Allocation } from "../resources/types.ts";
 import { isStoreError, type Store } from "../store/store.ts";
 import { isPoolRecord, L2_POOL_NODE, NETWORK_LABEL, timestamp } from "./layout.ts";
+import { GoneSightings } from "./sightings.ts";
 
 /** Whether an owner handle still exists: `network` is where the address is held. */
 export type OwnerLiveness = (owner: string, network: string) => boolean | Promise<boolean>;
@@ -38,20 +40,14 @@ export interface Reclaimed {
   address: string;
 }
 
-interface Sighting {
-  first: number;
-  count: number;
-}
-
 export class AddressCollector {
   private readonly isAlive: OwnerLiveness;
-  private readonly grace: number;
   private readonly clock: Clock;
-  private readonly sightings = new Map<string, Sighting>();
+  private readonly sightings: GoneSightings;
 
   constructor(private readonly store: Store, options: AddressCollectorOptions) {
     this.isAlive = options.isAlive;
-    this.grace = options.grace ?? 300_000;
+    this.sightings = new GoneSightings(options.grace ?? 300_000);
     this.clock = options.clock ?? systemClock;
   }
 
@@ -69,16 +65,10 @@ export class AddressCollector {
           const key = `${a.metadata.name}\0${owner}\0${address}`;
           seen.add(key);
           if (await this.isAlive(owner, spec.network)) {
-            this.sightings.delete(key);
+            this.sightings.forget(key);
             continue;
           }
-          const s = this.sightings.get(key);
-          if (!s) {
-            this.sightings.set(key, { first: now, count: 1 });
-            continue;
-          }
-          s.count++;
-          if (s.count >= 2 && now - s.first >= this.grace) {
+          if (this.sightings.gone(key, now)) {
             const list = due.get(a.metadata.name) ?? [];
             list.push({ owner, address });
             due.set(a.metadata.name, list);
@@ -86,12 +76,11 @@ export class AddressCollector {
         }
       }
     }
-    // Owners no longer recorded anywhere need no watching.
-    for (const key of this.sightings.keys()) if (!seen.has(key)) this.sightings.delete(key);
+    this.sightings.retain(seen);
     const reclaimed: Reclaimed[] = [];
     for (const [name, list] of due) {
       for (const r of await this.reclaim(name, list, now)) {
-        this.sightings.delete(`${name}\0${r.owner}\0${r.address}`);
+        this.sightings.forget(`${name}\0${r.owner}\0${r.address}`);
         reclaimed.push(r);
       }
     }

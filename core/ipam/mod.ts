@@ -28,4 +28,5 @@ export {
   poolShardNode,
 } from "./layout.ts";
 export { addressRequestFor, IP_ANNOTATION, OWNER_ANNOTATION } from "./owner.ts";
+export { GoneSightings } from "./sightings.ts";
 export { networkUsage, type NetworkUsage } from "./usage.ts";

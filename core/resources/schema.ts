@@ -358,6 +358,11 @@ const networkEndpointSpec: OpenAPISchema = {
       description: "The binding policy that decided the network; null for the default network",
     },
     interface: { type: "string", pattern: IFNAME_PATTERN },
+    detachedAt: {
+      type: "string",
+      format: "date-time",
+      description: "When the pod's last sandbox was deleted while the pod lived on; absent while a sandbox is attached. A detached endpoint keeps the pod's network and addresses and is left out of the dataplane",
+    },
   },
 };
 
@@ -576,6 +581,7 @@ export const SCHEMAS: Record<Kind, KindSchema> = {
       { name: "Network", type: "string", jsonPath: ".spec.network" },
       { name: "Node", type: "string", jsonPath: ".spec.node" },
       { name: "Addresses", type: "string", jsonPath: ".spec.addresses" },
+      { name: "Detached", type: "date", jsonPath: ".spec.detachedAt" },
     ],
   },
   Neighbor: {

@@ -107,7 +107,13 @@ const networkEndpoint = (r: Obj, report: ProblemReporter): void => {
     });
   }
   checkUnicastMac(spec.mac, "spec.mac", report);
+  if (typeof spec.detachedAt === "string" && !RFC3339.test(spec.detachedAt)) {
+    report("spec.detachedAt", `expected an RFC 3339 time such as 2026-12-06T18:00:00Z, got "${spec.detachedAt}"`);
+  }
 };
+
+/** An RFC 3339 date-time (OpenAPI's `date-time`), as the API server checks it. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 const neighbor = (r: Obj, report: ProblemReporter): void => {
   const spec = specOf(r);

@@ -157,6 +157,12 @@ export interface NetworkEndpointSpec {
   bindingPolicy?: string | null;
   /** Host-side interface on the node. */
   interface?: string;
+  /**
+   * When the pod's last sandbox was deleted while the pod lived on (RFC 3339).
+   * Absent while a sandbox is attached. A detached endpoint keeps the pod's
+   * network and addresses for its next sandbox and is left out of the dataplane.
+   */
+  detachedAt?: string;
 }
 
 export type NetworkEndpoint = Resource<NetworkEndpointSpec, { conditions?: Condition[] }> & {

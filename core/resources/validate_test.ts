@@ -222,6 +222,7 @@ const cases: Case[] = [
   ["endpoint with a malformed MAC", nep({ mac: "02:42:0a:28:01" }), "spec.mac", "expected a MAC address such as 02:00:00:00:00:01"],
   ["endpoint with a multicast MAC", nep({ mac: "01:00:5e:00:00:01" }), "spec.mac", "expected a unicast MAC address"],
   ["endpoint pod without a name", nep({ pod: { namespace: "team-a" } }), "spec.pod.name", "is required"],
+  ["endpoint detached at a date without a time", nep({ detachedAt: "2026-12-06" }), "spec.detachedAt", 'expected an RFC 3339 time such as 2026-12-06T18:00:00Z, got "2026-12-06"'],
   // Neighbor, FDBEntry
   ["neighbor with an unknown source", neigh({ source: "dynamic" }), "spec.source", 'expected one of "static", "learned", got "dynamic"'],
   ["neighbor with a malformed ip", neigh({ ip: "10.50.0" }), "spec.ip", "expected an IPv4 or IPv6 address"],
