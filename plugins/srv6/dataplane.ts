@@ -15,7 +15,7 @@ import type { ApplyReport, Dataplane, DataplaneCapabilities, NodeDesiredState } 
 import { NetlinkClient, type WriteRequest } from "./netlink.ts";
 import { inNetns, netnsPath, setSysctl } from "./netns.ts";
 import {
-  addrAdd, bridgeAdd, linkDel, linkUp, neighborAdd, readNeighbors, NEXTHOP_ID_BASE, NEXTHOP_ID_SPAN, POD_ALIAS_PREFIX, POD_LINK_GROUP, nexthopAdd, nexthopDel, ourBridges, readAddrs,
+  addrAdd, bridgeAdd, linkDel, linkUp, neighborAdd, proxyAdd, readNeighbors, readProxies, setLinkMac, setPortIsolated, NEXTHOP_ID_BASE, NEXTHOP_ID_SPAN, POD_ALIAS_PREFIX, POD_LINK_GROUP, nexthopAdd, nexthopDel, ourBridges, readAddrs,
   readLinks, readNexthops, readRoutes, readRules, routeAdd, routeDel, ruleAdd, setMaster, setPodGroup, type Links,
 } from "./kernel.ts";
 import { addrKey, nexthopSig, routeKey, routeSig, ruleKey, type RouteObj } from "./objects.ts";
@@ -23,7 +23,7 @@ import { planNode, type Backend, type Plan, type UnderlayGateways } from "./plan
 import { BpfDatapath, detachLeftovers, type BpfStats } from "./bpf_datapath.ts";
 import { loadedRulesetHashOver, loadRuleset, removeRuleset, renderRuleset, rulesetHash } from "./nft.ts";
 import { probeCapabilities } from "./capabilities.ts";
-import { attachPod, detachPod, type NodeHandle, type PodAttachment } from "./pods.ts";
+import { attachPod, detachPod, forgetNeighbours, type NodeHandle, type PodAttachment } from "./pods.ts";
 import { NETLINK_NETFILTER } from "./nfsets.ts";
 import { AF, RTA, RTM, rtmsg, attrMap, ipText, readU32 } from "./wire.ts";
 
@@ -294,7 +294,7 @@ export class Srv6Dataplane implements Dataplane {
     const later: [string, string][] = [];
     if (withSysctlsAndNft) {
       for (const [k, v] of plan.sysctls) {
-        const dev = /^net\/ipv[46]\/conf\/([^/]+)\//.exec(k)?.[1];
+        const dev = /^net\/ipv[46]\/(?:conf|neigh)\/([^/]+)\//.exec(k)?.[1];
         if (dev && dev !== "all" && dev !== "default" && !links.byName.has(dev)) { later.push([k, v]); continue; }
         if (k.startsWith("net/netfilter/")) { later.push([k, v]); continue; }
         if (this.trySysctl(k, v)) sysWrites++;
@@ -308,8 +308,11 @@ export class Srv6Dataplane implements Dataplane {
       const have = haveBridges.get(b.name);
       if (!have) {
         if (links.byName.has(b.name)) throw new Error(`Cannot add bridge ${b.name} in netns ${this.label}: a link of that name exists and is not lace-cni's`);
-        reqs.push(...bridgeAdd(b.name)); added++;
-      } else if (!have.up) { reqs.push(linkUp(links, b.name)); changed++; }
+        reqs.push(...bridgeAdd(b.name, undefined, b.mac)); added++;
+        continue;
+      }
+      if (!have.up) { reqs.push(linkUp(links, b.name)); changed++; }
+      if (b.mac && have.mac !== b.mac) { reqs.push(setLinkMac(links, b.name, b.mac)); changed++; }
     }
     if (reqs.length) {
       await this.nl.write(reqs);
@@ -331,6 +334,17 @@ export class Srv6Dataplane implements Dataplane {
       if (l.alias?.startsWith(POD_ALIAS_PREFIX) && l.group !== POD_LINK_GROUP) { portReqs.push(setPodGroup(links, l.name)); changed++; }
     }
     await this.nl.write(portReqs);
+    if (portReqs.length) links = await readLinks(this.nl);
+
+    // Ports of a checked bridge are isolated, every other pod port is not (plan.ts sameNodeChecked).
+    const isolateReqs: WriteRequest[] = [];
+    const switched = new Set<string>();
+    for (const l of links.byName.values()) {
+      if (!l.alias?.startsWith(POD_ALIAS_PREFIX) || l.master === undefined) continue;
+      const want = plan.checked.has(links.byIndex.get(l.master)?.name ?? "");
+      if ((l.isolated ?? false) !== want) { isolateReqs.push(setPortIsolated(l.name, want, links)); switched.add(l.name); changed++; }
+    }
+    await this.nl.write(isolateReqs);
 
     // 3. addresses on our bridges.
     const ourNames = new Set([...ourBridges(links).keys()]);
@@ -393,8 +407,9 @@ export class Srv6Dataplane implements Dataplane {
     }
     await this.nl.write(nhReqs);
 
-    // 4b. bpf: each pod's permanent neighbour entry on its own interface (its route follows).
-    const haveNeigh = new Map(bpf ? (await readNeighbors(this.nl, links, podPorts)).map((n) => [`${n.ifname}|${n.ip}`, n]) : []);
+    // 4b. each pod's permanent neighbour entry on its own interface (its route follows), and the proxy
+    // entries of checked bridges.
+    const haveNeigh = new Map((await readNeighbors(this.nl, links, podPorts)).map((n) => [`${n.ifname}|${n.ip}`, n]));
     const neighReqs: WriteRequest[] = [];
     for (const [k, n] of plan.neighbors) {
       const have = haveNeigh.get(k);
@@ -402,7 +417,17 @@ export class Srv6Dataplane implements Dataplane {
       neighReqs.push(neighborAdd(links, n));
       if (have) changed++; else added++;
     }
+    const haveProxies = new Map((await readProxies(this.nl, links, ourNamesNow(links))).map((p) => [`${p.ifname}|${p.ip}`, p]));
+    for (const [k, p] of plan.proxies) if (!haveProxies.has(k)) { neighReqs.push(proxyAdd(links, p)); added++; }
     await this.nl.write(neighReqs);
+    // Pods whose port switched forget the neighbours they learned the other way (after the proxies exist).
+    if (switched.size) {
+      const local = new Map(state.networks.map((n) => [n.name, n.localPrefixes]));
+      for (const ep of state.endpoints) {
+        if (!switched.has(ep.interface) || !ep.netns) continue;
+        await forgetNeighbours(ep.netns, local.get(ep.network) ?? []).catch(() => 0);
+      }
+    }
 
     // 5. routes.
     const haveRoutes = new Map<string, RouteObj>();
@@ -446,6 +471,7 @@ export class Srv6Dataplane implements Dataplane {
     await this.nl.write(del);
     const delNeigh: WriteRequest[] = [];
     for (const [k, n] of haveNeigh) if (!plan.neighbors.has(k)) { delNeigh.push(neighborAdd(links, n, true)); removed++; }
+    for (const [k, p] of haveProxies) if (!plan.proxies.has(k)) { delNeigh.push(proxyAdd(links, p, true)); removed++; }
     await this.nl.write(delNeigh);
     const delNh: WriteRequest[] = [];
     const wanted = new Set([...plan.nexthops.keys()].map((s) => nhBySig.get(s)));
@@ -474,6 +500,11 @@ export class Srv6Dataplane implements Dataplane {
       throw new Error(`Cannot set sysctl ${key.replaceAll("/", ".")}=${value} in netns ${this.label}: ${(e as Error).message}`);
     }
   }
+}
+
+/** Names of our bridges among `links`. */
+function ourNamesNow(links: Links): Set<string> {
+  return new Set(ourBridges(links).keys());
 }
 
 export { inNetns };

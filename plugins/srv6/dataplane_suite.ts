@@ -11,8 +11,9 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { NodeDesiredState } from "../../core/mod.ts";
+import type { DeniedDestination, NodeDesiredState } from "../../core/mod.ts";
 import { Srv6Dataplane } from "./dataplane.ts";
+import { readLinks, readProxies } from "./kernel.ts";
 import { ipv6Sid, podMtu, type Backend } from "./plan.ts";
 import { noSeg6Reason } from "./kernel_config.ts";
 import { captureFabric, inEchos, inNs, isRoot, ping, pingAsync, sh, TestCluster, type TestExternal, type TestNetwork, type TestPod } from "./testing.ts";
@@ -37,6 +38,7 @@ export function dataplaneSuite(backend: Backend): void {
   const networks = [red, blue, green];
   const pods: TestPod[] = [
     { name: "ra", node: 1, network: "red", host: 10 },
+    { name: "re", node: 1, network: "red", host: 50 },
     { name: "rb", node: 2, network: "red", host: 20 },
     { name: "rc", node: 3, network: "red", host: 30 },
     { name: "ba", node: 1, network: "blue", host: 10 },
@@ -51,7 +53,13 @@ export function dataplaneSuite(backend: Backend): void {
   let paths: { from: string; to: string }[] = [];
   let encapsulation: "Reduced" | "SRH" = "Reduced";
   let externals: TestExternal[] = [];
-  const state = (n: number, nets = networks, ps = pods): NodeDesiredState => cluster.desiredState(n, nets, ps, paths, encapsulation, externals);
+  /** Per network, the prefixes inside its own subnets closed to its own pods (an anonymous network, a Deny). */
+  let denied: Record<string, DeniedDestination[]> = {};
+  const state = (n: number, nets = networks, ps = pods): NodeDesiredState => {
+    const s = cluster.desiredState(n, nets, ps, paths, encapsulation, externals);
+    for (const net of s.networks) if (denied[net.name]) net.denied = denied[net.name];
+    return s;
+  };
   // An external network, and a host of it on the fabric. It routes the pod subnets to node 1 (for SNAT off and ingress)
   // from its corp addresses; it also has addresses outside corp (OUTSIDE4/6), on the underlay subnet.
   const corp: TestExternal = { name: "corp", prefixes: ["192.0.2.0/24", "fd00:e0::/64"] };
@@ -473,6 +481,72 @@ export function dataplaneSuite(backend: Backend): void {
     for (let n = 1; n <= 3; n++) await dps[n - 1].apply(state(n));
     assert.not.ok(tcpConnect(ns("ra"), v4("bb"), 7000), "without the path, red → blue is closed again");
   });
+
+  /** The TTL of one echo reply, or undefined when none came back (64: delivered over L2; 63: routed by the node). */
+  function replyTtl(from: string, to: string): number | undefined {
+    const m = /ttl=(\d+)/.exec(inNs(ns(from), ["ping", "-n", "-c", "1", "-W", "1", to]).out);
+    return m ? Number(m[1]) : undefined;
+  }
+
+  /** Which pod ports of node 1 are isolated, and the proxy entries on red's bridge. */
+  async function sameNodeKernel(): Promise<{ isolated: string[]; proxies: string[] }> {
+    const nl = dps[0].netlink;
+    const links = await readLinks(nl);
+    const isolated = [...links.byName.values()].filter((l) => l.name.startsWith("h-") && l.isolated).map((l) => l.name).sort();
+    const proxies = (await readProxies(nl, links, new Set(["lb1"]))).map((p) => p.ip).sort();
+    return { isolated, proxies };
+  }
+
+  test("same node: one network's pods talk over the bridge; a Deny inside it or an anonymous network routes them through the node, which enforces it", async () => {
+    const applyAll = async () => {
+      for (let n = 1; n <= 3; n++) await dps[n - 1].apply(state(n));
+    };
+    assert.is(replyTtl("ra", v4("re")), 64, "red → red on one node, IPv4: over the bridge");
+    assert.is(replyTtl("ra", v6("re")), 64, "red → red on one node, IPv6: over the bridge");
+    assert.equal(await sameNodeKernel(), { isolated: [], proxies: [] });
+
+    try {
+      await deniedRows(applyAll);
+    } finally {
+      denied = {};
+      await applyAll();
+    }
+    assert.equal(await sameNodeKernel(), { isolated: [], proxies: [] });
+    // The pods forgot the bridge's answers (the apply flushed what they had learned): L2 at once.
+    assert.is(replyTtl("ra", v4("re")), 64, "over the bridge again, IPv4");
+    assert.is(replyTtl("ra", v6("re")), 64, "over the bridge again, IPv6");
+  });
+
+  async function deniedRows(applyAll: () => Promise<void>): Promise<void> {
+    // A Deny for re's addresses (inside red's own block on node 1).
+    denied = { red: [{ destination: `${v4("re")}/32`, policy: "deny-re" }, { destination: `${v6("re")}/128`, policy: "deny-re" }] };
+    await applyAll();
+    assert.equal(await sameNodeKernel(), { isolated: ["h-ra", "h-re"], proxies: [v6("ra"), v6("re")].sort() }, "red's ports isolated, the bridge answers NDP for its pods");
+    startTcpServer(cluster, ns("re"), v4("re"), 7001);
+    startTcpServer(cluster, ns("ra"), v4("ra"), 7001);
+    await Promise.all([waitListening(ns("re"), v4("re"), 7001), waitListening(ns("ra"), v4("ra"), 7001)]);
+    await blocked({
+      "red → the denied re on the same node, IPv4": pingAsync(ns("ra"), v4("re")),
+      "red → the denied re on the same node, IPv6": pingAsync(ns("ra"), v6("re")),
+      "red → the denied re on the same node, TCP": tcpConnectAsync(ns("ra"), v4("re"), 7001),
+      "red → the denied re from another node": pingAsync(ns("rb"), v4("re")),
+    });
+    assert.is(replyTtl("re", v4("ra")), 63, "re → ra (not denied): routed through the node, IPv4");
+    assert.is(replyTtl("re", v6("ra")), 63, "re → ra (not denied): routed through the node, IPv6");
+    assert.ok(tcpConnect(ns("re"), v4("ra"), 7001), "re opens a TCP connection to ra: the replies return");
+    assert.is(ping(ns("ra"), v4("rb")), 2, "ra → rb across nodes is not denied");
+    assert.is(ping(ns("ba"), v4("ra")), 0, "blue → red still has no path");
+
+    // An anonymous network: everything inside its subnets is closed to its own pods.
+    denied = { red: [{ destination: "10.1.0.0/16", policy: null }, { destination: "fd00:1::/32", policy: null }] };
+    await applyAll();
+    await blocked({
+      "ra → re, IPv4": pingAsync(ns("ra"), v4("re")), "re → ra, IPv4": pingAsync(ns("re"), v4("ra")),
+      "ra → re, IPv6": pingAsync(ns("ra"), v6("re")), "re → ra, IPv6": pingAsync(ns("re"), v6("ra")),
+      "ra → re, TCP": tcpConnectAsync(ns("ra"), v4("re"), 7001), "ra → rb across nodes": pingAsync(ns("ra"), v4("rb")),
+    });
+    assert.is(ping(ns("ra"), v4("ra").replace(/\.\d+$/, ".1")), 2, "a pod of an anonymous network still reaches its gateway");
+  }
 
   test("egress to an external network: an allowed path reaches it through the underlay, source NATed to the node", async () => {
     externals = [corp];

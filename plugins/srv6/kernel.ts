@@ -12,11 +12,11 @@
  */
 import type { NetlinkClient, WriteRequest } from "./netlink.ts";
 import {
-  AF, attrMap, NDA, ndmsg, NUD, fibRuleHdr, FR_ACT, FRA, IFA, IFA_F, ifaddrmsg, ifinfomsg, IFF_UP, IFLA, IFLA_INFO, ipBytes, ipText,
+  AF, attrMap, NDA, ndmsg, NTF, NUD, fibRuleHdr, FR_ACT, FRA, IFA, IFA_F, ifaddrmsg, ifinfomsg, IFF_UP, IFLA, IFLA_BRPORT, IFLA_INFO, ipBytes, ipText,
   LWTUNNEL_ENCAP, MessageBuilder, NHA, nhmsg, NLM_F, parseSeg6Encap, parseSeg6Local, readStr, readU32, RT_SCOPE, RTA,
   rtmsg, RTM, RTN, RTPROT_LACE, SEG6_ACTION, SEG6_IPTUNNEL_SRH, seg6EncapPayload, seg6LocalAttrs,
 } from "./wire.ts";
-import type { AddrObj, BridgeObj, NeighborObj, NexthopObj, RouteObj, RuleObj } from "./objects.ts";
+import type { AddrObj, BridgeObj, NeighborObj, NexthopObj, ProxyObj, RouteObj, RuleObj } from "./objects.ts";
 
 export const BRIDGE_ALIAS = "lace-cni:bridge";
 export const POD_ALIAS_PREFIX = "lace-cni:pod:";
@@ -41,6 +41,10 @@ export interface LinkInfo {
   kind?: string;
   /** Interface group (IFLA_GROUP); 0 is the default group. */
   group?: number;
+  /** The link's MAC address (`0a:4c:00:00:00:01`), where it has one. */
+  mac?: string;
+  /** A bridge port only: whether it is isolated (forwards only to and from the bridge itself). */
+  isolated?: boolean;
 }
 
 export interface Links {
@@ -59,6 +63,10 @@ export async function readLinks(nl: NetlinkClient): Promise<Links> {
     const flags = v.getUint32(8, true);
     const a = attrMap(m.data.subarray(16));
     const info = a.get(IFLA.LINKINFO);
+    const infoAttrs = info ? attrMap(info) : undefined;
+    const slave = infoAttrs?.get(IFLA_INFO.SLAVE_DATA);
+    const isolated = slave && readStr(infoAttrs!.get(IFLA_INFO.SLAVE_KIND)) === "bridge" ? attrMap(slave).get(IFLA_BRPORT.ISOLATED) : undefined;
+    const mac = a.get(IFLA.ADDRESS);
     const link: LinkInfo = {
       index,
       name: readStr(a.get(IFLA.IFNAME)) ?? "",
@@ -66,8 +74,10 @@ export async function readLinks(nl: NetlinkClient): Promise<Links> {
       up: (flags & IFF_UP) !== 0,
       master: readU32(a.get(IFLA.MASTER)),
       mtu: readU32(a.get(IFLA.MTU)) ?? 0,
-      kind: info ? readStr(attrMap(info).get(IFLA_INFO.KIND)) : undefined,
+      kind: infoAttrs ? readStr(infoAttrs.get(IFLA_INFO.KIND)) : undefined,
       group: readU32(a.get(IFLA.GROUP)),
+      ...(mac?.length === 6 ? { mac: macText(mac) } : {}),
+      ...(isolated ? { isolated: isolated[0] === 1 } : {}),
     };
     byName.set(link.name, link);
     byIndex.set(index, link);
@@ -78,7 +88,7 @@ export async function readLinks(nl: NetlinkClient): Promise<Links> {
 export function ourBridges(links: Links): Map<string, BridgeObj> {
   const out = new Map<string, BridgeObj>();
   for (const l of links.byName.values()) {
-    if (l.alias === BRIDGE_ALIAS) out.set(l.name, { name: l.name, up: l.up });
+    if (l.alias === BRIDGE_ALIAS) out.set(l.name, { name: l.name, up: l.up, ...(l.mac ? { mac: l.mac } : {}) });
   }
   return out;
 }
@@ -206,11 +216,17 @@ function ifindex(links: Links, name: string, what: string): number {
   return l.index;
 }
 
-/** Creates a bridge: down, without automatic IPv6 link-local (every address on it is ours), then up. */
-export function bridgeAdd(name: string, mtu?: number): WriteRequest[] {
+/**
+ * Creates a bridge: down, without automatic IPv6 link-local (every address
+ * on it is ours), then up. A given MAC is fixed: a bridge without one takes
+ * the lowest MAC among its ports and changes it as pods come and go, which
+ * would leave the pods' neighbour entries for their gateway stale.
+ */
+export function bridgeAdd(name: string, mtu?: number, mac?: string): WriteRequest[] {
   const m = new MessageBuilder(RTM.NEWLINK, NLM_F.CREATE | NLM_F.EXCL).bytes(ifinfomsg(0));
   m.str(IFLA.IFNAME, name);
   if (mtu) m.u32(IFLA.MTU, mtu);
+  if (mac) m.attrBytes(IFLA.ADDRESS, macBytes(mac));
   m.begin(IFLA.LINKINFO).str(IFLA_INFO.KIND, "bridge").end();
   // The address generation mode can only be set once the device exists (EAFNOSUPPORT at creation).
   // So is the alias (creation ignores IFLA_IFALIAS).
@@ -222,6 +238,27 @@ export function bridgeAdd(name: string, mtu?: number): WriteRequest[] {
     { message: gen, what: `set alias and addrgenmode none on bridge ${name}` },
     { message: up, what: `set link ${name} up` },
   ];
+}
+
+/** Sets a link's MAC address (a bridge created before bridges had a fixed one). */
+export function setLinkMac(links: Links, name: string, mac: string): WriteRequest {
+  const what = `set address ${mac} on ${name}`;
+  const m = new MessageBuilder(RTM.NEWLINK, 0).bytes(ifinfomsg(ifindex(links, name, what))).attrBytes(IFLA.ADDRESS, macBytes(mac));
+  return { message: m, what };
+}
+
+/**
+ * Isolates a bridge port (or ends its isolation): an isolated port
+ * exchanges frames with the bridge itself only, never with another
+ * isolated port, so pods on it reach each other only through the node's
+ * routing and filters.
+ */
+export function setPortIsolated(name: string, on: boolean, links?: Links): WriteRequest {
+  const what = `set ${name} bridge port isolated ${on ? "on" : "off"}`;
+  const m = new MessageBuilder(RTM.NEWLINK, 0).bytes(ifinfomsg(links ? ifindex(links, name, what) : 0));
+  if (!links) m.str(IFLA.IFNAME, name);
+  m.begin(IFLA.LINKINFO).str(IFLA_INFO.SLAVE_KIND, "bridge").begin(IFLA_INFO.SLAVE_DATA).u8(IFLA_BRPORT.ISOLATED, on ? 1 : 0).end().end();
+  return { message: m, what };
 }
 
 export function linkUp(links: Links, name: string): WriteRequest {
@@ -348,7 +385,11 @@ export function ruleAdd(r: RuleObj, del = false): WriteRequest {
   return { message: m, what: `${del ? "delete" : "add"} rule pref ${r.priority} ${sel} lookup ${r.table}`, ignore: del ? ["ENOENT"] : undefined };
 }
 
-export type { NeighborObj };
+export type { NeighborObj, ProxyObj };
+
+function macText(b: Uint8Array): string {
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
+}
 
 function macBytes(mac: string): Uint8Array {
   const parts = mac.split(":");
@@ -380,7 +421,38 @@ export async function readNeighbors(nl: NetlinkClient, links: Links, on: Set<str
     const dst = a.get(NDA.DST);
     const ll = a.get(NDA.LLADDR);
     if (!dst || !ll) continue;
-    out.push({ ifname: name, ip: ipText(dst), mac: [...ll].map((b) => b.toString(16).padStart(2, "0")).join(":") });
+    out.push({ ifname: name, ip: ipText(dst), mac: macText(ll) });
+  }
+  return out;
+}
+
+/**
+ * Adds (or deletes) a proxy neighbour entry: the node answers neighbour
+ * solicitations for `ip` on `ifname` with the link's own MAC (proxy_ndp
+ * must be on for the link).
+ */
+export function proxyAdd(links: Links, p: ProxyObj, del = false): WriteRequest {
+  const what = `${del ? "delete" : "add"} neighbour proxy ${p.ip} dev ${p.ifname}`;
+  const m = new MessageBuilder(del ? RTM.DELNEIGH : RTM.NEWNEIGH, del ? 0 : NLM_F.CREATE | NLM_F.REPLACE)
+    .bytes(ndmsg(p.ip.includes(":") ? AF.INET6 : AF.INET, ifindex(links, p.ifname, what), NUD.PERMANENT, NTF.PROXY));
+  m.attrBytes(NDA.DST, ipBytes(p.ip));
+  return { message: m, what, ignore: del ? ["ENOENT"] : undefined };
+}
+
+/** Proxy neighbour entries (both families) on the given links. */
+export async function readProxies(nl: NetlinkClient, links: Links, on: Set<string>): Promise<ProxyObj[]> {
+  const out: ProxyObj[] = [];
+  for (const family of [AF.INET, AF.INET6]) {
+    const msgs = await nl.dump(RTM.GETNEIGH, ndmsg(family, 0, 0, NTF.PROXY), "proxy neighbours");
+    for (const m of msgs) {
+      if (m.type !== RTM.NEWNEIGH) continue;
+      const v = new DataView(m.data.buffer, m.data.byteOffset, m.data.byteLength);
+      if ((v.getUint8(10) & NTF.PROXY) === 0) continue;
+      const name = links.byIndex.get(v.getInt32(4, true))?.name;
+      const dst = attrMap(m.data.subarray(12)).get(NDA.DST);
+      if (!name || !on.has(name) || !dst) continue;
+      out.push({ ifname: name, ip: ipText(dst) });
+    }
   }
   return out;
 }

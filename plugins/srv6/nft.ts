@@ -102,8 +102,12 @@ export function renderRuleset(plan: Plan): string {
   }
   // Reply-only paths. In prerouting (after conntrack at -200), not forward: a packet routed into
   // a seg6 encap route is encapsulated on input and never reaches the forward hook.
+  // The bridge's own gateways are never closed this way: a destination inside the network's own subnet
+  // (an anonymous network) or an overlapping one's may cover them.
   for (const r of sorted(plan.replyOnly, (x) => `${x.bridge}|${x.family}|${x.destination}`)) {
-    lines.push(`    iifname ${q(r.bridge)} ${r.family === 4 ? "ip" : "ip6"} daddr ${r.destination} ct state new drop`);
+    const fam = r.family === 4 ? "ip" : "ip6";
+    const gws = (plan.localAllowed.get(r.bridge) ?? []).filter((a) => a.includes(":") === (r.family === 6)).sort(byText);
+    lines.push(`    iifname ${q(r.bridge)} ${fam} daddr ${r.destination}${gws.length ? ` ${fam} daddr != { ${gws.join(", ")} }` : ""} ct state new drop`);
   }
   lines.push("  }");
   const snat = egress.filter((e) => e.snat);

@@ -16,6 +16,8 @@
 export interface BridgeObj {
   name: string;
   up: boolean;
+  /** A fixed MAC (plan.ts `bridgeMac`); absent: whatever the kernel chose. */
+  mac?: string;
 }
 
 /** An address on one of our bridges. */
@@ -66,6 +68,12 @@ export interface NeighborObj {
   ifname: string;
   ip: string;
   mac: string;
+}
+
+/** A proxy neighbour entry: the node answers for `ip` on the link with the link's own MAC. */
+export interface ProxyObj {
+  ifname: string;
+  ip: string;
 }
 
 export interface RuleObj {

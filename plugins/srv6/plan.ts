@@ -25,7 +25,7 @@
  * plan.routes.get("4|1001|10.40.5.0/24"); // { nexthop: "4|eth0|3|fd00:1ace:0:2::1", … }
  */
 import { IPAddress, Prefix, type NetworkForwarding, type NodeDesiredState } from "../../core/mod.ts";
-import type { AddrObj, BridgeObj, KernelObjects, NeighborObj, NexthopObj, RouteObj, RuleObj } from "./objects.ts";
+import type { AddrObj, BridgeObj, KernelObjects, NeighborObj, NexthopObj, ProxyObj, RouteObj, RuleObj } from "./objects.ts";
 import { addrKey, nexthopSig, routeKey, ruleKey } from "./objects.ts";
 import { canonicalIp, canonicalPrefix, SEG6_ACTION, SEG6_MODE } from "./wire.ts";
 
@@ -164,13 +164,22 @@ export interface Plan extends Omit<KernelObjects, "nft"> {
   /** The bpf backend's map contents; absent for the kernel backend. */
   bpf?: BpfPlan;
   /**
-   * bpf: each local pod's addresses, permanent on its host interface (with
-   * the `/32`, `/128` routes in `routes`), by `ifname|ip`. Routed traffic
-   * into a pod then leaves through its own veth, not the bridge: a bridge has
-   * no offloads for packets that were encapsulated, so the kernel would
-   * segment every decapsulated TSO packet in software on the way through it.
+   * Each local pod's addresses, permanent on its host interface (with the
+   * `/32`, `/128` routes in `routes`), by `ifname|ip`. Routed traffic into a
+   * pod leaves through its own veth, not the bridge:
+   * - bpf: a bridge has no offloads for packets that were encapsulated, so
+   *   the kernel would segment every decapsulated TSO packet in software on
+   *   the way through it;
+   * - a checked bridge (see {@link sameNodeChecked}) answers ARP for a pod
+   *   only where the route to it leaves by another device (proxy_arp), and
+   *   a packet routed back out of the bridge it came from would draw an
+   *   ICMP redirect.
    */
   neighbors: Map<string, NeighborObj>;
+  /** Bridges whose pods reach each other through the node (their ports isolated). */
+  checked: Set<string>;
+  /** IPv6 proxy neighbour entries on checked bridges, by `bridge|ip`. */
+  proxies: Map<string, ProxyObj>;
 }
 
 /**
@@ -206,7 +215,7 @@ export function planNode(state: NodeDesiredState, underlay: string, gateways: Un
     underlay, backend,
     bridges: new Map(), addrs: new Map(), nexthops: new Map(), routes: new Map(), rules: new Map(),
     sysctls: new Map(), skipped: [], sidMarks: new Map(), allowed: [], podPorts: [], locators: [], replyOnly: [], localAllowed: new Map(),
-    returnMarks: new Map(), egress: [], neighbors: new Map(),
+    returnMarks: new Map(), egress: [], neighbors: new Map(), checked: new Set(), proxies: new Map(),
   };
   if (state.underlay.address) plan.snatAddress = canonicalIp(state.underlay.address);
   const mode = state.encapsulation === "SRH" ? SEG6_MODE.ENCAP : SEG6_MODE.ENCAP_RED;
@@ -290,14 +299,50 @@ export function planNode(state: NodeDesiredState, underlay: string, gateways: Un
     for (const a of ep.addresses) {
       const ip = canonicalIp(a.split("/")[0]);
       plan.allowed.push({ ifname: ep.interface, address: ip, family: family(ip) });
-      if (bpf && net.forwarding === "routed") {
-        const fam = family(ip);
-        addRoute({ family: fam, table: net.table, dst: `${ip}/${fam === 4 ? 32 : 128}`, type: "unicast", oif: ep.interface, scope: linkScope(fam) });
-        plan.neighbors.set(`${ep.interface}|${ip}`, { ifname: ep.interface, ip, mac });
-      }
+      if (net.forwarding !== "routed") continue;
+      const fam = family(ip);
+      addRoute({ family: fam, table: net.table, dst: `${ip}/${fam === 4 ? 32 : 128}`, type: "unicast", oif: ep.interface, scope: linkScope(fam) });
+      plan.neighbors.set(`${ep.interface}|${ip}`, { ifname: ep.interface, ip, mac });
+      // A checked bridge answers its pods' neighbour solicitations for each other itself (IPv4: proxy_arp
+      // by route, IPv6: one proxy entry per address), so pod-to-pod traffic comes to the node.
+      if (fam === 6 && plan.checked.has(net.bridge)) plan.proxies.set(`${net.bridge}|${ip}`, { ifname: net.bridge, ip });
     }
   }
   return plan;
+}
+
+/**
+ * Whether traffic between two pods of `net` on one node must pass the
+ * node's routing and filters instead of the bridge: when some of the
+ * network's own local addresses are closed to its own endpoints (an
+ * anonymous network, or a Deny routing policy for a prefix inside its
+ * subnets that overlaps a block of this node). Other networks keep
+ * delivering same-node traffic over L2, and pay nothing.
+ *
+ * @example
+ * sameNodeChecked({ ...net, localPrefixes: ["10.43.1.0/24"], denied: [{ destination: "10.43.0.0/16", policy: null }] }); // true
+ */
+export function sameNodeChecked(net: NetworkForwarding): boolean {
+  if (!net.denied?.length || !net.localPrefixes.length) return false;
+  const local = net.localPrefixes.map((p) => Prefix.parse(canonicalPrefix(p)));
+  return net.denied.some((d) => {
+    const p = Prefix.parse(canonicalPrefix(d.destination));
+    return local.some((l) => l.overlaps(p));
+  });
+}
+
+/**
+ * The fixed MAC of a network's bridge: `0a:4c:` and the network id (32
+ * bits). Locally administered, unique per network on a node, and stable,
+ * so pods' neighbour entries for their gateway (and, on a checked bridge,
+ * for each other) never go stale as ports come and go.
+ *
+ * @example
+ * bridgeMac(7); // "0a:4c:00:00:00:07"
+ */
+export function bridgeMac(id: number): string {
+  const hex = (n: number) => (n & 0xff).toString(16).padStart(2, "0");
+  return ["0a", "4c", hex(id >>> 24), hex(id >>> 16), hex(id >>> 8), hex(id)].join(":");
 }
 
 function planRoutedNetwork(
@@ -312,8 +357,16 @@ function planRoutedNetwork(
 ): void {
   const br = net.bridge!;
   const T = net.table;
-  plan.bridges.set(br, { name: br, up: true });
+  plan.bridges.set(br, { name: br, up: true, mac: bridgeMac(net.id) });
   plan.sysctls.set(`net/ipv4/conf/${br}/rp_filter`, "0");
+  // Same-node delivery: over L2 where the network's pods may all reach each other, else through the node
+  // (isolated ports; the bridge answers ARP and NDP for its pods, at once: no proxy delay).
+  const checked = sameNodeChecked(net);
+  if (checked) plan.checked.add(br);
+  plan.sysctls.set(`net/ipv4/conf/${br}/proxy_arp`, checked ? "1" : "0");
+  plan.sysctls.set(`net/ipv4/neigh/${br}/proxy_delay`, "0");
+  plan.sysctls.set(`net/ipv6/conf/${br}/proxy_ndp`, checked ? "1" : "0");
+  plan.sysctls.set(`net/ipv6/neigh/${br}/proxy_delay`, "0");
   for (const g of net.gateways) {
     const a: AddrObj = { ifname: br, cidr: canonicalCidr(g), family: family(g) };
     plan.addrs.set(addrKey(a), a);
@@ -366,7 +419,8 @@ function planRoutedNetwork(
   }
   // Denied prefixes inside the network's own subnets: the block routes stay (other networks allowed
   // to reach them use this table too), but the network's own endpoints may not open connections
-  // there. Same as a reply-only path. Pods on one bridge reach each other at L2 and are not seen here.
+  // there. Same as a reply-only path. Where one overlaps a local block, the bridge is checked (see
+  // sameNodeChecked): its pods reach each other through the node, so this rule sees them too.
   for (const d of net.denied ?? []) {
     plan.replyOnly.push({ bridge: br, destination: canonicalPrefix(d.destination), family: family(d.destination) });
   }

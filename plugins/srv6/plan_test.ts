@@ -1,7 +1,7 @@
 /** The kernel objects planned for a desired state (no kernel needed). */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { ipv6Sid, networkMark, planNode, podMac, returnMark, RULE_PRIORITY_IIF, RULE_PRIORITY_INGRESS, RULE_PRIORITY_MARK, RULE_PRIORITY_NODE } from "./plan.ts";
+import { bridgeMac, ipv6Sid, networkMark, planNode, podMac, sameNodeChecked, returnMark, RULE_PRIORITY_IIF, RULE_PRIORITY_INGRESS, RULE_PRIORITY_MARK, RULE_PRIORITY_NODE } from "./plan.ts";
 import { renderRuleset } from "./nft.ts";
 import { TestCluster, type TestExternal, type TestNetwork } from "./testing.ts";
 import { SEG6_ACTION, SEG6_MODE } from "./wire.ts";
@@ -67,7 +67,7 @@ t("bpf: no seg6 object at all; remote blocks leave towards the on-link peer, the
   assert.ok([...srh.bpf!.encap.values()].every((e) => e.srh));
 });
 
-t("bpf: each local pod is routed through its own interface, with a permanent neighbour entry at its derived MAC", () => {
+t("each local pod is routed through its own interface, with a permanent neighbour entry at its derived MAC (both backends)", () => {
   const pods = [{ name: "ra", node: 1, network: "red", host: 10 }];
   const plan = planNode(cluster.desiredState(1, [red], pods), "eth0", { onLink6: ["fd00:ffff::1/64"], address6: "fd00:ffff::1" }, "bpf");
   const ep = cluster.desiredState(1, [red], pods).endpoints[0];
@@ -75,10 +75,50 @@ t("bpf: each local pod is routed through its own interface, with a permanent nei
   assert.equal(plan.routes.get("6|1001|fd00:1:0:1::10/128"), { family: 6, table: 1001, dst: "fd00:1:0:1::10/128", type: "unicast", oif: ep.interface, scope: undefined });
   assert.equal(plan.neighbors.get(`${ep.interface}|10.1.1.10`), { ifname: ep.interface, ip: "10.1.1.10", mac: "0a:58:0a:01:01:0a" });
   assert.equal(plan.neighbors.get(`${ep.interface}|fd00:1:0:1::10`)?.mac, "0a:58:0a:01:01:0a");
-  // The kernel backend decapsulates in seg6local, which clears the tunnel offload flags: the block route is enough there.
+  // The kernel backend too: a checked bridge answers ARP for a pod only where its route leaves by another device.
   const kernel = planNode(cluster.desiredState(1, [red], pods), "eth0");
-  assert.is(kernel.neighbors.size, 0);
-  assert.not.ok(kernel.routes.has("4|1001|10.1.1.10/32"));
+  assert.is(kernel.neighbors.size, 2);
+  assert.equal(kernel.routes.get("4|1001|10.1.1.10/32"), plan.routes.get("4|1001|10.1.1.10/32"));
+});
+
+t("same node: a bridge is checked only where a denied prefix of its own network overlaps one of its local blocks", () => {
+  const pods = [{ name: "ra", node: 1, network: "red", host: 10 }, { name: "rb", node: 1, network: "red", host: 11 }];
+  const plan = (denied?: string[]) => {
+    const state = cluster.desiredState(1, [red, blue], pods);
+    if (denied) state.networks.find((n) => n.name === "red")!.denied = denied.map((destination) => ({ destination, policy: null }));
+    return planNode(state, "eth0");
+  };
+  const open = plan();
+  assert.equal([...open.checked], []);
+  assert.is(open.sysctls.get("net/ipv4/conf/lb1/proxy_arp"), "0");
+  assert.is(open.sysctls.get("net/ipv6/conf/lb1/proxy_ndp"), "0");
+  assert.is(open.proxies.size, 0);
+  assert.is(open.bridges.get("lb1")?.mac, "0a:4c:00:00:00:01");
+  assert.is(open.bridges.get("lb2")?.mac, "0a:4c:00:00:00:02");
+  // Only another node's block denied: same-node traffic cannot reach it, nothing to check here.
+  assert.equal([...plan(["10.1.2.0/24"]).checked], []);
+  // A /32 inside the local block, or the whole subnet (an anonymous network): checked.
+  for (const denied of [["10.1.1.11/32"], ["10.1.0.0/16", "fd00:1::/32"]]) {
+    const p = plan(denied);
+    assert.equal([...p.checked], ["lb1"], denied.join());
+    assert.is(p.sysctls.get("net/ipv4/conf/lb1/proxy_arp"), "1");
+    assert.is(p.sysctls.get("net/ipv4/neigh/lb1/proxy_delay"), "0");
+    assert.is(p.sysctls.get("net/ipv6/conf/lb1/proxy_ndp"), "1");
+    assert.is(p.sysctls.get("net/ipv6/conf/lb2/proxy_ndp"), "0", "blue stays open");
+    assert.equal([...p.proxies.values()].sort((a, b) => a.ip.localeCompare(b.ip)), [
+      { ifname: "lb1", ip: "fd00:1:0:1::10" }, { ifname: "lb1", ip: "fd00:1:0:1::11" },
+    ]);
+  }
+  assert.is(sameNodeChecked({ ...cluster.desiredState(1, [red], []).networks[0], denied: [] }), false);
+  assert.is(bridgeMac(0x01020304), "0a:4c:01:02:03:04");
+});
+
+t("an anonymous network's pods still reach their own gateway: denied rules never cover the bridge's gateways", () => {
+  const state = cluster.desiredState(1, [red], []);
+  state.networks[0].denied = [{ destination: "10.1.0.0/16", policy: null }, { destination: "fd00:1::/32", policy: null }];
+  const ruleset = renderRuleset(planNode(state, "eth0"));
+  assert.match(ruleset, /iifname "lb1" ip daddr 10\.1\.0\.0\/16 ip daddr != \{ 10\.1\.1\.1 \} ct state new drop/);
+  assert.match(ruleset, /iifname "lb1" ip6 daddr fd00:1::\/32 ip6 daddr != \{ fd00:1:0:1::1 \} ct state new drop/);
 });
 
 t("a pod's MAC comes from its IPv4 address, else from the end of its IPv6 address", () => {
@@ -101,7 +141,7 @@ t("a reply-only path installs the route and drops new connections in nftables", 
   assert.ok(plan.routes.has("4|1001|10.2.2.0/24"), "red's table routes to blue");
   assert.ok(plan.replyOnly.some((x) => x.bridge === "lb2" && x.destination === "10.1.1.0/24"));
   assert.not.ok(plan.replyOnly.some((x) => x.bridge === "lb1"));
-  assert.match(renderRuleset(plan), /iifname "lb2" ip daddr 10\.1\.1\.0\/24 ct state new drop/);
+  assert.match(renderRuleset(plan), /iifname "lb2" ip daddr 10\.1\.1\.0\/24 ip daddr != \{ 10\.2\.1\.1 \} ct state new drop/);
 });
 
 t("a denied prefix inside the network's own subnet drops new connections from its endpoints, routes kept", () => {
@@ -113,8 +153,8 @@ t("a denied prefix inside the network's own subnet drops new connections from it
   assert.ok(plan.replyOnly.some((x) => x.bridge === "lb1" && x.destination === "10.1.2.0/25" && x.family === 4));
   assert.ok(plan.replyOnly.some((x) => x.bridge === "lb1" && x.destination === "fd00:1:0:2::/64" && x.family === 6));
   const ruleset = renderRuleset(plan);
-  assert.match(ruleset, /iifname "lb1" ip daddr 10\.1\.2\.0\/25 ct state new drop/);
-  assert.match(ruleset, /iifname "lb1" ip6 daddr fd00:1:0:2::\/64 ct state new drop/);
+  assert.match(ruleset, /iifname "lb1" ip daddr 10\.1\.2\.0\/25 ip daddr != \{ 10\.1\.1\.1 \} ct state new drop/);
+  assert.match(ruleset, /iifname "lb1" ip6 daddr fd00:1:0:2::\/64 ip6 daddr != \{ fd00:1:0:1::1 \} ct state new drop/);
   assert.not.match(renderRuleset(planNode(cluster.desiredState(1, [red], []), "eth0")), /ct state new drop/);
 });
 
@@ -177,7 +217,7 @@ t("ingress from an external network: rules from its prefixes to the network's lo
     { family: 6, priority: RULE_PRIORITY_INGRESS, table: 1001, iifname: "eth0", src: "fd00:e0::/64", dst: "fd00:1:0:1::/64" },
   ]);
   assert.ok(plan.routes.has("4|1001|192.0.2.0/24"), "replies leave through the underlay");
-  assert.match(renderRuleset(plan), /iifname "lb1" ip daddr 192\.0\.2\.0\/24 ct state new drop/);
+  assert.match(renderRuleset(plan), /iifname "lb1" ip daddr 192\.0\.2\.0\/24 ip daddr != \{ 10\.1\.1\.1 \} ct state new drop/);
   assert.is(plan.egress.length, 0, "no egress, so no SNAT");
 });
 

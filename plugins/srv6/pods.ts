@@ -2,7 +2,9 @@
  * Pod attach and detach: a veth pair whose host side is a port of the
  * network's bridge and whose pod side is configured inside the pod's
  * namespace (addresses of both families, on-link route for the local
- * block so same-node pods talk over L2, default routes through the
+ * block so same-node pods talk over L2 — or, on a checked bridge whose
+ * ports are isolated, through the node, which answers ARP and NDP for
+ * them — default routes through the
  * gateway — IPv6 through the link-local gateway fe80::1 that every bridge
  * carries — and the MTU that leaves room for the SRv6 encapsulation).
  * Detach is safe to repeat: a missing link or namespace is success.
@@ -15,13 +17,13 @@
 import { closeSync, openSync } from "node:fs";
 import { IPAddress, Prefix } from "../../core/mod.ts";
 import { NetlinkClient, type WriteRequest } from "./netlink.ts";
-import { netnsExists, netnsPath, setSysctl } from "./netns.ts";
-import { POD_ALIAS_PREFIX, POD_LINK_GROUP, readLinks } from "./kernel.ts";
+import { getSysctl, netnsExists, netnsPath, setSysctl } from "./netns.ts";
+import { POD_ALIAS_PREFIX, POD_LINK_GROUP, readLinks, setPortIsolated } from "./kernel.ts";
 import { LINK_LOCAL_GATEWAY, podMac } from "./plan.ts";
 import { NETLINK_NETFILTER, NFPROTO, podSourceKey, writeSetElements } from "./nfsets.ts";
 import {
-  AF, IFA, IFA_F, ifaddrmsg, ifinfomsg, IFF_UP, IFLA, IFLA_INFO, ipBytes, MessageBuilder, NLM_F, RT_SCOPE, RTA, rtmsg,
-  RTM, RTN, RTPROT_LACE,
+  AF, attrMap, IFA, IFA_F, ifaddrmsg, ifinfomsg, IFF_UP, IFLA, IFLA_INFO, ipBytes, ipText, MessageBuilder, NDA, ndmsg, NLM_F, NTF, NUD,
+  RT_SCOPE, RTA, rtmsg, RTM, RTN, RTPROT_LACE,
 } from "./wire.ts";
 
 /** What the agent knows about a pod's interface when it attaches it. */
@@ -87,10 +89,14 @@ export async function attachPod(node: NodeHandle, pod: PodAttachment, bridge: st
     m.end().end().end();
     // The alias marks the port as a pod's; creation ignores IFLA_IFALIAS, so it is set right after.
     const alias = new MessageBuilder(RTM.NEWLINK, 0).bytes(ifinfomsg(0)).str(IFLA.IFNAME, pod.hostIfname).str(IFLA.IFALIAS, POD_ALIAS_PREFIX + pod.network);
-    await node.netlink.write([
+    const reqs: WriteRequest[] = [
       { message: m, what: `add veth ${pod.hostIfname} (pod side ${pod.ifname} in ${podPath})` },
       { message: alias, what: `set alias of ${pod.hostIfname}` },
-    ]);
+    ];
+    // A checked bridge (plan.ts sameNodeChecked; its proxy_arp is on) gets the port isolated before the pod
+    // has an address: its pods never reach each other past the node. (Creation ignores port attributes.)
+    if (getSysctl(node.netns, `net/ipv4/conf/${bridge}/proxy_arp`) === "1") reqs.push(setPortIsolated(pod.hostIfname, true));
+    await node.netlink.write(reqs);
   } finally {
     closeSync(fd);
   }
@@ -170,6 +176,44 @@ async function configurePodSide(podPath: string, pod: PodAttachment): Promise<vo
     }
     if (src.has(6)) route(6, "::/0", { gw: LINK_LOCAL_GATEWAY, src: src.get(6) });
     await nl.write(routes);
+  } finally {
+    nl.close();
+  }
+}
+
+/**
+ * Forgets what a pod has learned of its neighbours inside `prefixes`
+ * (dynamic entries only, in the pod's namespace), so it asks again. Used
+ * when its bridge changes how same-node traffic flows (plan.ts
+ * `sameNodeChecked`): entries learned over L2 would point past an isolated
+ * port, and entries answered by the node would keep an open network routed.
+ * A pod namespace that is gone is success. Returns the entries removed.
+ *
+ * @example
+ * await forgetNeighbours("/run/netns/pod-a", ["10.40.3.0/24"]); // 1
+ */
+export async function forgetNeighbours(netns: string, prefixes: string[]): Promise<number> {
+  const path = netnsPath(netns);
+  if (!netnsExists(path)) return 0;
+  const within = prefixes.map((p) => Prefix.parse(p));
+  const nl = NetlinkClient.open(path);
+  try {
+    const reqs: WriteRequest[] = [];
+    for (const m of await nl.dump(RTM.GETNEIGH, ndmsg(AF.UNSPEC, 0, 0), "neighbours")) {
+      if (m.type !== RTM.NEWNEIGH) continue;
+      const v = new DataView(m.data.buffer, m.data.byteOffset, m.data.byteLength);
+      const index = v.getInt32(4, true);
+      if ((v.getUint16(8, true) & NUD.PERMANENT) !== 0 || (v.getUint8(10) & NTF.PROXY) !== 0) continue;
+      const dst = attrMap(m.data.subarray(12)).get(NDA.DST);
+      if (!dst) continue;
+      const ip = ipText(dst);
+      const addr = IPAddress.parse(ip);
+      if (!within.some((p) => p.contains(addr))) continue;
+      const del = new MessageBuilder(RTM.DELNEIGH, 0).bytes(ndmsg(ip.includes(":") ? AF.INET6 : AF.INET, index, 0)).attrBytes(NDA.DST, dst);
+      reqs.push({ message: del, what: `forget neighbour ${ip} in ${path}`, ignore: ["ENOENT"] });
+    }
+    await nl.write(reqs);
+    return reqs.length;
   } finally {
     nl.close();
   }
