@@ -106,6 +106,8 @@ t("RBAC covers every kind and binds the service accounts the workloads run as", 
     assert.ok(laceResources.includes(SCHEMAS[kind].plural), `controller may touch ${kind}`);
     if (SCHEMAS[kind].status) assert.ok(laceResources.includes(`${SCHEMAS[kind].plural}/status`), `controller may write ${kind} status`);
   }
+  const controllerCore = controller.rules.filter((r: Doc) => r.apiGroups.includes(""));
+  assert.ok(controllerCore.some((r: Doc) => r.resources.includes("services/status") && r.verbs.includes("update")), "controller may write Service status conditions");
   const agentCore = roles.get("lace-agent").rules.filter((r: Doc) => r.apiGroups.includes("")).flatMap((r: Doc) => r.resources);
   for (const r of ["pods", "namespaces", "services", "nodes"]) assert.ok(agentCore.includes(r), `agent reads ${r}`);
   for (const b of all.filter((d) => d.kind === "ClusterRoleBinding")) {

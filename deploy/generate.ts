@@ -112,8 +112,9 @@ function rbac(): Manifest[] {
     { apiGroups: [GROUP], resources: plurals(KINDS), verbs: ALL_VERBS },
     { apiGroups: [GROUP], resources: withStatus, verbs: ["get", "update", "patch"] },
     { apiGroups: [""], resources: ["namespaces", "pods", "nodes"], verbs: READ },
-    // Services are re-bound: the controller records the network in an annotation.
+    // Services are re-bound: the controller records the network in an annotation, and why in status conditions.
     { apiGroups: [""], resources: ["services"], verbs: [...READ, "update", "patch"] },
+    { apiGroups: [""], resources: ["services/status"], verbs: ["get", "update", "patch"] },
     { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
     ...events,
   ]);

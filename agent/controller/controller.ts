@@ -16,7 +16,11 @@
  *    whose owner is gone (AddressCollector), each after two sightings and a
  *    grace period; empty blocks back to the pool after their grace.
  * 5. Services: bound continuously (ServiceBinder); the network is recorded
- *    in annotation `lace-cni.io/network`, with an event when it moves.
+ *    in annotation `lace-cni.io/network`, with an event when it moves, and
+ *    removed (Warning event) when no policy binds the service any more.
+ *    Status conditions say why, and whether the pods the service selects
+ *    are bound to its network (service_status.ts); a Warning event names
+ *    the pods on another network when that set changes.
  * 6. Usage: each `l3`/`l2` network's `status.usage` (IPAM's `networkUsage`),
  *    written when it changed; only networks whose Allocations moved are
  *    counted again (all of them without informers).
@@ -38,6 +42,7 @@ import {
   BindingRules,
   BlockAllocator,
   type Clock,
+  type Condition,
   GlobalAllocator,
   isLaceError,
   networkUsage,
@@ -61,7 +66,9 @@ import { Informer } from "../store/informer.ts";
 import { EndpointCollector, livePods } from "./endpoint_collector.ts";
 import { EventRecorder } from "./events.ts";
 import { assignLocators } from "./locators.ts";
+import { conditionsSay, mergeConditions } from "./conditions.ts";
 import { judgeNetworks, networkConditions, type NetworkVerdict } from "./network_status.ts";
+import { PODS_ON_NETWORK, PodsBySelector, SERVICE_CONDITIONS, serviceConditions } from "./service_status.ts";
 
 /** The annotation a Service's network is recorded in. */
 export const SERVICE_NETWORK_ANNOTATION = "lace-cni.io/network";
@@ -96,6 +103,10 @@ export interface ReconcileReport {
   bindingsReleased: string[];
   blocksReturned: string[];
   servicesMoved: number;
+  /** Services whose network annotation was removed: no policy binds them any more. */
+  servicesUnbound: number;
+  /** Services whose lace-cni status conditions were written. */
+  serviceStatusWrites: number;
   /** Networks whose `status.usage` was written. */
   usageWrites: string[];
 }
@@ -107,6 +118,11 @@ const RECONCILE_KINDS = ["Topology", "Node", "Network", "Pod", "Service", "Names
 
 interface PodLike extends Resource {
   spec?: { nodeName?: string; hostNetwork?: boolean };
+}
+
+interface ServiceLike extends Resource {
+  spec?: { selector?: Record<string, string> };
+  status?: { conditions?: Condition[]; [field: string]: unknown };
 }
 
 const keyOf = (kind: string, name: string, namespace?: string) => `${kind}/${namespace ?? ""}/${name}`;
@@ -234,6 +250,8 @@ export class Controller {
       bindingsReleased: [],
       blocksReturned: [],
       servicesMoved: 0,
+      servicesUnbound: 0,
+      serviceStatusWrites: 0,
       usageWrites: [],
     };
     const verdicts = await this.reconcileNetworks(report);
@@ -252,7 +270,7 @@ export class Controller {
     await this.allocateForPods(pods, rules, verdicts, report);
     await this.collect(pods, verdicts, report);
     await this.reconcileUsage(verdicts, report);
-    await this.reconcileServices(report);
+    await this.reconcileServices(pods, report);
     if (this.informers.size === 0) await this.feedBuilder();
     await this.builder.settled();
     return report;
@@ -475,33 +493,41 @@ export class Controller {
 
   // ------------------------------------------------------------ services
 
-  private async reconcileServices(report: ReconcileReport): Promise<void> {
+  private async reconcileServices(pods: PodLike[], report: ReconcileReport): Promise<void> {
     const b = this.binding!;
     for (const ns of await this.items<Resource>("Namespace")) await b.binder.setNamespace(ns.metadata.name, ns.metadata.labels ?? {});
+    const selected = new PodsBySelector(pods, await this.items<NetworkEndpoint>("NetworkEndpoint"));
     const seen = new Set<string>();
-    for (const svc of await this.items<Resource>("Service")) {
+    for (const svc of await this.items<ServiceLike>("Service")) {
       const ns = svc.metadata.namespace ?? "default";
       const key = `${ns}/${svc.metadata.name}`;
       seen.add(key);
       await b.binder.setService({ namespace: ns, name: svc.metadata.name, labels: svc.metadata.labels, annotations: svc.metadata.annotations });
       const binding = b.binder.binding(ns, svc.metadata.name)!;
       const current = svc.metadata.annotations?.[SERVICE_NETWORK_ANNOTATION] ?? null;
-      if (binding.network === null) {
+      if (binding.network === null && current !== null) {
+        // A network no policy gives any more is no context for routing to the service: it goes.
+        await this.store.patch("Service", svc.metadata.name, ns, { metadata: { annotations: { [SERVICE_NETWORK_ANNOTATION]: null } } });
+        report.servicesUnbound++;
+        await this.events.record(svc, "Warning", "NetworkRemoved", `Service "${key}" matches no binding policy any more: its network "${current}" is removed. ${binding.error ?? ""}`.trim());
+      } else if (binding.network === null) {
         if (binding.error) await this.warnOnce(svc, "NoBindingPolicy", binding.error);
-        continue;
+      } else if (binding.network !== current) {
+        await this.store.patch("Service", svc.metadata.name, ns, { metadata: { annotations: { [SERVICE_NETWORK_ANNOTATION]: binding.network } } });
+        report.servicesMoved++;
+        const why = binding.policy ? `policy "${binding.policy}"` : "the default network";
+        await this.events.record(
+          svc,
+          "Normal",
+          "NetworkChanged",
+          current === null
+            ? `Service "${key}" bound to network "${binding.network}" by ${why}`
+            : `Service "${key}" moved from network "${current}" to "${binding.network}" by ${why}`,
+        );
       }
-      if (binding.network === current) continue;
-      await this.store.patch("Service", svc.metadata.name, ns, { metadata: { annotations: { [SERVICE_NETWORK_ANNOTATION]: binding.network } } });
-      report.servicesMoved++;
-      const why = binding.policy ? `policy "${binding.policy}"` : "the default network";
-      await this.events.record(
-        svc,
-        "Normal",
-        "NetworkChanged",
-        current === null
-          ? `Service "${key}" bound to network "${binding.network}" by ${why}`
-          : `Service "${key}" moved from network "${current}" to "${binding.network}" by ${why}`,
-      );
+      const pods = binding.network === null ? { selected: 0, off: [] } : selected.offNetwork(svc, binding.network);
+      const wanted = serviceConditions({ service: key, ...binding, selected: pods.selected, offNetwork: pods.off });
+      await this.writeServiceConditions(svc, wanted, report);
     }
     for (const key of b.services) {
       if (seen.has(key)) continue;
@@ -509,6 +535,24 @@ export class Controller {
       await b.binder.removeService(ns, name);
     }
     b.services = seen;
+  }
+
+  /** Writes the service's lace-cni conditions when they changed, with a Warning event when its pods moved off its network. */
+  private async writeServiceConditions(svc: ServiceLike, wanted: Condition[], report: ReconcileReport): Promise<void> {
+    const before = svc.status?.conditions ?? [];
+    if (conditionsSay(before, SERVICE_CONDITIONS, wanted)) return;
+    const now = new Date(this.clock.now()).toISOString();
+    await retryOnConflict(async () => {
+      const cur = await this.store.get<ServiceLike>("Service", svc.metadata.name, svc.metadata.namespace);
+      if (!cur) return;
+      cur.status = { ...cur.status, conditions: mergeConditions(cur.status?.conditions ?? [], SERVICE_CONDITIONS, wanted, now, cur.metadata.generation) };
+      await this.store.updateStatus(cur);
+    });
+    report.serviceStatusWrites++;
+    const off = wanted.find((c) => c.type === PODS_ON_NETWORK && c.status === "False");
+    if (off && before.find((c) => c.type === PODS_ON_NETWORK)?.message !== off.message) {
+      await this.events.record(svc, "Warning", off.reason, off.message);
+    }
   }
 
   // ------------------------------------------------------------ desired state

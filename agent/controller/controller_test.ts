@@ -3,6 +3,7 @@ import * as assert from "uvu/assert";
 import {
   type Allocation,
   API_VERSION,
+  type Condition,
   HostLocalAllocator,
   MemoryStore,
   type Network,
@@ -13,6 +14,7 @@ import {
 import { network, routingPolicy } from "../../core/controller/testing.ts";
 import { Controller, SERVICE_NETWORK_ANNOTATION } from "./controller.ts";
 import type { KubeEvent } from "./events.ts";
+import { NETWORK_BOUND, PODS_ON_NETWORK } from "./service_status.ts";
 
 const t = suite("controller/controller");
 
@@ -282,6 +284,74 @@ t("services are bound continuously: annotation and an event when the network mov
   assert.is(svc.metadata.annotations?.[SERVICE_NETWORK_ANNOTATION], "b");
   const moved = controller.events.recent.filter((e) => e.reason === "NetworkChanged").map((e) => e.message);
   assert.equal(moved, ['Service "shop/cart" bound to network "a" by policy "svc-to-a"', 'Service "shop/cart" moved from network "a" to "b" by policy "backend-to-b"']);
+});
+
+t("services: the pods they select on another network are named, with both networks; no policy any more removes the annotation", async () => {
+  const endpointOf = (name: string, net: string): NetworkEndpoint => ({
+    apiVersion: API_VERSION,
+    kind: "NetworkEndpoint",
+    metadata: { name, namespace: "shop" },
+    spec: { network: net, node: "node-1", addresses: [net === "a" ? "10.1.0.2" : "10.2.0.2"], pod: { namespace: "shop", name, uid: `uid-shop-${name}` } },
+  });
+  const store = await storeWith([
+    topology,
+    network("a", { ipv4: "10.1.0.0/16" }),
+    network("b", { ipv4: "10.2.0.0/16" }),
+    bindAll("a", "backend-services-to-a", { tier: "backend" }, "Service"),
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "shop" } },
+    pod("shop", "api-0", "node-1", { app: "cart" }),
+    pod("shop", "api-1", "node-1", { app: "cart" }),
+    pod("shop", "web-0", "node-1", { app: "web" }),
+    endpointOf("api-0", "a"),
+    endpointOf("api-1", "b"),
+    endpointOf("web-0", "b"),
+    {
+      apiVersion: "v1", kind: "Service", metadata: { name: "cart", namespace: "shop", labels: { tier: "backend" } }, spec: { selector: { app: "cart" } },
+      status: { conditions: [{ type: "example.com/Exposed", status: "True", reason: "Ok", message: "another owner's" }] },
+    },
+  ]);
+  const controller = new Controller(store, { clock: new ManualClock() });
+  const svc = async () => (await store.get<Resource<unknown, { conditions?: Condition[] }>>("Service", "cart", "shop"))!;
+  const condition = async (type: string) => (await svc()).status?.conditions?.find((c) => c.type === type);
+  const warnings = async (reason: string) => (await store.list<KubeEvent>("Event", { namespace: "shop" })).items.filter((e) => e.reason === reason).map((e) => e.message);
+  const mismatch = 'Service "shop/cart" is on network "a", but 1 of the pods it selects is bound to another network: shop/api-1 to network "b"';
+
+  const first = await controller.reconcile();
+  assert.is((await svc()).metadata.annotations?.[SERVICE_NETWORK_ANNOTATION], "a");
+  assert.equal(await condition(NETWORK_BOUND), {
+    type: NETWORK_BOUND, status: "True", reason: "PolicyMatched", message: 'Service "shop/cart" is bound to network "a" by policy "backend-services-to-a"',
+    lastTransitionTime: "2026-11-27T10:00:00.000Z", observedGeneration: 1,
+  });
+  const off = await condition(PODS_ON_NETWORK);
+  assert.equal([off?.status, off?.reason, off?.message], ["False", "PodsOnOtherNetwork", mismatch]);
+  assert.equal(await warnings("PodsOnOtherNetwork"), [mismatch]);
+  assert.is(first.serviceStatusWrites, 1);
+  assert.is((await condition("example.com/Exposed"))?.message, "another owner's", "other owners' conditions stay");
+
+  const again = await controller.reconcile();
+  assert.is(again.serviceStatusWrites, 0, "unchanged conditions are not written again");
+  assert.equal(await warnings("PodsOnOtherNetwork"), [mismatch], "nor is the event repeated");
+
+  // api-1 is deleted and re-created on network a: the service's pods all match it now.
+  await store.delete("NetworkEndpoint", "api-1", "shop");
+  await store.create(endpointOf("api-1", "a"));
+  await controller.reconcile();
+  const on = await condition(PODS_ON_NETWORK);
+  assert.equal([on?.status, on?.reason, on?.message], ["True", "AllPodsOnNetwork", 'The pods service "shop/cart" selects are bound to its network "a"']);
+
+  // The policy goes: no policy binds the service, its annotation is removed and the conditions say why.
+  await store.delete("NetworkBindingPolicy", "backend-services-to-a");
+  const unbound = await controller.reconcile();
+  assert.is(unbound.servicesUnbound, 1);
+  assert.is((await svc()).metadata.annotations?.[SERVICE_NETWORK_ANNOTATION], undefined);
+  const bound = await condition(NETWORK_BOUND);
+  assert.equal([bound?.status, bound?.reason], ["False", "NoBindingPolicy"]);
+  assert.match(bound!.message, /^Service "shop\/cart" has no network: /);
+  assert.is(await condition(PODS_ON_NETWORK), undefined, "no network, nothing to compare the pods with");
+  const removed = await warnings("NetworkRemoved");
+  assert.is(removed.length, 1);
+  assert.match(removed[0], /^Service "shop\/cart" matches no binding policy any more: its network "a" is removed/);
+  assert.is((await controller.reconcile()).servicesUnbound, 0, "removed once");
 });
 
 t("started: informers feed the builder event by event and events trigger allocation", async () => {

@@ -10,6 +10,7 @@
  * verdicts.get("backend"); // { accepted: true, reason: "Valid", message: "...", id: 3 }
  */
 import { type Condition, type Network, Prefix } from "../../core/mod.ts";
+import { mergeConditions } from "./conditions.ts";
 
 export interface NetworkVerdict {
   accepted: boolean;
@@ -83,12 +84,5 @@ export function networkConditions(n: Network, v: NetworkVerdict, now: string): C
       ? { type: "Ready", status: "True", reason: "Allocated", message: `Network "${n.metadata.name}" has id ${v.id}: its forwarding is computed for every node that needs it` }
       : { type: "Ready", status: "False", reason: "NotAccepted", message: v.message },
   ];
-  const current = n.status?.conditions ?? [];
-  const out: Condition[] = current.filter((c) => c.type !== "Accepted" && c.type !== "Ready");
-  for (const w of wanted) {
-    const cur = current.find((c) => c.type === w.type);
-    const same = cur && cur.status === w.status && cur.reason === w.reason && cur.message === w.message;
-    out.push(same ? cur : { ...w, lastTransitionTime: cur && cur.status === w.status ? cur.lastTransitionTime ?? now : now, observedGeneration: n.metadata.generation });
-  }
-  return out.sort((a, b) => a.type.localeCompare(b.type));
+  return mergeConditions(n.status?.conditions ?? [], ["Accepted", "Ready"], wanted, now, n.metadata.generation).sort((a, b) => a.type.localeCompare(b.type));
 }
