@@ -154,13 +154,20 @@ t("incremental: a pod event changes only its node; a new block reaches the netwo
   assert.equal(rec.take(), []);
 });
 
-t("a detached endpoint (a pod between sandboxes) leaves the node's state and its l2 neighbours; reattached, it is back", async () => {
-  const b = new DesiredStateBuilder();
-  await b.upsertAll([
+/** An l2 network with a VM on node-1 and one on node-2. */
+function storageOfTwoVms(): Resource[] {
+  return [
     topology(locatorsFor(NODES)),
     network("storage", { type: "l2", ipv4: "10.50.0.0/24" }, 5),
     endpoint("vm", "db-0", "storage", "node-1", ["10.50.0.2"], "02:00:00:00:00:02"),
     endpoint("vm", "db-1", "storage", "node-2", ["10.50.0.3"], "02:00:00:00:00:03"),
+  ];
+}
+
+t("a detached endpoint (a pod between sandboxes) leaves the node's state and its l2 neighbours; reattached, it is back", async () => {
+  const b = new DesiredStateBuilder();
+  await b.upsertAll([
+    ...storageOfTwoVms(),
   ]);
   const rec = recorder(b);
   const attached = endpoint("vm", "db-0", "storage", "node-1", ["10.50.0.2"], "02:00:00:00:00:02");
@@ -272,10 +279,7 @@ t("a path to a block on the same node is delivered on that network's bridge", as
 t("l2: the subnet on every node, neighbours and FDB from endpoints and resources, SIDs for remote MACs", async () => {
   const b = new DesiredStateBuilder();
   await b.upsertAll([
-    topology(locatorsFor(NODES)),
-    network("storage", { type: "l2", ipv4: "10.50.0.0/24" }, 5),
-    endpoint("vm", "db-0", "storage", "node-1", ["10.50.0.2"], "02:00:00:00:00:02"),
-    endpoint("vm", "db-1", "storage", "node-2", ["10.50.0.3"], "02:00:00:00:00:03"),
+    ...storageOfTwoVms(),
     {
       apiVersion: "lace-cni.io/v1alpha1",
       kind: "FDBEntry",
