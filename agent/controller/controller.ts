@@ -52,6 +52,7 @@ import {
   type Network,
   type NetworkBindingPolicy,
   type NetworkEndpoint,
+  podHasFinished,
   podSubject,
   type Resource,
   retryOnConflict,
@@ -259,6 +260,8 @@ export class Controller {
     const pods = await this.items<PodLike>("Pod");
     this.liveOwners = new Set();
     for (const p of pods) {
+      // A finished pod never gets another sandbox: its addresses go back after the grace period.
+      if (podHasFinished(p)) continue;
       try {
         this.liveOwners.add(addressRequestFor(p).owner);
       } catch {

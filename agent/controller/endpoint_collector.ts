@@ -1,9 +1,10 @@
 /**
- * Releases the bindings of deleted pods. A pod's NetworkEndpoint outlives
- * its sandboxes (the agent keeps it, detached, between two of them), so
- * when the Pod object goes while no sandbox is left to DEL, nothing on the
- * node releases it: this does. An endpoint whose pod (namespace, name and,
- * when recorded, UID) is gone is deleted once it was seen so on two passes
+ * Releases the bindings of deleted and finished pods. A pod's
+ * NetworkEndpoint outlives its sandboxes (the agent keeps it, detached,
+ * between two of them), so when the Pod object goes (or the pod finishes)
+ * while no sandbox is left to DEL, nothing on the node releases it: this
+ * does. An endpoint whose pod (namespace, name and, when recorded, UID) is
+ * gone or finished is deleted once it was seen so on two passes
  * a grace period apart (GoneSightings, as for addresses), with a
  * compare-and-swap on the version seen, so a pod of the same name that got
  * the endpoint meanwhile keeps it. Its addresses are the AddressCollector's:
@@ -15,15 +16,20 @@
  * const collector = new EndpointCollector(store, { grace: 300_000, clock });
  * await collector.collect(endpoints, livePods(pods));  // ["team-a/web-0"]: the endpoints deleted
  */
-import { type Clock, GoneSightings, isStoreError, type NetworkEndpoint, type Resource, type Store, systemClock } from "../../core/mod.ts";
+import { type Clock, GoneSightings, isStoreError, type NetworkEndpoint, podHasFinished, type Resource, type Store, systemClock } from "../../core/mod.ts";
 
 /** Live pods by `namespace/name`, with their UID. */
 export type LivePods = ReadonlyMap<string, string | undefined>;
 
-/** The pods that exist, as the collector needs them. */
+/**
+ * The pods whose bindings live on: every pod but the finished ones
+ * (Succeeded, Failed), which never get another sandbox. A pod whose
+ * last DEL came before it was marked finished would otherwise hold its
+ * binding and addresses until its Pod object is deleted.
+ */
 export function livePods(pods: Iterable<Resource>): LivePods {
   const out = new Map<string, string | undefined>();
-  for (const p of pods) out.set(`${p.metadata.namespace ?? "default"}/${p.metadata.name}`, p.metadata.uid);
+  for (const p of pods) if (!podHasFinished(p)) out.set(`${p.metadata.namespace ?? "default"}/${p.metadata.name}`, p.metadata.uid);
   return out;
 }
 

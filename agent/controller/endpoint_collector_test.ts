@@ -40,6 +40,15 @@ t("the endpoint of a deleted pod goes after two sightings a grace period apart; 
   assert.equal(await pass([]), [], "the live pod's endpoint is seen gone once now: not enough");
 });
 
+t("a finished pod's endpoint goes too: it never gets another sandbox", async () => {
+  const { clock, pass, names } = await setUp([endpoint("job", { uid: "u1" })]);
+  const finished = { ...pod("job", "u1"), status: { phase: "Succeeded" } };
+  await pass([finished]);
+  clock.advance(60_000);
+  assert.equal(await pass([finished]), ["a/job"]);
+  assert.equal(await names(), []);
+});
+
 t("an endpoint of another UID is a deleted namesake's: collected, unless a new pod of the name took it meanwhile", async () => {
   const { store, clock, pass, names } = await setUp([endpoint("web", { uid: "old" }), endpoint("api", { uid: "old" })]);
   const pods = [pod("web", "new"), pod("api", "new")];

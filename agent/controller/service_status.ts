@@ -17,7 +17,7 @@
  * const { selected, off } = pods.offNetwork(service, "backend");  // off: [{ network: "frontend", pods: ["shop/web-0"] }]
  * const conditions = serviceConditions({ service: "shop/cart", network: "backend", policy: "p", selected, offNetwork: off });
  */
-import type { Condition, NetworkEndpoint, Resource } from "../../core/mod.ts";
+import { type Condition, type NetworkEndpoint, podHasFinished, type Resource } from "../../core/mod.ts";
 
 export const NETWORK_BOUND = "lace-cni.io/NetworkBound";
 export const PODS_ON_NETWORK = "lace-cni.io/PodsOnNetwork";
@@ -44,7 +44,7 @@ export class PodsBySelector {
   constructor(pods: Iterable<Resource>, endpoints: Iterable<NetworkEndpoint>) {
     const uids = new Map<string, string | undefined>();
     for (const p of pods) {
-      if (p.metadata.deletionTimestamp) continue;
+      if (p.metadata.deletionTimestamp || podHasFinished(p)) continue;
       const ns = p.metadata.namespace ?? "default";
       uids.set(`${ns}/${p.metadata.name}`, p.metadata.uid);
       for (const [k, v] of Object.entries(p.metadata.labels ?? {})) {

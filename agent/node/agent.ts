@@ -647,8 +647,9 @@ export class NodeAgent {
   /**
    * The endpoint goes first (compare-and-swap: a newer sandbox's endpoint
    * stays), then its addresses: a crash between the two leaves addresses of
-   * a gone owner, which the controller's collector reclaims, never an
-   * endpoint naming addresses another pod may get.
+   * a deleting, finished or gone pod, which the controller's collector
+   * reclaims once the pod is gone or finished, never an endpoint naming
+   * addresses another pod may get.
    */
   private async release(ep: NetworkEndpoint): Promise<void> {
     await this.deleteEndpoint(ep);

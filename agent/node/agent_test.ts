@@ -229,6 +229,23 @@ t("a pod deleted between sandboxes: its binding and addresses are released after
   await agent.stop();
 });
 
+t("a pod that finishes after its last DEL: the controller releases its binding and addresses after the grace period", async () => {
+  const { store, agent, clock } = await setUp();
+  const controller = new Controller(store, { clock, addressGrace: 60_000 });
+  await agent.handle(req("ADD", "api-0", "c1"));
+  await agent.handle(req("DEL", "api-0", "c1"));
+  assert.ok((await endpointOf(store, "api-0"))?.spec?.detachedAt, "still Running when its sandbox went: kept");
+  const p = (await store.get<Resource<unknown, { phase?: string }>>("Pod", "api-0", "team-a"))!;
+  await store.updateStatus({ ...p, status: { phase: "Failed" } });
+  await controller.reconcile();
+  clock.advance(60_000);
+  const r = await controller.reconcile();
+  assert.equal([r.bindingsReleased, r.addressesReclaimed], [["team-a/api-0"], 2]);
+  assert.is(await endpointOf(store, "api-0"), undefined);
+  assert.equal(await owners(store), []);
+  await agent.stop();
+});
+
 t("a new pod of a deleted pod's name is bound fresh even before the old binding is collected", async () => {
   const { store, agent } = await setUp();
   await agent.handle(req("ADD", "api-0", "c1"));

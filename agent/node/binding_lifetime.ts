@@ -8,7 +8,8 @@
  * - when the last sandbox of a pod goes (CNI DEL, CNI GC), the binding is
  *   kept while the pod will get another sandbox: it exists, is not being
  *   deleted and has not finished (Succeeded, Failed). Otherwise it is
- *   released;
+ *   released (a pod that finishes after its last DEL is the controller's to
+ *   release: see agent/controller/endpoint_collector.ts);
  * - a kept binding is recorded as a detached endpoint: the same network
  *   and addresses, `spec.detachedAt` set, nothing naming the dead sandbox.
  *
@@ -17,7 +18,7 @@
  *   await store.update(detachedEndpoint(ep, new Date(clock.now())));
  * }
  */
-import { addressRequestFor, type NetworkEndpoint, type Resource } from "../../core/mod.ts";
+import { addressRequestFor, type NetworkEndpoint, podHasFinished, type Resource } from "../../core/mod.ts";
 
 /** The annotations that name an endpoint's live sandbox. */
 export const CONTAINER_ID_ANNOTATION = "lace-cni.io/container-id";
@@ -43,9 +44,7 @@ export function endpointOwnedBy(ep: NetworkEndpoint, pod: Pod): boolean {
  * re-created, so holding its addresses would only starve other pods.
  */
 export function podOutlivesSandbox(pod: Pod | undefined): pod is Pod {
-  if (!pod || pod.metadata.deletionTimestamp) return false;
-  const phase = pod.status?.phase;
-  return phase !== "Succeeded" && phase !== "Failed";
+  return !!pod && !pod.metadata.deletionTimestamp && !podHasFinished(pod);
 }
 
 /** The endpoint as kept between sandboxes: binding and addresses, no sandbox. */

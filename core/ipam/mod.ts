@@ -27,6 +27,6 @@ export {
   poolShardName,
   poolShardNode,
 } from "./layout.ts";
-export { addressRequestFor, IP_ANNOTATION, OWNER_ANNOTATION } from "./owner.ts";
+export { addressRequestFor, IP_ANNOTATION, OWNER_ANNOTATION, podHasFinished } from "./owner.ts";
 export { GoneSightings } from "./sightings.ts";
 export { networkUsage, type NetworkUsage } from "./usage.ts";

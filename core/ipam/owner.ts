@@ -46,3 +46,15 @@ export function addressRequestFor(pod: { metadata: Pick<ObjectMeta, "name" | "na
   }
   return { owner, addresses };
 }
+
+/**
+ * Whether a pod has finished (phase `Succeeded` or `Failed`): its sandbox
+ * is never re-created, so its binding and addresses are no longer needed.
+ *
+ * @example
+ * podHasFinished({ status: { phase: "Succeeded" } }); // true
+ */
+export function podHasFinished(pod: { status?: unknown }): boolean {
+  const phase = (pod.status as { phase?: unknown } | undefined)?.phase;
+  return phase === "Succeeded" || phase === "Failed";
+}

@@ -1,7 +1,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { isLaceError } from "../errors.ts";
-import { addressRequestFor, IP_ANNOTATION, OWNER_ANNOTATION } from "./mod.ts";
+import { addressRequestFor, IP_ANNOTATION, OWNER_ANNOTATION, podHasFinished } from "./mod.ts";
 
 const t = suite("ipam/owner");
 
@@ -31,6 +31,11 @@ t("bad annotations and missing handles are refused naming the pod and the value"
       assert.match((e as Error).message, re);
     }
   }
+});
+
+t("a pod has finished in phase Succeeded or Failed only", () => {
+  const phases: [string | undefined, boolean][] = [["Succeeded", true], ["Failed", true], ["Running", false], ["Pending", false], ["Unknown", false], [undefined, false]];
+  for (const [phase, finished] of phases) assert.is(podHasFinished({ status: phase ? { phase } : undefined }), finished, String(phase));
 });
 
 t.run();
