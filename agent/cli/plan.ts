@@ -219,7 +219,7 @@ function formatNetwork(n: NetworkForwarding): string[] {
     const why = p.policy === null ? "implicit: own network" : `policy ${p.policy}`;
     out.push(`    ${p.destination.padEnd(dw)} → ${p.toNetwork} via ${via}  ${p.mode}  (${why})`);
   }
-  if (n.denied?.length) out.push(`  denied      ${n.denied.map((d) => `${d.destination} (${d.policy === null ? "anonymous" : `policy ${d.policy}`}): new connections from the network's endpoints dropped`).join(", ")}`);
+  if (n.denied?.length) out.push(`  denied      ${n.denied.map((d) => `${d.destination} (${d.policy !== null ? `policy ${d.policy}` : n.anonymous ? "anonymous" : "no policy allows it"}): new connections from the network's endpoints dropped`).join(", ")}`);
   if (n.egress.length) out.push(`  egress      ${n.egress.map((e) => `${e.prefix} (${e.network}${e.snat ? ", SNAT" : ""})`).join(", ")}`);
   if (n.forwarding === "bridged") {
     out.push(`  neighbours (${n.neighbors.length})${n.neighbors.length ? ":" : ""}`);

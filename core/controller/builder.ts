@@ -1109,7 +1109,7 @@ export class DesiredStateBuilder {
       if (dest) add(dest, r.prefix, "reply-only", r.policy);
     }
     s.routedTargets = [...routed];
-    if (self && self.forwarding !== "underlay") s.denied = ownDenied(this.table.sources.get(source) ?? EMPTY, source);
+    if (self && self.forwarding !== "underlay") s.denied = ownDenied(this.table.sources.get(source) ?? EMPTY, source, self.subnets);
     const prev = this.pathStale.get(source);
     if (prev) {
       this.pathStale.delete(source);
@@ -1321,12 +1321,15 @@ function internInto(s: SharedPaths, prev: SharedPaths): void {
 }
 
 /**
- * The source's Deny entries inside its own subnets, as disjoint pieces:
- * each cut around the narrower own prefixes a policy allows inside it, and
- * pieces inside another denied piece dropped. The own blocks stay routed
- * (other networks may be allowed there), so these are not routes.
+ * What of its own subnets the source may not open connections to, as
+ * disjoint pieces: its Deny entries there, and every subnet no Allow entry
+ * of its own covers (an anonymous network, or a Deny for the whole network:
+ * policy null, since the reachability table lists no entry for them). Each
+ * piece is cut around the narrower own prefixes a policy allows inside it,
+ * and pieces inside another denied piece are dropped. The own blocks stay
+ * routed (other networks may be allowed there), so these are not routes.
  */
-function ownDenied(entries: readonly ReachEntry[], source: string): DeniedDestination[] {
+function ownDenied(entries: readonly ReachEntry[], source: string, subnets: readonly Prefix[]): DeniedDestination[] {
   const allowed: Prefix[] = [];
   const denied: { prefix: Prefix; policy: string | null }[] = [];
   for (const e of entries) {
@@ -1335,6 +1338,9 @@ function ownDenied(entries: readonly ReachEntry[], source: string): DeniedDestin
     if (!p.ok) continue;
     if (e.action === "allow") allowed.push(p.value);
     else denied.push({ prefix: p.value, policy: e.policy });
+  }
+  for (const subnet of subnets) {
+    if (!allowed.some((a) => a.covers(subnet))) denied.push({ prefix: subnet, policy: null });
   }
   if (denied.length === 0) return EMPTY;
   const pieces: { prefix: Prefix; policy: string | null }[] = [];

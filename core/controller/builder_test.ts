@@ -92,6 +92,28 @@ t("an anonymous network is reached only through a policy, and replies get reply-
   assert.equal(vault.remoteBlocks, [], "the policy opens app → vault, not vault → vault");
 });
 
+t("a network's own subnets no policy opens to it are denied to its endpoints: anonymous, or a Deny for the whole network", async () => {
+  const b = new DesiredStateBuilder();
+  await b.upsertAll([
+    topology(locatorsFor(NODES)),
+    network("app", { ipv4: "10.10.0.0/16", ipv6: "fd10:10::/48", block6: 64 }, 1),
+    network("vault", { ipv4: "10.20.0.0/16", anonymous: true }, 2),
+    allocation("app", "node-1", ["10.10.0.0/24", "fd10:10::/64"]),
+    allocation("vault", "node-1", ["10.20.0.0/24"]),
+    endpoint("a", "web", "app", "node-1", ["10.10.0.2", "fd10:10::2"]),
+    endpoint("v", "db-0", "vault", "node-1", ["10.20.0.2"]),
+  ]);
+  // Same-node pods of vault would otherwise reach each other over their bridge: the dataplane needs to know.
+  assert.equal(net(b.stateFor("node-1"), "vault").denied, [{ destination: "10.20.0.0/16", policy: null }]);
+  assert.equal(net(b.stateFor("node-1"), "app").denied, []);
+  await b.upsert(routingPolicy("vault-to-vault", ["vault"], ["vault"]));
+  assert.equal(net(b.stateFor("node-1"), "vault").denied, [], "a policy opens vault to itself");
+  await b.upsert(routingPolicy("no-app", ["app"], ["app"], "Deny", 10));
+  assert.equal(net(b.stateFor("node-1"), "app").denied, [
+    { destination: "10.10.0.0/16", policy: null }, { destination: "fd10:10::/48", policy: null },
+  ], "a Deny for the whole network closes both subnets");
+});
+
 t("a policy added and removed: routes appear and disappear, only sources' nodes change", async () => {
   const b = new DesiredStateBuilder();
   await b.upsertAll([
