@@ -137,6 +137,15 @@ t("ADD repeated for the same container returns the same addresses", async () => 
   await agent.stop();
 });
 
+/** api-0 between two sandboxes (ADD c1, DEL c1), and a controller collecting after a 60 s grace period on the same clock. */
+async function detachedApi0() {
+  const env = await setUp();
+  const controller = new Controller(env.store, { clock: env.clock, addressGrace: 60_000 });
+  await env.agent.handle(req("ADD", "api-0", "c1"));
+  await env.agent.handle(req("DEL", "api-0", "c1"));
+  return { ...env, controller };
+}
+
 t("a pod is bound once: its next sandbox (a new container id) gets the same network and addresses after the policies changed", async () => {
   const { store, dp, agent } = await setUp();
   const first = await agent.handle(req("ADD", "api-0", "c1"));
@@ -198,10 +207,7 @@ t("a kept binding whose addresses were lost gets them again where they are still
 });
 
 t("a pod deleted between sandboxes: its binding and addresses are released after the grace period; a new pod of the name is bound fresh", async () => {
-  const { store, agent, clock } = await setUp();
-  const controller = new Controller(store, { clock, addressGrace: 60_000 });
-  await agent.handle(req("ADD", "api-0", "c1"));
-  await agent.handle(req("DEL", "api-0", "c1"));
+  const { store, agent, clock, controller } = await detachedApi0();
   await controller.reconcile();
   assert.ok(await endpointOf(store, "api-0"), "a live pod's detached binding is never collected");
   clock.advance(120_000);
@@ -230,10 +236,7 @@ t("a pod deleted between sandboxes: its binding and addresses are released after
 });
 
 t("a pod that finishes after its last DEL: the controller releases its binding and addresses after the grace period", async () => {
-  const { store, agent, clock } = await setUp();
-  const controller = new Controller(store, { clock, addressGrace: 60_000 });
-  await agent.handle(req("ADD", "api-0", "c1"));
-  await agent.handle(req("DEL", "api-0", "c1"));
+  const { store, agent, clock, controller } = await detachedApi0();
   assert.ok((await endpointOf(store, "api-0"))?.spec?.detachedAt, "still Running when its sandbox went: kept");
   const p = (await store.get<Resource<unknown, { phase?: string }>>("Pod", "api-0", "team-a"))!;
   await store.updateStatus({ ...p, status: { phase: "Failed" } });
