@@ -455,7 +455,9 @@ export class Sandbox {
   /** The network the product binds a pod to (binding policies), or why none. */
   private async bindingFor(pod: Resource): Promise<{ network: string | null; why?: string }> {
     const existing = await this.store.get<NetworkEndpoint>("NetworkEndpoint", pod.metadata.name, pod.metadata.namespace);
-    if (existing?.spec) return { network: existing.spec.network };
+    // A binding belongs to one pod (its UID): a new pod of the same name is bound afresh.
+    const uid = pod.metadata.uid;
+    if (existing?.spec && (!uid || existing.spec.pod?.uid === uid)) return { network: existing.spec.network };
     const policies = (await this.store.list<NetworkBindingPolicy>("NetworkBindingPolicy")).items;
     const ns = await this.store.get<Resource>("Namespace", pod.metadata.namespace!);
     try {
@@ -525,17 +527,19 @@ export class Sandbox {
   /** Deletes a pod: CNI DEL through the executable, its namespace, the Pod object. */
   async deletePod(namespace: string, name: string): Promise<void> {
     const p = this.pods.get(`${namespace}/${name}`);
+    // As on a cluster: the Pod is deleted, then the kubelet stops its sandbox (CNI DEL). A DEL while the pod
+    // still exists would keep its binding for a re-created sandbox.
+    try {
+      await this.store.delete("Pod", name, namespace);
+    } catch (e) {
+      if (!isStoreError(e, "NotFound")) throw e;
+    }
     if (p?.containerId) {
       const r = await this.cni("DEL", p.node, this.podEnv(p, ""));
       if (r.status !== 0) throw new Error(`CNI DEL of ${namespace}/${name} failed: ${r.raw.trim()}`);
     }
     if (p) for (const h of this.listExternals()) this.routeToPod(h, p, "del");
     if (p?.netns) sh("ip", ["netns", "del", p.netns]);
-    try {
-      await this.store.delete("Pod", name, namespace);
-    } catch (e) {
-      if (!isStoreError(e, "NotFound")) throw e;
-    }
     this.pods.delete(`${namespace}/${name}`);
     this.save();
   }

@@ -10,7 +10,7 @@ import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Allocation, Resource } from "../../core/mod.ts";
+import type { Allocation, NetworkEndpoint, Resource } from "../../core/mod.ts";
 import { type MatrixEntry, Sandbox, type SandboxPod } from "./sandbox.ts";
 import { sh, sleep } from "./processes.ts";
 
@@ -38,8 +38,9 @@ export function sandboxSuite(backend: "kernel" | "bpf"): void {
     apiVersion: L, kind: "NetworkBindingPolicy", metadata: { name: `bind-${network}` },
     spec: { network, priority: 100, matchKind: "Pod", selector: { matchLabels: { net: network } } },
   });
-  const route = (name: string, from: string, to: string): Resource => ({
-    apiVersion: L, kind: "NetworkRoutingPolicy", metadata: { name }, spec: { priority: 100, from: { networks: [from] }, to: { networks: [to] }, action: "Allow" },
+  const route = (name: string, from: string, to: string, action: "Allow" | "Deny" = "Allow", priority = 100, prefixes?: string[]): Resource => ({
+    apiVersion: L, kind: "NetworkRoutingPolicy", metadata: { name },
+    spec: { priority, from: { networks: [from] }, to: { networks: [to], ...(prefixes ? { prefixes } : {}) }, action },
   });
   const pod = (name: string, network: string, node: number, annotations?: Record<string, string>): Resource => ({
     apiVersion: "v1", kind: "Pod", metadata: { name, namespace: "e2e", labels: { net: network }, ...(annotations ? { annotations } : {}) },
@@ -91,6 +92,8 @@ export function sandboxSuite(backend: "kernel" | "bpf"): void {
         bind("red"), bind("blue"), bind("vault"),
         pod("r1", "red", 1), pod("r2", "red", 2), pod("r3", "red", 3), pod("b1", "blue", 1), pod("b2", "blue", 2),
         pod("v1", "vault", 1), pod("v2", "vault", 2),
+        // Same-node pairs: a second red pod and a second vault pod beside r1 and v1 on node 1.
+        pod("r1s", "red", 1), pod("v1s", "vault", 1),
       ]);
       const notRun = sb.listPods().filter((p) => p.state !== "running");
       if (notRun.length) throw new Error(`pods not running: ${JSON.stringify(notRun)}`);
@@ -116,6 +119,12 @@ export function sandboxSuite(backend: "kernel" | "bpf"): void {
       assert.is(pair(a, b, "ipv6")?.observed, "allow", `${a} → ${b} IPv6`);
     }
     for (const [a, b] of [["r1", "b1"], ["r1", "b2"], ["b2", "r3"], ["b1", "v2"]]) assert.is(pair(a, b, "ipv4")?.observed, "deny", `${a} → ${b}`);
+    // Same node: one network's pods reach each other; an anonymous network's do not.
+    for (const [a, b] of [["r1", "r1s"], ["r1s", "r1"]]) {
+      assert.is(pair(a, b, "ipv4")?.observed, "allow", `${a} → ${b} IPv4 (same node)`);
+      assert.is(pair(a, b, "ipv6")?.observed, "allow", `${a} → ${b} IPv6 (same node)`);
+    }
+    for (const [a, b] of [["v1", "v1s"], ["v1s", "v1"]]) assert.is(pair(a, b, "ipv4")?.observed, "deny", `${a} → ${b} (anonymous, same node)`);
     // Addresses come from each node's own block.
     assert.ok(v4("r1").startsWith("10.41.") && v4("r2").startsWith("10.41.") && v4("r1").split(".")[2] !== v4("r2").split(".")[2], `${v4("r1")} ${v4("r2")}`);
   });
@@ -129,6 +138,61 @@ export function sandboxSuite(backend: "kernel" | "bpf"): void {
     assert.is(await sb.ping(P("v2"), v4("r1")), false, "no new connections in the reverse direction");
     await sb.store.delete("NetworkRoutingPolicy", "red-to-vault");
     assert.is(await eventually("r1", v4("v2"), false), false, "closed again");
+  });
+
+  test("an anonymous network's pods on one node: closed both ways until a policy opens the network to itself", async () => {
+    assert.is(await sb.ping(P("v1"), v4("v1s")), false, "v1 → v1s");
+    assert.is(await sb.ping(P("v1s"), v4("v1")), false, "v1s → v1");
+    await sb.apply([route("vault-to-vault", "vault", "vault")]);
+    try {
+      assert.is(await eventually("v1", v4("v1s"), true), true, "v1 → v1s once vault may reach itself");
+      assert.is(await sb.ping(P("v1s"), v4("v1")), true, "v1s → v1");
+      assert.is(await sb.ping(P("v1"), v4("v2")), true, "v1 → v2 across nodes");
+    } finally {
+      await sb.store.delete("NetworkRoutingPolicy", "vault-to-vault");
+    }
+    assert.is(await eventually("v1", v4("v1s"), false), false, "closed again on one node");
+    assert.is(await sb.ping(P("v1s"), v4("v1")), false, "and the other way");
+  });
+
+  test("priority decides between a Deny and an Allow, on one node and across nodes, both directions", async () => {
+    // blue → red: Allow at 100 and Deny at 50. The lower value wins: closed.
+    await sb.apply([route("blue-to-red", "blue", "red", "Allow", 100), route("no-blue-to-red", "blue", "red", "Deny", 50)]);
+    try {
+      await sleep(500);
+      for (const [a, b] of [["b1", "r1"], ["b1", "r1s"], ["b2", "r2"], ["b2", "r1"], ["r1", "b1"], ["r2", "b2"]]) {
+        assert.is(await sb.ping(P(a), v4(b)), false, `${a} → ${b} while the Deny (50) precedes the Allow (100)`);
+      }
+      // The Allow moves ahead (10 < 50): blue → red opens, red → blue still carries only replies.
+      await sb.apply([route("blue-to-red", "blue", "red", "Allow", 10)]);
+      assert.is(await eventually("b1", v4("r1"), true), true, "b1 → r1 (same node) once the Allow (10) precedes the Deny (50)");
+      for (const [a, b] of [["b1", "r1s"], ["b2", "r2"], ["b2", "r1"]]) assert.is(await sb.ping(P(a), v4(b)), true, `${a} → ${b}`);
+      for (const [a, b] of [["r1", "b1"], ["r1s", "b1"], ["r2", "b2"], ["r3", "b1"]]) assert.is(await sb.ping(P(a), v4(b)), false, `${a} → ${b}: no path back`);
+      assert.equal(mismatches(await sb.matrix()), [], "every row as lace explain decides");
+    } finally {
+      for (const name of ["blue-to-red", "no-blue-to-red"]) await sb.store.delete("NetworkRoutingPolicy", name).catch(() => {});
+    }
+    assert.is(await eventually("b1", v4("r1"), false), false, "closed once both are gone");
+  });
+
+  test("a Deny for a prefix inside a network closes it to the network's own pods, on the same node and across nodes", async () => {
+    const target4 = `${v4("r1s")}/32`, target6 = `${v6("r1s")}/128`;
+    await sb.apply([route("no-red-to-r1s", "red", "red", "Deny", 10, [target4, target6])]);
+    try {
+      assert.is(await eventually("r1", v4("r1s"), false), false, "r1 → r1s (same node), IPv4");
+      assert.is(await sb.ping(P("r1"), v6("r1s")), false, "r1 → r1s (same node), IPv6");
+      assert.is(await sb.ping(P("r2"), v4("r1s")), false, "r2 → r1s (across nodes)");
+      assert.is(await sb.ping(P("r1s"), v4("r1")), true, "r1s → r1 (same node): r1 is not denied, and the replies return");
+      assert.is(await sb.ping(P("r1s"), v6("r1")), true, "r1s → r1 (same node), IPv6");
+      assert.is(await sb.ping(P("r1s"), v4("r2")), true, "r1s → r2 (across nodes)");
+      assert.is(await sb.ping(P("r1"), v4("r2")), true, "r1 → r2: the rest of red is open");
+      assert.is(await sb.ping(P("r1"), v6("r2")), true, "r1 → r2, IPv6");
+      assert.equal(mismatches(await sb.matrix()), [], "every row as lace explain decides");
+    } finally {
+      await sb.store.delete("NetworkRoutingPolicy", "no-red-to-r1s").catch(() => {});
+    }
+    assert.is(await eventually("r1", v4("r1s"), true), true, "open again once the Deny is gone");
+    assert.is(await sb.ping(P("r1"), v6("r1s")), true, "IPv6 too");
   });
 
   test("a routing policy added opens the path (and only that direction); deleted, it closes", async () => {
@@ -259,7 +323,10 @@ export function sandboxSuite(backend: "kernel" | "bpf"): void {
     const valid = sb.listPods().filter((p) => p.containerId && p !== b2).map((p) => ({ containerID: p.containerId, ifname: "eth0" }));
     const gc = await sb.cni("GC", b2.node, {}, { "cni.dev/valid-attachments": valid });
     assert.is(gc.status, 0, gc.raw);
-    assert.is(await sb.store.get("NetworkEndpoint", "b2", "e2e"), undefined, "b2's endpoint is gone");
+    // b2's Pod still exists: GC detaches its endpoint and keeps the binding for a re-created sandbox.
+    const kept = await sb.store.get<NetworkEndpoint>("NetworkEndpoint", "b2", "e2e");
+    assert.ok(kept?.spec?.detachedAt, `b2's endpoint is kept, detached: ${JSON.stringify(kept?.spec)}`);
+    assert.is(kept!.spec!.network, "blue");
     const after = await sb.cni("CHECK", b2.node, sb.podEnv(b2, ""));
     assert.is(after.status, 1);
     assert.is(after.out?.code, 104, after.raw);
