@@ -1,6 +1,8 @@
 // Bundles lace-cni for Node.js into dist/:
 //   dist/lace.js            the `lace` command line (agent/cli/main.ts), run by bin/lace.js
-//   dist/lace-core.js       the library plugin authors import as `lace-cni/plugin` (core/mod.ts)
+//   dist/lace-core.js       the core library (`lace-cni`: core/mod.ts)
+//   dist/lace-plugin.js     what plugin authors import as `lace-cni/plugin` (core/plugin/mod.ts): the plugin
+//                           API, resource types, IP types and field checks, and nothing of controller or IPAM
 //   dist/plugins/<name>.js  the built-in plugins, where the loader looks for `lace-cni/<name>`
 // One build with several entries, so the command line, the library and the
 // built-in plugins share one copy of the core (one LaceError class, one
@@ -14,9 +16,10 @@ import json from "@rollup/plugin-json";
 
 const BUILTIN_PLUGINS = ["l3", "l2", "external", "srv6"];
 
-// apply-worker: the agent's dataplane applies run in a worker thread loaded from dist/apply-worker.js.
-// The command line (dist/lace.js) is not in `input`: see `cliEntry` below.
-const input = { "lace-core": "core/mod.ts", "apply-worker": "agent/node/apply_worker.ts" };
+// srv6-apply-worker: the srv6 plugin applies a node's state in a worker thread loaded from
+// dist/srv6-apply-worker.js (plugins/srv6/pod_dataplane.ts). The command line (dist/lace.js) is not in
+// `input`: see `cliEntry` below.
+const input = { "lace-core": "core/mod.ts", "lace-plugin": "core/plugin/mod.ts", "srv6-apply-worker": "plugins/srv6/apply_worker.ts" };
 for (const name of BUILTIN_PLUGINS) {
   const file = `plugins/${name}/mod.ts`;
   // A plugin still being written is left out rather than failing the whole build.

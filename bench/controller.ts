@@ -21,7 +21,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { DesiredStateBuilder } from "../core/controller/mod.ts";
-import { allocation, endpoint, network, routingPolicy, topology } from "../core/controller/testing.ts";
+import { allocation, builtInForwarding, endpoint, network, routingPolicy, topology } from "../core/controller/testing.ts";
 import { type Network, type NetworkEndpoint, type NetworkRoutingPolicy, type Resource, RoutingRules } from "../core/mod.ts";
 import { heapMiB, nowMs, percentile, target } from "./_report.ts";
 
@@ -123,7 +123,7 @@ console.log(`cluster: ${NODES.toLocaleString("en-US")} nodes, ${endpoints.length
 const heapBefore = heapMiB();
 
 // ---- build everything
-const builder = new DesiredStateBuilder();
+const builder = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
 let published = 0;
 builder.onChange(() => published++);
 const t0 = nowMs();

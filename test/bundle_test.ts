@@ -5,7 +5,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -73,6 +73,19 @@ t("the bundled library loads built-ins by name", async () => {
     "/plugins/l2.js",
     "/plugins/external.js",
   ]);
+});
+
+t("lace-cni/plugin is a bundle of its own: the plugin API, resource helpers, IP types and field checks, no controller or IPAM", async () => {
+  const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { exports: Record<string, string> };
+  assert.is(pkg.exports["./plugin"], "./dist/lace-plugin.js");
+  assert.is.not(pkg.exports["./plugin"], pkg.exports["."]);
+  const api = await import(pathToFileURL(join(dist, "lace-plugin.js")).href);
+  for (const name of ["definePlugin", "PLUGIN_API_VERSION", "checkSubnets", "forbidFields", "checkPrefix", "longestUsablePrefix", "heldBlocks", "IPAddress", "Prefix"]) {
+    assert.ok(name in api, `lace-cni/plugin exports ${name}`);
+  }
+  for (const name of ["DesiredStateBuilder", "HostLocalAllocator", "GlobalAllocator", "BlockAllocator", "BindingRules", "loadPlugins"]) {
+    assert.not.ok(name in api, `lace-cni/plugin does not export ${name}`);
+  }
 });
 
 t("the bin says to build when dist/ is missing", () => {

@@ -14,7 +14,7 @@ import type { Command } from "commander";
 import { pino } from "pino";
 import { connectStore } from "../store/connect.ts";
 import { Controller, type ReconcileReport } from "../controller/controller.ts";
-import { rulesConfigFrom } from "./explain.ts";
+import { loadRuntime } from "../config/runtime.ts";
 
 export interface ControllerCliOptions {
   kubeconfig?: string;
@@ -46,11 +46,12 @@ export function summarize(r: ReconcileReport): Record<string, unknown> {
 
 export async function runController(o: ControllerCliOptions): Promise<number> {
   const log = pino({ name: "lace-controller", level: o.logLevel ?? "info" }, pino.destination(2));
-  const { extensions, defaultNetwork } = await rulesConfigFrom(o.config);
+  const { extensions, defaultNetwork, networkTypes } = await loadRuntime(o.config);
   const connected = await connectStore({ kubeconfig: o.kubeconfig, db: o.db, listen: o.listen });
   const controller = new Controller(connected.store, {
     defaultNetwork: o.defaultNetwork ?? defaultNetwork,
     extensions,
+    networkTypes,
     resyncMs: o.resync,
     nodeGrace: o.nodeGrace,
     log: (level, message, fields) => log[level](fields ?? {}, message),

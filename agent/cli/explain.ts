@@ -14,9 +14,6 @@
  * lace explain -f examples/ --from team-a/web-0 --to team-a/api-0
  * lace explain -f examples/ --from backend --to 192.0.2.200 --json
  */
-import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import type { Command } from "commander";
 import {
   type BindingExplanation,
@@ -39,13 +36,10 @@ import {
   type RuleExtensionSet,
   RoutingRules,
 } from "../../core/mod.ts";
-import { parseConfig } from "../../core/plugin/config.ts";
-import { loadPlugins } from "../../core/plugin/loader.ts";
+import { loadRuntime } from "../config/runtime.ts";
 import { formatProblem } from "../../core/resources/problem.ts";
 import { readManifestFiles } from "./files.ts";
 
-/** The plugins whose rule operators are known without a configuration file. */
-const DEFAULT_PLUGINS = "plugins: [lace-cni/l3, lace-cni/l2, lace-cni/external]";
 
 export interface ExplainOptions {
   paths: string[];
@@ -64,23 +58,6 @@ interface Endpoint {
   pod?: string;
   address?: string;
   binding?: BindingExplanation;
-}
-
-/** The plugins' rule facts and operators, and the default network, from `configPath` or the built-in plugins. */
-export async function rulesConfigFrom(configPath?: string): Promise<{
-  extensions: RuleExtensionSet;
-  defaultNetwork?: string;
-  /** The dataplane feature and its settings (checked by the plugin that provides it). */
-  dataplane: { feature: string; settings: Record<string, unknown> };
-}> {
-  const file = configPath ? resolve(configPath) : undefined;
-  const text = file ? await readFile(file, "utf8") : DEFAULT_PLUGINS;
-  const config = parseConfig(text, configPath ?? "built-in configuration");
-  const loaded = await loadPlugins(config, { baseUrl: pathToFileURL(file ?? resolve("lace.yaml")) });
-  return {
-    extensions: loaded.ruleExtensions.definitions(), defaultNetwork: config.defaultNetwork,
-    dataplane: { feature: config.dataplane, settings: config.dataplaneOptions },
-  };
 }
 
 /** Runs `lace explain`; returns the exit code. */
@@ -253,7 +230,7 @@ export function registerExplain(program: Command): void {
     .option("--default-network <name>", "the network pods no binding policy matches go to (default: the configuration's)")
     .option("--config <file>", "lace configuration whose plugins provide rule facts and operators (default: the built-in plugins)")
     .action(async (o: { filename: string[]; from: string; to: string; json?: boolean; defaultNetwork?: string; config?: string }) => {
-      const { extensions, defaultNetwork } = await rulesConfigFrom(o.config);
+      const { extensions, defaultNetwork } = await loadRuntime(o.config);
       process.exitCode = await runExplain({
         paths: o.filename,
         from: o.from,

@@ -20,6 +20,7 @@
  */
 import type { Command } from "commander";
 import {
+  type NetworkTypeLookup,
   addressRequestFor,
   type Allocation,
   API_VERSION,
@@ -50,7 +51,7 @@ import {
 import { interfaceName } from "../../core/controller/mod.ts";
 import { formatProblem } from "../../core/resources/problem.ts";
 import { Controller } from "../controller/controller.ts";
-import { rulesConfigFrom } from "./explain.ts";
+import { loadRuntime } from "../config/runtime.ts";
 import { readManifestFiles } from "./files.ts";
 
 export interface PlanOptions {
@@ -61,6 +62,8 @@ export interface PlanOptions {
   json?: boolean;
   defaultNetwork?: string;
   extensions?: RuleExtensionSet;
+  /** The loaded network types (from the configuration's plugins). */
+  networkTypes: NetworkTypeLookup;
   out: (line: string) => void;
   err: (line: string) => void;
 }
@@ -80,7 +83,7 @@ interface PodLike extends Resource {
 /** Computes the node's plan from manifests: the states of every node, and the notes made on the way. */
 export async function planFromManifests(
   resources: Resource[],
-  opts: { nodes?: number; defaultNetwork?: string; extensions?: RuleExtensionSet },
+  opts: { nodes?: number; defaultNetwork?: string; extensions?: RuleExtensionSet; networkTypes: NetworkTypeLookup },
 ): Promise<{ controller: Controller; nodes: string[]; notes: string[] }> {
   const notes: string[] = [];
   const store = new MemoryStore();
@@ -113,7 +116,7 @@ export async function planFromManifests(
     pods.push(await store.create(p));
   }
 
-  const controller = new Controller(store, { defaultNetwork: opts.defaultNetwork, extensions: opts.extensions });
+  const controller = new Controller(store, { defaultNetwork: opts.defaultNetwork, extensions: opts.extensions, networkTypes: opts.networkTypes });
   await controller.reconcile();
 
   // What each node's agent does at CNI ADD: an address for the pod, recorded as its NetworkEndpoint.
@@ -131,7 +134,8 @@ export async function planFromManifests(
       const decision = await rules.decide(podSubject(pod, namespaces.get(ns), node));
       const net = await store.get<Network>("Network", decision.network);
       const request = addressRequestFor(pod);
-      const ipam = net?.spec?.type === "l2"
+      const global = opts.networkTypes.get(net?.spec?.type ?? "")?.addressing === "global";
+      const ipam = global
         ? new GlobalAllocator(store, { network: decision.network })
         : new HostLocalAllocator(store, { network: decision.network, node, blocks });
       const assignment = await ipam.allocate(request);
@@ -148,7 +152,7 @@ export async function planFromManifests(
           owner: request.owner,
           bindingPolicy: decision.policy,
           interface: interfaceName(key),
-          ...(net?.spec?.type === "l2" ? { mac: macFor(key) } : {}),
+          ...(opts.networkTypes.get(net?.spec?.type ?? "")?.forwarding === "bridged" ? { mac: macFor(key) } : {}),
         },
       };
       await store.create(ep);
@@ -298,8 +302,9 @@ export function registerPlan(program: Command): void {
     .option("--default-network <name>", "the network pods no binding policy matches go to (default: the configuration's)")
     .option("--config <file>", "lace configuration whose plugins provide rule facts and operators (default: the built-in plugins)")
     .action(async (o: { filename: string[]; node: string; nodes: number; json?: boolean; defaultNetwork?: string; config?: string }) => {
-      const { extensions, defaultNetwork } = await rulesConfigFrom(o.config);
+      const { extensions, defaultNetwork, networkTypes } = await loadRuntime(o.config);
       process.exitCode = await runPlan({
+        networkTypes,
         paths: o.filename,
         node: o.node,
         nodes: o.nodes,

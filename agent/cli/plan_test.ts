@@ -2,6 +2,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { NodeDesiredState } from "../../core/mod.ts";
 import { runPlan } from "./plan.ts";
+import { builtInNetworkTypes } from "../../test/built_in_types.ts";
 
 const t = suite("cli/plan");
 
@@ -10,7 +11,7 @@ const DIR = new URL("./testdata/plan/", import.meta.url).pathname;
 async function plan(args: { paths?: string[]; node: string; json?: boolean; nodes?: number }): Promise<{ code: number; out: string[]; err: string[] }> {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await runPlan({ paths: args.paths ?? [DIR], node: args.node, json: args.json, nodes: args.nodes, out: (l) => out.push(l), err: (l) => err.push(l) });
+  const code = await runPlan({ networkTypes: builtInNetworkTypes(), paths: args.paths ?? [DIR], node: args.node, json: args.json, nodes: args.nodes, out: (l) => out.push(l), err: (l) => err.push(l) });
   return { code, out, err };
 }
 

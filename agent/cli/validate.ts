@@ -9,26 +9,15 @@
  * lace validate -f examples/
  * lace validate -f net.yaml -f policies/ --config /etc/lace/lace.yaml
  */
-import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import type { Command } from "commander";
-import { parseConfig } from "../../core/plugin/config.ts";
-import { loadPlugins } from "../../core/plugin/loader.ts";
+import { loadRuntime } from "../config/runtime.ts";
 import { formatProblem } from "../../core/resources/problem.ts";
 import { type NetworkTypeLookup, validateAll } from "../../core/resources/validate.ts";
 import { readManifestFiles } from "./files.ts";
 
-/** The plugins whose network types validate without a configuration file. */
-const DEFAULT_PLUGINS = "plugins: [lace-cni/l3, lace-cni/l2, lace-cni/external]";
-
-/** Loads the network types from `configPath`, or the built-in ones. */
+/** Loads the network types from `configPath`, or the built-in ones (agent/config/runtime.ts). */
 export async function networkTypesFrom(configPath?: string): Promise<NetworkTypeLookup> {
-  const file = configPath ? resolve(configPath) : undefined;
-  const text = file ? await readFile(file, "utf8") : DEFAULT_PLUGINS;
-  const config = parseConfig(text, configPath ?? "built-in configuration");
-  const loaded = await loadPlugins(config, { baseUrl: pathToFileURL(file ?? resolve("lace.yaml")) });
-  return loaded.networkTypes;
+  return (await loadRuntime(configPath)).networkTypes;
 }
 
 /**

@@ -37,6 +37,8 @@
  */
 import {
   AddressCollector,
+  type AddressingKind,
+  type NetworkTypeLookup,
   addressRequestFor,
   type Allocation,
   BindingRules,
@@ -85,6 +87,8 @@ export interface ControllerOptions {
   /** Where pods and services no binding policy matches go. */
   defaultNetwork?: string;
   extensions?: RuleExtensionSet;
+  /** The loaded network types (the plugin registry): a type's declared addressing decides how its networks are addressed. */
+  networkTypes: NetworkTypeLookup;
   /** Periodic reconcile (ms) once started. Default 30 s. */
   resyncMs?: number;
   /** Debounce (ms) of the reconcile an event asks for. Default 100 ms. */
@@ -151,11 +155,11 @@ export class Controller {
   private interval?: ReturnType<typeof setInterval>;
   private readonly log: NonNullable<ControllerOptions["log"]>;
 
-  constructor(private readonly store: Store, private readonly options: ControllerOptions = {}) {
+  constructor(private readonly store: Store, private readonly options: ControllerOptions) {
     this.clock = options.clock ?? systemClock;
     this.nodeGrace = options.nodeGrace ?? 300_000;
     this.log = options.log ?? (() => {});
-    this.builder = new DesiredStateBuilder({ extensions: options.extensions });
+    this.builder = new DesiredStateBuilder({ extensions: options.extensions, forwardingOf: (type) => options.networkTypes.get(type)?.forwarding });
     this.events = new EventRecorder(store, this.clock, "lace-controller", (e) => this.log("warn", `Cannot record an event: ${(e as Error).message}`));
     this.blocks = new BlockAllocator(store, { clock: this.clock, emptyBlockGrace: options.emptyBlockGrace });
     this.collector = new AddressCollector(store, {
@@ -283,7 +287,7 @@ export class Controller {
 
   private async reconcileNetworks(report: ReconcileReport): Promise<Map<string, NetworkVerdict>> {
     const networks = await this.items<Network>("Network");
-    const verdicts = judgeNetworks(networks);
+    const verdicts = judgeNetworks(networks, this.options.networkTypes);
     const now = new Date(this.clock.now()).toISOString();
     for (const n of networks) {
       const v = verdicts.get(n.metadata.name)!;
@@ -410,13 +414,14 @@ export class Controller {
     for (const { network, node, pods: waiting } of wanted.values()) {
       const net = networks.get(network)!;
       try {
-        if (net.spec?.type === "l3") {
+        const addressing = this.addressingOf(net);
+        if (addressing === "host-local") {
           for (const [field, family] of [["ipv4Subnet", 4], ["ipv6Subnet", 6]] as const) {
-            if (!net.spec[field]) continue;
+            if (!net.spec?.[field]) continue;
             const got = await this.blocks.acquire(network, node, family, waiting.length);
             report.blocksAcquired.push(...got.map((p) => `${network}/${node}/${p}`));
           }
-        } else if (net.spec?.type === "l2") {
+        } else if (addressing === "global") {
           let g = this.globals.get(network);
           if (!g) this.globals.set(network, g = new GlobalAllocator(this.store, { network, clock: this.clock }));
           for (const pod of waiting) {
@@ -429,6 +434,11 @@ export class Controller {
         for (const pod of waiting) await this.warnOnce(pod, e.code === "SUBNET_EXHAUSTED" ? "SubnetExhausted" : "AllocationFailed", e.message);
       }
     }
+  }
+
+  /** How a network's type hands out addresses (its plugin's declaration); undefined for a type no plugin provides. */
+  private addressingOf(net: Network): AddressingKind | undefined {
+    return this.options.networkTypes.get(net.spec?.type ?? "")?.addressing;
   }
 
   private async warnOnce(obj: Resource, reason: string, message: string): Promise<void> {
@@ -451,7 +461,7 @@ export class Controller {
     }
     report.addressesReclaimed = (await this.collector.collect()).length;
     for (const n of await this.items<Network>("Network")) {
-      if (n.spec?.type !== "l3" || !verdicts.get(n.metadata.name)?.accepted) continue;
+      if (this.addressingOf(n) !== "host-local" || !verdicts.get(n.metadata.name)?.accepted) continue;
       report.blocksReturned.push(...(await this.blocks.returnEmptyBlocks(n.metadata.name)).map((p) => `${n.metadata.name}/${p}`));
     }
   }
@@ -470,12 +480,12 @@ export class Controller {
     this.usageDirty = new Set();
     for (const n of await this.items<Network>("Network")) {
       const name = n.metadata.name;
-      const type = n.spec?.type;
-      if ((type !== "l3" && type !== "l2") || !verdicts.get(name)?.accepted) continue;
+      const addressing = this.addressingOf(n);
+      if (addressing === "none" || addressing === undefined || !verdicts.get(name)?.accepted) continue;
       if (dirty && !dirty.has(name)) continue;
       let usage: NetworkUsage;
       try {
-        usage = await networkUsage(this.store, name, type === "l3" ? "host-local" : "global");
+        usage = await networkUsage(this.store, name, addressing);
       } catch (e) {
         if (!isLaceError(e)) throw e;
         this.log("warn", `Cannot count the usage of Network "${name}": ${e.message}`);

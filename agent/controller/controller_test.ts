@@ -15,6 +15,7 @@ import { network, routingPolicy } from "../../core/controller/testing.ts";
 import { Controller, SERVICE_NETWORK_ANNOTATION } from "./controller.ts";
 import type { KubeEvent } from "./events.ts";
 import { NETWORK_BOUND, PODS_ON_NETWORK } from "./service_status.ts";
+import { builtInNetworkTypes } from "../../test/built_in_types.ts";
 
 const t = suite("controller/controller");
 
@@ -88,7 +89,7 @@ t("dual-stack: ids, locators, a block per family on each node, conditions, and t
     pod("shop", "web-1", "node-1"),
     pod("shop", "web-2", "node-2"),
   ]);
-  const controller = new Controller(store, { clock: new ManualClock() });
+  const controller = new Controller(store, { networkTypes: builtInNetworkTypes(), clock: new ManualClock() });
   const report = await controller.reconcile();
   assert.equal(report.locatorsAssigned, ["node-1", "node-2"]);
   assert.equal(report.blocksAcquired.sort(), [
@@ -131,7 +132,7 @@ t("network usage: blocks and addresses counted by IPAM are written to status, an
     pod("shop", "web-2", "node-2", { app: "web" }),
     pod("shop", "vm-1", "node-1", { app: "vm" }),
   ]);
-  const controller = new Controller(store, { clock: new ManualClock() });
+  const controller = new Controller(store, { networkTypes: builtInNetworkTypes(), clock: new ManualClock() });
   const first = await controller.reconcile();
   assert.equal(first.usageWrites.sort(), ["backend", "storage"]);
   const usage = async (name: string) => (await store.get<Network>("Network", name))!.status?.usage;
@@ -154,7 +155,7 @@ t("network usage: blocks and addresses counted by IPAM are written to status, an
 t("a node added and removed: its blocks go back to the pool after the grace period", async () => {
   const clock = new ManualClock();
   const store = await storeWith([topology, node("node-1"), network("backend", { ipv4: "10.40.0.0/16" }), bindAll("backend"), pod("a", "p1", "node-1")]);
-  const controller = new Controller(store, { clock, nodeGrace: 60_000 });
+  const controller = new Controller(store, { networkTypes: builtInNetworkTypes(), clock, nodeGrace: 60_000 });
   await controller.reconcile();
   await store.create(node("node-3"));
   await store.create(pod("a", "p3", "node-3"));
@@ -206,15 +207,15 @@ t("a controller restarted mid-way converges to the same state as one that was no
   ];
   // Uninterrupted.
   const s1 = await storeWith(initial);
-  const c1 = new Controller(s1, { clock: new ManualClock() });
+  const c1 = new Controller(s1, { networkTypes: builtInNetworkTypes(), clock: new ManualClock() });
   await c1.reconcile();
   for (const p of later) await s1.create(structuredClone(p));
   await c1.reconcile();
   // Interrupted: the first controller stops after its first pass; a new one takes over.
   const s2 = await storeWith(initial);
-  await new Controller(s2, { clock: new ManualClock() }).reconcile();
+  await new Controller(s2, { networkTypes: builtInNetworkTypes(), clock: new ManualClock() }).reconcile();
   for (const p of later) await s2.create(structuredClone(p));
-  const c2 = new Controller(s2, { clock: new ManualClock() });
+  const c2 = new Controller(s2, { networkTypes: builtInNetworkTypes(), clock: new ManualClock() });
   await c2.reconcile();
   assert.equal(await snapshot(s2), await snapshot(s1));
   for (const n of ["node-1", "node-2", "node-3"]) {
@@ -223,7 +224,7 @@ t("a controller restarted mid-way converges to the same state as one that was no
     assert.equal(JSON.parse(JSON.stringify(b)), JSON.parse(JSON.stringify(a)), n);
   }
   // And a third over the converged store writes nothing.
-  const c3 = new Controller(s2, { clock: new ManualClock() });
+  const c3 = new Controller(s2, { networkTypes: builtInNetworkTypes(), clock: new ManualClock() });
   const r3 = await c3.reconcile();
   assert.equal([r3.networkStatusWrites, r3.locatorsAssigned.length, r3.blocksAcquired.length], [0, 0, 0]);
   assert.equal(await snapshot(s2), await snapshot(s1));
@@ -242,7 +243,7 @@ t("exhaustion and overlap: conditions with reasons, and warning events", async (
     pod("a", "p2", "node-2"),
     pod("a", "p3", "node-3"),
   ]);
-  const controller = new Controller(store, { clock: new ManualClock() });
+  const controller = new Controller(store, { networkTypes: builtInNetworkTypes(), clock: new ManualClock() });
   const report = await controller.reconcile();
   assert.is(report.blocksAcquired.length, 2, "a /29 holds two /30 blocks");
   const tiny = (await store.get<Network>("Network", "tiny"))!;
@@ -272,7 +273,7 @@ t("services are bound continuously: annotation and an event when the network mov
     { apiVersion: "v1", kind: "Namespace", metadata: { name: "shop" } },
     { apiVersion: "v1", kind: "Service", metadata: { name: "cart", namespace: "shop", labels: { tier: "backend" } } },
   ]);
-  const controller = new Controller(store, { clock: new ManualClock() });
+  const controller = new Controller(store, { networkTypes: builtInNetworkTypes(), clock: new ManualClock() });
   assert.is((await controller.reconcile()).servicesMoved, 1);
   let svc = (await store.get<Resource>("Service", "cart", "shop"))!;
   assert.is(svc.metadata.annotations?.[SERVICE_NETWORK_ANNOTATION], "a");
@@ -310,7 +311,7 @@ t("services: the pods they select on another network are named, with both networ
       status: { conditions: [{ type: "example.com/Exposed", status: "True", reason: "Ok", message: "another owner's" }] },
     },
   ]);
-  const controller = new Controller(store, { clock: new ManualClock() });
+  const controller = new Controller(store, { networkTypes: builtInNetworkTypes(), clock: new ManualClock() });
   const svc = async () => (await store.get<Resource<unknown, { conditions?: Condition[] }>>("Service", "cart", "shop"))!;
   const condition = async (type: string) => (await svc()).status?.conditions?.find((c) => c.type === type);
   const warnings = async (reason: string) => (await store.list<KubeEvent>("Event", { namespace: "shop" })).items.filter((e) => e.reason === reason).map((e) => e.message);
@@ -356,7 +357,7 @@ t("services: the pods they select on another network are named, with both networ
 
 t("started: informers feed the builder event by event and events trigger allocation", async () => {
   const store = await storeWith([topology, node("node-1"), network("backend", { ipv4: "10.40.0.0/16" }), bindAll("backend")]);
-  const controller = new Controller(store, { debounceMs: 5, resyncMs: 60_000 });
+  const controller = new Controller(store, { networkTypes: builtInNetworkTypes(), debounceMs: 5, resyncMs: 60_000 });
   const published: string[] = [];
   controller.builder.onChange((n) => published.push(n));
   await controller.start();

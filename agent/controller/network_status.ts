@@ -9,7 +9,7 @@
  * const verdicts = judgeNetworks(networks);
  * verdicts.get("backend"); // { accepted: true, reason: "Valid", message: "...", id: 3 }
  */
-import { type Condition, type Network, Prefix } from "../../core/mod.ts";
+import { type Condition, type Network, type NetworkTypeLookup, Prefix } from "../../core/mod.ts";
 import { mergeConditions } from "./conditions.ts";
 
 export interface NetworkVerdict {
@@ -20,11 +20,12 @@ export interface NetworkVerdict {
   id?: number;
 }
 
-/** Network types whose subnets must not overlap (they are addressed and routed by lace-cni). */
-const ADDRESSED = new Set(["l3", "l2"]);
-
-/** Decides every network at once: overlaps and ids depend on the others. */
-export function judgeNetworks(networks: Network[]): Map<string, NetworkVerdict> {
+/**
+ * Decides every network at once: overlaps and ids depend on the others.
+ * A network whose type no loaded plugin provides is not accepted; subnets
+ * of addressed types (addressing other than `none`) must not overlap.
+ */
+export function judgeNetworks(networks: Network[], types: NetworkTypeLookup): Map<string, NetworkVerdict> {
   const out = new Map<string, NetworkVerdict>();
   // Oldest first (then by name): of two overlapping networks the newer one is refused.
   const ordered = [...networks].sort((a, b) =>
@@ -36,6 +37,9 @@ export function judgeNetworks(networks: Network[]): Map<string, NetworkVerdict> 
     const spec = n.spec;
     const subnets: Prefix[] = [];
     let problem: [string, string] | undefined;
+    const def = types.get(spec?.type ?? "");
+    if (!def) problem = ["UnknownType", `Network "${name}" is of type "${spec?.type ?? ""}", which no loaded plugin provides (loaded: ${types.types().join(", ") || "none"})`];
+    const addressed = def !== undefined && def.addressing !== "none";
     for (const field of ["ipv4Subnet", "ipv6Subnet"] as const) {
       const s = spec?.[field];
       if (!s) continue;
@@ -43,10 +47,10 @@ export function judgeNetworks(networks: Network[]): Map<string, NetworkVerdict> 
       if (!p.ok) problem ??= ["InvalidSubnet", `spec.${field}.prefix: ${p.error}`];
       else subnets.push(p.value);
     }
-    if (!problem && ADDRESSED.has(spec?.type ?? "") && subnets.length === 0) {
+    if (!problem && addressed && subnets.length === 0) {
       problem = ["InvalidSubnet", `Network "${name}" of type ${spec!.type} needs spec.ipv4Subnet or spec.ipv6Subnet`];
     }
-    if (!problem && ADDRESSED.has(spec?.type ?? "")) {
+    if (!problem && addressed) {
       for (const p of subnets) {
         const other = accepted.find((a) => a.prefix.overlaps(p));
         if (other) {
@@ -59,7 +63,7 @@ export function judgeNetworks(networks: Network[]): Map<string, NetworkVerdict> 
       out.set(name, { accepted: false, reason: problem[0], message: problem[1], id: n.status?.id });
       continue;
     }
-    if (ADDRESSED.has(spec?.type ?? "")) for (const p of subnets) accepted.push({ name, prefix: p });
+    if (addressed) for (const p of subnets) accepted.push({ name, prefix: p });
     out.set(name, { accepted: true, reason: "Valid", message: `Network "${name}" is valid`, id: n.status?.id });
   }
   const used = new Set<number>();

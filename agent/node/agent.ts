@@ -32,12 +32,11 @@ import { createHash } from "node:crypto";
 import {
   type AddressAllocator, type AddressRequest, addressRequestFor, type Assignment, BindingRules, BlockAllocator, type BlockSource,
   type Clock, GlobalAllocator, HostLocalAllocator, IPAddress, isLaceError, isStoreError, type Network, type NetworkBindingPolicy,
-  type NetworkEndpoint, type Resource, type RuleExtensionSet, type Store, systemClock,
+  type NetworkEndpoint, type NetworkTypeDefinition, type NetworkTypeLookup, type Resource, type RuleExtensionSet, type Store, systemClock,
 } from "../../core/mod.ts";
 import { Informer } from "../store/informer.ts";
 import { type AgentReply, CNI_ERRORS, type CniRequest, type CniResult } from "../cni/spec.ts";
-import type { PodAttachment } from "../../plugins/srv6/mod.ts";
-import type { NodeStateSource, PodDataplane } from "./contracts.ts";
+import type { NodeStateSource, PodAttachment, PodDataplane } from "./contracts.ts";
 import type { AgentMetrics } from "./metrics.ts";
 import {
   addressPreferences, CONTAINER_ID_ANNOTATION, detachedEndpoint, endpointOwnedBy, IFNAME_ANNOTATION, NETNS_ANNOTATION, podOutlivesSandbox,
@@ -66,6 +65,8 @@ export interface NodeAgentOptions {
   node: string;
   dataplane: PodDataplane;
   states: NodeStateSource;
+  /** The loaded network types (the plugin registry): a type's declared addressing and forwarding decide what the agent does. */
+  networkTypes: NetworkTypeLookup;
   /** Where l3 blocks come from. Default: a BlockAllocator over the store (compare-and-swap, safe beside the controller). */
   blocks?: BlockSource;
   /** Where pods that no binding policy matches go. */
@@ -98,6 +99,7 @@ export class NodeAgent {
   private readonly store: Store;
   private readonly dp: PodDataplane;
   private readonly states: NodeStateSource;
+  private readonly types: NetworkTypeLookup;
   private readonly blocks: BlockSource;
   private readonly log: Logger;
   private readonly metrics?: AgentMetrics;
@@ -126,6 +128,7 @@ export class NodeAgent {
     this.store = opts.store;
     this.dp = opts.dataplane;
     this.states = opts.states;
+    this.types = opts.networkTypes;
     this.blocks = opts.blocks ?? new BlockAllocator(opts.store);
     this.log = opts.log ?? silent;
     this.metrics = opts.metrics;
@@ -456,7 +459,7 @@ export class NodeAgent {
         attachment = attached.value;
       } else {
         await publish();
-        if (net.spec?.type !== "l2" && !this.states.stateFor(this.node).networks.find((n) => n.name === network && gateways.every((g) => n.gateways.includes(g)))) {
+        if (this.typeOf(net).addressing === "host-local" && !this.states.stateFor(this.node).networks.find((n) => n.name === network && gateways.every((g) => n.gateways.includes(g)))) {
           // A new block: the informer may not have brought the Allocation yet.
           const alloc = await this.store.get<Resource>("Allocation", `${network}.${this.node}`);
           if (alloc) this.feed(alloc);
@@ -483,17 +486,26 @@ export class NodeAgent {
     }
   }
 
-  private async checkForwarding(net: Network): Promise<void> {
+  /** The declarations of the network's type; a type no loaded plugin provides fails the ADD with its name. */
+  private typeOf(net: Network): NetworkTypeDefinition {
     const type = net.spec?.type ?? "";
-    if (type === "external") {
-      throw new CniFailure(CNI_ERRORS.NO_NETWORK, `Network "${net.metadata.name}" is external: pods cannot be placed on it`, "bind the pod to an l3 or l2 network and allow a path to the external network");
+    const def = this.types.get(type);
+    if (!def) {
+      throw new CniFailure(CNI_ERRORS.UNSUPPORTED_NETWORK, `Network "${net.metadata.name}" is of type "${type}", which no loaded plugin provides`, `loaded types: ${this.types.types().join(", ") || "none"}`);
+    }
+    return def;
+  }
+
+  private async checkForwarding(net: Network): Promise<void> {
+    const def = this.typeOf(net);
+    if (def.forwarding === "underlay" || def.addressing === "none") {
+      throw new CniFailure(CNI_ERRORS.NO_NETWORK, `Network "${net.metadata.name}" is ${def.type} (forwarding ${def.forwarding}, addressing ${def.addressing}): pods cannot be placed on it`, "bind the pod to a routed or bridged network and allow a path to this one");
     }
     this.forwarding ??= new Set((await this.dp.capabilities()).forwarding);
-    const needs = type === "l2" ? "bridged" : "routed";
-    if (!this.forwarding.has(needs)) {
+    if (!this.forwarding.has(def.forwarding)) {
       throw new CniFailure(
         CNI_ERRORS.UNSUPPORTED_NETWORK,
-        `Network "${net.metadata.name}" is ${type}: the dataplane on node ${this.node} does not forward ${needs} networks yet`,
+        `Network "${net.metadata.name}" is ${def.type}: the dataplane on node ${this.node} does not forward ${def.forwarding} networks yet`,
         `it forwards: ${[...this.forwarding].join(", ") || "nothing"}`,
       );
     }
@@ -503,7 +515,7 @@ export class NodeAgent {
     const name = net.metadata.name;
     let a = this.allocators.get(name);
     if (!a) {
-      a = net.spec?.type === "l2"
+      a = this.typeOf(net).addressing === "global"
         ? new GlobalAllocator(this.store, { network: name })
         : new HostLocalAllocator(this.store, { network: name, node: this.node, blocks: this.blocks });
       this.allocators.set(name, a);

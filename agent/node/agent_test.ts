@@ -14,6 +14,7 @@ import { CNI_ERRORS, type CniRequest } from "../cni/spec.ts";
 import { Controller } from "../controller/controller.ts";
 import { CONTAINER_ID_ANNOTATION, hostIfnameFor, NodeAgent } from "./agent.ts";
 import { LocalStateSource, RecordingDataplane } from "./testing.ts";
+import { builtInNetworkTypes } from "../../test/built_in_types.ts";
 
 const t = suite("node agent");
 
@@ -66,14 +67,14 @@ async function setUp(clock = new ManualClock()) {
   ] as Resource[]) await store.create(o);
   const dp = new RecordingDataplane();
   const states = new LocalStateSource();
-  const agent = new NodeAgent({ store, node: "node-1", dataplane: dp, states, clock });
+  const agent = new NodeAgent({ store, node: "node-1", networkTypes: builtInNetworkTypes(), dataplane: dp, states, clock });
   await agent.start();
   return { store, dp, states, agent, clock };
 }
 
 t("STATUS is 50 until the agent has synced and applied, then success", async () => {
   const store = new MemoryStore();
-  const agent = new NodeAgent({ store, node: "node-1", dataplane: new RecordingDataplane(), states: new LocalStateSource() });
+  const agent = new NodeAgent({ store, node: "node-1", networkTypes: builtInNetworkTypes(), dataplane: new RecordingDataplane(), states: new LocalStateSource() });
   const before = await agent.handle(req("STATUS", "x", "c"));
   assert.equal(before.ok ? 0 : before.code, CNI_ERRORS.UNAVAILABLE);
   const add = await agent.handle(req("ADD", "x", "c"));
@@ -87,7 +88,7 @@ t("a failing apply is reported by STATUS and retried until it succeeds", async (
   const store = new MemoryStore();
   const dp = new RecordingDataplane();
   dp.failApply = "Cannot add bridge lb1 in netns node-1: a link of that name exists and is not lace-cni's";
-  const agent = new NodeAgent({ store, node: "node-1", dataplane: dp, states: new LocalStateSource() });
+  const agent = new NodeAgent({ store, node: "node-1", networkTypes: builtInNetworkTypes(), dataplane: dp, states: new LocalStateSource() });
   await agent.start();
   const r = await agent.handle(req("STATUS", "x", "c"));
   assert.is(r.ok ? 0 : r.code, CNI_ERRORS.UNAVAILABLE);
@@ -140,7 +141,7 @@ t("ADD repeated for the same container returns the same addresses", async () => 
 /** api-0 between two sandboxes (ADD c1, DEL c1), and a controller collecting after a 60 s grace period on the same clock. */
 async function detachedApi0() {
   const env = await setUp();
-  const controller = new Controller(env.store, { clock: env.clock, addressGrace: 60_000 });
+  const controller = new Controller(env.store, { networkTypes: builtInNetworkTypes(), clock: env.clock, addressGrace: 60_000 });
   await env.agent.handle(req("ADD", "api-0", "c1"));
   await env.agent.handle(req("DEL", "api-0", "c1"));
   return { ...env, controller };
@@ -370,7 +371,7 @@ t("start removes the pod ports no endpoint claims (a crash between DEL's answer 
   await agent.stop();
   // What a crash leaves: a port whose endpoint is gone.
   dp.attached.set("lcstray", { netns: "/x", ifname: "eth0", hostIfname: "lcstray", network: "backend", addresses: [], gateways: [], mtu: 1460 });
-  const restarted = new NodeAgent({ store, node: "node-1", dataplane: dp, states: new LocalStateSource() });
+  const restarted = new NodeAgent({ store, node: "node-1", networkTypes: builtInNetworkTypes(), dataplane: dp, states: new LocalStateSource() });
   await restarted.start();
   assert.equal([...dp.attached.keys()], [hostIfnameFor("c1", "eth0")]);
   await restarted.stop();

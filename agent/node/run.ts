@@ -1,6 +1,8 @@
 /**
- * The agent process: connects to the store, opens the node's srv6
- * dataplane, runs the desired-state builder for this node, serves the CNI
+ * The agent process: loads the configuration's plugins, connects to the
+ * store, opens the dataplane the configuration selects (through its
+ * plugin's `create`: the agent imports no plugin), runs the desired-state
+ * builder for this node with the loaded network types, serves the CNI
  * socket and the metrics, and logs as JSON (pino). Stops on SIGTERM/SIGINT.
  * A SIGKILL leaves the kernel forwarding as it was; the next agent
  * rebuilds from the store and the kernel, and writes only what differs.
@@ -15,13 +17,11 @@ import type { Store } from "../../core/mod.ts";
 import { connectStore } from "../store/connect.ts";
 import { KubeStore } from "../store/kube.ts";
 import { embeddedKubeConfig, loadKubeConfig } from "../store/kubeconfig.ts";
-import { rulesConfigFrom } from "../cli/explain.ts";
+import { loadRuntime } from "../config/runtime.ts";
 import { CniServer } from "../cni/server.ts";
 import { DEFAULT_AGENT_SOCKET } from "../cni/spec.ts";
 import { NodeAgent } from "./agent.ts";
 import { AgentMetrics } from "./metrics.ts";
-import { Srv6PodDataplane } from "./srv6_pods.ts";
-import { srv6Settings } from "../../plugins/srv6/mod.ts";
 
 export interface AgentRunOptions {
   node: string;
@@ -36,14 +36,14 @@ export interface AgentRunOptions {
   cniSocket?: string;
   /** `127.0.0.1:<port>`, `unix:<path>`, or `off`. Default 127.0.0.1:9471. */
   metrics?: string;
-  /** lace.yaml: plugins (rule facts and operators) and defaultNetwork. Default: the built-in plugins. */
+  /** lace.yaml: plugins (network types, rule facts and operators, the dataplane) and defaultNetwork. Default: the built-in plugins. */
   config?: string;
   /** Overrides the configuration's defaultNetwork. */
   defaultNetwork?: string;
   logLevel?: string;
-  /** Overrides the configuration's `dataplane.backend`: auto, kernel or bpf. */
+  /** Overrides the configuration's `dataplane.backend` (srv6: auto, kernel or bpf; checked by the plugin). */
   backend?: string;
-  /** Overrides the configuration's `dataplane.bpffs`. */
+  /** Overrides the configuration's `dataplane.bpffs` (checked by the plugin). */
   bpffs?: string;
 }
 
@@ -55,7 +55,7 @@ export interface RunningAgent {
 
 export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   const log = pino({ level: opts.logLevel ?? "info", base: { node: opts.node } });
-  const rules = await rulesConfigFrom(opts.config);
+  const rt = await loadRuntime(opts.config, { dataplane: true });
   let closeStore = () => Promise.resolve();
   let store: Store;
   if (opts.storeSocket) {
@@ -65,20 +65,22 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
     store = c.store;
     closeStore = c.close;
   }
-  const settings = srv6Settings({
-    ...rules.dataplane.settings,
+  const settings = {
+    ...rt.settings,
     ...(opts.backend !== undefined ? { backend: opts.backend } : {}),
     ...(opts.bpffs !== undefined ? { bpffs: opts.bpffs } : {}),
-  });
-  const dataplane = await Srv6PodDataplane.open({ node: opts.node, netns: opts.netns, ...settings, applyInWorker: true });
+  };
+  const { definition, plugin } = rt.dataplane!;
+  const dataplane = await definition.create(rt.loaded.container, { node: opts.node, netns: opts.netns, settings, background: true });
   const caps = await dataplane.capabilities();
   const metrics = new AgentMetrics(opts.node);
-  metrics.backend(caps.backend ?? "kernel");
-  metrics.datapathCounters(() => dataplane.datapathStats());
-  log.info({ backend: caps.backend, chosen: settings.backend, seg6: caps.seg6, bpf: caps.bpf }, `dataplane backend: ${caps.backend}`);
-  const states = new DesiredStateBuilder({ node: opts.node, extensions: rules.extensions });
+  if (caps.backend) metrics.backend(caps.backend);
+  metrics.datapathCounters(() => dataplane.counters?.());
+  log.info({ dataplane: definition.feature, plugin, backend: caps.backend, settings, seg6: caps.seg6, bpf: caps.bpf }, `dataplane ${definition.feature}${caps.backend ? ` (${caps.backend} backend)` : ""}`);
+  const types = rt.networkTypes;
+  const states = new DesiredStateBuilder({ node: opts.node, extensions: rt.extensions, forwardingOf: (type) => types.get(type)?.forwarding });
   const agent = new NodeAgent({
-    store, node: opts.node, dataplane, states, metrics, log, extensions: rules.extensions, defaultNetwork: opts.defaultNetwork ?? rules.defaultNetwork,
+    store, node: opts.node, dataplane, states, networkTypes: types, metrics, log, extensions: rt.extensions, defaultNetwork: opts.defaultNetwork ?? rt.defaultNetwork,
   });
   await agent.start();
   const cniSocket = opts.cniSocket ?? DEFAULT_AGENT_SOCKET;

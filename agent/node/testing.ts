@@ -11,8 +11,7 @@ import {
   type Allocation, type ApplyReport, type DataplaneCapabilities, type Network, type NetworkEndpoint, type NetworkForwarding,
   type NodeDesiredState, Prefix, type Resource,
 } from "../../core/mod.ts";
-import type { PodAttachment } from "../../plugins/srv6/mod.ts";
-import type { NodeStateSource, PodCheck, PodDataplane } from "./contracts.ts";
+import type { NodeStateSource, PodAttachment, PodCheck, PodDataplane } from "./contracts.ts";
 
 export class RecordingDataplane implements PodDataplane {
   readonly applied: NodeDesiredState[] = [];

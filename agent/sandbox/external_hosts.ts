@@ -16,11 +16,11 @@ import { IPAddress, type Network, Prefix, PrefixTable } from "../../core/mod.ts"
  * with no such address is left out (every address of its prefixes belongs
  * to longer prefixes of other networks).
  */
-export function externalHostAddresses(networks: Network[]): Map<string, string[]> {
+export function externalHostAddresses(networks: Network[], isExternal: (n: Network) => boolean): Map<string, string[]> {
   const table = new PrefixTable<string>();
   const prefixesOf = (n: Network): Prefix[] => {
-    const texts = n.spec?.type === "external"
-      ? n.spec.externalPrefixes ?? []
+    const texts = isExternal(n)
+      ? n.spec?.externalPrefixes ?? []
       : [n.spec?.ipv4Subnet?.prefix, n.spec?.ipv6Subnet?.prefix].filter((p): p is string => typeof p === "string");
     return texts.flatMap((t) => {
       const p = Prefix.tryParse(t);
@@ -28,11 +28,11 @@ export function externalHostAddresses(networks: Network[]): Map<string, string[]
     });
   };
   // External prefixes last: an identical prefix of an external network wins the probe.
-  for (const n of [...networks].sort((a, b) => Number(a.spec?.type === "external") - Number(b.spec?.type === "external"))) {
+  for (const n of [...networks].sort((a, b) => Number(isExternal(a)) - Number(isExternal(b)))) {
     for (const p of prefixesOf(n)) table.set(p, n.metadata.name);
   }
   const out = new Map<string, string[]>();
-  const externals = networks.filter((n) => n.spec?.type === "external").sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  const externals = networks.filter(isExternal).sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   for (const n of externals) {
     const addresses: string[] = [];
     for (const family of [4, 6] as const) {

@@ -21,18 +21,21 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import {
+  type NetworkTypeLookup,
   BindingRules, isStoreError, type Network, type NetworkBindingPolicy, type NetworkEndpoint, type NetworkRoutingPolicy, Prefix,
   type Resource, retryOnConflict, RoutingRules, type Store, type Topology,
 } from "../../core/mod.ts";
 import { KubeStore } from "../store/kube.ts";
 import { embeddedKubeConfig, loadKubeConfig } from "../store/kubeconfig.ts";
 import { externalHostAddresses } from "./external_hosts.ts";
+import { loadRuntime } from "../config/runtime.ts";
 import { alive, cniArgv, killGroup, laceArgv, run, sh, sleep, startDetached, startTime, waitFor } from "./processes.ts";
 
 /** Kinds the controller and the agents write: skipped when they appear in manifests. */
 const PRODUCT_WRITTEN = new Set(["Allocation", "NetworkEndpoint", "Neighbor", "FDBEntry"]);
 /** Network types whose pods the sandbox runs today (external networks get a host on the fabric instead). */
-const RUNNABLE_TYPES = new Set(["l3"]);
+/** Forwarding the sandbox's node dataplane runs today (bridged networks come with the l2 datapath). */
+const RUNNABLE_FORWARDING = new Set(["routed"]);
 const CNI_IFNAME = "eth0";
 
 export interface SandboxOptions {
@@ -112,6 +115,7 @@ export function defaultDir(prefix = ""): string {
 export class Sandbox {
   readonly store: Store;
   private readonly pods = new Map<string, SandboxPod>();
+  private types?: Promise<NetworkTypeLookup>;
   private nodeRobin = 0;
   private standIn = false;
 
@@ -168,6 +172,11 @@ export class Sandbox {
   private save(): void {
     this.rec.pods = [...this.pods.values()];
     writeFileSync(join(this.rec.dir, "sandbox.json"), JSON.stringify(this.rec, null, 2));
+  }
+
+  /** The network types the agents load (the built-in configuration). */
+  private networkTypes(): Promise<NetworkTypeLookup> {
+    return this.types ??= loadRuntime().then((rt) => rt.networkTypes);
   }
 
   /** Builds the fabric and the nodes and starts the store, the controller and the agents. */
@@ -345,9 +354,11 @@ export class Sandbox {
     objects.sort((a, b) => rank(order, a.kind) - rank(order, b.kind));
     for (const o of objects) await this.createOrReplace(o);
     if (objects.length) this.progress(`applied ${objects.length} object(s): ${summarize(objects)}`);
-    const later = objects.filter((o) => o.kind === "Network" && !RUNNABLE_TYPES.has((o as Network).spec?.type ?? "") && (o as Network).spec?.type !== "external");
+    const types = await this.networkTypes();
+    const forwardingOf = (n: Network) => types.get(n.spec?.type ?? "")?.forwarding;
+    const later = objects.filter((o) => o.kind === "Network" && !RUNNABLE_FORWARDING.has(forwardingOf(o as Network) ?? "") && forwardingOf(o as Network) !== "underlay");
     if (later.length) {
-      this.progress(`not run yet (the sandbox runs l3 networks and external ones; l2 comes in a later issue): ${later.map((n) => `${n.metadata.name} (${(n as Network).spec?.type})`).join(", ")}: their pods are not started and paths to them are not tested`);
+      this.progress(`not run yet (the sandbox runs routed networks and external ones; bridged networks come in a later issue): ${later.map((n) => `${n.metadata.name} (${(n as Network).spec?.type})`).join(", ")}: their pods are not started and paths to them are not tested`);
     }
     await this.addExternalHosts();
     if (this.standIn) await this.assignIdsAndLocators();
@@ -403,7 +414,8 @@ export class Sandbox {
    */
   private async addExternalHosts(): Promise<void> {
     const networks = (await this.store.list<Network>("Network")).items;
-    const chosen = externalHostAddresses(networks);
+    const types = await this.networkTypes();
+    const chosen = externalHostAddresses(networks, (n) => types.get(n.spec?.type ?? "")?.forwarding === "underlay");
     const hosts = (this.rec.externals ??= []);
     for (const [network, addresses] of chosen) {
       if (hosts.some((h) => h.network === network)) continue;
@@ -489,8 +501,8 @@ export class Sandbox {
     if (!network || !net) {
       record.reason = why ?? `network "${network}" does not exist`;
       record.failed = true;
-    } else if (!RUNNABLE_TYPES.has(net.spec?.type ?? "")) {
-      record.reason = `network "${network}" is ${net.spec?.type}: the node dataplane runs l3 networks only for now (${net.spec?.type} comes in a later issue)`;
+    } else if (!RUNNABLE_FORWARDING.has((await this.networkTypes()).get(net.spec?.type ?? "")?.forwarding ?? "")) {
+      record.reason = `network "${network}" is ${net.spec?.type}: the node dataplane runs routed networks only for now (${net.spec?.type} comes in a later issue)`;
     } else {
       const netns = this.podNs(namespace, name);
       sh("ip", ["netns", "add", netns]);

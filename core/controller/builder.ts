@@ -68,7 +68,7 @@ import type {
 import type { RuleExtensionSet } from "../rules/engine.ts";
 import type { ReachabilityTable, ReachEntry } from "../rules/routing.ts";
 import { ReachabilityIndex } from "./reachability_index.ts";
-import { bridgeFor, DEFAULT_UNDERLAY_MTU, forwardingOf, mtuFor, sidFor, tableFor } from "./naming.ts";
+import { bridgeFor, DEFAULT_UNDERLAY_MTU, mtuFor, sidFor, tableFor } from "./naming.ts";
 
 export interface DesiredStateBuilderOptions {
   /** Keep only this node's state (an agent); every node's when absent (the controller, `lace plan`). */
@@ -77,8 +77,12 @@ export interface DesiredStateBuilderOptions {
   underlayMtu?: number;
   /** Plugin facts and operators for routing policy conditions. */
   extensions?: RuleExtensionSet;
-  /** How a network type forwards; default: `l2` bridged, `external` underlay, others routed. */
-  forwardingOf?: (type: string) => NetworkForwarding["forwarding"];
+  /**
+   * How a network type forwards: its plugin's declaration (the agent and
+   * the controller pass the plugin registry's). Undefined: no loaded
+   * plugin provides the type, and its networks are left out.
+   */
+  forwardingOf: (type: string) => NetworkForwarding["forwarding"] | undefined;
 }
 
 /** Called with a node whose state changed, and its new state. */
@@ -234,7 +238,7 @@ export class DesiredStateBuilder {
   private readonly only?: string;
   private readonly underlayMtu: number;
   private readonly extensions?: RuleExtensionSet;
-  private readonly forwardingOfType: (type: string) => NetworkForwarding["forwarding"];
+  private readonly forwardingOfType: (type: string) => NetworkForwarding["forwarding"] | undefined;
   private readonly listeners = new Set<StateListener>();
 
   // Inputs.
@@ -294,11 +298,11 @@ export class DesiredStateBuilder {
   private routingDirty = true;
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(options: DesiredStateBuilderOptions = {}) {
+  constructor(options: DesiredStateBuilderOptions) {
     this.only = options.node;
     this.underlayMtu = options.underlayMtu ?? DEFAULT_UNDERLAY_MTU;
     this.extensions = options.extensions;
-    this.forwardingOfType = options.forwardingOf ?? forwardingOf;
+    this.forwardingOfType = options.forwardingOf;
     this.routing = new ReachabilityIndex({ extensions: this.extensions });
     this.table = this.routing.table;
   }
@@ -400,7 +404,9 @@ export class DesiredStateBuilder {
         this.setNodeAddress(r.metadata.name, nodeAddressOf(r));
         return;
       case "Network":
-        this.setNetwork(r as Network);
+        // A network of a type no loaded plugin declares forwards nowhere: as if it did not exist.
+        if (this.forwardingOfType((r as Network).spec?.type ?? "") === undefined) this.drop("Network", r.metadata.name);
+        else this.setNetwork(r as Network);
         return;
       case "NetworkRoutingPolicy":
         this.routing.setPolicy(r as NetworkRoutingPolicy);
@@ -500,7 +506,7 @@ export class DesiredStateBuilder {
       name,
       id: typeof n.status?.id === "number" ? n.status.id : undefined,
       type: spec.type,
-      forwarding: this.forwardingOfType(spec.type),
+      forwarding: this.forwardingOfType(spec.type)!,
       anonymous: spec.anonymous === true,
       snat: spec.snat !== false,
       subnets,

@@ -5,7 +5,7 @@ import type { NetworkForwarding, NodeDesiredState } from "../dataplane/desired_s
 import { Prefix } from "../ip/mod.ts";
 import type { Resource } from "../resources/types.ts";
 import { cutAround, DesiredStateBuilder } from "./builder.ts";
-import { allocation, endpoint, locatorsFor, network, routingPolicy, topology } from "./testing.ts";
+import { allocation, builtInForwarding, endpoint, locatorsFor, network, routingPolicy, topology } from "./testing.ts";
 
 const t = suite("controller/builder");
 
@@ -31,7 +31,7 @@ function recorder(b: DesiredStateBuilder): { take(): string[] } {
 }
 
 t("dual-stack l3: gateways, local and remote blocks per family, SIDs in the owner's locator", async () => {
-  const b = new DesiredStateBuilder();
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await b.upsertAll([
     topology(locatorsFor(NODES)),
     network("backend", { ipv4: "10.40.0.0/16", ipv6: "fd10:40::/56", block4: 24, block6: 64 }, 3),
@@ -61,7 +61,7 @@ t("dual-stack l3: gateways, local and remote blocks per family, SIDs in the owne
 });
 
 t("an anonymous network is reached only through a policy, and replies get reply-only routes", async () => {
-  const b = new DesiredStateBuilder();
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await b.upsertAll([
     topology(locatorsFor(NODES)),
     network("app", { ipv4: "10.10.0.0/16" }, 1),
@@ -93,7 +93,7 @@ t("an anonymous network is reached only through a policy, and replies get reply-
 });
 
 t("a network's own subnets no policy opens to it are denied to its endpoints: anonymous, or a Deny for the whole network", async () => {
-  const b = new DesiredStateBuilder();
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await b.upsertAll([
     topology(locatorsFor(NODES)),
     network("app", { ipv4: "10.10.0.0/16", ipv6: "fd10:10::/48", block6: 64 }, 1),
@@ -115,7 +115,7 @@ t("a network's own subnets no policy opens to it are denied to its endpoints: an
 });
 
 t("a policy added and removed: routes appear and disappear, only sources' nodes change", async () => {
-  const b = new DesiredStateBuilder();
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await b.upsertAll([
     topology(locatorsFor(NODES)),
     network("fe", { ipv4: "10.1.0.0/16" }, 1),
@@ -143,7 +143,7 @@ t("a policy added and removed: routes appear and disappear, only sources' nodes 
 });
 
 t("incremental: a pod event changes only its node; a new block reaches the network's nodes and those routing to it", async () => {
-  const b = new DesiredStateBuilder();
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await b.upsertAll([
     topology(locatorsFor(["node-1", "node-2", "node-3", "node-4"])),
     network("fe", { ipv4: "10.1.0.0/16" }, 1),
@@ -187,7 +187,7 @@ function storageOfTwoVms(): Resource[] {
 }
 
 t("a detached endpoint (a pod between sandboxes) leaves the node's state and its l2 neighbours; reattached, it is back", async () => {
-  const b = new DesiredStateBuilder();
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await b.upsertAll([
     ...storageOfTwoVms(),
   ]);
@@ -206,7 +206,7 @@ t("a detached endpoint (a pod between sandboxes) leaves the node's state and its
 t("a denied prefix inside an allowed network: the routes are cut around it", async () => {
   const deny = routingPolicy("no-admin", ["fe"], ["be"], "Deny", 10);
   deny.spec!.to.prefixes = ["10.2.0.0/26"];
-  const b = new DesiredStateBuilder();
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await b.upsertAll([
     topology(locatorsFor(NODES)),
     network("fe", { ipv4: "10.1.0.0/16" }, 1),
@@ -227,7 +227,7 @@ t("a Deny inside the source's own subnet: the network's endpoints are denied the
   deny.spec!.to.prefixes = ["10.40.5.0/24"];
   const open = routingPolicy("be-admin-api", ["be"], ["be"], "Allow", 5);
   open.spec!.to.prefixes = ["10.40.5.128/26"];
-  const b = new DesiredStateBuilder();
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await b.upsertAll([
     topology(locatorsFor(NODES)),
     network("fe", { ipv4: "10.1.0.0/16" }, 1),
@@ -266,7 +266,7 @@ t("a Deny inside the source's own subnet: the network's endpoints are denied the
 });
 
 t("reply-only routes name the policy that allowed their forward path, whatever the table's order", async () => {
-  const b = new DesiredStateBuilder();
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await b.upsertAll([
     topology(locatorsFor(NODES)),
     network("ab", { ipv4: "10.0.0.0/16" }, 1),
@@ -284,7 +284,7 @@ t("reply-only routes name the policy that allowed their forward path, whatever t
 });
 
 t("a path to a block on the same node is delivered on that network's bridge", async () => {
-  const b = new DesiredStateBuilder();
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await b.upsertAll([
     topology(locatorsFor(NODES)),
     network("fe", { ipv4: "10.1.0.0/16" }, 1),
@@ -299,7 +299,7 @@ t("a path to a block on the same node is delivered on that network's bridge", as
 });
 
 t("l2: the subnet on every node, neighbours and FDB from endpoints and resources, SIDs for remote MACs", async () => {
-  const b = new DesiredStateBuilder();
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await b.upsertAll([
     ...storageOfTwoVms(),
     {
@@ -330,7 +330,7 @@ t("l2: the subnet on every node, neighbours and FDB from endpoints and resources
 });
 
 t("external egress: an allowed path to an external network leaves through the underlay", async () => {
-  const b = new DesiredStateBuilder();
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await b.upsertAll([
     topology(locatorsFor(NODES)),
     network("app", { ipv4: "10.10.0.0/16" }, 1),
@@ -346,7 +346,7 @@ t("external egress: an allowed path to an external network leaves through the un
 });
 
 t("external egress is cut around a longer prefix of another external network", async () => {
-  const b = new DesiredStateBuilder();
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await b.upsertAll([
     topology(locatorsFor(NODES)),
     network("app", { ipv4: "10.10.0.0/16" }, 1),
@@ -369,7 +369,7 @@ t("external egress is cut around a longer prefix of another external network", a
 });
 
 t("both directions allowed to an external network: the egress route says inbound, and follows the reverse policy", async () => {
-  const b = new DesiredStateBuilder();
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   const rec = recorder(b);
   await b.upsertAll([
     topology(locatorsFor(NODES)),
@@ -389,7 +389,7 @@ t("both directions allowed to an external network: the egress route says inbound
 });
 
 t("a node-restricted builder (an agent) keeps and publishes only its node", async () => {
-  const b = new DesiredStateBuilder({ node: "node-2" });
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding, node: "node-2" });
   const rec = recorder(b);
   await b.upsertAll([
     topology(locatorsFor(NODES)),
@@ -407,7 +407,7 @@ t("a node-restricted builder (an agent) keeps and publishes only its node", asyn
 });
 
 t("a network without an id yet has no forwarding context; it appears when the id is assigned", async () => {
-  const b = new DesiredStateBuilder();
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await b.upsertAll([topology(locatorsFor(NODES)), network("be", { ipv4: "10.2.0.0/16" }), allocation("be", "node-1", ["10.2.0.0/24"])]);
   assert.equal(b.stateFor("node-1").networks, []);
   const rec = recorder(b);
@@ -418,12 +418,12 @@ t("a network without an id yet has no forwarding context; it appears when the id
 
 t("endpoint lists patched event by event equal one built from scratch", async () => {
   const base = [topology(locatorsFor(NODES)), network("be", { ipv4: "10.2.0.0/16" }, 2), allocation("be", "node-1", ["10.2.0.0/24"])];
-  const b = new DesiredStateBuilder();
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await b.upsertAll(base);
   const names = Array.from({ length: 40 }, (_, i) => `p${(i * 17) % 40}`);
   for (const [i, n] of names.entries()) await b.upsert(endpoint("ns", n, "be", "node-1", [`10.2.0.${i + 2}`]));
   for (const n of names.filter((_, i) => i % 3 === 0)) await b.remove("NetworkEndpoint", n, "ns");
-  const fresh = new DesiredStateBuilder();
+  const fresh = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await fresh.upsertAll([...base, ...names.map((n, i) => endpoint("ns", n, "be", "node-1", [`10.2.0.${i + 2}`])).filter((_, i) => i % 3 !== 0)]);
   const ids = b.stateFor("node-1").endpoints.map((e) => e.id);
   assert.equal(ids, fresh.stateFor("node-1").endpoints.map((e) => e.id));
@@ -466,7 +466,7 @@ t("policy and network changes event by event give every node the state a builder
     fc.record({ relabel: name, zone: fc.constantFrom("x", "y") }),
   );
   await fc.assert(fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 10 }), async (ops) => {
-    const b = new DesiredStateBuilder();
+    const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
     await b.upsertAll([...fixed, ...nets]);
     const current = new Map<string, Resource>(nets.map((n) => [`Network/${n.metadata.name}`, n]));
     for (const o of ops) {
@@ -483,7 +483,7 @@ t("policy and network changes event by event give every node the state a builder
         await b.upsert(next);
       }
     }
-    const fresh = new DesiredStateBuilder();
+    const fresh = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
     await fresh.upsertAll([...fixed, ...current.values()]);
     for (const node of NODES) {
       const x = JSON.parse(JSON.stringify({ ...b.stateFor(node), revision: 0 }));
@@ -494,7 +494,7 @@ t("policy and network changes event by event give every node the state a builder
 });
 
 t("states are plain data: JSON and structuredClone carry the shared lists and the peers", async () => {
-  const b = new DesiredStateBuilder();
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await b.upsertAll([
     topology(locatorsFor(NODES)),
     network("fe", { ipv4: "10.1.0.0/16" }, 1),

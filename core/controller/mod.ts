@@ -8,5 +8,5 @@
  * builder.onChange((_node, state) => dataplane.apply(state));
  */
 export { DesiredStateBuilder, type DesiredStateBuilderOptions, interfaceName, type StateListener } from "./builder.ts";
-export { bridgeFor, DEFAULT_UNDERLAY_MTU, forwardingOf, mtuFor, sidFor, TABLE_BASE, tableFor } from "./naming.ts";
+export { bridgeFor, DEFAULT_UNDERLAY_MTU, mtuFor, sidFor, TABLE_BASE, tableFor } from "./naming.ts";
 export { ReachabilityIndex, type ReachabilityIndexOptions } from "./reachability_index.ts";

@@ -33,16 +33,6 @@ export function sidFor(locator: Prefix, id: number): string {
 }
 
 /**
- * How a network type forwards. Plugin types that are not known here are
- * taken as routed (the common case: a subnet cut into per-node blocks).
- */
-export function forwardingOf(type: string): NetworkForwarding["forwarding"] {
-  if (type === "l2") return "bridged";
-  if (type === "external") return "underlay";
-  return "routed";
-}
-
-/**
  * The MTU of the network's pods: the Topology's when set, otherwise the
  * underlay's minus the outer IPv6 header (40), an SRH with one segment
  * (24) when SRH is forced, and the inner Ethernet header (14) for bridged

@@ -78,3 +78,17 @@ export function routingPolicy(name: string, from: string[], to: string[], action
     spec: { priority, from: { networks: from }, to: { networks: to }, action },
   };
 }
+
+/**
+ * The built-in types' declared forwarding, for tests that build desired
+ * states without loading plugins (the agent and the controller take it
+ * from the plugin registry).
+ *
+ * @example
+ * new DesiredStateBuilder({ forwardingOf: builtInForwarding });
+ */
+export function builtInForwarding(type: string): "routed" | "bridged" | "underlay" | undefined {
+  return BUILT_IN_FORWARDING[type];
+}
+
+const BUILT_IN_FORWARDING: Record<string, "routed" | "bridged" | "underlay"> = { l3: "routed", l2: "bridged", external: "underlay" };

@@ -216,3 +216,50 @@ export interface Dataplane {
   apply(state: NodeDesiredState): Promise<ApplyReport>;
   close(): Promise<void>;
 }
+
+/** What the agent knows about a pod's interface when it plugs the pod in (CNI ADD). */
+export interface PodAttachment {
+  /** The pod's network namespace (path or `ip netns` name). */
+  netns: string;
+  /** Interface name inside the pod: `eth0`. */
+  ifname: string;
+  /** The node-side interface name (the endpoint's `interface` in the desired state). */
+  hostIfname: string;
+  /** The pod's network. */
+  network: string;
+  /** The network's local bridge from the applied state (NetworkForwarding.bridge), where it has one. */
+  bridge?: string;
+  /** Addresses with prefix length: `10.40.3.5/32`, `fd00:40:0:3::5/128`. */
+  addresses: string[];
+  /** The network's gateways on this node, with the block's length: `10.40.3.1/24`. */
+  gateways: string[];
+  /** The pod's MTU (NetworkForwarding.mtu). */
+  mtu: number;
+  mac?: string;
+}
+
+/** What CHECK found wrong with a pod's interface, or undefined when all is as attached. */
+export type PodCheck = string | undefined;
+
+/**
+ * A dataplane that also plugs pods in: what a dataplane plugin's `create`
+ * returns, and all the agent uses.
+ *
+ * @example
+ * const dp = await selectDataplane(loaded, config).definition.create(loaded.container, { node: "node-1" });
+ * await dp.apply(state);
+ * await dp.attachPod({ netns: "/run/netns/pod-a", ifname: "eth0", hostIfname: "lace1a2b3c", network: "red",
+ *   addresses: ["10.40.3.5/32"], gateways: ["10.40.3.1/24"], mtu: 1460 });
+ */
+export interface PodDataplane extends Dataplane {
+  /** Creates and configures the pod's interface on a network applied earlier. */
+  attachPod(pod: PodAttachment): Promise<void>;
+  /** Removes it. A missing link or namespace is success (CNI DEL may repeat). */
+  detachPod(pod: { hostIfname: string; netns?: string }): Promise<void>;
+  /** Verifies the node side and the pod side (interface, addresses, MTU). */
+  checkPod(pod: PodAttachment): Promise<PodCheck>;
+  /** Node-side names of every pod interface this dataplane has on the node (for GC). */
+  podPorts(): Promise<string[]>;
+  /** The datapath's packet counters by event, where it keeps any (exported as metrics). */
+  counters?(): Record<string, number> | undefined;
+}

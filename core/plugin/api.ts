@@ -38,7 +38,7 @@
  */
 import type { DependencyContainer } from "tsyringe";
 import type { IPAddress, Prefix } from "../ip/mod.ts";
-import type { Dataplane } from "../dataplane/desired_state.ts";
+import type { PodDataplane } from "../dataplane/desired_state.ts";
 import type {
   Allocation,
   FDBEntry,
@@ -170,19 +170,29 @@ export interface ClusterView {
 
 // ---------------------------------------------------------------- dataplanes
 
-/** A dataplane feature, such as `srv6`. */
+/**
+ * A dataplane feature, such as `srv6`: the configuration's `dataplane`
+ * selects one, and the agent reaches the kernel only through what `create`
+ * returns (apply the node's desired state; attach, detach and check pods).
+ */
 export interface DataplaneDefinition {
   /** The feature name operators select: `srv6`. */
   feature: string;
   description?: string;
   /** Builds the dataplane for one node, resolving what it needs from the container. */
-  create(container: DependencyContainer, options: DataplaneOptions): Promise<Dataplane>;
+  create(container: DependencyContainer, options: DataplaneOptions): Promise<PodDataplane>;
 }
 
 export interface DataplaneOptions {
   node: string;
   /** Path of the node's network namespace, when the node is not the host itself (sandbox, tests). */
   netns?: string;
+  /**
+   * Apply without holding up the caller's event loop (the agent serves CNI
+   * requests while a state is applied): a dataplane whose apply blocks
+   * (srv6 runs `nft`) then applies in a worker thread of its own.
+   */
+  background?: boolean;
   /**
    * The dataplane's settings from the configuration (`dataplane: {feature:
    * srv6, backend: bpf}` gives `{backend: "bpf"}`); the plugin checks them and

@@ -32,7 +32,9 @@ export interface NetworkMatch {
 /** A network's routing view from its resource. */
 export function networkInfo(n: Network): NetworkInfo {
   const spec = n.spec ?? ({} as NonNullable<Network["spec"]>);
-  const external = spec.type === "external" || (Array.isArray(spec.externalPrefixes) && !spec.ipv4Subnet && !spec.ipv6Subnet);
+  // By shape, whatever the type: a network defined by external prefixes (validation keeps subnets and
+  // external prefixes apart) is found by longest prefix match, one with subnets by its subnets.
+  const external = Array.isArray(spec.externalPrefixes) && !spec.ipv4Subnet && !spec.ipv6Subnet;
   const texts = external ? (Array.isArray(spec.externalPrefixes) ? spec.externalPrefixes : []) : [spec.ipv4Subnet?.prefix, spec.ipv6Subnet?.prefix];
   const prefixes: Prefix[] = [];
   for (const t of texts) {

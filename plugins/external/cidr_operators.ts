@@ -15,7 +15,7 @@
  * // a policy for destinations that contain a given host
  * conditions: { all: [{ fact: "destinationPrefix", operator: "cidrContains", value: "192.0.2.10" }] }
  */
-import { IPAddress, Prefix, type RuleOperatorDefinition } from "../../core/mod.ts";
+import { IPAddress, Prefix, type RuleOperatorDefinition } from "../../core/plugin/mod.ts";
 
 // Policies repeat the same few prefixes; parsing each once keeps the operators cheap.
 const parsed = new Map<string, Prefix | null>();

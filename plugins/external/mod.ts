@@ -20,7 +20,7 @@ import {
   type NetworkSpec,
   type NetworkTypeDefinition,
   type ProblemReporter,
-} from "../../core/mod.ts";
+} from "../../core/plugin/mod.ts";
 import { cidrOperators } from "./cidr_operators.ts";
 
 function validate(spec: NetworkSpec, report: ProblemReporter): void {

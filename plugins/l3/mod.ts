@@ -22,7 +22,7 @@ import {
   type NetworkTypeDefinition,
   Prefix,
   type ProblemReporter,
-} from "../../core/mod.ts";
+} from "../../core/plugin/mod.ts";
 
 function validate(spec: NetworkSpec, report: ProblemReporter): void {
   forbidFields(spec, "an l3 network", {

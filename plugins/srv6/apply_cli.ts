@@ -8,7 +8,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import type { NodeDesiredState } from "../../core/mod.ts";
+import type { NodeDesiredState } from "../../core/plugin/mod.ts";
 import { BACKEND_CHOICES, Srv6Dataplane, type BackendChoice } from "./dataplane.ts";
 
 const { positionals, values } = parseArgs({ allowPositionals: true, options: { backend: { type: "string" }, bpffs: { type: "string" } } });

@@ -10,7 +10,7 @@
  */
 import { existsSync } from "node:fs";
 import { threadId } from "node:worker_threads";
-import type { DataplaneCapabilities } from "../../core/mod.ts";
+import type { DataplaneCapabilities } from "../../core/plugin/mod.ts";
 import { NetlinkClient } from "./netlink.ts";
 import { kernelLacks } from "./kernel_config.ts";
 import { readLinks } from "./kernel.ts";

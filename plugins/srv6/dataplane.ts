@@ -11,7 +11,7 @@
  * const report = await dp.apply(state); // { added, changed, removed, writes, durationMs }
  * await dp.close();
  */
-import type { ApplyReport, Dataplane, DataplaneCapabilities, NodeDesiredState } from "../../core/mod.ts";
+import type { ApplyReport, Dataplane, DataplaneCapabilities, NodeDesiredState } from "../../core/plugin/mod.ts";
 import { NetlinkClient, type WriteRequest } from "./netlink.ts";
 import { inNetns, netnsPath, setSysctl } from "./netns.ts";
 import {

@@ -6,8 +6,9 @@
  * Node.js only (the `netlink` native addon hangs under Deno); nothing in
  * core imports plugins/srv6.
  *
- * The agent uses `Srv6Dataplane` (dataplane.ts) directly for pods:
- * `attachPod` / `detachPod`.
+ * `create` returns a PodDataplane (pod_dataplane.ts): the agent applies
+ * states and attaches, detaches and checks pods through it, and never
+ * imports this plugin.
  *
  * @example
  * // lace.yaml
@@ -16,11 +17,12 @@
  * const dp = await dataplanes.get("srv6").create(container, { node: "node-1" });
  * const report = await dp.apply(state); // report.writes === 0 when nothing changed
  */
-import { definePlugin } from "../../core/mod.ts";
-import { Srv6Dataplane, srv6Settings } from "./dataplane.ts";
+import { definePlugin } from "../../core/plugin/mod.ts";
+import { srv6Settings } from "./dataplane.ts";
+import { Srv6PodDataplane } from "./pod_dataplane.ts";
 
 export { BACKEND_CHOICES, chooseBackend, NetlinkError, Srv6Dataplane, srv6Settings, type BackendChoice, type Srv6Options, type Srv6Settings } from "./dataplane.ts";
-export type { PodAttachment } from "./pods.ts";
+export { Srv6PodDataplane } from "./pod_dataplane.ts";
 export { ipv6Sid, networkMark, planNode, podMtu, returnMark, type Plan, type UnderlayGateways } from "./plan.ts";
 
 export default definePlugin({
@@ -29,6 +31,7 @@ export default definePlugin({
   dataplanes: [{
     feature: "srv6",
     description: "l3 networks over SRv6 with the Linux kernel (rtnetlink, nftables; seg6 lwtunnel or tc-eBPF); Node.js only",
-    create: (_container, options) => Srv6Dataplane.open({ node: options.node, netns: options.netns, ...srv6Settings(options.settings) }),
+    create: (_container, options) =>
+      Srv6PodDataplane.open({ node: options.node, netns: options.netns, ...srv6Settings(options.settings), applyInWorker: options.background }),
   }],
 });

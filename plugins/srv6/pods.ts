@@ -15,7 +15,7 @@
  *   gateways: ["10.40.3.1/24", "fd00:40:0:3::1/64"], mtu: 1460 });
  */
 import { closeSync, openSync } from "node:fs";
-import { IPAddress, Prefix } from "../../core/mod.ts";
+import { IPAddress, type PodAttachment, Prefix } from "../../core/plugin/mod.ts";
 import { NetlinkClient, type WriteRequest } from "./netlink.ts";
 import { getSysctl, netnsExists, netnsPath, setSysctl } from "./netns.ts";
 import { POD_ALIAS_PREFIX, POD_LINK_GROUP, readLinks, setPortIsolated } from "./kernel.ts";
@@ -26,25 +26,7 @@ import {
   RT_SCOPE, RTA, rtmsg, RTM, RTN, RTPROT_LACE,
 } from "./wire.ts";
 
-/** What the agent knows about a pod's interface when it attaches it. */
-export interface PodAttachment {
-  /** The pod's network namespace (path or `ip netns` name). */
-  netns: string;
-  /** Interface name inside the pod: `eth0`. */
-  ifname: string;
-  /** Host-side interface name (at most 15 characters). */
-  hostIfname: string;
-  /** The pod's network (names the bridge unless `bridge` is given). */
-  network: string;
-  bridge?: string;
-  /** Addresses with prefix length: `10.40.3.5/32`, `fd00:40:0:3::5/128`. */
-  addresses: string[];
-  /** The network's gateways on this node, with the block's length: `10.40.3.1/24`. */
-  gateways: string[];
-  /** Pod MTU: underlay MTU − 40 (Reduced) or − 64 (SRH). */
-  mtu: number;
-  mac?: string;
-}
+export type { PodAttachment };
 
 /** The node side of attach/detach: its netlink socket and namespace. */
 export interface NodeHandle {

@@ -13,7 +13,7 @@
  * m.attrBytes(RTA.DST, ipBytes("fd00::1"));
  * const wire = m.finish(seq);
  */
-import { IPAddress } from "../../core/mod.ts";
+import { IPAddress } from "../../core/plugin/mod.ts";
 
 export const AF = { UNSPEC: 0, INET: 2, BRIDGE: 7, INET6: 10 } as const;
 

@@ -1,5 +1,5 @@
 // A well-formed plugin using every kind of contribution; other fixtures build on it.
-import { definePlugin, type Dataplane } from "../../mod.ts";
+import { definePlugin, type PodDataplane } from "../../mod.ts";
 
 /** What alpha shares with the core and with plugins loaded after it. */
 export const Greeter = Symbol.for("test-alpha.Greeter");
@@ -27,7 +27,7 @@ export default definePlugin({
   ruleFacts: [{ name: "alphaZone", appliesTo: ["binding"], compute: (facts) => `zone-${String(facts.node)}` }],
   dataplanes: [{
     feature: "alpha-dp",
-    create: () => Promise.resolve({} as Dataplane),
+    create: () => Promise.resolve({} as PodDataplane),
   }],
   setup({ container, options }) {
     const salutation = typeof options.salutation === "string" ? options.salutation : "Hello";

@@ -41,7 +41,7 @@ import {
   type NetworkTypeDefinition,
   Prefix,
   type ProblemReporter,
-} from "../../../core/mod.ts";
+} from "../../../core/plugin/mod.ts";
 
 /** Token under which the plugin shares its {@link VlanPlanner}. Tokens are symbols. */
 export const VlanPlannerToken: symbol = Symbol.for("acme-vlan.VlanPlanner");

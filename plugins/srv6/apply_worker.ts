@@ -1,5 +1,6 @@
 /**
- * The worker thread that applies desired states for the agent. The srv6
+ * The worker thread that applies desired states for the agent (see
+ * pod_dataplane.ts; bundled as `dist/srv6-apply-worker.js`). The srv6
  * dataplane runs `nft` synchronously; in its own thread an apply never
  * holds up a CNI request arriving meanwhile. One message at a time:
  * `{ id, state }` → `{ id, report }` or `{ id, error }`; `{ id, close }`.
@@ -8,8 +9,8 @@
  * new Worker(new URL("./apply_worker.ts", import.meta.url), { workerData: { node: "node-1", netns: undefined } });
  */
 import { parentPort, workerData } from "node:worker_threads";
-import type { NodeDesiredState } from "../../core/mod.ts";
-import { Srv6Dataplane } from "../../plugins/srv6/mod.ts";
+import type { NodeDesiredState } from "../../core/plugin/mod.ts";
+import { Srv6Dataplane } from "./dataplane.ts";
 
 interface Request {
   id: number;

@@ -1,20 +1,23 @@
 /**
- * The srv6 dataplane as the agent's PodDataplane: apply, attach and detach
- * come from the plugin; CHECK and GC read the kernel through the plugin's
- * own netlink helpers (the pod side from inside the pod's namespace).
+ * The srv6 dataplane as the core's PodDataplane (what the plugin's
+ * `create` hands the agent): apply, attach and detach come from
+ * Srv6Dataplane; CHECK and GC read the kernel through the plugin's own
+ * netlink helpers (the pod side from inside the pod's namespace). With
+ * `applyInWorker` (the agent's `background` option), applies run in a
+ * worker thread of their own.
  *
  * @example
  * const dp = await Srv6PodDataplane.open({ node: "node-1", netns: "/run/netns/node-1" });
  * await dp.checkPod(attachment); // undefined when the pod is as attached
  */
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { ApplyReport, DataplaneCapabilities, NodeDesiredState } from "../../core/mod.ts";
-import { Srv6Dataplane, type Srv6Options } from "../../plugins/srv6/mod.ts";
-import type { PodAttachment } from "../../plugins/srv6/pods.ts";
-import { NetlinkClient } from "../../plugins/srv6/netlink.ts";
-import { POD_ALIAS_PREFIX, readAddrs, readLinks } from "../../plugins/srv6/kernel.ts";
-import { netnsExists, netnsPath } from "../../plugins/srv6/netns.ts";
-import type { PodCheck, PodDataplane } from "./contracts.ts";
+import type { ApplyReport, DataplaneCapabilities, NodeDesiredState, PodAttachment, PodCheck, PodDataplane } from "../../core/plugin/mod.ts";
+import { Srv6Dataplane, type Srv6Options } from "./dataplane.ts";
+import { NetlinkClient } from "./netlink.ts";
+import { POD_ALIAS_PREFIX, readAddrs, readLinks } from "./kernel.ts";
+import { netnsExists, netnsPath } from "./netns.ts";
 
 export class Srv6PodDataplane implements PodDataplane {
   private nextId = 1;
@@ -47,7 +50,7 @@ export class Srv6PodDataplane implements PodDataplane {
     // (Node 20 does not carry the parent's --import hooks into workers).
     const worker = import.meta.url.endsWith(".ts")
       ? new Worker(`import("tsx/esm/api").then((t) => { t.register(); return import(${JSON.stringify(new URL("./apply_worker.ts", import.meta.url).href)}); });`, { eval: true, workerData })
-      : new Worker(new URL("./apply-worker.js", import.meta.url), { workerData });
+      : new Worker(bundledWorker(), { workerData });
     await new Promise<void>((resolve, reject) => {
       worker.once("message", () => resolve());
       worker.once("error", reject);
@@ -82,7 +85,7 @@ export class Srv6PodDataplane implements PodDataplane {
   }
 
   /** The bpf datapath's packet counters; undefined on the kernel backend. */
-  datapathStats(): Record<string, number> | undefined {
+  counters(): Record<string, number> | undefined {
     try {
       return this.dp.bpfStats();
     } catch {
@@ -118,4 +121,13 @@ export class Srv6PodDataplane implements PodDataplane {
       nl.close();
     }
   }
+}
+
+/**
+ * The worker's bundle, `dist/srv6-apply-worker.js`: beside the chunk that
+ * holds this code, or one level up when rollup put it under `dist/plugins/`.
+ */
+function bundledWorker(): URL {
+  const here = new URL("./srv6-apply-worker.js", import.meta.url);
+  return existsSync(fileURLToPath(here)) ? here : new URL("../srv6-apply-worker.js", import.meta.url);
 }
