@@ -88,6 +88,16 @@ t("lace-cni/plugin is a bundle of its own: the plugin API, resource helpers, IP 
   }
 });
 
+t("the bundled command line loads a third-party plugin written in TypeScript (the example segment type)", () => {
+  const dir = join(root, "examples", "plugins", "segment", "testdata");
+  const r = run(bin, ["validate", "-f", join(dir, "shop.yaml"), "--config", join(dir, "lace.yaml")]);
+  assert.is(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^ok: 1 resource/m);
+  const without = run(bin, ["validate", "-f", join(dir, "shop.yaml")]);
+  assert.is(without.status, 1, "without the plugin, the type is unknown");
+  assert.match(without.stdout + without.stderr, /spec\.type: expected one of the known network types "external", "l2", "l3", got "segment"/);
+});
+
 t("the bin says to build when dist/ is missing", () => {
   const lonely = join(scratch, "no-dist", "bin", "lace.js");
   mkdirSync(join(scratch, "no-dist", "bin"), { recursive: true });

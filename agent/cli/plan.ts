@@ -41,7 +41,7 @@ import {
   NETWORK_LABEL,
   POOL_LABEL,
   poolShardName,
-  podSubject,
+  bindPod,
   poolShardNode,
   Prefix,
   type Resource,
@@ -131,13 +131,14 @@ export async function planFromManifests(
     const node = pod.spec!.nodeName!;
     if (pod.spec?.hostNetwork || endpointNode.has(`${ns}/${pod.metadata.name}`)) continue;
     try {
-      const decision = await rules.decide(podSubject(pod, namespaces.get(ns), node));
+      const decision = await bindPod(rules, pod, { namespaceLabels: namespaces.get(ns), node });
       const net = await store.get<Network>("Network", decision.network);
       const request = addressRequestFor(pod);
-      const global = opts.networkTypes.get(net?.spec?.type ?? "")?.addressing === "global";
-      const ipam = global
-        ? new GlobalAllocator(store, { network: decision.network })
-        : new HostLocalAllocator(store, { network: decision.network, node, blocks });
+      const def = opts.networkTypes.get(net?.spec?.type ?? "");
+      const gateway = def && net ? (p: Prefix) => def.gateway(net, p) : undefined;
+      const ipam = def?.addressing === "global"
+        ? new GlobalAllocator(store, { network: decision.network, gateway })
+        : new HostLocalAllocator(store, { network: decision.network, node, blocks, gateway });
       const assignment = await ipam.allocate(request);
       const key = `${ns}/${pod.metadata.name}`;
       const ep: NetworkEndpoint = {

@@ -19,6 +19,7 @@ interface SandboxCliOptions {
   keep?: boolean;
   prefix?: string;
   backend: string;
+  config?: string;
 }
 
 function requireRoot(): void {
@@ -45,7 +46,7 @@ async function runSandbox(o: SandboxCliOptions, controller: boolean): Promise<vo
   if (problems.length) throw new Error(`Cannot read the manifests:\n${problems.map(formatProblem).join("\n")}`);
   const { Sandbox } = await import("../sandbox/sandbox.ts");
   const say = (line: string) => (o.json ? process.stderr : process.stdout).write(`lace sandbox: ${line}\n`);
-  const sb = await Sandbox.up({ nodes, prefix: o.prefix, progress: say, controller, backend: o.backend });
+  const sb = await Sandbox.up({ nodes, prefix: o.prefix, progress: say, controller, backend: o.backend, config: o.config });
   // Interrupted: nothing half-built stays behind (unless asked to keep it).
   const interrupted = () => {
     say(o.keep ? "interrupted; kept (remove with `lace sandbox down`)" : "interrupted; tearing down");
@@ -104,6 +105,7 @@ export function registerSandbox(program: Command): void {
     .option("--nodes <n>", "number of nodes", "3")
     .option("--json", "end with one JSON object {pods, matrix}")
     .option("--keep", "leave the sandbox up (remove it later with `lace sandbox down`)")
+    .option("--config <file>", "lace configuration for the agents and the controller (third-party plugins); default: the built-in plugins")
     .addOption(new Option("--backend <backend>", "the agents' srv6 backend: auto picks kernel seg6 where the kernel has it, else tc-eBPF").choices(["auto", "kernel", "bpf"]).default("auto"))
     // Tests run sandboxes side by side: a prefix on every namespace name and its own directory.
     .addOption(new Option("--prefix <prefix>").hideHelp())

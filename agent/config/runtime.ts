@@ -48,7 +48,7 @@ export async function loadRuntime(configPath?: string, opts: { dataplane?: boole
   const file = configPath ? resolve(configPath) : undefined;
   const text = file ? await readFile(file, "utf8") : opts.dataplane ? BUILT_IN_ALL : BUILT_IN_TYPES;
   const config = parseConfig(text, configPath ?? "built-in configuration");
-  const loaded = await loadPlugins(config, { baseUrl: pathToFileURL(file ?? resolve("lace.yaml")) });
+  const loaded = await loadPlugins(config, { baseUrl: pathToFileURL(file ?? resolve("lace.yaml")), importModule });
   return {
     file, config, loaded,
     networkTypes: loaded.networkTypes,
@@ -57,4 +57,25 @@ export async function loadRuntime(configPath?: string, opts: { dataplane?: boole
     dataplane: opts.dataplane ? selectDataplane(loaded, config) : undefined,
     settings: config.dataplaneOptions,
   };
+}
+
+/**
+ * Imports a plugin module. A TypeScript plugin (`.ts`) under a Node.js that
+ * cannot load TypeScript itself (the bundled `lace`) is loaded through
+ * tsx's `tsImport`; without tsx installed, the error says what to do.
+ */
+async function importModule(specifier: string): Promise<unknown> {
+  try {
+    return await import(specifier);
+  } catch (e) {
+    if ((e as { code?: string }).code !== "ERR_UNKNOWN_FILE_EXTENSION" || !/\.[cm]?ts$/.test(specifier)) throw e;
+  }
+  let api: { tsImport(specifier: string, parentURL: string): Promise<unknown> };
+  try {
+    api = await import("tsx/esm/api") as typeof api;
+  } catch {
+    throw new Error(`${specifier} is TypeScript, which this Node.js cannot load by itself: build the plugin to .js, or install tsx (npm install tsx) so lace can load it`);
+  }
+  // Node.js keeps the failed import of this URL: tsx imports it afresh, with its own loader.
+  return await api.tsImport(specifier, import.meta.url);
 }

@@ -38,7 +38,9 @@
 import {
   AddressCollector,
   type AddressingKind,
+  type GatewayOf,
   type NetworkTypeLookup,
+  typeDeclarations,
   addressRequestFor,
   type Allocation,
   BindingRules,
@@ -55,7 +57,7 @@ import {
   type NetworkBindingPolicy,
   type NetworkEndpoint,
   podHasFinished,
-  podSubject,
+  bindPod,
   type Resource,
   retryOnConflict,
   type RuleExtensionSet,
@@ -159,7 +161,7 @@ export class Controller {
     this.clock = options.clock ?? systemClock;
     this.nodeGrace = options.nodeGrace ?? 300_000;
     this.log = options.log ?? (() => {});
-    this.builder = new DesiredStateBuilder({ extensions: options.extensions, forwardingOf: (type) => options.networkTypes.get(type)?.forwarding });
+    this.builder = new DesiredStateBuilder({ extensions: options.extensions, ...typeDeclarations(options.networkTypes) });
     this.events = new EventRecorder(store, this.clock, "lace-controller", (e) => this.log("warn", `Cannot record an event: ${(e as Error).message}`));
     this.blocks = new BlockAllocator(store, { clock: this.clock, emptyBlockGrace: options.emptyBlockGrace });
     this.collector = new AddressCollector(store, {
@@ -392,12 +394,12 @@ export class Controller {
       const node = pod.spec?.nodeName;
       if (!node || pod.spec?.hostNetwork || pod.metadata.deletionTimestamp) continue;
       const ns = pod.metadata.namespace ?? "default";
-      const bound = endpoints.get(`${ns}/${pod.metadata.name}`)?.spec?.pod?.uid;
-      // Decided once, at creation: the pod's own endpoint (not a deleted namesake's) keeps its network.
-      if (endpoints.has(`${ns}/${pod.metadata.name}`) && (!bound || bound === pod.metadata.uid)) continue;
       let network: string;
       try {
-        network = (await rules.decide(podSubject(pod, namespaces.get(ns), node))).network;
+        const b = await bindPod(rules, pod, { endpoint: endpoints.get(`${ns}/${pod.metadata.name}`), namespaceLabels: namespaces.get(ns), node });
+        // Decided once, at creation: a pod with its own endpoint has its addresses already.
+        if (b.kept) continue;
+        network = b.network;
       } catch (e) {
         await this.warnOnce(pod, "NoBindingPolicy", (e as Error).message);
         continue;
@@ -423,7 +425,7 @@ export class Controller {
           }
         } else if (addressing === "global") {
           let g = this.globals.get(network);
-          if (!g) this.globals.set(network, g = new GlobalAllocator(this.store, { network, clock: this.clock }));
+          if (!g) this.globals.set(network, g = new GlobalAllocator(this.store, { network, clock: this.clock, gateway: this.gatewayHook(net) }));
           for (const pod of waiting) {
             await g.allocate(addressRequestFor(pod));
             report.l2Addresses++;
@@ -434,6 +436,12 @@ export class Controller {
         for (const pod of waiting) await this.warnOnce(pod, e.code === "SUBNET_EXHAUSTED" ? "SubnetExhausted" : "AllocationFailed", e.message);
       }
     }
+  }
+
+  /** Where the network's type puts a prefix's gateway (its plugin's hook), for IPAM. */
+  private gatewayHook(net: Network): GatewayOf | undefined {
+    const def = this.options.networkTypes.get(net.spec?.type ?? "");
+    return def ? (prefix) => def.gateway(net, prefix) : undefined;
   }
 
   /** How a network's type hands out addresses (its plugin's declaration); undefined for a type no plugin provides. */

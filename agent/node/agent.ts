@@ -32,7 +32,7 @@ import { createHash } from "node:crypto";
 import {
   type AddressAllocator, type AddressRequest, addressRequestFor, type Assignment, BindingRules, BlockAllocator, type BlockSource,
   type Clock, GlobalAllocator, HostLocalAllocator, IPAddress, isLaceError, isStoreError, type Network, type NetworkBindingPolicy,
-  type NetworkEndpoint, type NetworkTypeDefinition, type NetworkTypeLookup, type Resource, type RuleExtensionSet, type Store, systemClock,
+  bindPod, type NetworkEndpoint, type NetworkTypeDefinition, type NetworkTypeLookup, type Prefix, type Resource, type RuleExtensionSet, type Store, systemClock,
 } from "../../core/mod.ts";
 import { Informer } from "../store/informer.ts";
 import { type AgentReply, CNI_ERRORS, type CniRequest, type CniResult } from "../cni/spec.ts";
@@ -398,20 +398,8 @@ export class NodeAgent {
     mark("read");
     try {
       // 1. The network: bound once, then kept for the pod's life (the endpoint records it).
-      let network: string;
-      let bindingPolicy: string | null;
-      if (kept?.spec) {
-        network = kept.spec.network;
-        bindingPolicy = kept.spec.bindingPolicy ?? null;
-      } else {
-        const ns = this.cache<Resource>("Namespace")?.get(namespace) ?? await this.store.get<Resource>("Namespace", namespace);
-        const d = await this.binding.decide({
-          kind: "Pod", namespace, name, labels: pod.metadata.labels, annotations: pod.metadata.annotations,
-          namespaceLabels: ns?.metadata.labels, node: this.node,
-        });
-        network = d.network;
-        bindingPolicy = d.policy;
-      }
+      const ns = kept ? undefined : this.cache<Resource>("Namespace")?.get(namespace) ?? await this.store.get<Resource>("Namespace", namespace);
+      const { network, policy: bindingPolicy } = await bindPod(this.binding, pod, { endpoint: kept, namespaceLabels: ns?.metadata.labels, node: this.node });
       const net = this.cache<Network>("Network")?.get(network) ?? await this.store.get<Network>("Network", network);
       mark("bound");
       if (!net) throw new CniFailure(CNI_ERRORS.NO_NETWORK, `Pod ${namespace}/${name} binds to network "${network}", which does not exist`);
@@ -515,9 +503,12 @@ export class NodeAgent {
     const name = net.metadata.name;
     let a = this.allocators.get(name);
     if (!a) {
-      a = this.typeOf(net).addressing === "global"
-        ? new GlobalAllocator(this.store, { network: name })
-        : new HostLocalAllocator(this.store, { network: name, node: this.node, blocks: this.blocks });
+      const def = this.typeOf(net);
+      // The type's gateway hook decides which address of a block or subnet IPAM keeps for the gateway.
+      const gateway = (prefix: Prefix) => def.gateway(net, prefix);
+      a = def.addressing === "global"
+        ? new GlobalAllocator(this.store, { network: name, gateway })
+        : new HostLocalAllocator(this.store, { network: name, node: this.node, blocks: this.blocks, gateway });
       this.allocators.set(name, a);
     }
     return a;

@@ -18,7 +18,7 @@
  *   await store.update(detachedEndpoint(ep, new Date(clock.now())));
  * }
  */
-import { addressRequestFor, type NetworkEndpoint, podHasFinished, type Resource } from "../../core/mod.ts";
+import { endpointOwnedBy, type NetworkEndpoint, podHasFinished, type Resource } from "../../core/mod.ts";
 
 /** The annotations that name an endpoint's live sandbox. */
 export const CONTAINER_ID_ANNOTATION = "lace-cni.io/container-id";
@@ -27,16 +27,8 @@ export const NETNS_ANNOTATION = "lace-cni.io/netns";
 
 type Pod = Resource<unknown, { phase?: string }>;
 
-/** Whether `ep` records `pod`: the same UID, or the same owner handle when the endpoint records no UID. */
-export function endpointOwnedBy(ep: NetworkEndpoint, pod: Pod): boolean {
-  const uid = ep.spec?.pod?.uid;
-  if (uid) return uid === pod.metadata.uid;
-  try {
-    return ep.spec?.owner !== undefined && ep.spec.owner === addressRequestFor(pod).owner;
-  } catch {
-    return false;
-  }
-}
+/** Whether an endpoint records the pod (core/rules/pod_binding.ts). */
+export { endpointOwnedBy };
 
 /**
  * Whether the kubelet will give the pod another sandbox: it exists, is not

@@ -13,7 +13,7 @@
  */
 import { pino } from "pino";
 import { DesiredStateBuilder } from "../../core/controller/mod.ts";
-import type { Store } from "../../core/mod.ts";
+import { type Store, typeDeclarations } from "../../core/mod.ts";
 import { connectStore } from "../store/connect.ts";
 import { KubeStore } from "../store/kube.ts";
 import { embeddedKubeConfig, loadKubeConfig } from "../store/kubeconfig.ts";
@@ -78,7 +78,7 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   metrics.datapathCounters(() => dataplane.counters?.());
   log.info({ dataplane: definition.feature, plugin, backend: caps.backend, settings, seg6: caps.seg6, bpf: caps.bpf }, `dataplane ${definition.feature}${caps.backend ? ` (${caps.backend} backend)` : ""}`);
   const types = rt.networkTypes;
-  const states = new DesiredStateBuilder({ node: opts.node, extensions: rt.extensions, forwardingOf: (type) => types.get(type)?.forwarding });
+  const states = new DesiredStateBuilder({ node: opts.node, extensions: rt.extensions, ...typeDeclarations(types) });
   const agent = new NodeAgent({
     store, node: opts.node, dataplane, states, networkTypes: types, metrics, log, extensions: rt.extensions, defaultNetwork: opts.defaultNetwork ?? rt.defaultNetwork,
   });

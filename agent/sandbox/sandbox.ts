@@ -19,10 +19,10 @@
 import { randomBytes } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import {
   type NetworkTypeLookup,
-  BindingRules, isStoreError, type Network, type NetworkBindingPolicy, type NetworkEndpoint, type NetworkRoutingPolicy, Prefix,
+  BindingRules, bindPod, isStoreError, type Network, type NetworkBindingPolicy, type NetworkEndpoint, type NetworkRoutingPolicy, Prefix,
   type Resource, retryOnConflict, RoutingRules, type Store, type Topology,
 } from "../../core/mod.ts";
 import { KubeStore } from "../store/kube.ts";
@@ -53,10 +53,14 @@ export interface SandboxOptions {
   controller?: boolean;
   /** The agents' srv6 backend: auto (default), kernel or bpf. */
   backend?: string;
+  /** lace.yaml for the agents and the controller (third-party plugins); default the built-in plugins. */
+  config?: string;
 }
 
 interface SandboxRecord {
   controller: boolean;
+  /** The configuration file (absolute) the agents and the controller load. */
+  config?: string;
   /** The agents' srv6 backend as asked (auto, kernel, bpf). */
   backend?: string;
   prefix: string;
@@ -174,9 +178,13 @@ export class Sandbox {
     writeFileSync(join(this.rec.dir, "sandbox.json"), JSON.stringify(this.rec, null, 2));
   }
 
-  /** The network types the agents load (the built-in configuration). */
+  /** The network types the agents load (from the sandbox's configuration). */
   private networkTypes(): Promise<NetworkTypeLookup> {
-    return this.types ??= loadRuntime().then((rt) => rt.networkTypes);
+    return this.types ??= loadRuntime(this.rec.config).then((rt) => rt.networkTypes);
+  }
+
+  private configArgs(): string[] {
+    return this.rec.config ? ["--config", this.rec.config] : [];
   }
 
   /** Builds the fabric and the nodes and starts the store, the controller and the agents. */
@@ -192,7 +200,9 @@ export class Sandbox {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const backend = opts.backend ?? "auto";
     if (!["auto", "kernel", "bpf"].includes(backend)) throw new Error(`Invalid backend "${backend}": expected auto, kernel or bpf`);
-    const sb = new Sandbox({ controller: opts.controller ?? true, backend, prefix, dir, nodes, created: new Date().toISOString(), pids: {}, pods: [] }, progress);
+    const config = opts.config ? resolve(opts.config) : undefined;
+    if (config && !existsSync(config)) throw new Error(`Invalid config "${opts.config}": no such file`);
+    const sb = new Sandbox({ controller: opts.controller ?? true, backend, ...(config ? { config } : {}), prefix, dir, nodes, created: new Date().toISOString(), pids: {}, pods: [] }, progress);
     sb.save();
     try {
       await sb.build();
@@ -248,7 +258,7 @@ export class Sandbox {
 
     if (this.rec.controller) {
       this.progress("controller: lace controller");
-      const c = startDetached([...laceArgv(), "controller", "--kubeconfig", join(this.dir, "kubeconfig")], join(this.dir, "controller.log"));
+      const c = startDetached([...laceArgv(), "controller", "--kubeconfig", join(this.dir, "kubeconfig"), ...this.configArgs()], join(this.dir, "controller.log"));
       this.recordPid("controller", c.pid!);
     } else {
       this.standIn = true;
@@ -281,7 +291,7 @@ export class Sandbox {
   startAgent(node: string): number {
     mkdirSync(join(this.dir, node), { recursive: true, mode: 0o700 });
     const p = startDetached([...laceArgv(), "agent", "--node", node, "--store-socket", this.apiSocket, "--cni-socket", this.cniSocket(node),
-      "--metrics", "127.0.0.1:9471", "--backend", this.rec.backend ?? "auto", "--bpffs", this.bpffs], join(this.dir, node, "agent.log"), this.nodeNs(node));
+      "--metrics", "127.0.0.1:9471", "--backend", this.rec.backend ?? "auto", "--bpffs", this.bpffs, ...this.configArgs()], join(this.dir, node, "agent.log"), this.nodeNs(node));
     this.recordPid(`agent:${node}`, p.pid!);
     this.save();
     return p.pid!;
@@ -466,18 +476,12 @@ export class Sandbox {
 
   /** The network the product binds a pod to (binding policies), or why none. */
   private async bindingFor(pod: Resource): Promise<{ network: string | null; why?: string }> {
-    const existing = await this.store.get<NetworkEndpoint>("NetworkEndpoint", pod.metadata.name, pod.metadata.namespace);
-    // A binding belongs to one pod (its UID): a new pod of the same name is bound afresh.
-    const uid = pod.metadata.uid;
-    if (existing?.spec && (!uid || existing.spec.pod?.uid === uid)) return { network: existing.spec.network };
+    const endpoint = await this.store.get<NetworkEndpoint>("NetworkEndpoint", pod.metadata.name, pod.metadata.namespace);
     const policies = (await this.store.list<NetworkBindingPolicy>("NetworkBindingPolicy")).items;
     const ns = await this.store.get<Resource>("Namespace", pod.metadata.namespace!);
     try {
-      const d = await BindingRules.compile(policies).decide({
-        kind: "Pod", namespace: pod.metadata.namespace!, name: pod.metadata.name, labels: pod.metadata.labels,
-        annotations: pod.metadata.annotations, namespaceLabels: ns?.metadata.labels,
-      });
-      return { network: d.network };
+      // As the agent binds it (its own endpoint, else the policies); the node is not known to the policies here.
+      return { network: (await bindPod(BindingRules.compile(policies), pod, { endpoint, namespaceLabels: ns?.metadata.labels })).network };
     } catch (e) {
       return { network: null, why: (e as Error).message };
     }

@@ -10,6 +10,7 @@ import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { Allocation, NetworkEndpoint, Resource } from "../../core/mod.ts";
 import { type MatrixEntry, Sandbox, type SandboxPod } from "./sandbox.ts";
 import { sh, sleep } from "./processes.ts";
@@ -27,6 +28,7 @@ export function sandboxSuite(backend: "kernel" | "bpf"): void {
   else if (seg6Missing) console.log(`sandbox end-to-end tests (kernel backend) skipped: ${seg6Missing}`);
 
   const L = "lace-cni.io/v1alpha1";
+  const SEGMENT_CONFIG = fileURLToPath(new URL("../../examples/plugins/segment/testdata/lace.yaml", import.meta.url));
   const net = (name: string, v4: string, v6?: string, anonymous = false): Resource => ({
     apiVersion: L, kind: "Network", metadata: { name },
     spec: {
@@ -84,7 +86,8 @@ export function sandboxSuite(backend: "kernel" | "bpf"): void {
   t.before(async () => {
     if (!runs) return;
     try {
-      sb = await Sandbox.up({ nodes: 3, prefix: `le${backend[0]}${process.pid.toString(36)}-`, backend });
+      // The agents and the controller load the example third-party type `segment` (examples/plugins/segment) too.
+      sb = await Sandbox.up({ nodes: 3, prefix: `le${backend[0]}${process.pid.toString(36)}-`, backend, config: SEGMENT_CONFIG });
       await sb.apply([
         { apiVersion: "v1", kind: "Namespace", metadata: { name: "e2e" } },
         { apiVersion: L, kind: "Topology", metadata: { name: "default" }, spec: { locatorPool: "fd00:1ace::/32", locatorLength: 48, encapsulation: "Reduced", mtu: 0 } },
@@ -94,6 +97,9 @@ export function sandboxSuite(backend: "kernel" | "bpf"): void {
         pod("v1", "vault", 1), pod("v2", "vault", 2),
         // Same-node pairs: a second red pod and a second vault pod beside r1 and v1 on node 1.
         pod("r1s", "red", 1), pod("v1s", "vault", 1),
+        // A network of a third-party type, its gateway at the end of each block.
+        { apiVersion: L, kind: "Network", metadata: { name: "shop" }, spec: { type: "segment", ipv4Subnet: { prefix: "10.44.0.0/16", hostLocalPrefixLength: 24 }, ipv6Subnet: { prefix: "fd00:44::/48", hostLocalPrefixLength: 64 } } },
+        bind("shop"), pod("s1", "shop", 1), pod("s1s", "shop", 1), pod("s2", "shop", 2),
       ]);
       const notRun = sb.listPods().filter((p) => p.state !== "running");
       if (notRun.length) throw new Error(`pods not running: ${JSON.stringify(notRun)}`);
@@ -138,6 +144,24 @@ export function sandboxSuite(backend: "kernel" | "bpf"): void {
     assert.is(await sb.ping(P("v2"), v4("r1")), false, "no new connections in the reverse direction");
     await sb.store.delete("NetworkRoutingPolicy", "red-to-vault");
     assert.is(await eventually("r1", v4("v2"), false), false, "closed again");
+  });
+
+  test("a third-party network type (the example segment plugin) carries packets through the same datapath, with its gateway where it says", async () => {
+    for (const p of ["s1", "s1s", "s2"]) {
+      assert.is(P(p).state, "running", `${p}: ${P(p).reason ?? ""}`);
+      assert.not.ok(v4(p).endsWith(".254"), `${p} did not get the gateway's address: ${v4(p)}`);
+    }
+    const gw4 = v4("s1").replace(/\.\d+$/, ".254");
+    const routes = sh("ip", ["-n", P("s1").netns!, "route", "show", "default"]);
+    assert.match(routes, new RegExp(`default via ${gw4.replaceAll(".", "\\.")} `), "the pod's default route goes through the type's gateway");
+    assert.match(sh("ip", ["-n", sb.nodeNs("node-1"), "-br", "addr", "show"]), new RegExp(`${gw4.replaceAll(".", "\\.")}/24`), "the node's bridge holds it");
+    assert.is(await sb.ping(P("s1"), gw4), true, "the pod reaches its gateway");
+    for (const [a, b] of [["s1", "s2"], ["s2", "s1"], ["s1", "s1s"], ["s1s", "s1"]]) {
+      assert.is(await sb.ping(P(a), v4(b)), true, `${a} → ${b} IPv4`);
+      assert.is(await sb.ping(P(a), v6(b)), true, `${a} → ${b} IPv6`);
+    }
+    assert.is(await sb.ping(P("r1"), v4("s1")), false, "red → shop: no policy");
+    assert.is(await sb.ping(P("s2"), v4("r2")), false, "shop → red: no policy");
   });
 
   test("an anonymous network's pods on one node: closed both ways until a policy opens the network to itself", async () => {

@@ -83,6 +83,8 @@ export interface DesiredStateBuilderOptions {
    * plugin provides the type, and its networks are left out.
    */
   forwardingOf: (type: string) => NetworkForwarding["forwarding"] | undefined;
+  /** Where a network's type puts a prefix's gateway (its plugin's `gateway` hook); default: the first host. */
+  gatewayOf?: (network: Network, prefix: Prefix) => IPAddress | undefined;
 }
 
 /** Called with a node whose state changed, and its new state. */
@@ -108,8 +110,6 @@ interface Block {
   prefix: Prefix;
   text: string;
   node: string;
-  /** The gateway text, made on first use. */
-  gateway?: string;
   /** The owner's SID for the block's network, and the locator and id it was made from. */
   sid?: string;
   sidLocator?: Prefix;
@@ -239,6 +239,7 @@ export class DesiredStateBuilder {
   private readonly underlayMtu: number;
   private readonly extensions?: RuleExtensionSet;
   private readonly forwardingOfType: (type: string) => NetworkForwarding["forwarding"] | undefined;
+  private readonly gatewayOfType?: (network: Network, prefix: Prefix) => IPAddress | undefined;
   private readonly listeners = new Set<StateListener>();
 
   // Inputs.
@@ -303,6 +304,7 @@ export class DesiredStateBuilder {
     this.underlayMtu = options.underlayMtu ?? DEFAULT_UNDERLAY_MTU;
     this.extensions = options.extensions;
     this.forwardingOfType = options.forwardingOf;
+    this.gatewayOfType = options.gatewayOf;
     this.routing = new ReachabilityIndex({ extensions: this.extensions });
     this.table = this.routing.table;
   }
@@ -511,7 +513,8 @@ export class DesiredStateBuilder {
       snat: spec.snat !== false,
       subnets,
       routingKey: JSON.stringify([spec.type, spec.ipv4Subnet?.prefix, spec.ipv6Subnet?.prefix, spec.externalPrefixes, spec.anonymous === true, n.metadata.labels ?? {}]),
-      shapeKey: JSON.stringify([spec.type, spec.ipv4Subnet?.prefix, spec.ipv6Subnet?.prefix, spec.externalPrefixes, spec.anonymous === true]),
+      // Options too: a type's gateway hook may read them.
+      shapeKey: JSON.stringify([spec.type, spec.ipv4Subnet?.prefix, spec.ipv6Subnet?.prefix, spec.externalPrefixes, spec.anonymous === true, spec.options ?? null]),
       resource: n,
     };
     const old = this.nets.get(name);
@@ -965,7 +968,7 @@ export class DesiredStateBuilder {
       mtu: mtuFor(net.forwarding, this.encapsulation, this.topologyMtu, this.underlayMtu),
       // The node's SID for the network is its blocks' SID: reuse that string rather than make one per context.
       ...(locator ? { sid: own.length ? this.blockSid(own[0], name) : this.sidOf(node, name), sidBehavior: bridged ? "decap-bridge" as const : "decap-lookup" as const } : {}),
-      gateways: routed ? own.map(gatewayOf) : bridged ? net.subnets.map((p) => `${p.firstHost}/${p.length}`) : [],
+      gateways: routed ? this.gateways(net, own.map((b) => b.prefix)) : bridged ? this.gateways(net, net.subnets) : [],
       localPrefixes: routed ? own.map((b) => b.text) : bridged ? net.subnets.map((p) => p.toString()) : [],
       neighbors: l2 ? l2.neighbors : EMPTY,
       egress: shared.egress,
@@ -1022,6 +1025,21 @@ export class DesiredStateBuilder {
       this.remoteAll.set(network, all);
     }
     return all;
+  }
+
+  /**
+   * The gateways of a network's prefixes on a node (its blocks, or a bridged
+   * network's subnets), with their length: where the type's `gateway` hook
+   * puts them, else the first host. A prefix the hook gives no gateway has
+   * none listed.
+   */
+  private gateways(net: NetInfo, prefixes: readonly Prefix[]): string[] {
+    const out: string[] = [];
+    for (const p of prefixes) {
+      const g = this.gatewayOfType ? this.gatewayOfType(net.resource, p) : p.firstHost;
+      if (g) out.push(`${g}/${p.length}`);
+    }
+    return out;
   }
 
   private sharedPaths(source: string): SharedPaths {
@@ -1370,9 +1388,6 @@ function byName(a: NetworkForwarding, b: NetworkForwarding): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
-function gatewayOf(b: Block): string {
-  return b.gateway ??= `${b.prefix.firstHost}/${b.prefix.length}`;
-}
 
 /** l3 endpoints carry host routes (/32, /128); l2 ones the subnet's length. */
 function withLength(address: string, net: NetInfo): string {

@@ -15,7 +15,14 @@
  * b.capacity;                  // 1n (10.40.3.2: .0 network, .1 gateway, .3 broadcast)
  * b.take(b.nextFree()!, "pod-a");
  * b.nextFree();                // undefined: full
+ * // A network type whose gateway is elsewhere (its `gateway` hook):
+ * new AddressBlock(Prefix.parse("10.40.3.0/24"), IPAddress.parse("10.40.3.254")).reserved(254n); // "is the gateway of 10.40.3.0/24"
  */
+/**
+ * The gateway of a prefix as a network type declares it (its plugin's
+ * `gateway` hook); undefined: the type gives none.
+ */
+export type GatewayOf = (prefix: Prefix) => IPAddress | undefined;
 import { IPAddress, type Prefix } from "../ip/mod.ts";
 
 /**
@@ -35,7 +42,7 @@ type Key = number | bigint;
 
 export class AddressBlock {
   readonly prefix: Prefix;
-  /** The first host address (network + 1). */
+  /** The gateway: the first host address (network + 1) unless the network's type puts it elsewhere. */
   readonly gateway: IPAddress;
   /** How many addresses can be handed out. */
   readonly capacity: bigint;
@@ -44,16 +51,23 @@ export class AddressBlock {
   private readonly wide: boolean;
   private readonly firstUsable: bigint;
   private readonly lastUsable: bigint;
+  private readonly gatewayOffset: bigint;
   private cursor: bigint;
 
-  constructor(prefix: Prefix) {
+  /** `gateway` must be a host address of `prefix` (not its network or IPv4 broadcast address). */
+  constructor(prefix: Prefix, gateway: IPAddress = prefix.firstHost) {
     this.prefix = prefix;
-    this.gateway = prefix.firstHost;
     this.wide = prefix.bits - prefix.length > 52;
     const size = prefix.size;
-    this.firstUsable = 2n;
     // IPv4 keeps its broadcast address out; IPv6 has none.
     this.lastUsable = prefix.family === 4 ? size - 2n : size - 1n;
+    const g = prefix.contains(gateway) ? gateway.value - prefix.network : -1n;
+    if (g < 1n || g > this.lastUsable) {
+      throw new RangeError(`Invalid gateway ${gateway} for ${prefix}: expected a host address of the prefix (not its network or broadcast address)`);
+    }
+    this.gateway = gateway;
+    this.gatewayOffset = g;
+    this.firstUsable = g === 1n ? 2n : 1n;
     this.capacity = blockCapacity(prefix);
     this.cursor = this.firstUsable;
   }
@@ -91,7 +105,7 @@ export class AddressBlock {
    */
   reserved(offset: bigint): string | undefined {
     if (offset === 0n) return `is the network address of ${this.prefix}`;
-    if (offset === 1n) return `is the gateway of ${this.prefix}`;
+    if (offset === this.gatewayOffset) return `is the gateway of ${this.prefix}`;
     if (offset > this.lastUsable) return `is the broadcast address of ${this.prefix}`;
     return undefined;
   }
@@ -102,6 +116,8 @@ export class AddressBlock {
     let o = this.cursor;
     // At most `used` offsets are taken, so a free one turns up within used + 1 steps.
     for (let steps = 0; steps <= this.owners.size; steps++) {
+      if (o > this.lastUsable) o = this.firstUsable;
+      if (o === this.gatewayOffset) o++;
       if (o > this.lastUsable) o = this.firstUsable;
       if (!this.owners.has(this.key(o))) return o;
       o++;

@@ -11,7 +11,7 @@
 import { laceError } from "../errors.ts";
 import { type Family, IPAddress, Prefix } from "../ip/mod.ts";
 import type { Allocation, AllocationBlock } from "../resources/types.ts";
-import { AddressBlock } from "./address_block.ts";
+import { AddressBlock, type GatewayOf } from "./address_block.ts";
 import type { AssignedAddress, Assignment } from "./allocator.ts";
 import { timestamp } from "./layout.ts";
 
@@ -34,9 +34,12 @@ export interface Holding {
 export class AddressIndex {
   readonly slots: Slot[] = [];
 
+  /** `gatewayOf`: where the network's type puts a block's gateway (default: its first host). */
+  constructor(private readonly gatewayOf?: GatewayOf) {}
+
   /** Indexes the record's blocks that are not pending; skips entries it cannot parse. */
-  static of(record: Allocation | undefined): AddressIndex {
-    const idx = new AddressIndex();
+  static of(record: Allocation | undefined, gatewayOf?: GatewayOf): AddressIndex {
+    const idx = new AddressIndex(gatewayOf);
     for (const entry of record?.spec?.blocks ?? []) {
       if (entry.pending) continue;
       const p = Prefix.tryParse(entry.prefix);
@@ -51,7 +54,17 @@ export class AddressIndex {
   }
 
   addSlot(entry: AllocationBlock, prefix: Prefix): Slot {
-    const slot = { entry, block: new AddressBlock(prefix) };
+    const gateway = this.gatewayOf ? this.gatewayOf(prefix) : prefix.firstHost;
+    if (gateway === undefined) {
+      throw laceError("INVALID_RESOURCE", `The network's type gives ${prefix} no gateway: pods there would have no way out`);
+    }
+    let block: AddressBlock;
+    try {
+      block = new AddressBlock(prefix, gateway);
+    } catch (e) {
+      throw laceError("INVALID_RESOURCE", `The network's type gives a bad gateway: ${(e as Error).message}`);
+    }
+    const slot = { entry, block };
     this.slots.push(slot);
     return slot;
   }

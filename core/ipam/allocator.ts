@@ -21,7 +21,7 @@ export interface AssignedAddress {
   address: IPAddress;
   /** The block (`l3`) or subnet (`l2`) it came from. */
   prefix: Prefix;
-  /** The first host address of `prefix`. */
+  /** The gateway of `prefix`: its first host address, unless the network's type puts it elsewhere. */
   gateway: IPAddress;
 }
 

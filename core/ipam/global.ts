@@ -14,6 +14,7 @@ import { isLaceError, laceError } from "../errors.ts";
 import type { Family, IPAddress } from "../ip/mod.ts";
 import { type Clock, systemClock } from "../plugin/tokens.ts";
 import type { Store } from "../store/store.ts";
+import type { GatewayOf } from "./address_block.ts";
 import { AddressIndex, assignOp } from "./address_index.ts";
 import type { AddressAllocator, AddressRequest, Assignment } from "./allocator.ts";
 import { RecordCommitter } from "./committer.ts";
@@ -24,20 +25,24 @@ import { type NetworkPlan, readNetworkPlan, setExhausted } from "./network_plan.
 export interface GlobalAllocatorOptions {
   network: string;
   clock?: Clock;
+  /** Where the network's type puts a prefix's gateway (its plugin's `gateway` hook); default: the first host. */
+  gateway?: GatewayOf;
 }
 
 export class GlobalAllocator implements AddressAllocator {
   readonly network: string;
   private readonly clock: Clock;
   private readonly record: RecordCommitter<AddressIndex>;
+  private readonly gatewayOf?: GatewayOf;
   private plan?: Promise<NetworkPlan>;
   /** Whether the Network's `Exhausted` condition is known to be false; unknown after a restart. */
   private exhaustedCleared = false;
 
   constructor(private readonly store: Store, options: GlobalAllocatorOptions) {
+    this.gatewayOf = options.gateway;
     this.network = options.network;
     this.clock = options.clock ?? systemClock;
-    this.record = new RecordCommitter(store, l2PoolName(this.network), (r) => AddressIndex.of(r));
+    this.record = new RecordCommitter(store, l2PoolName(this.network), (r) => AddressIndex.of(r, options.gateway));
   }
 
   /** Store writes made so far (for benchmarks). */
@@ -73,7 +78,7 @@ export class GlobalAllocator implements AddressAllocator {
         // The pool record and its per-family blocks appear with the first allocation.
         if (!d.record) {
           d.record = newAllocation(this.network, L2_POOL_NODE, true);
-          d.state = AddressIndex.of(d.record);
+          d.state = AddressIndex.of(d.record, this.gatewayOf);
         }
         for (const f of plan.families) {
           if (!d.state.slots.some((s) => s.block.prefix.equals(f.subnet))) {

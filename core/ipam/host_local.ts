@@ -20,6 +20,7 @@ import { laceError } from "../errors.ts";
 import type { Family } from "../ip/mod.ts";
 import { type Clock, systemClock } from "../plugin/tokens.ts";
 import type { Store } from "../store/store.ts";
+import type { GatewayOf } from "./address_block.ts";
 import { AddressIndex, type AssignContext, assignOp } from "./address_index.ts";
 import { type AddressAllocator, type AddressRequest, type Assignment, NeedBlock } from "./allocator.ts";
 import type { BlockSource } from "./block_allocator.ts";
@@ -33,6 +34,8 @@ export interface HostLocalAllocatorOptions {
   /** Where more blocks come from. */
   blocks: BlockSource;
   clock?: Clock;
+  /** Where the network's type puts a prefix's gateway (its plugin's `gateway` hook); default: the first host. */
+  gateway?: GatewayOf;
 }
 
 export class HostLocalAllocator implements AddressAllocator {
@@ -49,7 +52,7 @@ export class HostLocalAllocator implements AddressAllocator {
     this.node = options.node;
     this.blocks = options.blocks;
     this.clock = options.clock ?? systemClock;
-    this.record = new RecordCommitter(store, allocationName(this.network, this.node), (r) => AddressIndex.of(r));
+    this.record = new RecordCommitter(store, allocationName(this.network, this.node), (r) => AddressIndex.of(r, options.gateway));
   }
 
   /** Store writes made so far (for benchmarks). */

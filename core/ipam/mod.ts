@@ -9,7 +9,7 @@
  * const ipam = new HostLocalAllocator(store, { network: "backend", node: "node-1", blocks: controller });
  * const { addresses } = await ipam.allocate(addressRequestFor(pod));
  */
-export { AddressBlock, blockCapacity } from "./address_block.ts";
+export { AddressBlock, blockCapacity, type GatewayOf } from "./address_block.ts";
 export type { AddressAllocator, AddressRequest, AssignedAddress, Assignment } from "./allocator.ts";
 export { BlockAllocator, type BlockAllocatorOptions, type BlockSource } from "./block_allocator.ts";
 export { AddressCollector, type AddressCollectorOptions, type OwnerLiveness, type Reclaimed } from "./collector.ts";

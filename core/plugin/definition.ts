@@ -71,6 +71,14 @@ class Checker {
   }
 }
 
+/** Why the core cannot run a type with this addressing and forwarding; undefined when it can. */
+function unsupported(addressing: string, forwarding: string): string | undefined {
+  if (forwarding === "underlay" && addressing !== "none") return `an underlay network's prefixes are reached over the underlay and hold no pods (addressing "none")`;
+  if (forwarding !== "underlay" && addressing === "none") return `a ${forwarding} network holds pods, which need addresses (addressing "host-local" or "global")`;
+  if (forwarding === "bridged" && addressing === "host-local") return `a bridged network is one L2 domain across nodes, so its addresses come from the whole subnet (addressing "global")`;
+  return undefined;
+}
+
 /**
  * The plugin definition a module exports (default export, or `plugin`),
  * checked field by field. `label` names the plugin as configured, for
@@ -104,6 +112,14 @@ export function checkDefinition(mod: unknown, label: string): PluginDefinition {
     c.oneOf(t.forwarding, `${p}.forwarding`, FORWARDING);
     c.optionalString(t.description, `${p}.description`);
     for (const hook of ["validate", "gateway", "locate"]) c.fn(t[hook], `${p}.${hook}`);
+    const why = unsupported(t.addressing as string, t.forwarding as string);
+    if (why) {
+      throw new LaceError(
+        "PLUGIN_UNSUPPORTED_CAPABILITY",
+        `Cannot load plugin "${name}": network type "${t.type}" declares addressing "${t.addressing}" with forwarding "${t.forwarding}", which the core cannot do: ${why}`,
+        { plugin: name },
+      );
+    }
   }
   for (const [i, item] of c.list(def.dataplanes, "dataplanes").entries()) {
     const p = `dataplanes[${i}]`;

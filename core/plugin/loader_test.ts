@@ -182,6 +182,15 @@ t("a definition with a bad field is refused, naming the field", async () => {
   assert.is(e.message, `Plugin "acme-sloppy" is invalid: apiVersion: expected a semver range such as "^1.0.0", got "version one"`);
 });
 
+t("a type the core cannot run is refused, naming the plugin and the capability", async () => {
+  const e = await refusal("plugins: [./l2_blocks.ts]", "PLUGIN_UNSUPPORTED_CAPABILITY");
+  assert.is(
+    e.message,
+    `Cannot load plugin "acme-l2blocks": network type "l2blocks" declares addressing "host-local" with forwarding "bridged", which the core cannot do: a bridged network is one L2 domain across nodes, so its addresses come from the whole subnet (addressing "global")`,
+  );
+  assert.is(e.plugin, "acme-l2blocks");
+});
+
 t("an unsupported plugin API range is refused", async () => {
   const e = await refusal("plugins: [./alpha.ts, ./api_v2.ts]", "PLUGIN_API_UNSUPPORTED");
   assert.is(e.message, `Cannot load plugin "acme-future": it requires plugin API ^2.0.0, this core provides 1.0.0`);

@@ -10,7 +10,9 @@
  * types.get("vlan")?.validate(spec, report); // a throw becomes PLUGIN_HOOK_FAILED
  */
 import { isLaceError, LaceError } from "../errors.ts";
-import type { NetworkTypeDefinition, RuleFactDefinition, RuleOperatorDefinition } from "./api.ts";
+import type { ForwardingKind, NetworkTypeDefinition, RuleFactDefinition, RuleOperatorDefinition } from "./api.ts";
+import type { IPAddress, Prefix } from "../ip/mod.ts";
+import type { Network } from "../resources/types.ts";
 
 /** The message of anything thrown, without assuming it is an Error. */
 function messageOf(e: unknown): string {
@@ -121,6 +123,24 @@ export class NetworkTypeRegistry {
   entries(): NetworkTypeEntry[] {
     return [...this.#entries.values()];
   }
+}
+
+/**
+ * What the desired-state builder asks of network types, answered by their
+ * declarations and hooks: how a type forwards, and where it puts a
+ * prefix's gateway.
+ *
+ * @example
+ * new DesiredStateBuilder({ node: "node-1", ...typeDeclarations(rt.networkTypes) });
+ */
+export function typeDeclarations(types: Pick<NetworkTypeRegistry, "get">): {
+  forwardingOf: (type: string) => ForwardingKind | undefined;
+  gatewayOf: (network: Network, prefix: Prefix) => IPAddress | undefined;
+} {
+  return {
+    forwardingOf: (type) => types.get(type)?.forwarding,
+    gatewayOf: (network, prefix) => types.get(network.spec?.type ?? "")?.gateway(network, prefix),
+  };
 }
 
 // ---------------------------------------------------------------- rule extensions
