@@ -28,7 +28,7 @@ import { BUILTIN_PREFIX, type LaceConfig, type PluginEntry } from "./config.ts";
 import { checkDefinition } from "./definition.ts";
 import { BUILT_IN_RULE_OPERATORS, CORE_RULE_FACTS, hookFailed, NetworkTypeRegistry, RuleExtensions } from "./registry.ts";
 import { CORE_RULE_FACT_NAMES, CORE_RULE_OPERATOR_NAMES } from "../rules/reserved_names.ts";
-import { Tokens } from "./tokens.ts";
+import { type Clock, systemClock, Tokens } from "./tokens.ts";
 
 /** The plugins that ship with lace-cni, by the name after `lace-cni/`. */
 export const BUILTIN_PLUGINS: readonly string[] = ["l3", "l2", "external", "srv6"];
@@ -61,6 +61,8 @@ export interface LoadOptions {
   container?: DependencyContainer;
   /** The root logger; default `Tokens.Logger` from the container, else silent. */
   log?: PluginLogger;
+  /** The time source plugins get as `Tokens.Clock`; default the container's, else the system clock. */
+  clock?: Clock;
 }
 
 /** One plugin between import and setup. */
@@ -244,10 +246,14 @@ export async function loadPlugins(config: Pick<LaceConfig, "plugins">, opts: Loa
   // 4. Setup, in order. Each plugin sees the exports of those set up before
   //    it through its own container; the root is only written once all succeed.
   const rootLog = opts.log ?? (root.isRegistered(Tokens.Logger, true) ? root.resolve<PluginLogger>(Tokens.Logger) : silent);
+  const clock = opts.clock ?? (root.isRegistered(Tokens.Clock, true) ? root.resolve<Clock>(Tokens.Clock) : systemClock);
   const shared: { token: symbol; from: DependencyContainer }[] = [];
   for (const { entry, def } of candidates) {
     const child = root.createChildContainer();
     for (const { token, from } of shared) child.register(token, { useFactory: () => from.resolve(token) });
+    // What the core provides every plugin: time, and a logger whose lines carry the plugin's name.
+    if (!child.isRegistered(Tokens.Clock, true)) child.register(Tokens.Clock, { useValue: clock });
+    child.register(Tokens.Logger, { useValue: pluginLogger(rootLog, def.name) });
     if (def.setup !== undefined) {
       try {
         await def.setup({ container: child, options: entry.options, log: pluginLogger(rootLog, def.name) });
@@ -270,6 +276,8 @@ export async function loadPlugins(config: Pick<LaceConfig, "plugins">, opts: Loa
   for (const { token, from } of shared) root.register(token, { useFactory: () => from.resolve(token) });
   if (!root.isRegistered(Tokens.NetworkTypes, true)) root.register(Tokens.NetworkTypes, { useValue: networkTypes });
   if (!root.isRegistered(Tokens.RuleExtensions, true)) root.register(Tokens.RuleExtensions, { useValue: ruleExtensions });
+  if (!root.isRegistered(Tokens.Clock, true)) root.register(Tokens.Clock, { useValue: clock });
+  if (!root.isRegistered(Tokens.Logger, true)) root.register(Tokens.Logger, { useValue: rootLog });
 
   return {
     networkTypes,

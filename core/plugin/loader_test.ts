@@ -58,6 +58,15 @@ t("loads plugins by path, in order, with everything they provide", async () => {
   assert.is(loaded.container.resolve(Tokens.RuleExtensions), loaded.ruleExtensions);
 });
 
+t("plugins resolve the core's clock and a logger carrying their name from their container", async () => {
+  const lines: { msg: string; fields?: Record<string, unknown> }[] = [];
+  const log = { debug() {}, warn() {}, error() {}, info: (msg: string, fields?: Record<string, unknown>) => lines.push({ msg, fields }) };
+  const loaded = await load("plugins: [./uses_core.ts]", { clock: { now: () => 1234 }, log });
+  assert.equal(loaded.container.resolve(Symbol.for("test-uses-core.Seen")), { at: 1234 });
+  assert.equal(lines, [{ msg: "set up", fields: { at: 1234, plugin: "test-uses-core" } }]);
+  assert.is(loaded.container.resolve<{ now(): number }>(Tokens.Clock).now(), 1234);
+});
+
 t("the registry satisfies the validator's NetworkTypeLookup and refuses a second provider", () => {
   interface NetworkTypeLookup {
     get(type: string): NetworkTypeDefinition | undefined;

@@ -1,25 +1,20 @@
 /**
  * Injection tokens shared between the core and plugins. Every token is a
- * symbol, and every token lives here.
+ * symbol, every token lives here, and the loader registers each one: a
+ * plugin resolves them from the container its `setup` and `create` get.
  *
  * @example
- * const store = container.resolve<Store>(Tokens.Store);
+ * const clock = container.resolve<Clock>(Tokens.Clock);
  */
 export const Tokens = {
-  /** `Store`: where resources live. */
-  Store: Symbol.for("lace-cni.Store"),
   /** `Clock`: `{ now(): number }` in milliseconds; injected so tests control time. */
   Clock: Symbol.for("lace-cni.Clock"),
-  /** `PluginLogger`: the root logger. */
+  /** `PluginLogger`: in a plugin's container, a logger whose lines carry the plugin's name; in the root, the root logger. */
   Logger: Symbol.for("lace-cni.Logger"),
-  /** `NetworkTypeRegistry`: every loaded network type. */
+  /** `NetworkTypeRegistry`: every loaded network type (root container, after loading). */
   NetworkTypes: Symbol.for("lace-cni.NetworkTypes"),
-  /** `RuleExtensions`: facts and operators contributed by plugins. */
+  /** `RuleExtensions`: facts and operators contributed by plugins (root container, after loading). */
   RuleExtensions: Symbol.for("lace-cni.RuleExtensions"),
-  /** `ClusterView`: read-only cluster state for address resolution. */
-  ClusterView: Symbol.for("lace-cni.ClusterView"),
-  /** Node-local system access (netlink, netns); provided by the agent, never by core. */
-  System: Symbol.for("lace-cni.System"),
 } as const;
 
 /** Time source. */

@@ -6,7 +6,8 @@
  * Rules are evaluated one at a time (`Rule.evaluate`) rather than through
  * `Engine.run`, because `run` evaluates every rule it holds: the indexes in
  * `binding.ts` and `routing.ts` pick the candidates and their order, and
- * json-rules-engine decides each candidate's conditions.
+ * json-rules-engine decides each candidate's conditions. What this needs
+ * of json-rules-engine beyond its documented API is in jre_internals.ts.
  *
  * @example
  * const pe = new PolicyEngine("binding", BINDING_FACTS, { operators: [], facts: [] });
@@ -18,6 +19,7 @@ import { Almanac, Engine, Fact, Rule, type TopLevelCondition } from "json-rules-
 import type { RuleFactDefinition, RuleOperatorDefinition } from "../plugin/api.ts";
 import { BUILT_IN_RULE_OPERATORS as BUILTIN_OPERATORS } from "../plugin/registry.ts";
 import { isLaceError, laceError } from "../errors.ts";
+import { bindRule, evaluateRule, operatorKnown, operatorNames } from "./jre_internals.ts";
 
 /**
  * The rule facts and operators plugins contribute, as the plugin registry
@@ -61,7 +63,6 @@ export interface EvaluatedRule {
 }
 
 // `Rule.evaluate` is public in json-rules-engine's JavaScript but missing from its type declarations.
-type EvaluableRule = Rule & { evaluate(almanac: Almanac): Promise<EvaluatedRule> };
 
 const NO_CACHE = Object.freeze({ cache: false });
 
@@ -136,14 +137,12 @@ export class PolicyEngine {
 
   /** True when `name` (with json-rules-engine decorators such as `not:`) is a known operator. */
   hasOperator(name: string): boolean {
-    // OperatorMap.get resolves decorators (`everyFact:`, `not:`) and is not in the type declarations.
-    return (this.engine as unknown as { operators: { get(n: string): unknown } }).operators.get(name) != null;
+    return operatorKnown(this.engine, name);
   }
 
   /** The operator names, for messages. */
   operatorNames(): string[] {
-    const map = (this.engine as unknown as { operators: { operators: Map<string, unknown> } }).operators.operators;
-    return [...map.keys()].filter((n) => !n.includes(":")).sort();
+    return operatorNames(this.engine).sort();
   }
 
   /** Compiles one rule. `conditions` must already have been checked with `prepareConditions`. */
@@ -151,7 +150,7 @@ export class PolicyEngine {
     // No event params: json-rules-engine deep-clones the event on every evaluation, and decisions read the policy, not the event.
     const rule = new Rule({ name, conditions, event: { type: this.domain } });
     // Bound to the engine for its operators without being added to its rule list.
-    return (rule as unknown as { setEngine(e: Engine): Rule }).setEngine(this.engine);
+    return bindRule(rule, this.engine);
   }
 
   /** An almanac holding one decision's facts, plus the core's and plugins' computed facts. */
@@ -201,7 +200,7 @@ export class PolicyEngine {
 
   /** Evaluates one compiled rule against an almanac. */
   evaluate(rule: CompiledRule, almanac: Almanac): Promise<EvaluatedRule> {
-    return (rule as EvaluableRule).evaluate(almanac);
+    return evaluateRule(rule, almanac) as Promise<EvaluatedRule>;
   }
 }
 
