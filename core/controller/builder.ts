@@ -68,7 +68,11 @@ import type {
 import type { RuleExtensionSet } from "../rules/engine.ts";
 import type { ReachabilityTable, ReachEntry } from "../rules/routing.ts";
 import { ReachabilityIndex } from "./reachability_index.ts";
-import { bridgeFor, DEFAULT_UNDERLAY_MTU, mtuFor, sidFor, tableFor } from "./naming.ts";
+import { bridgeFor, DEFAULT_UNDERLAY_MTU, interfaceName, mtuFor, sidFor, tableFor } from "./naming.ts";
+import { mapAdd, mapDelete, mapSetAdd, mapSetDelete } from "./multimap.ts";
+import { ownDenied } from "./own_denied.ts";
+import { cutAround } from "./prefix_cut.ts";
+import { deepEqual, sameList, sameLocalEndpoint } from "./sameness.ts";
 
 export interface DesiredStateBuilderOptions {
   /** Keep only this node's state (an agent); every node's when absent (the controller, `lace plan`). */
@@ -1266,39 +1270,6 @@ const PEERS_PROPERTY: PropertyDescriptorMap = {
 };
 
 /** The sorted peer list without `node`: two slices, not a filter, since it runs for every published state. */
-/**
- * `whole` without the `holes` inside it, as the fewest prefixes: each hole
- * costs one prefix per bit it is longer than `whole`. Returns `[whole]`
- * itself (same object) when no hole touches it.
- *
- * @example
- * cutAround(10.2.0.0/24, [10.2.0.0/26]); // [10.2.0.128/25, 10.2.0.64/26]
- */
-export function cutAround(whole: Prefix, holes: readonly Prefix[]): Prefix[] {
-  let pieces = [whole];
-  for (const q of holes) {
-    const next: Prefix[] = [];
-    for (const r of pieces) {
-      if (q.covers(r)) continue;
-      if (!r.covers(q)) {
-        next.push(r);
-        continue;
-      }
-      let cur = r;
-      while (cur.length < q.length) {
-        const half = 1n << BigInt(cur.bits - cur.length - 1);
-        const low = new Prefix(cur.family, cur.network, cur.length + 1);
-        const high = new Prefix(cur.family, cur.network + half, cur.length + 1);
-        const qInHigh = high.covers(q);
-        next.push(qInHigh ? low : high);
-        cur = qInHigh ? high : low;
-      }
-    }
-    pieces = next;
-  }
-  return pieces;
-}
-
 /** The first index whose endpoint id is not below `id`. */
 function lowerBound(list: LocalEndpoint[], id: string): number {
   let lo = 0;
@@ -1344,46 +1315,6 @@ function internInto(s: SharedPaths, prev: SharedPaths): void {
   if (deepEqual(s.denied, prev.denied)) s.denied = prev.denied;
 }
 
-/**
- * What of its own subnets the source may not open connections to, as
- * disjoint pieces: its Deny entries there, and every subnet no Allow entry
- * of its own covers (an anonymous network, or a Deny for the whole network:
- * policy null, since the reachability table lists no entry for them). Each
- * piece is cut around the narrower own prefixes a policy allows inside it,
- * and pieces inside another denied piece are dropped. The own blocks stay
- * routed (other networks may be allowed there), so these are not routes.
- */
-function ownDenied(entries: readonly ReachEntry[], source: string, subnets: readonly Prefix[]): DeniedDestination[] {
-  const allowed: Prefix[] = [];
-  const denied: { prefix: Prefix; policy: string | null }[] = [];
-  for (const e of entries) {
-    if (e.network !== source || e.prefix === null) continue;
-    const p = Prefix.tryParse(e.prefix);
-    if (!p.ok) continue;
-    if (e.action === "allow") allowed.push(p.value);
-    else denied.push({ prefix: p.value, policy: e.policy });
-  }
-  for (const subnet of subnets) {
-    if (!allowed.some((a) => a.covers(subnet))) denied.push({ prefix: subnet, policy: null });
-  }
-  if (denied.length === 0) return EMPTY;
-  const pieces: { prefix: Prefix; policy: string | null }[] = [];
-  for (const d of denied) {
-    const holes = allowed.filter((a) => d.prefix.covers(a) && !a.equals(d.prefix));
-    for (const piece of cutAround(d.prefix, holes)) pieces.push({ prefix: piece, policy: d.policy });
-  }
-  pieces.sort((a, b) => a.prefix.compare(b.prefix));
-  const out: DeniedDestination[] = [];
-  let last: Prefix | undefined;
-  for (const x of pieces) {
-    // Sorted by address then length: a piece inside an earlier one follows it.
-    if (last && last.covers(x.prefix)) continue;
-    last = x.prefix;
-    out.push({ destination: x.prefix.toString(), policy: x.policy });
-  }
-  return out;
-}
-
 function byName(a: NetworkForwarding, b: NetworkForwarding): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
@@ -1419,16 +1350,6 @@ function nodeAddressOf(r: Resource): string | undefined {
   return (internal.find((a) => a.address!.includes(":")) ?? internal[0])?.address;
 }
 
-/** A stable host-side interface name when the agent has not recorded one: `lc` + 8 hex digits of FNV-1a. */
-export function interfaceName(key: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return `lc${(h >>> 0).toString(16).padStart(8, "0")}`;
-}
-
 function sameTexts(a: Block[], b: Block[]): boolean {
   return a.length === b.length && a.every((x, i) => x.text === b[i].text);
 }
@@ -1436,34 +1357,6 @@ function sameTexts(a: Block[], b: Block[]): boolean {
 function sameEndpoint(a: EndpointInfo, b: EndpointInfo): boolean {
   return a.network === b.network && a.node === b.node && a.mac === b.mac && a.iface === b.iface && a.netns === b.netns &&
     a.addresses.length === b.addresses.length && a.addresses.every((x, i) => x === b.addresses[i]);
-}
-
-function sameList<T>(a: readonly T[], b: readonly T[], same: (x: T, y: T) => boolean): boolean {
-  if (a === b) return true;
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] && !same(a[i], b[i])) return false;
-  return true;
-}
-
-function sameLocalEndpoint(a: LocalEndpoint, b: LocalEndpoint): boolean {
-  return a.id === b.id && a.network === b.network && a.interface === b.interface && a.mac === b.mac && a.netns === b.netns &&
-    sameList(a.addresses, b.addresses, (x, y) => x === y);
-}
-
-/** Structural equality of plain JSON values, with shared (identical) parts skipped. */
-function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
-    return true;
-  }
-  const ka = Object.keys(a as object);
-  const kb = Object.keys(b as object);
-  if (ka.length !== kb.length) return false;
-  for (const k of ka) if (!deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
-  return true;
 }
 
 /** Equal scalars and small lists, and the very same shared inputs cut the same way. */
@@ -1478,30 +1371,4 @@ function sameForwarding(a: NetworkForwarding, b: NetworkForwarding): boolean {
     x.remote === y.remote && x.holds === y.holds &&
     x.shared.paths === y.shared.paths && a.denied === b.denied && x.localize === y.localize &&
     x.l2?.fdb === y.l2?.fdb && x.l2Local === y.l2Local;
-}
-
-function mapAdd<V>(m: Map<string, Map<string, V>>, group: string, key: string, v: V): void {
-  let g = m.get(group);
-  if (!g) m.set(group, g = new Map());
-  g.set(key, v);
-}
-
-function mapDelete<V>(m: Map<string, Map<string, V>>, group: string, key: string): void {
-  const g = m.get(group);
-  if (!g) return;
-  g.delete(key);
-  if (g.size === 0) m.delete(group);
-}
-
-function mapSetAdd(m: Map<string, Set<string>>, group: string, v: string): void {
-  let g = m.get(group);
-  if (!g) m.set(group, g = new Set());
-  g.add(v);
-}
-
-function mapSetDelete(m: Map<string, Set<string>>, group: string, v: string): void {
-  const g = m.get(group);
-  if (!g) return;
-  g.delete(v);
-  if (g.size === 0) m.delete(group);
 }

@@ -4,7 +4,8 @@ import * as assert from "uvu/assert";
 import type { NetworkForwarding, NodeDesiredState } from "../dataplane/desired_state.ts";
 import { Prefix } from "../ip/mod.ts";
 import type { Resource } from "../resources/types.ts";
-import { cutAround, DesiredStateBuilder } from "./builder.ts";
+import { DesiredStateBuilder } from "./builder.ts";
+import { cutAround } from "./prefix_cut.ts";
 import { allocation, builtInForwarding, endpoint, locatorsFor, network, routingPolicy, topology } from "./testing.ts";
 
 const t = suite("controller/builder");

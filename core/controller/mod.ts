@@ -7,6 +7,7 @@
  * const builder = new DesiredStateBuilder({ node: "node-1" });
  * builder.onChange((_node, state) => dataplane.apply(state));
  */
-export { DesiredStateBuilder, type DesiredStateBuilderOptions, interfaceName, type StateListener } from "./builder.ts";
-export { bridgeFor, DEFAULT_UNDERLAY_MTU, mtuFor, sidFor, TABLE_BASE, tableFor } from "./naming.ts";
+export { DesiredStateBuilder, type DesiredStateBuilderOptions, type StateListener } from "./builder.ts";
+export { bridgeFor, DEFAULT_UNDERLAY_MTU, interfaceName, mtuFor, sidFor, TABLE_BASE, tableFor } from "./naming.ts";
+export { cutAround } from "./prefix_cut.ts";
 export { ReachabilityIndex, type ReachabilityIndexOptions } from "./reachability_index.ts";

@@ -47,3 +47,13 @@ export function mtuFor(forwarding: NetworkForwarding["forwarding"], encapsulatio
   if (topologyMtu > 0) return topologyMtu;
   return underlayMtu - 40 - (encapsulation === "SRH" ? 24 : 0) - (forwarding === "bridged" ? 14 : 0);
 }
+
+/** A stable host-side interface name when the agent has not recorded one: `lc` + 8 hex digits of FNV-1a. */
+export function interfaceName(key: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return `lc${(h >>> 0).toString(16).padStart(8, "0")}`;
+}
