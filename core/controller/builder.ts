@@ -66,7 +66,7 @@ import type {
   Topology,
 } from "../resources/types.ts";
 import type { RuleExtensionSet } from "../rules/engine.ts";
-import type { ReachabilityTable, ReachEntry } from "../rules/routing.ts";
+import type { ReachabilityTable } from "../rules/routing.ts";
 import { ReachabilityIndex } from "./reachability_index.ts";
 import { bridgeFor, DEFAULT_UNDERLAY_MTU, interfaceName, mtuFor, sidFor, tableFor } from "./naming.ts";
 import { mapAdd, mapDelete, mapSetAdd, mapSetDelete } from "./multimap.ts";

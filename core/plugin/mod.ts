@@ -20,6 +20,7 @@ export * from "./api.ts";
 export { describe, type Family, IPAddress, Prefix, PrefixTable } from "../ip/mod.ts";
 export { checkPrefix, checkSubnets, type CheckedSubnet, forbidFields, longestUsablePrefix } from "../resources/checks.ts";
 export { heldBlocks } from "../ipam/layout.ts";
+export { locateInBlocks } from "./locate.ts";
 export type {
   Allocation,
   AllocationBlock,

@@ -10,17 +10,12 @@
  */
 import {
   checkSubnets,
-  type ClusterView,
   definePlugin,
   forbidFields,
-  heldBlocks,
-  type IPAddress,
-  type Location,
+  locateInBlocks,
   longestUsablePrefix,
-  type Network,
   type NetworkSpec,
   type NetworkTypeDefinition,
-  Prefix,
   type ProblemReporter,
 } from "../../core/plugin/mod.ts";
 
@@ -54,24 +49,6 @@ function validate(spec: NetworkSpec, report: ProblemReporter): void {
   }
 }
 
-/** The node whose Allocation holds the block covering `address`. */
-function locate(network: Network, address: IPAddress, view: ClusterView): Location | undefined {
-  const name = network.metadata.name;
-  const spec = network.spec;
-  const subnet = address.family === 4 ? spec?.ipv4Subnet : spec?.ipv6Subnet;
-  const parsed = Prefix.tryParse(subnet?.prefix);
-  if (!parsed.ok || !parsed.value.contains(address)) return undefined;
-  for (const allocation of view.allocations(name)) {
-    // Pool records and blocks still being claimed are not where an address lives.
-    for (const block of heldBlocks(allocation)) {
-      const b = Prefix.tryParse(block.prefix);
-      if (b.ok && b.value.contains(address)) {
-        return { kind: "node", node: allocation.spec!.node, network: name, block: b.value.toString() };
-      }
-    }
-  }
-  return undefined;
-}
 
 /** The `l3` network type definition. */
 export const l3NetworkType: NetworkTypeDefinition = {
@@ -81,7 +58,7 @@ export const l3NetworkType: NetworkTypeDefinition = {
   description: "Routed network; each node holds blocks of the subnet and routes between them",
   validate,
   gateway: (_network, block) => block.firstHost,
-  locate,
+  locate: locateInBlocks,
 };
 
 export default definePlugin({

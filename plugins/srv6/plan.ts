@@ -25,7 +25,7 @@
  * plan.routes.get("4|1001|10.40.5.0/24"); // { nexthop: "4|eth0|3|fd00:1ace:0:2::1", … }
  */
 import { IPAddress, Prefix, type NetworkForwarding, type NodeDesiredState } from "../../core/plugin/mod.ts";
-import type { AddrObj, BridgeObj, KernelObjects, NeighborObj, NexthopObj, ProxyObj, RouteObj, RuleObj } from "./objects.ts";
+import type { AddrObj, KernelObjects, NeighborObj, NexthopObj, ProxyObj, RouteObj, RuleObj } from "./objects.ts";
 import { addrKey, nexthopSig, routeKey, ruleKey } from "./objects.ts";
 import { canonicalIp, canonicalPrefix, SEG6_ACTION, SEG6_MODE } from "./wire.ts";
 

@@ -34,12 +34,10 @@
  */
 import {
   checkSubnets,
-  type ClusterView,
   definePlugin,
   forbidFields,
-  heldBlocks,
+  locateInBlocks,
   IPAddress,
-  type Location,
   longestUsablePrefix,
   type Network,
   type NetworkSpec,
@@ -90,20 +88,6 @@ function gateway(network: Network, block: Prefix): IPAddress | undefined {
   return value > block.network + 1n ? new IPAddress(block.family, value) : undefined;
 }
 
-/** The node whose Allocation holds the block covering `address`. */
-function locate(network: Network, address: IPAddress, view: ClusterView): Location | undefined {
-  const name = network.metadata.name;
-  const subnet = address.family === 4 ? network.spec?.ipv4Subnet : network.spec?.ipv6Subnet;
-  const parsed = Prefix.tryParse(subnet?.prefix);
-  if (!parsed.ok || !parsed.value.contains(address)) return undefined;
-  for (const allocation of view.allocations(name)) {
-    for (const block of heldBlocks(allocation)) {
-      const b = Prefix.tryParse(block.prefix);
-      if (b.ok && b.value.contains(address)) return { kind: "node", node: allocation.spec!.node, network: name, block: b.value.toString() };
-    }
-  }
-  return undefined;
-}
 
 export const segmentNetworkType: NetworkTypeDefinition = {
   type: "segment",
@@ -112,7 +96,7 @@ export const segmentNetworkType: NetworkTypeDefinition = {
   description: "Routed segment with per-node blocks; the gateway is at the end of each block",
   validate,
   gateway,
-  locate,
+  locate: locateInBlocks,
 };
 
 export default definePlugin({
