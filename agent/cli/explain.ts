@@ -26,15 +26,18 @@ import {
   IPAddress,
   isLaceError,
   laceError,
+  type Location,
   type Network,
   type NetworkBindingPolicy,
   type NetworkEndpoint,
   type NetworkRoutingPolicy,
+  type NetworkTypeLookup,
   type Resource,
   type RouteExplanation,
   type RouteTarget,
   type RuleExtensionSet,
   RoutingRules,
+  SnapshotClusterView,
 } from "../../core/mod.ts";
 import { loadRuntime } from "../config/runtime.ts";
 import { formatProblem } from "../../core/resources/problem.ts";
@@ -48,6 +51,8 @@ export interface ExplainOptions {
   json?: boolean;
   defaultNetwork?: string;
   extensions?: RuleExtensionSet;
+  /** The loaded network types: their `locate` hooks say where a destination address lives. */
+  networkTypes?: NetworkTypeLookup;
   out: (line: string) => void;
   err: (line: string) => void;
 }
@@ -94,8 +99,9 @@ export async function runExplain(opts: ExplainOptions): Promise<number> {
     const target: RouteTarget = to.address ? { address: to.address } : { network: to.network! };
     const explanation = await routing.explain(from.network!, target);
     if (to.network === null) to.network = explanation.toNetwork;
-    if (opts.json) opts.out(JSON.stringify(toJson(explanation, from, to, skipped), null, 2));
-    else printText(explanation, from, to, opts.out);
+    const where = opts.networkTypes && to.address ? locateAddress(opts.networkTypes, networks, to.network, to.address, resources) : undefined;
+    if (opts.json) opts.out(JSON.stringify({ ...toJson(explanation, from, to, skipped), ...(where ? { location: where } : {}) }, null, 2));
+    else printText(explanation, from, to, opts.out, where);
     return 0;
   } catch (e) {
     if (!isLaceError(e)) throw e;
@@ -166,9 +172,32 @@ function toJson(e: RouteExplanation, from: Endpoint, to: Endpoint, skipped: stri
   };
 }
 
-function printText(e: RouteExplanation, from: Endpoint, to: Endpoint, out: (line: string) => void): void {
+/**
+ * Where the destination address lives, as its network's type says (the
+ * type's `locate` hook over the manifests): a node and its block, a MAC,
+ * or an external prefix. A string when it cannot be located, saying why.
+ */
+function locateAddress(types: NetworkTypeLookup, networks: Network[], network: string | null, address: string, resources: Resource[]): Location | string {
+  const net = networks.find((n) => n.metadata.name === network);
+  if (!net) return "in no network";
+  const def = types.get(net.spec?.type ?? "");
+  if (!def) return `network ${network} is of type "${net.spec?.type}", which no loaded plugin provides`;
+  const a = IPAddress.tryParse(address);
+  if (!a.ok) return `not an address: ${address}`;
+  return def.locate(net, a.value, new SnapshotClusterView(resources)) ?? `no node holds it in these manifests (no Allocation, Neighbor or FDBEntry of network ${network} covers it)`;
+}
+
+function describeLocation(l: Location | string): string {
+  if (typeof l === "string") return l;
+  if (l.kind === "node") return `node ${l.node}${l.block ? `, block ${l.block}` : ""}`;
+  if (l.kind === "mac") return `MAC ${l.mac}${l.node ? ` on node ${l.node}` : ""}`;
+  return `external network ${l.network}, prefix ${l.prefix}`;
+}
+
+function printText(e: RouteExplanation, from: Endpoint, to: Endpoint, out: (line: string) => void, where?: Location | string): void {
   out(`from: ${describeEndpoint(from)}`);
   out(`to:   ${describeEndpoint(to)}${e.prefix ? ` (destination ${e.prefix})` : ""}`);
+  if (where !== undefined) out(`where: ${describeLocation(where)}`);
   const by = e.policy ? `by policy ${e.policy}` : `by default: ${e.default}`;
   out(`decision: ${e.decision.toUpperCase()} ${by}`);
   for (const p of e.prefixes) out(`  ${p.prefix}: ${p.decision}${p.policy ? ` (${p.policy})` : " (default)"}`);
@@ -230,8 +259,9 @@ export function registerExplain(program: Command): void {
     .option("--default-network <name>", "the network pods no binding policy matches go to (default: the configuration's)")
     .option("--config <file>", "lace configuration whose plugins provide rule facts and operators (default: the built-in plugins)")
     .action(async (o: { filename: string[]; from: string; to: string; json?: boolean; defaultNetwork?: string; config?: string }) => {
-      const { extensions, defaultNetwork } = await loadRuntime(o.config);
+      const { extensions, defaultNetwork, networkTypes } = await loadRuntime(o.config);
       process.exitCode = await runExplain({
+        networkTypes,
         paths: o.filename,
         from: o.from,
         to: o.to,

@@ -4,12 +4,13 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { cidrOperators } from "../../plugins/external/cidr_operators.ts";
 import { runExplain } from "./explain.ts";
+import { builtInNetworkTypes } from "../../test/built_in_types.ts";
 
 const t = suite("lace explain");
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const fixtures = fileURLToPath(new URL("testdata/explain/", import.meta.url));
 
-async function explain(from: string, to: string, more: { json?: boolean; defaultNetwork?: string } = {}) {
+async function explain(from: string, to: string, more: { json?: boolean; defaultNetwork?: string; networkTypes?: ReturnType<typeof builtInNetworkTypes> } = {}) {
   const out: string[] = [];
   const err: string[] = [];
   const code = await runExplain({
@@ -124,6 +125,19 @@ t("lace explain is registered on the program", () => {
   assert.is(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.equal([j.decision, j.policy], ["allow", "web-to-db"]);
+});
+
+t("an address destination: where it lives, as its network type's locate hook says", async () => {
+  const networkTypes = builtInNetworkTypes();
+  const inBlock = await explain("web", "10.2.9.200", { networkTypes });
+  assert.is(inBlock.code, 0, inBlock.err.join("\n"));
+  assert.ok(inBlock.out.includes("where: node node-2, block 10.2.9.0/24"), inBlock.out.join("\n"));
+  const json = (await explain("web", "10.2.9.200", { networkTypes, json: true })).json();
+  assert.equal(json.location, { kind: "node", node: "node-2", network: "db", block: "10.2.9.0/24" });
+  const outside = await explain("web", "10.2.1.5", { networkTypes });
+  assert.ok(outside.out.some((l) => l.startsWith("where: no node holds it in these manifests")), outside.out.join("\n"));
+  const external = await explain("web", "192.0.2.200", { networkTypes });
+  assert.ok(external.out.includes("where: external network lab, prefix 192.0.2.128/25"), external.out.join("\n"));
 });
 
 t.run();
