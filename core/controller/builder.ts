@@ -67,7 +67,7 @@ import type {
 } from "../resources/types.ts";
 import type { RuleExtensionSet } from "../rules/engine.ts";
 import type { ReachabilityTable } from "../rules/routing.ts";
-import { ReachabilityIndex } from "./reachability_index.ts";
+import { ReachabilityIndex } from "../rules/reachability_index.ts";
 import { bridgeFor, DEFAULT_UNDERLAY_MTU, interfaceName, mtuFor, sidFor, tableFor } from "./naming.ts";
 import { mapAdd, mapDelete, mapSetAdd, mapSetDelete } from "./multimap.ts";
 import { ownDenied } from "./own_denied.ts";

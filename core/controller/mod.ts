@@ -10,4 +10,3 @@
 export { DesiredStateBuilder, type DesiredStateBuilderOptions, type StateListener } from "./builder.ts";
 export { bridgeFor, DEFAULT_UNDERLAY_MTU, interfaceName, mtuFor, sidFor, TABLE_BASE, tableFor } from "./naming.ts";
 export { cutAround } from "./prefix_cut.ts";
-export { ReachabilityIndex, type ReachabilityIndexOptions } from "./reachability_index.ts";

@@ -37,6 +37,7 @@ export {
 } from "./engine.ts";
 export { type NetworkInfo, networkInfo, NetworkLocator, type NetworkMatch } from "./network_locator.ts";
 export { bindPod, endpointOwnedBy, type PodBinding } from "./pod_binding.ts";
+export { ReachabilityIndex, type ReachabilityIndexOptions, reachabilityTable } from "./reachability_index.ts";
 export { CORE_RULE_FACT_NAMES, CORE_RULE_OPERATOR_NAMES } from "./reserved_names.ts";
 export { formatProblem as formatPolicyProblem, type PolicyProblem } from "./policy_problem.ts";
 export {

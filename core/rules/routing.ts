@@ -251,101 +251,6 @@ export class RoutingRules {
     return m && { network: m.network, prefix: m.prefix.toString() };
   }
 
-  /** Computes the whole reachability table. */
-  async reachability(): Promise<ReachabilityTable> {
-    const U = this.units.length;
-    const pairs = new Map<number, CompiledRoutingPolicy[]>();
-    const bySource = new Map<number, number[]>();
-    const everyNet = this.nets.map((n) => n.idx);
-    const everyUnit = this.units.map((u) => u.idx);
-    for (const p of this.policies) {
-      const sources = p.sources ?? everyNet;
-      const units = p.units ?? everyUnit;
-      for (const s of sources) {
-        for (const u of units) {
-          const key = s * U + u;
-          let list = pairs.get(key);
-          if (!list) {
-            pairs.set(key, (list = []));
-            push(bySource, s, u);
-          }
-          list.push(p); // policies are visited in decision order, so each list stays sorted
-        }
-      }
-    }
-    const results = new Map<number, Outcome>();
-    let evaluations = 0;
-    const { almanac, use } = this.engine.reusableAlmanac();
-    for (const [key, list] of pairs) {
-      const s = this.nets[Math.floor(key / U)];
-      const u = this.units[key % U];
-      use(this.factsOf(s, u));
-      for (const p of list) {
-        evaluations++;
-        if ((await this.engine.evaluate(p.rule, almanac)).result) {
-          results.set(key, { action: p.action === "Allow" ? "allow" : "deny", policy: p.name, reason: "policy" });
-          break;
-        }
-      }
-    }
-    const outcome = (s: Net, u: Unit): Outcome => results.get(s.idx * U + u.idx) ?? this.defaultFor(s, u.net);
-
-    const sources = new Map<string, ReachEntry[]>();
-    const replies = new Map<string, ReplyEntry[]>();
-    // Which destinations the current source has listed: stamped with its index + 1, so nothing is reset between sources.
-    const listed = new Int32Array(U);
-    const seenReplies = new Set<number>();
-    for (const s of this.nets) {
-      const stamp = s.idx + 1;
-      const entries: ReachEntry[] = [];
-      const allowed: Unit[] = [];
-      // The policy of each allowed unit, kept apart: `entries` is sorted below.
-      const allowedPolicy: (string | null)[] = [];
-      const consider = (ui: number) => {
-        if (listed[ui] === stamp) return;
-        const u = this.units[ui];
-        const o = outcome(s, u);
-        if (o.action !== "allow") return;
-        if (u.parent) {
-          const po = outcome(s, u.parent);
-          if (po.action === "allow" && po.policy === o.policy) return; // the network's own entry already says so
-        }
-        listed[ui] = stamp;
-        allowed.push(u);
-        allowedPolicy.push(o.policy);
-        entries.push({ network: u.net.name, prefix: u.text, action: "allow", policy: o.policy });
-      };
-      for (const ui of bySource.get(s.idx) ?? []) consider(ui);
-      for (const u of s.units) consider(u.idx);
-      // Denied destinations inside an allowed prefix need entries of their own, or the wider route would carry them.
-      for (const a of allowed) {
-        if (!a.prefix) continue;
-        for (const u of this.unitsWithin(a.prefix)) {
-          if (listed[u.idx] === stamp || u === a) continue;
-          const o = outcome(s, u);
-          if (o.action !== "deny") continue;
-          listed[u.idx] = stamp;
-          entries.push({ network: u.net.name, prefix: u.text, action: "deny", policy: o.policy });
-        }
-      }
-      if (entries.length > 0) sources.set(s.name, entries.sort(byDestination));
-      // Replies: the destination's context needs a route back to this source unless it may open connections itself.
-      for (let i = 0; i < allowed.length; i++) {
-        const d = allowed[i].net;
-        if (d === s) continue;
-        for (const back of s.units) {
-          if (back.text === null || back.parent) continue;
-          const key = d.idx * U + back.idx;
-          if (seenReplies.has(key)) continue;
-          seenReplies.add(key);
-          if (outcome(d, back).action === "allow") continue;
-          push(replies, d.name, { network: s.name, prefix: back.text, policy: allowedPolicy[i] });
-        }
-      }
-    }
-    return { sources, replies, stats: { networks: this.nets.length, destinations: U, pairs: pairs.size, evaluations } };
-  }
-
   /**
    * Decides one path: the first matching candidate policy, else the
    * default. A network target stands for its first prefix (`explain`
@@ -667,12 +572,6 @@ function byPrefix(a: Unit, b: Unit): number {
   return a.net.idx - b.net.idx;
 }
 
-function byDestination(a: ReachEntry, b: ReachEntry): number {
-  if (a.network !== b.network) return a.network < b.network ? -1 : 1;
-  const x = a.prefix ?? "";
-  const y = b.prefix ?? "";
-  return x < y ? -1 : x > y ? 1 : 0;
-}
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
   const list = m.get(k);

@@ -23,9 +23,12 @@
  * it is the reference the incremental path is tested against, and what
  * a large batch (the first load, a relist) uses.
  *
- * Differences from `RoutingRules.reachability()`: reply entries are listed
- * by source network name (not input order), and a reply names the policy
- * of the first allowed destination (by prefix) of that network.
+ * It is the only engine that builds the table: `reachabilityTable` (below)
+ * computes one from scratch for tools and benchmarks, and `RoutingRules`
+ * decides single pairs (`lace explain`) with the same compiled policies
+ * and defaults. Reply entries are listed by source network name; a reply
+ * names the policy of the first allowed destination (by prefix) of that
+ * network.
  *
  * @example
  * const index = new ReachabilityIndex();
@@ -35,12 +38,12 @@
  */
 import type { Prefix } from "../ip/mod.ts";
 import type { Network, NetworkRoutingPolicy, NetworkSet } from "../resources/types.ts";
-import { comparePolicies } from "../rules/candidate_index.ts";
-import type { PolicyEngine, RuleExtensionSet } from "../rules/engine.ts";
-import { type NetworkInfo, networkInfo, NetworkLocator } from "../rules/network_locator.ts";
-import type { PolicyProblem } from "../rules/policy_problem.ts";
-import { type CompiledRoutingRule, compileRoutingPolicy, type ReachabilityTable, type ReachEntry, type ReplyEntry, routingEngine } from "../rules/routing.ts";
-import { type FieldProblem, type SelectorAnchor, selectorAnchors } from "../rules/selector.ts";
+import { comparePolicies } from "./candidate_index.ts";
+import type { PolicyEngine, RuleExtensionSet } from "./engine.ts";
+import { type NetworkInfo, networkInfo, NetworkLocator } from "./network_locator.ts";
+import type { PolicyProblem } from "./policy_problem.ts";
+import { type CompiledRoutingRule, compileRoutingPolicy, type ReachabilityTable, type ReachEntry, type ReplyEntry, routingEngine } from "./routing.ts";
+import { type FieldProblem, type SelectorAnchor, selectorAnchors } from "./selector.ts";
 
 export interface ReachabilityIndexOptions {
   extensions?: RuleExtensionSet;
@@ -808,4 +811,24 @@ function deleteFrom<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
   if (!s) return;
   s.delete(v);
   if (s.size === 0) m.delete(k);
+}
+
+/**
+ * The whole reachability table for `policies` over `networks`, computed
+ * from scratch (`recomputeAll`): what a tool or a benchmark needs once.
+ *
+ * @example
+ * const table = await reachabilityTable(policies, networks);
+ * table.sources.get("frontend"); // [{ network: "backend", prefix: "10.40.0.0/16", action: "allow", policy: "fe-to-be" }, ...]
+ */
+export async function reachabilityTable(
+  policies: Iterable<NetworkRoutingPolicy>,
+  networks: Iterable<Network>,
+  options: ReachabilityIndexOptions = {},
+): Promise<ReachabilityTable> {
+  const index = new ReachabilityIndex(options);
+  for (const n of networks) index.setNetwork(n);
+  for (const p of policies) index.setPolicy(p);
+  await index.recomputeAll();
+  return index.table;
 }
