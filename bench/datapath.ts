@@ -22,8 +22,8 @@ import { Srv6Dataplane } from "../plugins/srv6/dataplane.ts";
 import { BpfDatapath, encapKey, encapValue, LAYOUT } from "../plugins/srv6/bpf_datapath.ts";
 import { mapDelete, mapUpdate } from "../plugins/srv6/libbpf.ts";
 import { noSeg6Reason } from "../plugins/srv6/kernel_config.ts";
-import { podMtu, type Backend, type BpfPlan } from "../plugins/srv6/plan.ts";
-import { sh, TestCluster, type TestNetwork, type TestPod } from "../plugins/srv6/testing.ts";
+import { type Backend, type BpfPlan } from "../plugins/srv6/plan.ts";
+import { sh, TestCluster, type TestNetwork, type TestPod, podMtu } from "../plugins/srv6/testing.ts";
 import { nowMs, target } from "./_report.ts";
 import { formatMeasured as fmt, iperfServer, type Measured, median, PINGS, requireTrafficTools, rttP50, RUNS, SECONDS, throughput } from "./_traffic.ts";
 
@@ -140,7 +140,7 @@ async function maps(): Promise<{ syncMs: number; singleMs: number; applyMs: numb
       node: "node-1", revision: 1, locator: "fd00:1ace:1::/48", encapsulation: "Reduced",
       underlay: { interface: "eth0", mtu: 1500, address: c.underlayAddress(1) },
       networks: [{
-        name: "bench", id: 1, type: "l3", forwarding: "routed", anonymous: false, table: 1001, bridge: "lbbench", mtu: POD_MTU,
+        name: "bench", id: 1, type: "l3", forwarding: "routed", anonymous: false, mtu: POD_MTU,
         sid: "fd00:1ace:1::1", sidBehavior: "decap-lookup", gateways: ["10.99.0.1/24"], localPrefixes: ["10.99.0.0/24"],
         remoteBlocks, paths: [], neighbors: [], fdb: [], egress: [],
       }],

@@ -110,7 +110,7 @@ try {
     node: "bench", revision: 1, locator: "fd00:1ace:ffff::/48", encapsulation: "Reduced",
     underlay: { interface: "eth0", mtu: 1500 },
     networks: [{
-      name: "bench", id: 1, type: "l3", forwarding: "routed", anonymous: false, table: 1001, bridge: "lbbench", mtu: 1460,
+      name: "bench", id: 1, type: "l3", forwarding: "routed", anonymous: false, mtu: 1460,
       sid: "fd00:1ace:ffff::1", sidBehavior: "decap-lookup", gateways: ["10.99.0.1/24"], localPrefixes: ["10.99.0.0/24"],
       remoteBlocks, paths: [], neighbors: [], fdb: [], egress: [],
     }],

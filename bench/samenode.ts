@@ -19,8 +19,7 @@
 import type { NodeDesiredState } from "../core/mod.ts";
 import { Srv6Dataplane } from "../plugins/srv6/dataplane.ts";
 import { noSeg6Reason } from "../plugins/srv6/kernel_config.ts";
-import { podMtu } from "../plugins/srv6/plan.ts";
-import { inNs, sh, TestCluster, type TestNetwork, type TestPod } from "../plugins/srv6/testing.ts";
+import { inNs, sh, TestCluster, type TestNetwork, type TestPod, podMtu } from "../plugins/srv6/testing.ts";
 import { target } from "./_report.ts";
 import { formatMeasured as fmt, type Measured, measure, PINGS, requireTrafficTools, RUNS, SECONDS, waitForIperf } from "./_traffic.ts";
 

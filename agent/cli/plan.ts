@@ -209,7 +209,7 @@ export function formatPlan(state: NodeDesiredState): string[] {
 
 function formatNetwork(n: NetworkForwarding): string[] {
   const out: string[] = [];
-  out.push(`Network ${n.name} (${n.type}, id ${n.id}, ${n.forwarding}${n.anonymous ? ", anonymous" : ""})  table ${n.table}  bridge ${n.bridge ?? "-"}  mtu ${n.mtu}`);
+  out.push(`Network ${n.name} (${n.type}, id ${n.id}, ${n.forwarding}${n.anonymous ? ", anonymous" : ""})  mtu ${n.mtu}`);
   out.push(`  SID         ${n.sid ? `${n.sid} (${n.sidBehavior})` : "none (the node has no locator yet)"}`);
   out.push(`  gateways    ${n.gateways.join(", ") || "none"}`);
   out.push(`  local       ${n.localPrefixes.join(", ") || "none"}`);
@@ -220,7 +220,7 @@ function formatNetwork(n: NetworkForwarding): string[] {
   out.push(`  routes (${paths.length})${paths.length ? ":" : ""}`);
   const dw = Math.max(0, ...paths.map((p) => p.destination.length));
   for (const p of paths) {
-    const via = p.via === "local" ? `local on ${p.bridge}` : p.via === "sid" ? `SID ${p.sid}` : "underlay";
+    const via = p.via === "local" ? `local (network id ${p.toNetworkId ?? "?"})` : p.via === "sid" ? `SID ${p.sid}` : "underlay";
     const why = p.policy === null ? "implicit: own network" : `policy ${p.policy}`;
     out.push(`    ${p.destination.padEnd(dw)} → ${p.toNetwork} via ${via}  ${p.mode}  (${why})`);
   }

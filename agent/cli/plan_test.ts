@@ -28,9 +28,9 @@ t("--json: the node's networks, SIDs, blocks, routes with their policies, endpoi
   assert.equal(s.peers, [{ node: "node-a", locator: "fd00:1ace:1::/48" }]);
   assert.equal(s.networks.map((n) => n.name), ["be", "fe", "vault"]);
   const be = s.networks.find((n) => n.name === "be")!;
-  assert.equal([be.table, be.bridge, be.sid, be.gateways], [1001, "lb1", "fd00:1ace:2::1", ["10.2.0.1/24"]]);
+  assert.equal([be.id, be.sid, be.gateways], [1, "fd00:1ace:2::1", ["10.2.0.1/24"]]);
   // be → vault (anonymous) is opened by a policy; vault's block is on this node.
-  assert.equal(be.paths.find((p) => p.toNetwork === "vault"), { destination: "10.3.0.0/24", toNetwork: "vault", via: "local", bridge: "lb5", mode: "allow", policy: "be-to-vault" });
+  assert.equal(be.paths.find((p) => p.toNetwork === "vault"), { destination: "10.3.0.0/24", toNetwork: "vault", via: "local", toNetworkId: 5, mode: "allow", policy: "be-to-vault" });
   // fe → be is allowed, so be routes replies back to fe's blocks, and only replies.
   assert.equal(
     be.paths.filter((p) => p.toNetwork === "fe").map((p) => [p.destination, p.via, p.mode, p.policy]),
@@ -67,9 +67,9 @@ t("readable output names every route's deciding policy", async () => {
   assert.is(r.code, 0);
   const text = r.out.join("\n");
   assert.match(text, /^Node node-b  locator fd00:1ace:2::\/48/);
-  assert.match(text, /Network vault \(l3, id 5, routed, anonymous\)  table 1005  bridge lb5/);
-  assert.match(text, /10\.3\.0\.0\/24 +→ vault via local on lb5  allow  \(policy be-to-vault\)/);
-  assert.match(text, /10\.2\.0\.0\/16 +→ be via local on lb1  allow  \(implicit: own network\)/);
+  assert.match(text, /Network vault \(l3, id 5, routed, anonymous\)  mtu \d+/);
+  assert.match(text, /10\.3\.0\.0\/24 +→ vault via local \(network id 5\)  allow  \(policy be-to-vault\)/);
+  assert.match(text, /10\.2\.0\.0\/16 +→ be via local \(network id 1\)  allow  \(implicit: own network\)/);
   assert.match(text, /egress +192\.0\.2\.0\/24 \(corp, SNAT\)/);
   assert.match(text, /shop\/web-1 +fe +10\.1\.1\.2\/32, fd01:0:0:1::2\/128/);
 });

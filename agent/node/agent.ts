@@ -200,13 +200,13 @@ export class NodeAgent {
   }
 
   /** The network's forwarding context as applied on the node, holding these gateways; TRY_AGAIN_LATER when not yet. */
-  private appliedForwarding(network: string, gateways: string[]): { bridge: string; mtu: number } {
+  private appliedForwarding(network: string, gateways: string[]): { networkId: number; mtu: number } {
     const state = this.states.stateFor(this.node);
     const fwd = state.networks.find((n) => n.name === network);
-    if (!fwd?.bridge || !state.locator || !this.hasApplied(network, gateways)) {
+    if (!fwd || fwd.forwarding === "underlay" || !state.locator || !this.hasApplied(network, gateways)) {
       throw new CniFailure(CNI_ERRORS.TRY_AGAIN_LATER, `Network "${network}" is not in the applied state of node ${this.node} yet`, this.lastApplyError ?? "the controller has not given the network an id or the node a locator yet");
     }
-    return { bridge: fwd.bridge, mtu: fwd.mtu };
+    return { networkId: fwd.id, mtu: fwd.mtu };
   }
 
   /** Resolves once every event fed so far has been applied (tests, shutdown). */
@@ -430,7 +430,7 @@ export class NodeAgent {
       };
       const attach = async () => {
         const fwd = this.appliedForwarding(network, gateways);
-        const attachment: PodAttachment = { netns, ifname, hostIfname, network, bridge: fwd.bridge, mtu: fwd.mtu, addresses: hostAddresses(assignment), gateways };
+        const attachment: PodAttachment = { netns, ifname, hostIfname, network, networkId: fwd.networkId, mtu: fwd.mtu, addresses: hostAddresses(assignment), gateways };
         await this.dp.attachPod(attachment);
         undo.push({ what: "detach the pod", run: () => this.dp.detachPod({ hostIfname, netns }) });
         mark("attached");
@@ -672,7 +672,7 @@ export class NodeAgent {
     const fwd = state.networks.find((n) => n.name === ep.spec!.network);
     if (!fwd) throw new CniFailure(CNI_ERRORS.CHECK_FAILED, `Network "${ep.spec.network}" of ${podRef(req)} is not in the desired state of node ${this.node}`);
     const problem = await this.dp.checkPod({
-      netns: req.netns!, ifname: req.ifname!, hostIfname: hostIfnameFor(req.containerId!, req.ifname!), network: fwd.name, bridge: fwd.bridge,
+      netns: req.netns!, ifname: req.ifname!, hostIfname: hostIfnameFor(req.containerId!, req.ifname!), network: fwd.name, networkId: fwd.id,
       mtu: fwd.mtu, addresses: ep.spec.addresses.map((a) => `${a}/${a.includes(":") ? 128 : 32}`), gateways: [],
     });
     if (problem) throw new CniFailure(CNI_ERRORS.CHECK_FAILED, `CHECK of ${podRef(req)} failed: ${problem}`);

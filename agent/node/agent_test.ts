@@ -109,7 +109,7 @@ t("ADD binds through the policies, allocates from the node's block, publishes th
   assert.ok(host.length <= 15);
   const att = dp.attached.get(host)!;
   assert.equal(att.gateways, ["10.40.0.1/24", "fd00:1::1/64"]);
-  assert.is(att.bridge, "lb1");
+  assert.is(att.networkId, 1);
   assert.is(att.mtu, 1460);
   assert.is(att.netns, "/run/netns/c1");
   const ep = await store.get<NetworkEndpoint>("NetworkEndpoint", "api-0", "team-a");

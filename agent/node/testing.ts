@@ -120,7 +120,7 @@ export class LocalStateSource implements NodeStateSource {
       const blocks = (alloc?.spec?.blocks ?? []).filter((b) => !b.pending).map((b) => b.prefix);
       if (id === undefined || blocks.length === 0) continue;
       networks.push({
-        name: net.metadata.name, id, type: "l3", forwarding: "routed", anonymous: !!net.spec?.anonymous, table: 1000 + id, bridge: `lb${id}`,
+        name: net.metadata.name, id, type: "l3", forwarding: "routed", anonymous: !!net.spec?.anonymous,
         mtu: 1460, sid: `fd00:1ace:1::${id}`, sidBehavior: "decap-lookup",
         gateways: blocks.map((b) => {
           const p = Prefix.parse(b);

@@ -68,7 +68,7 @@ import type {
 import type { RuleExtensionSet } from "../rules/engine.ts";
 import type { ReachabilityTable } from "../rules/routing.ts";
 import { ReachabilityIndex } from "../rules/reachability_index.ts";
-import { bridgeFor, DEFAULT_UNDERLAY_MTU, interfaceName, mtuFor, sidFor, tableFor } from "./naming.ts";
+import { DEFAULT_UNDERLAY_MTU, interfaceName, mtuFor, sidFor } from "./naming.ts";
 import { mapAdd, mapDelete, mapSetAdd, mapSetDelete } from "./multimap.ts";
 import { ownDenied } from "./own_denied.ts";
 import { cutAround } from "./prefix_cut.ts";
@@ -155,8 +155,8 @@ interface SharedPaths {
   denied: DeniedDestination[];
   /** Each path's variant delivered on the local bridge, made once. */
   localized: Map<PathRoute, PathRoute>;
-  /** Routed destinations' bridges, for those variants. */
-  bridges: Map<string, string>;
+  /** Routed destinations' network ids, for those variants (a local path names its destination network). */
+  ids: Map<string, number>;
 }
 
 /** What a NetworkForwarding's shared lists are cut from. */
@@ -197,7 +197,7 @@ const LAZY_PROPERTIES: PropertyDescriptorMap = {
         if (s.owners[i] !== z.node) return p;
         let l = s.localized.get(p);
         if (!l) {
-          l = { destination: p.destination, toNetwork: p.toNetwork, via: "local", bridge: s.bridges.get(p.toNetwork), mode: p.mode, policy: p.policy };
+          l = { destination: p.destination, toNetwork: p.toNetwork, via: "local", toNetworkId: s.ids.get(p.toNetwork), mode: p.mode, policy: p.policy };
           s.localized.set(p, l);
         }
         return l;
@@ -967,8 +967,6 @@ export class DesiredStateBuilder {
       type: net.type,
       forwarding: net.forwarding,
       anonymous: net.anonymous,
-      table: tableFor(id),
-      bridge: bridgeFor(id),
       mtu: mtuFor(net.forwarding, this.encapsulation, this.topologyMtu, this.underlayMtu),
       // The node's SID for the network is its blocks' SID: reuse that string rather than make one per context.
       ...(locator ? { sid: own.length ? this.blockSid(own[0], name) : this.sidOf(node, name), sidBehavior: bridged ? "decap-bridge" as const : "decap-lookup" as const } : {}),
@@ -1049,7 +1047,7 @@ export class DesiredStateBuilder {
   private sharedPaths(source: string): SharedPaths {
     let s = this.pathCache.get(source);
     if (s) return s;
-    s = { paths: [], owners: [], egress: [], routedTargets: [], denied: EMPTY, localized: new Map(), bridges: new Map() };
+    s = { paths: [], owners: [], egress: [], routedTargets: [], denied: EMPTY, localized: new Map(), ids: new Map() };
     const self = this.nets.get(source);
     const routed = new Set<string>();
     // Denied prefixes inside an allowed destination: its routes are cut around them, or the wider route would carry them.
@@ -1079,7 +1077,7 @@ export class DesiredStateBuilder {
       if (dest.name === source) {
         // The own network: its blocks are already routed (localPrefixes, remoteBlocks); one route says it is reachable.
         if (self?.forwarding !== "underlay") {
-          s!.paths.push({ destination: prefix, toNetwork: source, via: "local", bridge: bridgeFor(dest.id), mode, policy });
+          s!.paths.push({ destination: prefix, toNetwork: source, via: "local", toNetworkId: dest.id, mode, policy });
           s!.owners.push(undefined);
         }
         return;
@@ -1088,7 +1086,7 @@ export class DesiredStateBuilder {
       switch (dest.forwarding) {
         case "routed": {
           routed.add(dest.name);
-          s!.bridges.set(dest.name, bridgeFor(dest.id));
+          s!.ids.set(dest.name, dest.id);
           for (const b of this.blocksOf(dest.name)) {
             const inside = p.value.covers(b.prefix);
             if (!inside && !b.prefix.covers(p.value)) continue;
@@ -1104,7 +1102,7 @@ export class DesiredStateBuilder {
         }
         case "bridged":
           for (const piece of cutAround(p.value, carve)) {
-            s!.paths.push({ destination: piece.toString(), toNetwork: dest.name, via: "local", bridge: bridgeFor(dest.id), mode, policy });
+            s!.paths.push({ destination: piece.toString(), toNetwork: dest.name, via: "local", toNetworkId: dest.id, mode, policy });
             s!.owners.push(undefined);
           }
           return;
@@ -1294,7 +1292,7 @@ function withoutNode(peers: Peer[], node: string): Peer[] {
   return peers.slice();
 }
 
-const pathKey = (p: PathRoute) => `${p.destination}|${p.toNetwork}|${p.via}|${p.sid ?? p.bridge ?? ""}|${p.mode}|${p.policy}|${p.inbound ? "in" : ""}`;
+const pathKey = (p: PathRoute) => `${p.destination}|${p.toNetwork}|${p.via}|${p.sid ?? p.toNetworkId ?? ""}|${p.mode}|${p.policy}|${p.inbound ? "in" : ""}`;
 
 /** Reuses the previous build's route objects (and arrays, when nothing changed) wherever they are equal. */
 function internInto(s: SharedPaths, prev: SharedPaths): void {
@@ -1365,7 +1363,7 @@ function sameForwarding(a: NetworkForwarding, b: NetworkForwarding): boolean {
   const y = (b as unknown as WithLazy)[LAZY];
   if (!x || !y) return deepEqual(a, b);
   return a.id === b.id && a.type === b.type && a.forwarding === b.forwarding && a.anonymous === b.anonymous && a.mtu === b.mtu &&
-    a.sid === b.sid && a.sidBehavior === b.sidBehavior && a.table === b.table && a.bridge === b.bridge &&
+    a.sid === b.sid && a.sidBehavior === b.sidBehavior &&
     deepEqual(a.gateways, b.gateways) && deepEqual(a.localPrefixes, b.localPrefixes) &&
     a.neighbors === b.neighbors && a.egress === b.egress &&
     x.remote === y.remote && x.holds === y.holds &&

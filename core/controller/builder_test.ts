@@ -46,7 +46,7 @@ t("dual-stack l3: gateways, local and remote blocks per family, SIDs in the owne
   const be = net(s1, "backend");
   assert.equal(be.gateways, ["10.40.0.1/24", "fd10:40::1/64"]);
   assert.equal(be.localPrefixes, ["10.40.0.0/24", "fd10:40::/64"]);
-  assert.is(be.table, 1003);
+  assert.is(be.id, 3);
   assert.is(be.sid, "fd00:1ace:1::3");
   assert.is(be.sidBehavior, "decap-lookup");
   assert.equal(be.remoteBlocks, [
@@ -296,7 +296,7 @@ t("a path to a block on the same node is delivered on that network's bridge", as
     allocation("be", "node-2", ["10.2.1.0/24"]),
   ]);
   const paths = net(b.stateFor("node-1"), "fe").paths.filter((p) => p.toNetwork === "be");
-  assert.equal(paths.map((p) => [p.destination, p.via, p.bridge ?? p.sid]), [["10.2.0.0/24", "local", "lb2"], ["10.2.1.0/24", "sid", "fd00:1ace:2::2"]]);
+  assert.equal(paths.map((p) => [p.destination, p.via, p.toNetworkId ?? p.sid]), [["10.2.0.0/24", "local", 2], ["10.2.1.0/24", "sid", "fd00:1ace:2::2"]]);
 });
 
 t("l2: the subnet on every node, neighbours and FDB from endpoints and resources, SIDs for remote MACs", async () => {
@@ -414,7 +414,7 @@ t("a network without an id yet has no forwarding context; it appears when the id
   const rec = recorder(b);
   await b.upsert(network("be", { ipv4: "10.2.0.0/16" }, 9));
   assert.equal(rec.take(), ["node-1"]);
-  assert.is(net(b.stateFor("node-1"), "be").table, 1009);
+  assert.is(net(b.stateFor("node-1"), "be").id, 9);
 });
 
 t("endpoint lists patched event by event equal one built from scratch", async () => {

@@ -1,31 +1,16 @@
 /**
- * How a Network's id and a node's locator become the names and numbers of
- * its forwarding context: table, bridge, SID, MTU. One place, so the
- * controller, `lace plan` and the dataplane agree.
+ * How a Network's id and a node's locator become what every dataplane
+ * shares: the SID and the pods' MTU. (Tables, bridges and other kernel
+ * names are a dataplane's own choice: plugins/srv6/naming.ts.)
  *
  * @example
- * tableFor(3);                                   // 1003
- * bridgeFor(3);                                  // "lb3"
  * sidFor(Prefix.parse("fd00:1ace:0:2::/48"), 3); // "fd00:1ace:0:2::3"
  */
 import { IPAddress, type Prefix } from "../ip/mod.ts";
 import type { NetworkForwarding } from "../dataplane/desired_state.ts";
 
-/** Network tables start here, clear of the kernel's own (253–255) and of common local ones. */
-export const TABLE_BASE = 1000;
-
 /** The underlay MTU assumed when nothing better is known (the agent may know its device's). */
 export const DEFAULT_UNDERLAY_MTU = 1500;
-
-/** Routing table of the network's forwarding context. */
-export function tableFor(id: number): number {
-  return TABLE_BASE + id;
-}
-
-/** The per-node bridge of the network: short, so it fits the 15-character interface name limit. */
-export function bridgeFor(id: number): string {
-  return `lb${id}`;
-}
 
 /** The node's SID for the network: the locator's address with the network id as function. */
 export function sidFor(locator: Prefix, id: number): string {

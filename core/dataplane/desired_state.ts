@@ -61,10 +61,6 @@ export interface NetworkForwarding {
   /** How this type forwards: routed between blocks, bridged by MAC, or over the underlay. */
   forwarding: "routed" | "bridged" | "underlay";
   anonymous: boolean;
-  /** Routing table for the network's forwarding context. */
-  table: number;
-  /** The local bridge (same-node delivery over L2); absent for `external`. */
-  bridge?: string;
   /** MTU for the network's pods: underlay MTU minus encapsulation overhead. */
   mtu: number;
   /** This node's decapsulation SID for the network (an address in the node's locator). */
@@ -131,8 +127,8 @@ export interface PathRoute {
   /** `local`: a block on this node; `sid`: encapsulate to `sid`; `underlay`: leave through the underlay. */
   via: "local" | "sid" | "underlay";
   sid?: string;
-  /** Where `via: "local"`, the bridge of the destination network. */
-  bridge?: string;
+  /** Where `via: "local"`, the id of the destination network (whose local side on this node holds the block). */
+  toNetworkId?: number;
   mode: "allow" | "reply-only";
   /** The deciding routing policy, or null for the implicit own-network route. */
   policy: string | null;
@@ -227,8 +223,8 @@ export interface PodAttachment {
   hostIfname: string;
   /** The pod's network. */
   network: string;
-  /** The network's local bridge from the applied state (NetworkForwarding.bridge), where it has one. */
-  bridge?: string;
+  /** The network's id (NetworkForwarding.id): the dataplane finds the network's local side by it. */
+  networkId?: number;
   /** Addresses with prefix length: `10.40.3.5/32`, `fd00:40:0:3::5/128`. */
   addresses: string[];
   /** The network's gateways on this node, with the block's length: `10.40.3.1/24`. */

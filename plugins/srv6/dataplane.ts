@@ -24,6 +24,7 @@ import { BpfDatapath, detachLeftovers, type BpfStats } from "./bpf_datapath.ts";
 import { loadedRulesetHashOver, loadRuleset, removeRuleset, renderRuleset, rulesetHash } from "./nft.ts";
 import { probeCapabilities } from "./capabilities.ts";
 import { attachPod, detachPod, forgetNeighbours, type NodeHandle, type PodAttachment } from "./pods.ts";
+import { bridgeFor, localBridge } from "./naming.ts";
 import { NETLINK_NETFILTER } from "./nfsets.ts";
 import { AF, RTA, RTM, rtmsg, attrMap, ipText, readU32 } from "./wire.ts";
 
@@ -200,7 +201,10 @@ export class Srv6Dataplane implements Dataplane {
   async apply(state: NodeDesiredState): Promise<ApplyReport> {
     return this.serial(async () => {
       const report = await this.reconcile(state, true);
-      this.bridges = new Map(state.networks.filter((n) => n.bridge).map((n) => [n.name, n.bridge!]));
+      this.bridges = new Map(state.networks.flatMap((n) => {
+        const br = localBridge(n);
+        return br ? [[n.name, br] as const] : [];
+      }));
       return report;
     });
   }
@@ -218,7 +222,7 @@ export class Srv6Dataplane implements Dataplane {
    * state, or the next apply withdraws its source addresses.
    */
   async attachPod(pod: PodAttachment): Promise<void> {
-    const bridge = pod.bridge ?? this.bridges.get(pod.network);
+    const bridge = pod.networkId !== undefined ? bridgeFor(pod.networkId) : this.bridges.get(pod.network);
     if (!bridge) throw new Error(`Cannot attach pod ${pod.netns}: network "${pod.network}" is not in the applied state of node ${this.node}`);
     await this.serial(() => attachPod(this.podNode(), pod, bridge));
   }
@@ -322,7 +326,10 @@ export class Srv6Dataplane implements Dataplane {
 
     // Pod ports whose bridge was recreated are ports again.
     const portReqs: WriteRequest[] = [];
-    const bridgeOfNet = new Map(state.networks.filter((n) => n.bridge).map((n) => [n.name, n.bridge!]));
+    const bridgeOfNet = new Map(state.networks.flatMap((n) => {
+      const br = localBridge(n);
+      return br ? [[n.name, br] as const] : [];
+    }));
     for (const ep of state.endpoints) {
       const port = links.byName.get(ep.interface);
       const br = links.byName.get(bridgeOfNet.get(ep.network) ?? "");

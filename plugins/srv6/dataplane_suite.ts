@@ -14,9 +14,9 @@ import { fileURLToPath } from "node:url";
 import type { DeniedDestination, NodeDesiredState } from "../../core/mod.ts";
 import { Srv6Dataplane } from "./dataplane.ts";
 import { readLinks, readProxies } from "./kernel.ts";
-import { ipv6Sid, podMtu, type Backend } from "./plan.ts";
+import { ipv6Sid, type Backend } from "./plan.ts";
 import { noSeg6Reason } from "./kernel_config.ts";
-import { captureFabric, inEchos, inNs, isRoot, ping, pingAsync, sh, TestCluster, type TestExternal, type TestNetwork, type TestPod } from "./testing.ts";
+import { captureFabric, inEchos, inNs, isRoot, ping, pingAsync, sh, TestCluster, type TestExternal, type TestNetwork, type TestPod, podMtu } from "./testing.ts";
 import {
   sendSpoofedEcho, sendToSid, startPeerServer, startTcpServer, tcpConnect, tcpConnectAsync, tcpPeer, tcpPeerAsync, waitListening,
 } from "./probes.ts";

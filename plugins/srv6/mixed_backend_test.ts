@@ -8,10 +8,9 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { Backend } from "./plan.ts";
-import { podMtu } from "./plan.ts";
 import { Srv6Dataplane } from "./dataplane.ts";
 import { noSeg6Reason } from "./kernel_config.ts";
-import { isRoot, ping, TestCluster, type TestNetwork, type TestPod } from "./testing.ts";
+import { isRoot, ping, TestCluster, type TestNetwork, type TestPod, podMtu } from "./testing.ts";
 
 const t = suite("srv6 mixed-backend cluster");
 const seg6Missing = noSeg6Reason();

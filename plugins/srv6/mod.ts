@@ -23,7 +23,8 @@ import { Srv6PodDataplane } from "./pod_dataplane.ts";
 
 export { BACKEND_CHOICES, chooseBackend, NetlinkError, Srv6Dataplane, srv6Settings, type BackendChoice, type Srv6Options, type Srv6Settings } from "./dataplane.ts";
 export { Srv6PodDataplane } from "./pod_dataplane.ts";
-export { ipv6Sid, networkMark, planNode, podMtu, returnMark, type Plan, type UnderlayGateways } from "./plan.ts";
+export { ipv6Sid, networkMark, planNode, returnMark, type Plan, type UnderlayGateways } from "./plan.ts";
+export { bridgeFor, localBridge, TABLE_BASE, tableFor } from "./naming.ts";
 
 export default definePlugin({
   name: "srv6",

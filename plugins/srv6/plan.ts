@@ -28,6 +28,7 @@ import { IPAddress, Prefix, type NetworkForwarding, type NodeDesiredState } from
 import type { AddrObj, KernelObjects, NeighborObj, NexthopObj, ProxyObj, RouteObj, RuleObj } from "./objects.ts";
 import { addrKey, nexthopSig, routeKey, ruleKey } from "./objects.ts";
 import { canonicalIp, canonicalPrefix, SEG6_ACTION, SEG6_MODE } from "./wire.ts";
+import { bridgeFor, localBridge, tableFor } from "./naming.ts";
 
 /**
  * Rule preferences: before the main table (32766), after local (0). The
@@ -277,12 +278,15 @@ export function planNode(state: NodeDesiredState, underlay: string, gateways: Un
   }
 
   const bridgeOf = new Map<string, string>();
-  for (const net of state.networks) if (net.bridge) bridgeOf.set(net.name, net.bridge);
+  for (const net of state.networks) {
+    const br = localBridge(net);
+    if (br) bridgeOf.set(net.name, br);
+  }
 
   for (const net of state.networks) {
     // An external network has nothing on the node itself: its prefixes are paths of the networks that reach it.
     if (net.forwarding === "underlay") continue;
-    if (net.forwarding !== "routed" || !net.bridge) {
+    if (net.forwarding !== "routed") {
       plan.skipped.push({ network: net.name, reason: `forwarding "${net.forwarding}" is not programmed by srv6 yet` });
       continue;
     }
@@ -294,18 +298,19 @@ export function planNode(state: NodeDesiredState, underlay: string, gateways: Un
   const netByName = new Map(state.networks.map((n) => [n.name, n]));
   for (const ep of state.endpoints) {
     const net = netByName.get(ep.network);
-    if (!net?.bridge) continue;
+    const br = net && localBridge(net);
+    if (!net || !br) continue;
     const mac = ep.mac ?? podMac(ep.addresses);
     for (const a of ep.addresses) {
       const ip = canonicalIp(a.split("/")[0]);
       plan.allowed.push({ ifname: ep.interface, address: ip, family: family(ip) });
       if (net.forwarding !== "routed") continue;
       const fam = family(ip);
-      addRoute({ family: fam, table: net.table, dst: `${ip}/${fam === 4 ? 32 : 128}`, type: "unicast", oif: ep.interface, scope: linkScope(fam) });
+      addRoute({ family: fam, table: tableFor(net.id), dst: `${ip}/${fam === 4 ? 32 : 128}`, type: "unicast", oif: ep.interface, scope: linkScope(fam) });
       plan.neighbors.set(`${ep.interface}|${ip}`, { ifname: ep.interface, ip, mac });
       // A checked bridge answers its pods' neighbour solicitations for each other itself (IPv4: proxy_arp
       // by route, IPv6: one proxy entry per address), so pod-to-pod traffic comes to the node.
-      if (fam === 6 && plan.checked.has(net.bridge)) plan.proxies.set(`${net.bridge}|${ip}`, { ifname: net.bridge, ip });
+      if (fam === 6 && plan.checked.has(br)) plan.proxies.set(`${br}|${ip}`, { ifname: br, ip });
     }
   }
   return plan;
@@ -355,8 +360,8 @@ function planRoutedNetwork(
   encapTo: (net: NetworkForwarding, prefix: string, sid: string) => void,
   bridgeOf: Map<string, string>,
 ): void {
-  const br = net.bridge!;
-  const T = net.table;
+  const br = bridgeFor(net.id);
+  const T = tableFor(net.id);
   plan.bridges.set(br, { name: br, up: true, mac: bridgeMac(net.id) });
   plan.sysctls.set(`net/ipv4/conf/${br}/rp_filter`, "0");
   // Same-node delivery: over L2 where the network's pods may all reach each other, else through the node
@@ -398,7 +403,7 @@ function planRoutedNetwork(
     const fam = family(p.destination);
     const dst = canonicalPrefix(p.destination);
     if (p.via === "local") {
-      const dev = p.bridge ?? bridgeOf.get(p.toNetwork);
+      const dev = p.toNetworkId !== undefined ? bridgeFor(p.toNetworkId) : bridgeOf.get(p.toNetwork);
       if (dev) addRoute({ family: fam, table: T, dst, type: "unicast", oif: dev, scope: linkScope(fam) });
     } else if (p.via === "sid" && p.sid) {
       addRoute({ family: fam, table: T, dst, type: "unicast", nexthop: nexthopTo(p.sid, fam) });
@@ -470,10 +475,10 @@ function planRoutedNetwork(
 function planNodeAccess(plan: Plan, state: NodeDesiredState): void {
   const blocks: { prefix: Prefix; text: string; id: number; table: number }[] = [];
   for (const net of state.networks) {
-    if (net.forwarding !== "routed" || !net.bridge) continue;
+    if (net.forwarding !== "routed") continue;
     for (const p of net.localPrefixes) {
       const text = canonicalPrefix(p);
-      blocks.push({ prefix: Prefix.parse(text), text, id: net.id, table: net.table });
+      blocks.push({ prefix: Prefix.parse(text), text, id: net.id, table: tableFor(net.id) });
     }
   }
   for (const b of blocks) {
@@ -526,18 +531,6 @@ function linkScope(fam: 4 | 6): "link" | undefined {
   return fam === 4 ? "link" : undefined;
 }
 
-/**
- * The MTU of a pod in an l3 network: the underlay's minus the encapsulation
- * (40 bytes of outer IPv6, plus 24 for an SRH with one segment). Larger DF
- * packets would vanish: the encapsulation happens before forwarding, so no
- * "fragmentation needed" reaches the pod.
- *
- * @example
- * podMtu(1500, "Reduced"); // 1460
- */
-export function podMtu(underlayMtu: number, encapsulation: "Reduced" | "SRH"): number {
-  return underlayMtu - (encapsulation === "SRH" ? 64 : 40);
-}
 
 function canonicalCidr(cidr: string): string {
   const i = cidr.lastIndexOf("/");

@@ -234,9 +234,9 @@ t("both directions allowed with an external network: egress with SNAT and ingres
 
 t("networks the srv6 plugin does not forward are reported, not programmed", () => {
   const state = cluster.desiredState(1, [red], []);
-  state.networks.push({ ...state.networks[0], name: "flat", forwarding: "bridged", bridge: "lb9", table: 1009 });
+  state.networks.push({ ...state.networks[0], name: "flat", id: 9, forwarding: "bridged" });
   // An external network has nothing of its own on a node (its prefixes are the paths of networks reaching it): not "skipped".
-  state.networks.push({ ...state.networks[0], name: "corp", type: "external", forwarding: "underlay", bridge: undefined, table: 1010 });
+  state.networks.push({ ...state.networks[0], name: "corp", id: 10, type: "external", forwarding: "underlay" });
   const plan = planNode(state, "eth0");
   assert.equal(plan.skipped, [{ network: "flat", reason: `forwarding "bridged" is not programmed by srv6 yet` }]);
   assert.not.ok(plan.bridges.has("lb9"));

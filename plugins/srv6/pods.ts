@@ -11,7 +11,7 @@
  *
  * @example
  * await attachPod(node, { netns: "/run/netns/pod-a", ifname: "eth0", hostIfname: "lace1a2b3c",
- *   bridge: "lace-br-7", network: "red", addresses: ["10.40.3.5/32", "fd00:40:0:3::5/128"],
+ *   networkId: 7, network: "red", addresses: ["10.40.3.5/32", "fd00:40:0:3::5/128"],
  *   gateways: ["10.40.3.1/24", "fd00:40:0:3::1/64"], mtu: 1460 });
  */
 import { closeSync, openSync } from "node:fs";

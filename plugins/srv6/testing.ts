@@ -245,7 +245,7 @@ export class TestCluster {
     const byName = new Map(networks.map((x) => [x.name, x]));
     const externalByName = new Map(externals.map((x) => [x.name, x]));
     const blocks = (net: TestNetwork, m: number) => [`10.${net.v4}.${m}.0/24`, `fd00:${net.v6}:0:${m}::/64`];
-    const mtu = 1500 - (encapsulation === "SRH" ? 64 : 40);
+    const mtu = podMtu(1500, encapsulation);
     const fwd: NetworkForwarding[] = networks.map((net) => {
       const remote = [];
       for (let m = 1; m <= this.nodeCount; m++) {
@@ -269,14 +269,14 @@ export class TestCluster {
         for (let m = 1; m <= this.nodeCount; m++) {
           for (const destination of blocks(o, m)) {
             routes.push(m === n
-              ? { destination, toNetwork: other, via: "local", bridge: `lb${o.id}`, mode, policy: "test" }
+              ? { destination, toNetwork: other, via: "local", toNetworkId: o.id, mode, policy: "test" }
               : { destination, toNetwork: other, via: "sid", sid: this.sid(m, o), mode, policy: "test" });
           }
         }
       }
       return {
         name: net.name, id: net.id, type: "l3", forwarding: "routed", anonymous: false,
-        table: 1000 + net.id, bridge: `lb${net.id}`, mtu,
+        mtu,
         sid: this.sid(n, net), sidBehavior: "decap-lookup",
         gateways: [`10.${net.v4}.${n}.1/24`, `fd00:${net.v6}:0:${n}::1/64`],
         localPrefixes: blocks(net, n), remoteBlocks: remote, paths: routes,
@@ -378,3 +378,17 @@ export async function captureFabric(cluster: TestCluster, filter: string[], fn: 
   }
   return out;
 }
+
+/**
+ * The MTU of a test pod in an l3 network (what the core's `mtuFor` gives for a Topology without an MTU): the underlay's minus the encapsulation
+ * (40 bytes of outer IPv6, plus 24 for an SRH with one segment). Larger DF
+ * packets would vanish: the encapsulation happens before forwarding, so no
+ * "fragmentation needed" reaches the pod.
+ *
+ * @example
+ * podMtu(1500, "Reduced"); // 1460
+ */
+export function podMtu(underlayMtu: number, encapsulation: "Reduced" | "SRH"): number {
+  return underlayMtu - (encapsulation === "SRH" ? 64 : 40);
+}
+
