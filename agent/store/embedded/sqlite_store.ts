@@ -14,6 +14,7 @@
  * await store.create(network);
  * store.close();
  */
+import { chmodSync, closeSync, existsSync, openSync } from "node:fs";
 import Database from "better-sqlite3";
 import {
   isNamespaced,
@@ -31,6 +32,12 @@ import {
 import { KIND_TABLE } from "../kinds.ts";
 import { type FieldMatcher, type LabelMatcher, parseFieldSelector, parseLabelSelector } from "./selector.ts";
 
+/** What a page of a list needs: at most `limit` items, after the `continue` token of the previous page. */
+export interface PageRequest {
+  limit?: number;
+  continue?: string;
+}
+
 export interface SqliteStoreOptions {
   /** How many past events are kept for watches that resume from a version. Default 100 000. */
   watchHistory?: number;
@@ -47,6 +54,13 @@ export interface WatchRequest {
 interface Subscriber extends WatchRequest {
   kind: string;
   onEvent: (e: WatchEvent<Resource>) => void;
+}
+
+interface ContinueToken {
+  /** The version the first page was listed at. */
+  rv: number;
+  namespace: string;
+  name: string;
 }
 
 interface EventRow {
@@ -79,6 +93,8 @@ export class SqliteStore implements Store {
     get: Database.Statement<[string, string, string], { body: string }>;
     listKind: Database.Statement<[string], { body: string }>;
     listNs: Database.Statement<[string, string], { body: string }>;
+    listKindAfter: Database.Statement<[string, string, string], { body: string }>;
+    listNsAfter: Database.Statement<[string, string, string], { body: string }>;
     upsert: Database.Statement<[string, string, string, number, string]>;
     remove: Database.Statement<[string, string, string]>;
     event: Database.Statement<[number, string, string, string, string | null]>;
@@ -117,6 +133,8 @@ export class SqliteStore implements Store {
       get: db.prepare("SELECT body FROM objects WHERE kind = ? AND namespace = ? AND name = ?"),
       listKind: db.prepare("SELECT body FROM objects WHERE kind = ? ORDER BY namespace, name"),
       listNs: db.prepare("SELECT body FROM objects WHERE kind = ? AND namespace = ? ORDER BY name"),
+      listKindAfter: db.prepare("SELECT body FROM objects WHERE kind = ? AND (namespace, name) > (?, ?) ORDER BY namespace, name"),
+      listNsAfter: db.prepare("SELECT body FROM objects WHERE kind = ? AND namespace = ? AND name > ? ORDER BY name"),
       upsert: db.prepare(
         "INSERT INTO objects (kind, namespace, name, rv, body) VALUES (?, ?, ?, ?, ?) " +
           "ON CONFLICT (kind, namespace, name) DO UPDATE SET rv = excluded.rv, body = excluded.body",
@@ -129,8 +147,17 @@ export class SqliteStore implements Store {
     };
   }
 
-  /** Opens (creating if needed) the database at `path`; `":memory:"` for a throwaway one. */
+  /**
+   * Opens (creating if needed) the database at `path`; `":memory:"` for a
+   * throwaway one. The file is made readable by its owner only (0600):
+   * SQLite gives the WAL and shared-memory files the mode of the database.
+   */
   static open(path: string, options: SqliteStoreOptions = {}): SqliteStore {
+    if (path !== ":memory:" && path !== "") {
+      if (!existsSync(path)) closeSync(openSync(path, "a", 0o600));
+      chmodSync(path, 0o600);
+      for (const side of [`${path}-wal`, `${path}-shm`]) if (existsSync(side)) chmodSync(side, 0o600);
+    }
     const db = new Database(path, { timeout: 250 });
     try {
       return new SqliteStore(db, options);
@@ -143,6 +170,38 @@ export class SqliteStore implements Store {
   /** The current resourceVersion of the whole store. */
   get resourceVersion(): string {
     return String(this.rv);
+  }
+
+  /**
+   * Runs `fn` (one or more writes) as a dry run, as `?dryRun=All` asks: every
+   * check runs and the result is what would be stored, but nothing is
+   * written and no watcher hears of it.
+   *
+   * @example
+   * const wouldBe = store.dryRun(() => store.createSync(network)); // not stored
+   */
+  dryRun<T>(fn: () => T): T {
+    this.dryRunning = true;
+    try {
+      return fn();
+    } finally {
+      this.dryRunning = false;
+    }
+  }
+
+  private dryRunning = false;
+  private admit?: (next: Resource, prev?: Resource) => void;
+
+  /**
+   * Installs the check every created or updated object must pass before it
+   * is stored (the API server's validation and admission); it throws to
+   * refuse, and nothing is written.
+   *
+   * @example
+   * store.setAdmission(admission({ networkTypes, namespaceOf: (ns) => store.getSync("Namespace", ns) }));
+   */
+  setAdmission(check: ((next: Resource, prev?: Resource) => void) | undefined): void {
+    this.admit = check;
   }
 
   close(): void {
@@ -163,18 +222,59 @@ export class SqliteStore implements Store {
     return row ? (JSON.parse(row.body) as T) : undefined;
   }
 
-  listSync<T extends Resource>(kind: string, options: { namespace?: string; label?: LabelMatcher; field?: FieldMatcher } = {}): ListResult<T> {
-    const rows = options.namespace && isNamespaced(kind)
-      ? this.stmt.listNs.all(kind, options.namespace)
-      : this.stmt.listKind.all(kind);
+  /**
+   * Lists `kind`, optionally one page at a time: with `limit`, at most that
+   * many items and, when more remain, a `continue` token for the next page.
+   * A page lists the objects as they are when it is read (not a snapshot
+   * of the first page's version, as etcd gives); a token older than the
+   * kept history is `Gone`, as the API server answers 410.
+   */
+  listSync<T extends Resource>(
+    kind: string,
+    options: { namespace?: string; label?: LabelMatcher; field?: FieldMatcher } & PageRequest = {},
+  ): ListResult<T> & { continue?: string } {
+    const byNs = Boolean(options.namespace && isNamespaced(kind));
+    const after = options.continue ? this.decodeContinue(options.continue, kind) : undefined;
+    const rows = after
+      ? (byNs ? this.stmt.listNsAfter.iterate(kind, options.namespace!, after.name) : this.stmt.listKindAfter.iterate(kind, after.namespace, after.name))
+      : (byNs ? this.stmt.listNs.iterate(kind, options.namespace!) : this.stmt.listKind.iterate(kind));
+    const limit = options.limit && options.limit > 0 ? options.limit : Infinity;
     const items: T[] = [];
+    let more = false;
     for (const { body } of rows) {
       const o = JSON.parse(body) as T;
       if (options.label && !options.label(o.metadata.labels)) continue;
       if (options.field && !options.field(o)) continue;
+      if (items.length === limit) {
+        more = true;
+        break;
+      }
       items.push(o);
     }
-    return { items, resourceVersion: String(this.rv) };
+    const rv = after?.rv ?? this.rv;
+    const result: ListResult<T> & { continue?: string } = { items, resourceVersion: String(rv) };
+    if (more) {
+      const last = items[items.length - 1].metadata;
+      const token: ContinueToken = { rv, namespace: last.namespace ?? "", name: last.name };
+      result.continue = Buffer.from(JSON.stringify(token)).toString("base64url");
+    }
+    return result;
+  }
+
+  private decodeContinue(text: string, kind: string): ContinueToken {
+    let token: ContinueToken;
+    try {
+      token = JSON.parse(Buffer.from(text, "base64url").toString("utf8")) as ContinueToken;
+    } catch {
+      token = {} as ContinueToken;
+    }
+    if (!Number.isInteger(token.rv) || typeof token.namespace !== "string" || typeof token.name !== "string") {
+      throw new StoreError("Invalid", `List of ${kind}: invalid continue token ${JSON.stringify(text)}: expected the metadata.continue of a previous page`);
+    }
+    if (token.rv < this.compacted) {
+      throw new StoreError("Gone", `List of ${kind}: the continue token is too old (resourceVersion ${token.rv}, the oldest kept is ${this.compacted}); list again from the start`);
+    }
+    return token;
   }
 
   get<T extends Resource>(kind: string, name: string, namespace?: string): Promise<T | undefined> {
@@ -255,6 +355,13 @@ export class SqliteStore implements Store {
 
   /** Commits one change and its event in one transaction, then tells the watchers. */
   private commit(kind: string, type: EventRow["type"], obj: Resource, prev?: Resource): void {
+    if (type !== "DELETED") this.admit?.(obj, prev);
+    if (this.dryRunning) {
+      // As the API server: a dry-run create has no version yet, a dry-run update keeps the stored one.
+      if (type === "ADDED") delete obj.metadata.resourceVersion;
+      else if (prev) obj.metadata.resourceVersion = prev.metadata.resourceVersion;
+      return;
+    }
     const rv = this.rv + 1;
     obj.metadata.resourceVersion = String(rv);
     const ns = obj.metadata.namespace ?? "";
@@ -280,11 +387,18 @@ export class SqliteStore implements Store {
     }
   }
 
+  /**
+   * Creates `input`. A missing name is made from `metadata.generateName`
+   * plus five random characters, as the API server does; the system fields
+   * (uid, timestamps, generation, version) are the store's, whatever the
+   * client sent.
+   */
   createSync<T extends Resource>(input: T): T {
     const { kind } = input;
-    const name = input.metadata?.name;
     if (!kind) throw new StoreError("Invalid", `Object: kind is required`);
-    if (!name) throw new StoreError("Invalid", `${kind}: metadata.name is required`);
+    const generateName = (input.metadata as { generateName?: unknown } | undefined)?.generateName;
+    const name = input.metadata?.name || (typeof generateName === "string" && generateName ? generateName + randomSuffix() : "");
+    if (!name) throw new StoreError("Invalid", `${kind}: metadata.name is required (or metadata.generateName)`);
     const ns = this.nsKey(kind, name, input.metadata.namespace);
     if (this.stmt.get.get(kind, ns, name)) {
       throw new StoreError("AlreadyExists", `${kind} "${ns ? ns + "/" : ""}${name}" already exists`);
@@ -294,12 +408,17 @@ export class SqliteStore implements Store {
     if (CRD_KINDS.has(kind) && hasStatusSubresource(kind)) delete obj.status;
     obj.metadata = {
       ...obj.metadata,
+      name,
       uid: crypto.randomUUID(),
       generation: 1,
       creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
     };
     if (ns) obj.metadata.namespace = ns;
     else delete obj.metadata.namespace;
+    // Only a DELETE starts a deletion: a client cannot create an object already being deleted.
+    delete obj.metadata.deletionTimestamp;
+    delete (obj.metadata as { deletionGracePeriodSeconds?: number }).deletionGracePeriodSeconds;
+    delete obj.metadata.resourceVersion;
     this.commit(kind, "ADDED", obj);
     return obj as T;
   }
@@ -332,7 +451,29 @@ export class SqliteStore implements Store {
     };
     if (cur.metadata.namespace) next.metadata.namespace = cur.metadata.namespace;
     else delete next.metadata.namespace;
-    if (cur.metadata.deletionTimestamp) next.metadata.deletionTimestamp = cur.metadata.deletionTimestamp;
+    // deletionTimestamp is the server's: kept once set, never taken from the client.
+    const grace = "deletionGracePeriodSeconds" as const;
+    const meta = next.metadata as Resource["metadata"] & { [grace]?: number };
+    if (cur.metadata.deletionTimestamp) {
+      meta.deletionTimestamp = cur.metadata.deletionTimestamp;
+      meta[grace] = (cur.metadata as typeof meta)[grace];
+      const before = new Set(cur.metadata.finalizers ?? []);
+      const added = (meta.finalizers ?? []).filter((f) => !before.has(f));
+      if (added.length > 0) {
+        throw new StoreError(
+          "Invalid",
+          `${cur.kind} "${keyOf(cur)}" is invalid: metadata.finalizers: no new finalizers can be added while the object is being deleted, got ${JSON.stringify(added)}`,
+        );
+      }
+      if ((meta.finalizers ?? []).length === 0) {
+        // The last finalizer is gone: the deletion the DELETE asked for happens now.
+        this.commit(cur.kind, "DELETED", next, cur);
+        return next as T;
+      }
+    } else {
+      delete meta.deletionTimestamp;
+      delete meta[grace];
+    }
     this.commit(cur.kind, "MODIFIED", next, cur);
     return next as T;
   }
@@ -392,10 +533,23 @@ export class SqliteStore implements Store {
     return this.replace<T>(cur, next);
   }
 
+  /**
+   * Deletes an object. One with finalizers is only marked (deletionTimestamp
+   * set, returned with `pending: true`); it goes when an update removes its
+   * last finalizer.
+   */
   deleteSync(kind: string, name: string, namespace?: string, options: { resourceVersion?: string; uid?: string } = {}): Resource {
     const cur = this.current(kind, name, namespace, options.resourceVersion);
     if (options.uid && options.uid !== cur.metadata.uid) {
       throw new StoreError("Conflict", `Precondition failed for ${kind} "${name}": UID in precondition ${options.uid}, UID in object meta ${cur.metadata.uid}`);
+    }
+    if ((cur.metadata.finalizers ?? []).length > 0) {
+      if (cur.metadata.deletionTimestamp) return cur;
+      const marked = structuredClone(cur);
+      marked.metadata.deletionTimestamp = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+      (marked.metadata as { deletionGracePeriodSeconds?: number }).deletionGracePeriodSeconds = 0;
+      this.commit(kind, "MODIFIED", marked, cur);
+      return marked;
     }
     const gone = structuredClone(cur);
     this.commit(kind, "DELETED", gone);
@@ -423,6 +577,18 @@ export class SqliteStore implements Store {
       this.deleteSync(kind, name, namespace, options);
     });
   }
+}
+
+function keyOf(o: Resource): string {
+  return `${o.metadata.namespace ? o.metadata.namespace + "/" : ""}${o.metadata.name}`;
+}
+
+const SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789";
+
+/** Five characters from the API server's alphabet for `generateName` (no vowels: no words by accident). */
+function randomSuffix(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(5));
+  return Array.from(bytes, (b) => SUFFIX_ALPHABET[b % SUFFIX_ALPHABET.length]).join("");
 }
 
 function attempt<T>(fn: () => T): Promise<T> {
