@@ -72,7 +72,10 @@ const created_rv = (o: Resource) => String(Number(o.metadata.resourceVersion) - 
 async function http(ctx: Ctx, method: string, path: string, body?: unknown, contentType = "application/json") {
   const res = await fetch(ctx.server.url + path, {
     method,
-    headers: body === undefined ? {} : { "Content-Type": contentType },
+    headers: {
+      ...(body === undefined ? {} : { "Content-Type": contentType }),
+      ...(ctx.server.token ? { Authorization: `Bearer ${ctx.server.token}` } : {}),
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
@@ -245,6 +248,7 @@ t("discovery is enough for client-node's generic KubernetesObjectApi", async (ct
 t("core kinds through CoreV1Api: update, status, patch, delete of a Pod; Events", async (ctx) => {
   await setUp(ctx);
   type Pod = Resource<{ nodeName?: string; containers: unknown[] }, { phase?: string }>;
+  await ctx.store.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "team-a" } });
   const pod = await ctx.store.create<Pod>({
     apiVersion: "v1",
     kind: "Pod",

@@ -101,7 +101,7 @@ t("every acknowledged write survives SIGKILL of the server", async () => {
     while (events.length < N + N / 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
     w.stop();
     assert.is(events.length, N + N / 2, "N creates and N/2 updates replayed");
-    const created = await store.create<Network>({ apiVersion: API_VERSION, kind: "Network", metadata: { name: "after-restart" }, spec: { type: "l2" } });
+    const created = await store.create<Network>({ apiVersion: API_VERSION, kind: "Network", metadata: { name: "after-restart" }, spec: { type: "l2", ipv4Subnet: { prefix: "10.200.0.0/16" } } });
     assert.ok(Number(created.metadata.resourceVersion) > lastAcked, "versions keep increasing after a restart");
   } finally {
     await kill(child);

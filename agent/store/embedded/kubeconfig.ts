@@ -2,7 +2,8 @@
  * The kubeconfig of an embedded server. A kubeconfig cannot name a unix
  * socket, so for one it says `server: http://localhost` and carries the
  * socket path in a cluster extension (`lace-cni.io/unix-socket`), which
- * `loadKubeConfig` (agent/store/kubeconfig.ts) honours. Kept apart from the
+ * `loadKubeConfig` (agent/store/kubeconfig.ts) honours. On TCP it carries
+ * the server's bearer token. Kept apart from the
  * loader so that serving does not load client-node.
  *
  * @example
@@ -14,14 +15,15 @@ import { stringify } from "yaml";
 export const UNIX_SOCKET_EXTENSION = "lace-cni.io/unix-socket";
 
 /** A kubeconfig (YAML text) for an embedded server at `url`, or on `socketPath`. */
-export function embeddedKubeConfig(server: { url: string; socketPath?: string }, name = "lace-embedded"): string {
+export function embeddedKubeConfig(server: { url: string; socketPath?: string; token?: string }, name = "lace-embedded"): string {
   const cluster: Record<string, unknown> = { server: server.url, "insecure-skip-tls-verify": true };
   if (server.socketPath) cluster.extensions = [{ name: UNIX_SOCKET_EXTENSION, extension: { path: server.socketPath } }];
   return stringify({
     apiVersion: "v1",
     kind: "Config",
     clusters: [{ name, cluster }],
-    users: [{ name, user: {} }],
+    // On TCP the server wants its bearer token; a socket's file mode is its access control.
+    users: [{ name, user: server.token ? { token: server.token } : {} }],
     contexts: [{ name, context: { cluster: name, user: name } }],
     "current-context": name,
   });
