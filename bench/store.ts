@@ -9,7 +9,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Agent, request } from "node:http";
+import { Agent, request } from "node:https";
 import { startEmbeddedServer } from "../agent/store/embedded/server.ts";
 import { SqliteStore } from "../agent/store/embedded/sqlite_store.ts";
 
@@ -19,10 +19,10 @@ const store = SqliteStore.open(join(dir, "store.db"));
 const server = await startEmbeddedServer({ store, listen: "127.0.0.1:0" });
 const { port } = new URL(server.url);
 const headers: Record<string, string> = { "Content-Type": "application/json" };
-const token = (server as { token?: string }).token;
-if (token) headers.Authorization = `Bearer ${token}`;
+if (server.token) headers.Authorization = `Bearer ${server.token}`;
 
-const keepAlive = new Agent({ keepAlive: true, maxSockets: 16 });
+// TLS (the store's own certificate) and keep-alive, as kubectl and client-node connect.
+const keepAlive = new Agent({ keepAlive: true, maxSockets: 16, ca: server.certificate });
 
 function post(i: number): Promise<void> {
   const body = JSON.stringify({

@@ -14,7 +14,10 @@ t("a unix socket kubeconfig carries the socket in the lace-cni extension", () =>
 });
 
 t("a loopback kubeconfig names the port; port 0 and other hosts are refused", () => {
-  assert.is(parse(kubeconfigFor("127.0.0.1:6443")).clusters[0].cluster.server, "http://127.0.0.1:6443");
+  const kc = parse(kubeconfigFor("127.0.0.1:6443", { token: "t0ken-of-sixteen-chars", certificate: "PEM" }));
+  assert.is(kc.clusters[0].cluster.server, "https://127.0.0.1:6443");
+  assert.is(kc.clusters[0].cluster["certificate-authority-data"], Buffer.from("PEM").toString("base64"));
+  assert.is(kc.users[0].user.token, "t0ken-of-sixteen-chars");
   assert.throws(() => kubeconfigFor("127.0.0.1:0"), /port 0 is only known once the server listens/);
   assert.throws(() => kubeconfigFor("192.168.1.1:6443"), /unix socket or loopback only/);
 });

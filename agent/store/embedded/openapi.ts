@@ -128,12 +128,14 @@ function kindPaths(info: KindInfo, v2: boolean, withSchema: boolean): Record<str
   const response = v2 ? { responses: { "200": { description: "OK", schema: schemaRef } } } : {
     responses: { "200": { description: "OK", content: { "application/json": { schema: schemaRef } } } },
   };
+  // kubectl looks for the query parameters on the PATCH operation itself, not on the path.
   const op = (action: string, extra: Record<string, unknown> = {}) => ({
     operationId: `${action}${info.kind}`,
     "x-kubernetes-action": action,
     ...ext,
     ...response,
     ...extra,
+    parameters: [...queryParams, ...((extra.parameters as unknown[]) ?? [])],
   });
   return {
     [itemPath(info)]: {
@@ -141,12 +143,10 @@ function kindPaths(info: KindInfo, v2: boolean, withSchema: boolean): Record<str
       put: op("put", body(["application/json", "application/yaml"])),
       patch: op("patch", body(patchTypes(info))),
       delete: op("delete"),
-      parameters: queryParams,
     },
     [collectionPath(info)]: {
       get: op("list"),
       post: op("post", body(["application/json", "application/yaml"])),
-      parameters: queryParams,
     },
   };
 }

@@ -27,6 +27,7 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import { connect, type Socket } from "node:net";
 import { parse as parseYaml } from "yaml";
 import { GROUP, isStoreError, mergePatch, type Resource, StoreError, VERSION, type WatchEvent } from "../../../core/mod.ts";
@@ -41,6 +42,7 @@ import { guardRequest } from "./request_guard.ts";
 import { parseFieldSelector, parseLabelSelector } from "./selector.ts";
 import type { SqliteStore } from "./sqlite_store.ts";
 import { strategicMergePatch, supportsStrategicMerge } from "./strategic_merge.ts";
+import { selfSignedCertificate } from "./self_signed.ts";
 import { parseIncludeObject, toTable, wantsTable } from "./table.ts";
 
 export interface EmbeddedServerOptions {
@@ -51,12 +53,14 @@ export interface EmbeddedServerOptions {
   bookmarkIntervalMs?: number;
   /** The bearer token TCP clients must send. Default: a new random one (see {@link EmbeddedServer.token}). Ignored on a unix socket. */
   token?: string;
+  /** TCP only: the TLS certificate and key (PEM). Default: a new self-signed one (see {@link EmbeddedServer.certificate}). */
+  tls?: { cert: string; key: string };
   /** The network types Networks are validated against. Default: the built-in l3, l2 and external. */
   networkTypes?: NetworkTypeLookup;
 }
 
 export interface EmbeddedServer {
-  /** What a kubeconfig's `server:` says: `http://127.0.0.1:PORT`, or `http://localhost` for a socket. */
+  /** What a kubeconfig's `server:` says: `https://127.0.0.1:PORT`, or `http://localhost` for a socket. */
   url: string;
   /** The unix socket path, when listening on one. */
   socketPath?: string;
@@ -64,6 +68,8 @@ export interface EmbeddedServer {
   listen: string;
   /** The bearer token clients send on TCP (undefined on a unix socket). */
   token?: string;
+  /** The TLS certificate (PEM) clients trust on TCP, its own root (undefined on a unix socket). */
+  certificate?: string;
   /** Ends every open watch stream, as an API server does on restart; clients resume from their last version. */
   closeWatches(): void;
   close(): Promise<void>;
@@ -298,7 +304,9 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
   const { store } = options;
   const bookmarkIntervalMs = options.bookmarkIntervalMs ?? 10_000;
   const address = parseListen(options.listen);
+  // kubectl sends a bearer token only over TLS: TCP is HTTPS, a unix socket plain HTTP.
   const token = address.kind === "tcp" ? options.token ?? randomBytes(32).toString("base64url") : undefined;
+  const tls = address.kind === "tcp" ? options.tls ?? selfSignedCertificate() : undefined;
   const sockets = new Set<Socket>();
   const watches = new Set<() => void>();
   const networkTypes = options.networkTypes ?? await builtInNetworkTypes();
@@ -310,12 +318,13 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
   }
   store.setAdmission(admission({ networkTypes, namespaceOf: (ns) => store.getSync("Namespace", ns) }));
 
-  const server: Server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((e) => {
       if (!res.headersSent) sendError(res, e);
       else res.destroy();
     });
-  });
+  };
+  const server: Server = tls ? createTlsServer({ cert: tls.cert, key: tls.key }, onRequest) : createServer(onRequest);
   server.on("connection", (s) => {
     sockets.add(s);
     s.on("close", () => sockets.delete(s));
@@ -650,7 +659,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     const a = server.address();
     const port = typeof a === "object" && a ? a.port : address.port;
     const host = address.host.includes(":") ? `[${address.host}]` : address.host;
-    url = `http://${host}:${port}`;
+    url = `https://${host}:${port}`;
     listen = `${host}:${port}`;
   }
   return {
@@ -658,6 +667,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     socketPath: address.kind === "unix" ? address.path : undefined,
     listen,
     token,
+    certificate: tls?.cert,
     closeWatches: () => {
       for (const end of [...watches]) end();
     },
