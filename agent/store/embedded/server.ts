@@ -380,6 +380,9 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
             throw new HttpError(405, "MethodNotAllowed", `Create ${info.kind} under /namespaces/<namespace>/${info.plural}`);
           }
           const body = await objectBody(req, info, namespace);
+          if (!body.metadata.name && !(body.metadata as { generateName?: string }).generateName) {
+            throw new InvalidObjectError(info.kind, "", [{ reason: "FieldValueRequired", field: "metadata.name", message: "is required (or metadata.generateName)" }]);
+          }
           if (body.metadata.resourceVersion) {
             throw new HttpError(400, "BadRequest", `resourceVersion should not be set on objects to be created, got ${JSON.stringify(body.metadata.resourceVersion)}`);
           }
