@@ -368,12 +368,16 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
         if (method === "GET") {
           const label = parseLabelSelector(q.get("labelSelector"));
           const field = parseFieldSelector(q.get("fieldSelector"));
-          if (q.get("watch") === "true" || q.get("watch") === "1") return watch(req, res, info, namespace, q, table ? includeObject ?? "Metadata" : undefined);
+          if (q.get("watch") === "true" || q.get("watch") === "1") {
+            // A watch starts from what is on disk, so it never shows a write that could still be lost.
+            await store.durable();
+            return watch(req, res, info, namespace, q, table ? includeObject ?? "Metadata" : undefined);
+          }
           const limit = parseLimit(q.get("limit"));
           const list = store.listSync(info.kind, { namespace, label, field, limit, continue: q.get("continue") || undefined });
           const listMeta = { resourceVersion: list.resourceVersion, ...(list.continue ? { continue: list.continue } : {}) };
-          if (table) return send(res, 200, toTable(info, list.items, { includeObject, listMeta }));
-          return send(res, 200, { apiVersion: apiVersionOf(info), kind: `${info.kind}List`, metadata: listMeta, items: list.items });
+          if (table) return reply(res, 200, toTable(info, list.items, { includeObject, listMeta }));
+          return reply(res, 200, { apiVersion: apiVersionOf(info), kind: `${info.kind}List`, metadata: listMeta, items: list.items });
         }
         if (method === "POST") {
           if (info.namespaced && namespace === undefined) {
@@ -386,7 +390,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
           if (body.metadata.resourceVersion) {
             throw new HttpError(400, "BadRequest", `resourceVersion should not be set on objects to be created, got ${JSON.stringify(body.metadata.resourceVersion)}`);
           }
-          return send(res, 201, run(() => store.createSync(body)));
+          return reply(res, 201, run(() => store.createSync(body)));
         }
         if (method === "DELETE") {
           // Delete collection: every object the selectors match, each as a DELETE would (finalizers honoured).
@@ -399,7 +403,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
             const del = () => store.deleteSync(info.kind, o.metadata.name, o.metadata.namespace);
             return dryAll ? store.dryRun(del) : del();
           });
-          return send(res, 200, { apiVersion: apiVersionOf(info), kind: `${info.kind}List`, metadata: { resourceVersion: store.resourceVersion }, items: deleted });
+          return reply(res, 200, { apiVersion: apiVersionOf(info), kind: `${info.kind}List`, metadata: { resourceVersion: store.resourceVersion }, items: deleted });
         }
         throw new HttpError(405, "MethodNotAllowed", `${method} is not supported on the ${info.plural} collection`);
       }
@@ -410,8 +414,8 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
         case "GET": {
           const o = store.getSync(info.kind, name, namespace);
           if (!o) throw new StoreError("NotFound", `${info.plural}${info.group ? "." + info.group : ""} "${name}" not found`);
-          if (table) return send(res, 200, toTable(info, [o], { includeObject, listMeta: { resourceVersion: o.metadata.resourceVersion } }));
-          return send(res, 200, o);
+          if (table) return reply(res, 200, toTable(info, [o], { includeObject, listMeta: { resourceVersion: o.metadata.resourceVersion } }));
+          return reply(res, 200, o);
         }
         case "PUT": {
           const body = await objectBody(req, info, namespace);
@@ -426,7 +430,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
               message: "must be specified for an update (the version read before changing the object)",
             }]);
           }
-          return send(res, 200, run(() => (subresource === "status" ? store.updateStatusSync(body) : store.updateSync(body))));
+          return reply(res, 200, run(() => (subresource === "status" ? store.updateStatusSync(body) : store.updateSync(body))));
         }
         case "PATCH":
           return patch(req, res, info, name, namespace, subresource, q, run);
@@ -434,7 +438,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
           if (subresource) throw new HttpError(405, "MethodNotAllowed", "DELETE is not supported on /status");
           const options = await deleteOptions(req);
           const del = () => store.deleteSync(info.kind, name, namespace, options.preconditions ?? {});
-          return send(res, 200, dry || parseDryRun(options.dryRun ?? []) ? store.dryRun(del) : del());
+          return reply(res, 200, dry || parseDryRun(options.dryRun ?? []) ? store.dryRun(del) : del());
         }
         default:
           throw new HttpError(405, "MethodNotAllowed", `${method} is not supported on ${info.plural}/${name}`);
@@ -443,6 +447,12 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
       if (res.headersSent) throw e;
       sendError(res, e, info, name);
     }
+  }
+
+  /** Answers once what the request wrote or read is on disk (group commit): nothing unacknowledged is ever shown. */
+  async function reply(res: ServerResponse, code: number, body: unknown): Promise<void> {
+    await store.durable();
+    send(res, code, body);
   }
 
   function parseQuery<T>(fn: () => T): T {
@@ -510,11 +520,11 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
         const created = structuredClone(applied);
         created.metadata = { ...created.metadata, name };
         if (info.namespaced) created.metadata.namespace = namespace;
-        return send(res, 201, run(() => store.createSync(created)));
+        return reply(res, 201, run(() => store.createSync(created)));
       }
       // Without field ownership, apply merges the applied configuration into the stored object (docs/store.md).
       const merged = mergePatch(cur, applied) as Resource;
-      return send(res, 200, run(() => store.applySync(cur, merged, subresource)));
+      return reply(res, 200, run(() => store.applySync(cur, merged, subresource)));
     }
     if (!cur) throw new StoreError("NotFound", `${info.plural}${info.group ? "." + info.group : ""} "${name}" not found`);
     let patched: Resource;
@@ -532,7 +542,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     }
     checkBodyShape(info.kind, patched as unknown as Record<string, unknown>);
     checkIdentity(info, name, namespace, patched, "patch");
-    return send(res, 200, run(() => store.applySync(cur, patched, subresource)));
+    return reply(res, 200, run(() => store.applySync(cur, patched, subresource)));
   }
 
   /** A patch may not rename or move an object: as the API server, 400. */

@@ -1,9 +1,15 @@
 /**
  * The embedded durable store: the Store interface on SQLite (better-sqlite3),
- * with Kubernetes semantics. Every write is one transaction committed with
- * `synchronous=FULL` in WAL mode before the call returns, so an
- * acknowledged write survives SIGKILL and power loss. The watch history is
- * a table too: a watcher can resume from a resourceVersion across restarts.
+ * with Kubernetes semantics. Writes are committed with `synchronous=FULL`
+ * in WAL mode, and a write is acknowledged (its promise resolves, the HTTP
+ * server answers) only once its commit is on disk, so an acknowledged
+ * write survives SIGKILL and power loss. The watch history is a table too:
+ * a watcher can resume from a resourceVersion across restarts.
+ *
+ * Group commit: the writes made in one turn of the event loop share one
+ * transaction, committed (one fsync) when the turn ends. Until then no
+ * watcher hears of them and no caller is answered ({@link SqliteStore.durable});
+ * if the commit fails, every write of the batch fails together.
  *
  * better-sqlite3 is synchronous and Node runs one thread, so a read followed
  * by a write in the same tick is atomic: the HTTP server relies on that for
@@ -41,6 +47,26 @@ export interface PageRequest {
 export interface SqliteStoreOptions {
   /** How many past events are kept for watches that resume from a version. Default 100 000. */
   watchHistory?: number;
+  /** Share one transaction and one fsync among the writes of one event-loop turn. Default true. */
+  groupCommit?: boolean;
+}
+
+interface Notice {
+  rv: number;
+  kind: string;
+  type: EventRow["type"];
+  body: string;
+  prevBody: string | null;
+}
+
+/** The writes of one event-loop turn, in one open transaction. */
+interface Batch {
+  startRv: number;
+  startCompacted: number;
+  notices: Notice[];
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
 }
 
 /** A watch request as the server sees it: scope, selectors and a starting version. */
@@ -53,6 +79,8 @@ export interface WatchRequest {
 
 interface Subscriber extends WatchRequest {
   kind: string;
+  /** Events at or below this version were replayed (or listed): only later ones are sent. */
+  from: number;
   onEvent: (e: WatchEvent<Resource>) => void;
 }
 
@@ -88,7 +116,11 @@ export class SqliteStore implements Store {
   private readonly subscribers = new Set<Subscriber>();
   private readonly watchHistory: number;
   private rv: number;
+  /** The newest version on disk; `rv` runs ahead of it while a batch is open. */
+  private committedRv: number;
   private compacted: number;
+  private readonly groupCommit: boolean;
+  private batch?: Batch;
   private readonly stmt: {
     get: Database.Statement<[string, string, string], { body: string }>;
     listKind: Database.Statement<[string], { body: string }>;
@@ -106,6 +138,7 @@ export class SqliteStore implements Store {
   private constructor(db: Database.Database, options: SqliteStoreOptions) {
     this.db = db;
     this.watchHistory = options.watchHistory ?? 100_000;
+    this.groupCommit = options.groupCommit ?? true;
     // One process owns the database: a second server would keep its own
     // version counter and hand out duplicate resourceVersions.
     db.pragma("locking_mode = EXCLUSIVE");
@@ -128,6 +161,7 @@ export class SqliteStore implements Store {
       (db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: number } | undefined)?.value ?? 0;
     // Never report version 0: to an API server client, "0" means "any version", not "the beginning".
     this.rv = Math.max(meta("rv"), 1);
+    this.committedRv = this.rv;
     this.compacted = meta("compacted");
     this.stmt = {
       get: db.prepare("SELECT body FROM objects WHERE kind = ? AND namespace = ? AND name = ?"),
@@ -204,7 +238,60 @@ export class SqliteStore implements Store {
     this.admit = check;
   }
 
+  /**
+   * Resolves once every write made so far is on disk (at once when none is
+   * pending); rejects when their commit failed. Answer a client only after it.
+   *
+   * @example
+   * const created = store.createSync(network);
+   * await store.durable();
+   * reply(201, created);
+   */
+  durable(): Promise<void> {
+    return this.batch ? this.batch.done : Promise.resolve();
+  }
+
+  private openBatch(): Batch {
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // A batch nobody waits for must not become an unhandled rejection.
+    done.catch(() => {});
+    this.db.exec("BEGIN");
+    const batch: Batch = { startRv: this.rv, startCompacted: this.compacted, notices: [], done, resolve, reject };
+    this.batch = batch;
+    setImmediate(() => this.flush());
+    return batch;
+  }
+
+  /** Commits the open batch (one fsync), then tells the watchers and the waiting callers. */
+  private flush(): void {
+    const b = this.batch;
+    if (!b) return;
+    this.batch = undefined;
+    try {
+      this.db.exec("COMMIT");
+    } catch (e) {
+      try {
+        this.db.exec("ROLLBACK");
+      } catch {
+        // The commit's failure is the one to report.
+      }
+      this.rv = b.startRv;
+      this.compacted = b.startCompacted;
+      b.reject(new StoreError("Unavailable", `The store could not commit ${b.notices.length} write(s), none was kept: ${(e as Error).message}`));
+      return;
+    }
+    this.committedRv = this.rv;
+    for (const n of b.notices) this.notify(n);
+    b.resolve();
+  }
+
   close(): void {
+    if (this.db.open) this.flush();
     this.subscribers.clear();
     this.db.close();
   }
@@ -278,11 +365,11 @@ export class SqliteStore implements Store {
   }
 
   get<T extends Resource>(kind: string, name: string, namespace?: string): Promise<T | undefined> {
-    return attempt(() => this.getSync<T>(kind, name, namespace));
+    return this.settle(() => this.getSync<T>(kind, name, namespace));
   }
 
   list<T extends Resource>(kind: string, options: ListOptions = {}): Promise<ListResult<T>> {
-    return attempt(() => this.listSync<T>(kind, { namespace: options.namespace, label: parseLabelSelector(options.labelSelector) }));
+    return this.settle(() => this.listSync<T>(kind, { namespace: options.namespace, label: parseLabelSelector(options.labelSelector) }));
   }
 
   // ------------------------------------------------------------ watch
@@ -293,7 +380,6 @@ export class SqliteStore implements Store {
    * than the kept history.
    */
   subscribe(kind: string, request: WatchRequest, onEvent: (e: WatchEvent<Resource>) => void): () => void {
-    const sub: Subscriber = { ...request, kind, onEvent };
     const raw = request.resourceVersion;
     const from = raw === undefined || raw === "" ? this.rv : Number(raw);
     if (!Number.isInteger(from) || from < 0) {
@@ -302,7 +388,10 @@ export class SqliteStore implements Store {
     if (from < this.compacted) {
       throw new StoreError("Gone", `Watch of ${kind} from resourceVersion ${from}: too old, the oldest kept is ${this.compacted}`);
     }
+    // Replay only what is on disk; the open batch's events follow when it commits.
+    const sub: Subscriber = { ...request, kind, onEvent, from: Math.max(from, this.committedRv) };
     for (const row of this.stmt.events.all(kind, from)) {
+      if (row.rv > this.committedRv) break;
       const e = this.visible(sub, row.type, JSON.parse(row.body) as Resource, row.prev ? JSON.parse(row.prev) as Resource : undefined);
       if (e) onEvent(e);
     }
@@ -362,12 +451,14 @@ export class SqliteStore implements Store {
       else if (prev) obj.metadata.resourceVersion = prev.metadata.resourceVersion;
       return;
     }
+    if (this.groupCommit && !this.batch) this.openBatch();
     const rv = this.rv + 1;
     obj.metadata.resourceVersion = String(rv);
     const ns = obj.metadata.namespace ?? "";
     const body = JSON.stringify(obj);
     const prevBody = prev ? JSON.stringify(prev) : null;
     const cut = rv - this.watchHistory;
+    // Inside an open batch this is a savepoint: a failing write undoes only itself.
     this.db.transaction(() => {
       if (type === "DELETED") this.stmt.remove.run(kind, ns, obj.metadata.name);
       else this.stmt.upsert.run(kind, ns, obj.metadata.name, rv, body);
@@ -380,9 +471,18 @@ export class SqliteStore implements Store {
     })();
     this.rv = rv;
     if (cut > this.compacted) this.compacted = cut;
+    const notice: Notice = { rv, kind, type, body, prevBody };
+    if (this.batch) this.batch.notices.push(notice);
+    else {
+      this.committedRv = rv;
+      this.notify(notice);
+    }
+  }
+
+  private notify(n: Notice): void {
     for (const s of this.subscribers) {
-      if (s.kind !== kind) continue;
-      const e = this.visible(s, type, JSON.parse(body) as Resource, prevBody ? JSON.parse(prevBody) as Resource : undefined);
+      if (s.kind !== n.kind || n.rv <= s.from) continue;
+      const e = this.visible(s, n.type, JSON.parse(n.body) as Resource, n.prevBody ? JSON.parse(n.prevBody) as Resource : undefined);
       if (e) s.onEvent(e);
     }
   }
@@ -557,26 +657,33 @@ export class SqliteStore implements Store {
   }
 
   create<T extends Resource>(obj: T): Promise<T> {
-    return attempt(() => this.createSync(obj));
+    return this.settle(() => this.createSync(obj));
   }
 
   update<T extends Resource>(obj: T): Promise<T> {
-    return attempt(() => this.updateSync(obj));
+    return this.settle(() => this.updateSync(obj));
   }
 
   updateStatus<T extends Resource>(obj: T): Promise<T> {
-    return attempt(() => this.updateStatusSync(obj));
+    return this.settle(() => this.updateStatusSync(obj));
   }
 
   patch<T extends Resource>(kind: string, name: string, namespace: string | undefined, patch: MergePatch): Promise<T> {
-    return attempt(() => this.patchSync<T>(kind, name, namespace, patch));
+    return this.settle(() => this.patchSync<T>(kind, name, namespace, patch));
   }
 
   delete(kind: string, name: string, namespace?: string, options: { resourceVersion?: string } = {}): Promise<void> {
-    return attempt(() => {
+    return this.settle(() => {
       this.deleteSync(kind, name, namespace, options);
     });
   }
+  /** Runs `fn` now and settles once what it wrote (and what it read) is on disk. */
+  private async settle<T>(fn: () => T): Promise<T> {
+    const result = structuredClone(fn());
+    await this.durable();
+    return result;
+  }
+
 }
 
 function keyOf(o: Resource): string {
@@ -591,10 +698,4 @@ function randomSuffix(): string {
   return Array.from(bytes, (b) => SUFFIX_ALPHABET[b % SUFFIX_ALPHABET.length]).join("");
 }
 
-function attempt<T>(fn: () => T): Promise<T> {
-  try {
-    return Promise.resolve(structuredClone(fn()));
-  } catch (e) {
-    return Promise.reject(e);
-  }
-}
+
