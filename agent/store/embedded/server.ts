@@ -150,7 +150,7 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
   const type = (req.headers["content-type"] ?? "").split(";")[0].trim();
   if (type.endsWith("yaml")) {
     try {
-      return parseYaml(text);
+      return parseYaml(text, { logLevel: "error" });
     } catch (e) {
       throw new HttpError(400, "BadRequest", `Request body is not valid YAML: ${(e as Error).message}`);
     }
@@ -244,6 +244,27 @@ function discovery(path: string): unknown {
     default:
       return undefined;
   }
+}
+
+/**
+ * The decoded segments of a request path, read from the raw URL: a dot
+ * segment (`..`, also as `%2e%2e`) or broken percent-encoding is 400, never
+ * resolved, so `/pods/..` cannot address the Namespace above it.
+ */
+function pathSegments(rawUrl: string): string[] {
+  const raw = rawUrl.split("?")[0];
+  return raw.split("/").filter((s) => s !== "").map((s) => {
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(s);
+    } catch {
+      throw new HttpError(400, "BadRequest", `Invalid path segment ${JSON.stringify(s)}: broken percent-encoding`);
+    }
+    if (decoded === "." || decoded === ".." || decoded.includes("/")) {
+      throw new HttpError(400, "BadRequest", `Invalid path segment ${JSON.stringify(s)}: expected a name, not "." or ".." or a "/"`);
+    }
+    return decoded;
+  });
 }
 
 /** The namespaces a real API server creates at start; namespaced objects need theirs to exist. */
@@ -351,7 +372,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     }
     const doc = method === "GET" ? discovery(path) : undefined;
     if (doc) return send(res, 200, doc);
-    const r = route(path.split("/").filter((s) => s !== "").map(decodeURIComponent));
+    const r = route(pathSegments(req.url ?? "/"));
     if (!r) throw new HttpError(404, "NotFound", `The server could not find the requested resource: ${method} ${path}`);
     const { info, namespace, name, subresource } = r;
     const q = url.searchParams;
@@ -480,6 +501,11 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     if (o.dryRun !== undefined && !Array.isArray(o.dryRun)) throw new HttpError(400, "BadRequest", `DeleteOptions.dryRun must be a list such as ["All"], got ${JSON.stringify(o.dryRun)}`);
     if (o.preconditions !== undefined && (typeof o.preconditions !== "object" || o.preconditions === null)) {
       throw new HttpError(400, "BadRequest", `DeleteOptions.preconditions must be an object, got ${JSON.stringify(o.preconditions)}`);
+    }
+    for (const [field, value] of Object.entries((o.preconditions ?? {}) as Record<string, unknown>)) {
+      if (value !== undefined && value !== null && typeof value !== "string") {
+        throw new HttpError(400, "BadRequest", `DeleteOptions.preconditions.${field} must be a string, got ${JSON.stringify(value)}`);
+      }
     }
     return o as { preconditions?: { resourceVersion?: string; uid?: string }; dryRun?: unknown[] };
   }

@@ -224,6 +224,14 @@ t("Table responses carry the CRD's printer columns; OpenAPI v2 and v3 describe t
   assert.equal(discovery.resources.find((r: { name: string }) => r.name === "networks").categories, ["lace"]);
 });
 
+t("paths: dot segments and broken percent-encoding are 400, never resolved", async (ctx) => {
+  assert.is((await call(ctx, "DELETE", "/api/v1/namespaces/default/pods/%2e%2e")).status, 400);
+  assert.is((await call(ctx, "GET", `${NETS}/%E0%A4%A`)).status, 400);
+  assert.is((await call(ctx, "GET", "/api/v1/namespaces/default")).status, 200, "the namespace is still there");
+  const del = await call(ctx, "DELETE", "/api/v1/namespaces/default", { preconditions: { resourceVersion: 5 } });
+  assert.is(del.status, 400);
+});
+
 t("TCP needs the bearer token; browsers and other media types are refused", async (ctx) => {
   assert.is((await call(ctx, "GET", NETS, undefined, { Authorization: "" })).status, 401);
   assert.is((await call(ctx, "GET", NETS, undefined, { Authorization: "Bearer wrong" })).status, 401);
