@@ -51,8 +51,10 @@ function call(ctx: Ctx, method: string, path: string, body?: unknown, headers: R
   };
   for (const [k, v] of Object.entries(all)) if (v === "") delete all[k];
   return new Promise((resolve, reject) => {
-    const options = { method, headers: all, ca: ctx.server.certificate, servername: "localhost" };
-    const req = httpsRequest(ctx.server.url + path, options, (res) => {
+    // The path goes as written: a URL object would resolve dot segments before sending.
+    const { hostname, port } = new URL(ctx.server.url);
+    const options = { host: hostname, port, path, method, headers: all, ca: ctx.server.certificate, servername: "localhost" };
+    const req = httpsRequest(options, (res) => {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (d) => (text += d));
@@ -226,6 +228,7 @@ t("Table responses carry the CRD's printer columns; OpenAPI v2 and v3 describe t
 
 t("paths: dot segments and broken percent-encoding are 400, never resolved", async (ctx) => {
   assert.is((await call(ctx, "DELETE", "/api/v1/namespaces/default/pods/%2e%2e")).status, 400);
+  assert.is((await call(ctx, "DELETE", "/api/v1/namespaces/default/pods/..")).status, 400);
   assert.is((await call(ctx, "GET", `${NETS}/%E0%A4%A`)).status, 400);
   assert.is((await call(ctx, "GET", "/api/v1/namespaces/default")).status, 200, "the namespace is still there");
   const del = await call(ctx, "DELETE", "/api/v1/namespaces/default", { preconditions: { resourceVersion: 5 } });
