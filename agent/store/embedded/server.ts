@@ -37,6 +37,7 @@ import type { NetworkTypeLookup } from "../../../core/resources/validate.ts";
 import { apiVersionOf, KIND_TABLE, kindByPlural, type KindInfo } from "../kinds.ts";
 import { admission, checkBodyShape, InvalidObjectError } from "./admission.ts";
 import { applyJsonPatch } from "./json_patch.ts";
+import { namespaceLifecycle } from "./namespace_lifecycle.ts";
 import { openApiV2, openApiV3Document, openApiV3Index } from "./openapi.ts";
 import { guardRequest } from "./request_guard.ts";
 import { parseFieldSelector, parseLabelSelector } from "./selector.ts";
@@ -338,6 +339,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     if (!store.getSync("Namespace", name)) store.createSync({ apiVersion: "v1", kind: "Namespace", metadata: { name }, status: { phase: "Active" } });
   }
   store.setAdmission(admission({ networkTypes, namespaceOf: (ns) => store.getSync("Namespace", ns) }));
+  const namespaces = namespaceLifecycle(store);
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((e) => {
@@ -415,6 +417,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
         }
         if (method === "DELETE") {
           // Delete collection: every object the selectors match, each as a DELETE would (finalizers honoured).
+          if (info.kind === "Namespace") throw new HttpError(405, "MethodNotAllowed", "Namespaces are deleted one at a time (as on a Kubernetes API server)");
           const options = await deleteOptions(req);
           const dryAll = dry || parseDryRun(options.dryRun ?? []);
           const label = parseLabelSelector(q.get("labelSelector"));
@@ -458,7 +461,10 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
         case "DELETE": {
           if (subresource) throw new HttpError(405, "MethodNotAllowed", "DELETE is not supported on /status");
           const options = await deleteOptions(req);
-          const del = () => store.deleteSync(info.kind, name, namespace, options.preconditions ?? {});
+          const del = () =>
+            info.kind === "Namespace"
+              ? namespaces.delete(name, options.preconditions ?? {})
+              : store.deleteSync(info.kind, name, namespace, options.preconditions ?? {});
           return reply(res, 200, dry || parseDryRun(options.dryRun ?? []) ? store.dryRun(del) : del());
         }
         default:
@@ -714,6 +720,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
       new Promise<void>((resolve) => {
         for (const end of [...watches]) end();
         store.setAdmission(undefined);
+        namespaces.close();
         server.close(() => resolve());
         for (const s of sockets) s.destroy();
       }),

@@ -131,6 +131,34 @@ t("namespaced objects need an existing namespace; the system namespaces exist fr
   assert.is((await call(ctx, "POST", "/api/v1/namespaces/default/pods", pod("default"))).status, 201);
 });
 
+t("deleting a Namespace deletes its contents and waits for their finalizers; system namespaces stay", async (ctx) => {
+  const NS = "/api/v1/namespaces";
+  await call(ctx, "POST", NS, { apiVersion: "v1", kind: "Namespace", metadata: { name: "team-a" } });
+  const pod = (name: string, finalizers?: string[]) => ({ apiVersion: "v1", kind: "Pod", metadata: { name, finalizers }, spec: { containers: [] } });
+  await call(ctx, "POST", `${NS}/team-a/pods`, pod("free"));
+  await call(ctx, "POST", `${NS}/team-a/pods`, pod("held", ["example.com/hold"]));
+  const del = await call(ctx, "DELETE", `${NS}/team-a`);
+  assert.is(del.status, 200, del.text);
+  const ns = (await call(ctx, "GET", `${NS}/team-a`)).body;
+  assert.ok(ns.metadata.deletionTimestamp, "the Namespace waits for the held Pod");
+  assert.is(ns.status.phase, "Terminating");
+  assert.is((await call(ctx, "GET", `${NS}/team-a/pods/free`)).status, 404, "the free Pod is gone");
+  const refused = await call(ctx, "POST", `${NS}/team-a/pods`, pod("late"));
+  assert.is(refused.status, 422, "nothing new in a terminating namespace");
+  assert.match(refused.body.message, /being terminated/);
+  const held = (await call(ctx, "GET", `${NS}/team-a/pods/held`)).body;
+  assert.ok(held.metadata.deletionTimestamp);
+  await call(ctx, "PATCH", `${NS}/team-a/pods/held`, { metadata: { finalizers: null } }, { "Content-Type": "application/merge-patch+json" });
+  let gone = false;
+  for (let i = 0; i < 100 && !gone; i++) {
+    gone = (await call(ctx, "GET", `${NS}/team-a`)).status === 404;
+    if (!gone) await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.ok(gone, "the Namespace goes with its last object");
+  assert.is((await call(ctx, "DELETE", `${NS}/default`)).status, 422);
+  assert.is((await call(ctx, "DELETE", NS)).status, 405);
+});
+
 t("generateName, server-owned fields on create, PUT needs a resourceVersion, no renames by patch", async (ctx) => {
   const gen = await call(ctx, "POST", NETS, { ...net(undefined), metadata: { generateName: "auto-" } });
   assert.is(gen.status, 201, gen.text);
