@@ -105,6 +105,8 @@ test("apply -f examples/ with validation on, then get -o wide with the printer c
   const lace = ok(ctx, ["get", "lace"]);
   assert.match(lace, /topology\.lace-cni\.io\/default/);
   assert.match(lace, /networkroutingpolicy\.lace-cni\.io\/backend-to-corp/);
+  assert.match(ok(ctx, ["get", "all", "-n", "team-a"]), /pod\/web-0/);
+  assert.match(ok(ctx, ["apply", "--server-side", "-f", "examples/networks.yaml"]), /network\.lace-cni\.io\/backend serverside-applied/);
   const explain = ok(ctx, ["explain", "network.spec"]);
   assert.match(explain, /KIND:\s+Network/);
   assert.match(explain, /ipv4Subnet\s+<Object>/);
@@ -151,6 +153,13 @@ test("delete waits for finalizers; removing the last one deletes", (ctx) => {
   assert.ok(marked.metadata.deletionTimestamp, "marked for deletion");
   ok(ctx, ["patch", "network", "held", "--type=json", "-p", '[{"op":"remove","path":"/metadata/finalizers"}]']);
   assert.match(kubectl(ctx, ["get", "network", "held"]).stderr, /NotFound/);
+});
+
+test("delete namespace removes what is in it", (ctx) => {
+  ok(ctx, ["apply", "-f", "examples/cluster.yaml"]);
+  ok(ctx, ["delete", "namespace", "team-a"]);
+  assert.match(kubectl(ctx, ["get", "namespace", "team-a"]).stderr, /NotFound/);
+  assert.match(kubectl(ctx, ["get", "pods", "-n", "team-a"]).stderr, /No resources found/);
 });
 
 test("bad input is refused with the field and the value, and nothing is stored", (ctx) => {
