@@ -674,7 +674,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     }
     if (q.get("allowWatchBookmarks") === "true" || q.get("allowWatchBookmarks") === "1") {
       timer = setInterval(() => {
-        write({ type: "BOOKMARK", object: { apiVersion: apiVersionOf(info), kind: info.kind, metadata: { resourceVersion: store.resourceVersion } } });
+        write({ type: "BOOKMARK", object: { apiVersion: apiVersionOf(info), kind: info.kind, metadata: { resourceVersion: store.durableResourceVersion } } });
       }, bookmarkIntervalMs);
     }
     const seconds = Number(q.get("timeoutSeconds") ?? "");

@@ -201,9 +201,14 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** The current resourceVersion of the whole store. */
+  /** The current resourceVersion of the whole store (including an open batch's writes). */
   get resourceVersion(): string {
     return String(this.rv);
+  }
+
+  /** The newest resourceVersion on disk: what a watch bookmark may promise. */
+  get durableResourceVersion(): string {
+    return String(this.committedRv);
   }
 
   /**
