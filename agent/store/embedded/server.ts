@@ -338,7 +338,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
   for (const name of SYSTEM_NAMESPACES) {
     if (!store.getSync("Namespace", name)) store.createSync({ apiVersion: "v1", kind: "Namespace", metadata: { name }, status: { phase: "Active" } });
   }
-  store.setAdmission(admission({ networkTypes, namespaceOf: (ns) => store.getSync("Namespace", ns) }));
+  const removeAdmission = store.setAdmission(admission({ networkTypes, namespaceOf: (ns) => store.getSync("Namespace", ns) }));
   const namespaces = namespaceLifecycle(store);
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
@@ -719,7 +719,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     close: () =>
       new Promise<void>((resolve) => {
         for (const end of [...watches]) end();
-        store.setAdmission(undefined);
+        removeAdmission();
         namespaces.close();
         server.close(() => resolve());
         for (const s of sockets) s.destroy();

@@ -234,13 +234,17 @@ export class SqliteStore implements Store {
   /**
    * Installs the check every created or updated object must pass before it
    * is stored (the API server's validation and admission); it throws to
-   * refuse, and nothing is written.
+   * refuse, and nothing is written. Returns a function that removes it.
    *
    * @example
    * store.setAdmission(admission({ networkTypes, namespaceOf: (ns) => store.getSync("Namespace", ns) }));
    */
-  setAdmission(check: ((next: Resource, prev?: Resource) => void) | undefined): void {
+  setAdmission(check: ((next: Resource, prev?: Resource) => void) | undefined): () => void {
     this.admit = check;
+    // Removes this check only, not one a later caller installed.
+    return () => {
+      if (this.admit === check) this.admit = undefined;
+    };
   }
 
   /**
