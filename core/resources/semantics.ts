@@ -66,7 +66,9 @@ const allocation = (r: Obj, report: ProblemReporter): void => {
     if (!isObj(block)) return;
     const at = `spec.blocks[${i}]`;
     const prefix = block.prefix === undefined ? undefined : checkPrefix(block.prefix, `${at}.prefix`, report);
-    if (prefix) {
+    // A pending block is a claim the controller is still making (it may lose it and remove it): it holds no
+    // addresses, so it may overlap an active block while the claim is settled (core/ipam/block_allocator.ts).
+    if (prefix && block.pending !== true) {
       const clash = seenBlocks.find((b) => b.prefix.overlaps(prefix));
       if (clash) report(`${at}.prefix`, `overlaps spec.blocks[${clash.index}].prefix "${clash.prefix}", got "${prefix}"`);
       seenBlocks.push({ prefix, index: i });

@@ -240,6 +240,11 @@ for (const [name, obj, paths, fragment] of cases) {
   });
 }
 
+t("a pending block may overlap an active one while the controller settles its claim", () => {
+  const pending = alloc({ blocks: [{ prefix: "10.40.1.0/24" }, { prefix: "10.40.1.0/24", claim: "c1", pending: true }] });
+  assert.equal(validateResource(pending, ctx).map(formatProblem), []);
+});
+
 t("at least 60 invalid cases", () => {
   assert.ok(cases.length >= 60, `${cases.length}`);
 });

@@ -21,7 +21,7 @@
  *
  * @example
  * const server = await startEmbeddedServer({ store: SqliteStore.open("lace.db"), listen: "127.0.0.1:0" });
- * console.log(server.url); // http://127.0.0.1:41234
+ * console.log(server.url); // https://127.0.0.1:41234
  * await server.close();
  */
 import { randomBytes } from "node:crypto";
