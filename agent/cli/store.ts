@@ -99,6 +99,8 @@ export interface StoreServeOptions {
   tokenFile?: string;
   /** A lace.yaml whose plugins' network types Networks are validated against; default the built-in ones. */
   config?: string;
+  /** Share one commit among concurrent writes (default true); false commits each write alone. */
+  groupCommit?: boolean;
 }
 
 /** Serves until a signal; resolves after a clean shutdown. */
@@ -110,7 +112,7 @@ export async function runStoreServe(opts: StoreServeOptions): Promise<void> {
   const token = address.kind === "tcp" ? ensureToken(opts.tokenFile ?? defaultTokenFile(opts.db)) : undefined;
   const tls = address.kind === "tcp" ? ensureTls(tlsFiles(opts.db)) : undefined;
   const networkTypes = await networkTypesFrom(opts.config);
-  const store = SqliteStore.open(opts.db, { watchHistory: opts.watchHistory });
+  const store = SqliteStore.open(opts.db, { watchHistory: opts.watchHistory, groupCommit: opts.groupCommit });
   let server;
   try {
     server = await startEmbeddedServer({ store, listen: opts.listen, token, tls, networkTypes });
@@ -143,6 +145,7 @@ export function registerStore(program: Command): void {
     .option("--kubeconfig <path>", "also write a kubeconfig for this server to <path>")
     .option("--token-file <path>", "TCP only: the bearer token file (created if missing); default <db dir>/store.token")
     .option("--config <path>", "a lace.yaml whose plugins' network types Networks are validated against (default: l3, l2, external)")
+    .option("--no-group-commit", "commit each write alone instead of sharing one commit among concurrent writes (for measurement)")
     .option("--watch-history <n>", "how many past events a watch may resume from", (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1) throw new Error(`Invalid --watch-history "${v}": expected a positive integer`);
