@@ -171,6 +171,11 @@ test("bad input is refused with the field and the value, and nothing is stored",
   const rename = kubectl(ctx, ["patch", "namespace", "default", "--type=json", "-p", '[{"op":"replace","path":"/metadata/name","value":"x"}]']);
   assert.match(rename.stderr, /BadRequest/);
   assert.match(kubectl(ctx, ["get", "networks"]).stderr, /No resources found/);
+  // --validate=false asks the server to drop unknown fields rather than refuse them.
+  const loose = network("loose", "10.42.0.0/24").replace("type: l2,", "type: l2, colour: red,");
+  assert.match(kubectl(ctx, ["create", "-f", "-"], loose).stderr, /spec\.colour: unknown field/);
+  ok(ctx, ["create", "--validate=false", "-f", "-"], loose);
+  assert.is(JSON.parse(ok(ctx, ["get", "network", "loose", "-o", "json"])).spec.colour, undefined);
 });
 
 test("get --watch follows changes as Tables", async (ctx) => {

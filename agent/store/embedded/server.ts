@@ -38,6 +38,7 @@ import { apiVersionOf, KIND_TABLE, kindByPlural, type KindInfo } from "../kinds.
 import { admission, checkBodyShape, InvalidObjectError } from "./admission.ts";
 import { applyJsonPatch } from "./json_patch.ts";
 import { namespaceLifecycle } from "./namespace_lifecycle.ts";
+import { pruneUnknownFields } from "./prune.ts";
 import { openApiV2, openApiV3Document, openApiV3Index } from "./openapi.ts";
 import { guardRequest } from "./request_guard.ts";
 import { parseFieldSelector, parseLabelSelector } from "./selector.ts";
@@ -385,6 +386,15 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
         throw new HttpError(400, "BadRequest", `Invalid fieldValidation ${JSON.stringify(fieldValidation)}: expected Strict, Warn or Ignore`);
       }
       const run = <T>(fn: () => T): T => (dry ? store.dryRun(fn) : fn());
+      // Strict (kubectl's default, and ours when unsaid) refuses unknown fields; Ignore and Warn drop them.
+      const dropUnknown = (o: Resource) => {
+        if (fieldValidation !== "Ignore" && fieldValidation !== "Warn") return;
+        const dropped = pruneUnknownFields(info, o as unknown as Record<string, unknown>);
+        if (fieldValidation === "Warn" && dropped.length > 0) {
+          // Header values are printable ASCII: a client's odd field names must not break the answer.
+          res.setHeader("Warning", dropped.map((p) => `299 - "unknown field \\"${p.replace(/[^\x20-\x7e]|["\\]/g, "?")}\\""`));
+        }
+      };
       const table = wantsTable(req.headers.accept);
       const includeObject = table ? parseQuery(() => parseIncludeObject(q.get("includeObject"))) : undefined;
       if (name === undefined) {
@@ -413,6 +423,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
           if (body.metadata.resourceVersion) {
             throw new HttpError(400, "BadRequest", `resourceVersion should not be set on objects to be created, got ${JSON.stringify(body.metadata.resourceVersion)}`);
           }
+          dropUnknown(body);
           return reply(res, 201, run(() => store.createSync(body)));
         }
         if (method === "DELETE") {
@@ -454,10 +465,11 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
               message: "must be specified for an update (the version read before changing the object)",
             }]);
           }
+          dropUnknown(body);
           return reply(res, 200, run(() => (subresource === "status" ? store.updateStatusSync(body) : store.updateSync(body))));
         }
         case "PATCH":
-          return patch(req, res, info, name, namespace, subresource, q, run);
+          return patch(req, res, info, name, namespace, subresource, q, run, dropUnknown);
         case "DELETE": {
           if (subresource) throw new HttpError(405, "MethodNotAllowed", "DELETE is not supported on /status");
           const options = await deleteOptions(req);
@@ -527,6 +539,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     subresource: "status" | undefined,
     q: URLSearchParams,
     run: <T>(fn: () => T) => T,
+    dropUnknown: (o: Resource) => void,
   ): Promise<void> {
     const type = (req.headers["content-type"] ?? "").split(";")[0].trim();
     if (type === "application/strategic-merge-patch+json" && !supportsStrategicMerge(info.kind)) {
@@ -547,6 +560,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
       const applied = body as Resource;
       checkBodyShape(info.kind, applied as unknown as Record<string, unknown>);
       checkIdentity(info, name, namespace, applied, "apply");
+      dropUnknown(applied);
       if (!cur) {
         if (subresource) throw new StoreError("NotFound", `${info.plural} "${name}" not found`);
         const created = structuredClone(applied);
@@ -574,6 +588,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     }
     checkBodyShape(info.kind, patched as unknown as Record<string, unknown>);
     checkIdentity(info, name, namespace, patched, "patch");
+    dropUnknown(patched);
     return reply(res, 200, run(() => store.applySync(cur, patched, subresource)));
   }
 

@@ -105,6 +105,31 @@ t("bad Networks are 422 Invalid with a cause naming the field and the value; not
   assert.is(await count(ctx), 0);
 });
 
+t("unknown fields: refused by default and with Strict, dropped with Ignore, dropped with a Warning header with Warn", async (ctx) => {
+  const body = (name: string) => net(name, { type: "l2", ipv4Subnet: { prefix: "10.50.0.0/24", colour: "red" }, "tüpe": 1 });
+  assert.is((await call(ctx, "POST", NETS, body("a"))).status, 422);
+  assert.is((await call(ctx, "POST", `${NETS}?fieldValidation=Strict`, body("a"))).status, 422);
+  const ignored = await call(ctx, "POST", `${NETS}?fieldValidation=Ignore`, body("a"));
+  assert.is(ignored.status, 201, ignored.text);
+  assert.equal(ignored.body.spec, { type: "l2", ipv4Subnet: { prefix: "10.50.0.0/24" } });
+  const warned = await new Promise<string | string[] | undefined>((resolve, reject) => {
+    const payload = JSON.stringify(body("b"));
+    const { hostname, port } = new URL(ctx.server.url);
+    const req = httpsRequest({
+      host: hostname, port, path: `${NETS}?fieldValidation=Warn`, method: "POST", ca: ctx.server.certificate, servername: "localhost",
+      headers: { Authorization: `Bearer ${ctx.server.token}`, "Content-Type": "application/json", "Content-Length": String(Buffer.byteLength(payload)) },
+    }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.headers.warning));
+    });
+    req.on("error", reject);
+    req.end(payload);
+  });
+  assert.match(String(warned), /299 - "unknown field \\"spec\.ipv4Subnet\.colour\\""/);
+  assert.is((await call(ctx, "GET", `${NETS}/b`)).body.spec.ipv4Subnet.colour, undefined);
+  assert.is((await call(ctx, "POST", `${NETS}?fieldValidation=Lax`, body("c"))).status, 400);
+});
+
 t("names: DNS-1123 or 422, never a 500; non-string names are 422 too", async (ctx) => {
   for (const name of ["../x", "a/b", "UPPER_case", "x".repeat(100_000), "a\nb", "net-😀", "", "-a"]) {
     const r = await call(ctx, "POST", NETS, net(name));
