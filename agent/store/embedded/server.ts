@@ -25,27 +25,30 @@
  * await server.close();
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, lstatSync, unlinkSync } from "node:fs";
+import { chmodSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createTlsServer } from "node:https";
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { parse as parseYaml } from "yaml";
-import { GROUP, isStoreError, mergePatch, type Resource, StoreError, VERSION, type WatchEvent } from "../../../core/mod.ts";
+import { isStoreError, mergePatch, type Resource, StoreError, type WatchEvent } from "../../../core/mod.ts";
 import { parseConfig } from "../../../core/plugin/config.ts";
 import { loadPlugins } from "../../../core/plugin/loader.ts";
 import type { NetworkTypeLookup } from "../../../core/resources/validate.ts";
-import { apiVersionOf, KIND_TABLE, kindByPlural, type KindInfo } from "../kinds.ts";
+import { apiVersionOf, kindByPlural, type KindInfo } from "../kinds.ts";
 import { admission, checkBodyShape, InvalidObjectError } from "./admission.ts";
 import { applyJsonPatch } from "./json_patch.ts";
 import { namespaceLifecycle } from "./namespace_lifecycle.ts";
+import { discovery } from "./discovery.ts";
+import { freeSocketPath, parseListen } from "./listen_address.ts";
 import { pruneUnknownFields } from "./prune.ts";
-import { openApiV2, openApiV3Document, openApiV3Index } from "./openapi.ts";
 import { guardRequest } from "./request_guard.ts";
 import { parseFieldSelector, parseLabelSelector } from "./selector.ts";
+import { selfSignedCertificate } from "./self_signed.ts";
 import type { SqliteStore } from "./sqlite_store.ts";
 import { strategicMergePatch, supportsStrategicMerge } from "./strategic_merge.ts";
-import { selfSignedCertificate } from "./self_signed.ts";
 import { parseIncludeObject, toTable, wantsTable } from "./table.ts";
+
+export { type ListenAddress, parseListen } from "./listen_address.ts";
 
 export interface EmbeddedServerOptions {
   store: SqliteStore;
@@ -75,28 +78,6 @@ export interface EmbeddedServer {
   /** Ends every open watch stream, as an API server does on restart; clients resume from their last version. */
   closeWatches(): void;
   close(): Promise<void>;
-}
-
-export type ListenAddress = { kind: "unix"; path: string } | { kind: "tcp"; host: string; port: number };
-
-const LOOPBACK = new Set(["127.0.0.1", "::1", "[::1]", "localhost"]);
-
-/** Parses `--listen`; anything but a unix socket or a loopback address is refused. */
-export function parseListen(text: string): ListenAddress {
-  if (text.startsWith("unix:")) {
-    const path = text.slice("unix:".length);
-    if (!path) throw new Error(`Invalid listen address "${text}": expected unix:<path>`);
-    return { kind: "unix", path };
-  }
-  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(text);
-  if (!m) throw new Error(`Invalid listen address "${text}": expected unix:<path> or 127.0.0.1:<port>`);
-  const [, host, port] = m;
-  if (!LOOPBACK.has(host)) {
-    throw new Error(`Refusing to listen on "${text}": the embedded store serves this machine only, so it listens on a unix socket or loopback only`);
-  }
-  const n = Number(port);
-  if (n > 65535) throw new Error(`Invalid listen address "${text}": port must be 0-65535, got ${port}`);
-  return { kind: "tcp", host: host.replace(/^\[|\]$/g, ""), port: n };
 }
 
 /** A Kubernetes `Status` failure body. */
@@ -195,59 +176,6 @@ function route(segments: string[]): Route | undefined {
   return { info, namespace, name, subresource: rest.length === 3 ? "status" : undefined };
 }
 
-function resourceList(groupVersion: string, kinds: KindInfo[]): Record<string, unknown> {
-  const verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
-  const resources: Record<string, unknown>[] = [];
-  for (const k of kinds) {
-    resources.push({
-      name: k.plural,
-      singularName: k.singular,
-      namespaced: k.namespaced,
-      kind: k.kind,
-      verbs,
-      shortNames: k.shortNames,
-      ...(k.categories ? { categories: k.categories } : {}),
-    });
-    if (k.statusSubresource) {
-      resources.push({ name: `${k.plural}/status`, singularName: "", namespaced: k.namespaced, kind: k.kind, verbs: ["get", "patch", "update"] });
-    }
-  }
-  return { kind: "APIResourceList", apiVersion: "v1", groupVersion, resources };
-}
-
-const LACE_GROUP_VERSION = `${GROUP}/${VERSION}`;
-const API_GROUP = {
-  kind: "APIGroup",
-  apiVersion: "v1",
-  name: GROUP,
-  versions: [{ groupVersion: LACE_GROUP_VERSION, version: VERSION }],
-  preferredVersion: { groupVersion: LACE_GROUP_VERSION, version: VERSION },
-};
-
-/** The documents client-node and kubectl read before talking to resources. */
-function discovery(path: string): unknown {
-  switch (path) {
-    case "/api":
-      return { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress: "" }] };
-    case "/api/v1":
-      return resourceList("v1", KIND_TABLE.filter((k) => k.group === ""));
-    case "/apis":
-      return { kind: "APIGroupList", apiVersion: "v1", groups: [API_GROUP] };
-    case `/apis/${GROUP}`:
-      return API_GROUP;
-    case `/apis/${LACE_GROUP_VERSION}`:
-      return resourceList(LACE_GROUP_VERSION, KIND_TABLE.filter((k) => k.group === GROUP));
-    case "/version":
-      return { major: "1", minor: "31", gitVersion: "v1.31.0-lace-embedded", platform: "linux" };
-    case "/openapi/v2":
-      return openApiV2();
-    case "/openapi/v3":
-      return openApiV3Index();
-    default:
-      return undefined;
-  }
-}
-
 /**
  * The decoded segments of a request path, read from the raw URL: a dot
  * segment (`..`, also as `%2e%2e`) or broken percent-encoding is 400, never
@@ -278,37 +206,6 @@ const BUILT_IN_TYPES = "plugins: [lace-cni/l3, lace-cni/l2, lace-cni/external]";
 async function builtInNetworkTypes(): Promise<NetworkTypeLookup> {
   const loaded = await loadPlugins(parseConfig(BUILT_IN_TYPES, "built-in configuration"), { baseUrl: import.meta.url });
   return loaded.networkTypes;
-}
-
-/**
- * Makes `path` free for a new socket: nothing there, or a stale socket no
- * server answers on (removed). Refuses anything else, so a mistyped
- * `--listen` never deletes a file and a second server never takes over.
- */
-async function freeSocketPath(path: string): Promise<void> {
-  let st;
-  try {
-    st = lstatSync(path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw e;
-  }
-  if (!st.isSocket()) {
-    const what = st.isDirectory() ? "a directory" : st.isSymbolicLink() ? "a symbolic link" : st.isFile() ? "a regular file" : "not a socket";
-    throw new Error(`Refusing to listen on unix:${path}: the path exists and is ${what}, expected a socket or nothing; remove it or choose another path`);
-  }
-  const live = await new Promise<boolean>((resolve) => {
-    const probe = connect(path);
-    const done = (answer: boolean) => {
-      probe.destroy();
-      resolve(answer);
-    };
-    probe.once("connect", () => done(true));
-    probe.once("error", () => done(false));
-    probe.setTimeout(1000, () => done(true));
-  });
-  if (live) throw new Error(`Refusing to listen on unix:${path}: another server is listening on this socket; stop it first or choose another path`);
-  unlinkSync(path);
 }
 
 /** `?dryRun=All` (in the query, or `dryRun: ["All"]` in DeleteOptions): true; anything else but nothing is refused. */
@@ -368,10 +265,6 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
       res.writeHead(200, { "Content-Type": "text/plain" });
       res.end("ok");
       return;
-    }
-    if (method === "GET" && path.startsWith("/openapi/v3/")) {
-      const doc = openApiV3Document(path.slice("/openapi/v3/".length));
-      if (doc) return send(res, 200, doc);
     }
     const doc = method === "GET" ? discovery(path) : undefined;
     if (doc) return send(res, 200, doc);
