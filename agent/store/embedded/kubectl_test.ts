@@ -3,8 +3,9 @@
  * $KUBECTL) against `lace store serve` on loopback TCP (HTTPS, bearer
  * token) through the kubeconfig the server writes. Apply with validation
  * on, get -o wide, categories, explain, server dry runs and diff, apply of a
- * two-container Pod (strategic merge), delete with a finalizer, watch, and
- * bad input refused with the field named. Skipped, with the reason, where
+ * two-container Pod (strategic merge), server-side apply with field
+ * managers, delete with a finalizer, delete of a namespace, watch, and bad
+ * input refused with the field named. Skipped, with the reason, where
  * no kubectl is installed.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -153,6 +154,21 @@ test("delete waits for finalizers; removing the last one deletes", (ctx) => {
   assert.ok(marked.metadata.deletionTimestamp, "marked for deletion");
   ok(ctx, ["patch", "network", "held", "--type=json", "-p", '[{"op":"remove","path":"/metadata/finalizers"}]']);
   assert.match(kubectl(ctx, ["get", "network", "held"]).stderr, /NotFound/);
+});
+
+test("apply --server-side: removed fields go, another manager's field is a conflict until --force-conflicts", (ctx) => {
+  const config = (labels: string, prefix: string) =>
+    `apiVersion: lace-cni.io/v1alpha1\nkind: Network\nmetadata: {name: ssa, labels: {${labels}}}\nspec: {type: l2, ipv4Subnet: {prefix: ${prefix}}}\n`;
+  ok(ctx, ["apply", "--server-side", "-f", "-"], config('a: "1", b: "2"', "10.88.0.0/24"));
+  ok(ctx, ["apply", "--server-side", "-f", "-"], config('a: "1"', "10.88.0.0/24"));
+  assert.equal(JSON.parse(ok(ctx, ["get", "network", "ssa", "-o", "json"])).metadata.labels, { a: "1" });
+  const conflict = kubectl(ctx, ["apply", "--server-side", "--field-manager=other", "-f", "-"], config('a: "1"', "10.89.0.0/24"));
+  assert.is(conflict.status, 1);
+  assert.match(conflict.stderr, /conflict with "kubectl": \.spec\.ipv4Subnet\.prefix/);
+  ok(ctx, ["apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", "-"], config('a: "1"', "10.89.0.0/24"));
+  const stored = JSON.parse(ok(ctx, ["get", "network", "ssa", "-o", "json", "--show-managed-fields"]));
+  assert.is(stored.spec.ipv4Subnet.prefix, "10.89.0.0/24");
+  assert.equal(stored.metadata.managedFields.map((m: { manager: string }) => m.manager), ["kubectl", "other"]);
 });
 
 test("delete namespace removes what is in it", (ctx) => {

@@ -9,8 +9,8 @@
  * resourceVersion, bookmarks, `timeoutSeconds`), create (`generateName`),
  * update (a lace-cni kind needs `metadata.resourceVersion`), `/status`,
  * JSON, merge and strategic merge patches (strategic: core kinds only, as
- * for custom resources on a real API server), server-side apply without
- * field ownership (see docs/store.md), delete with preconditions and
+ * for custom resources on a real API server), server-side apply with
+ * field managers (server_side_apply.ts), delete with preconditions and
  * finalizers, delete of a collection; `?dryRun=All` on every write; Table
  * responses for `kubectl get`; `/openapi/v2` and `/openapi/v3`; errors as
  * `Status` objects. Every write is validated first (admission.ts).
@@ -44,6 +44,7 @@ import { pruneUnknownFields } from "./prune.ts";
 import { guardRequest } from "./request_guard.ts";
 import { parseFieldSelector, parseLabelSelector } from "./selector.ts";
 import { selfSignedCertificate } from "./self_signed.ts";
+import { serverSideApply } from "./server_side_apply.ts";
 import type { SqliteStore } from "./sqlite_store.ts";
 import { strategicMergePatch, supportsStrategicMerge } from "./strategic_merge.ts";
 import { parseIncludeObject, toTable, wantsTable } from "./table.ts";
@@ -454,16 +455,19 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
       checkBodyShape(info.kind, applied as unknown as Record<string, unknown>);
       checkIdentity(info, name, namespace, applied, "apply");
       dropUnknown(applied);
+      const force = q.get("force") ?? "false";
+      if (force !== "true" && force !== "false") throw new HttpError(400, "BadRequest", `Invalid force ${JSON.stringify(force)}: expected true or false`);
+      const config = structuredClone(applied);
+      config.apiVersion ??= apiVersionOf(info);
+      config.kind ??= info.kind;
+      config.metadata = { ...(config.metadata ?? {}), name };
+      if (info.namespaced) config.metadata.namespace = namespace;
+      const options = { manager: q.get("fieldManager")!, force: force === "true", now: new Date(), subresource };
       if (!cur) {
         if (subresource) throw new StoreError("NotFound", `${info.plural} "${name}" not found`);
-        const created = structuredClone(applied);
-        created.metadata = { ...created.metadata, name };
-        if (info.namespaced) created.metadata.namespace = namespace;
-        return reply(res, 201, run(() => store.createSync(created)));
+        return reply(res, 201, run(() => store.createSync(serverSideApply(undefined, config, options))));
       }
-      // Without field ownership, apply merges the applied configuration into the stored object (docs/store.md).
-      const merged = mergePatch(cur, applied) as Resource;
-      return reply(res, 200, run(() => store.applySync(cur, merged, subresource)));
+      return reply(res, 200, run(() => store.applySync(cur, serverSideApply(cur, config, options), subresource)));
     }
     if (!cur) throw new StoreError("NotFound", `${info.plural}${info.group ? "." + info.group : ""} "${name}" not found`);
     let patched: Resource;
