@@ -231,6 +231,8 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
   const sockets = new Set<Socket>();
   const watches = new Set<() => void>();
   const networkTypes = options.networkTypes ?? await builtInNetworkTypes();
+  // Before anything is changed: a path that is not ours to take stops the start here.
+  if (address.kind === "unix") await freeSocketPath(address.path);
 
   // As a real API server: the system namespaces exist, and every write passes admission.
   store.setAdmission(undefined);
@@ -593,19 +595,24 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     if (seconds > 0) timeout = setTimeout(end, seconds * 1000);
   }
 
-  if (address.kind === "unix") await freeSocketPath(address.path);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    if (address.kind === "unix") {
-      // Created owner-only from the start: a chmod after listen would leave a window.
-      const umask = process.umask(0o177);
-      try {
-        server.listen(address.path, resolve);
-      } finally {
-        process.umask(umask);
-      }
-    } else server.listen(address.port, address.host, resolve);
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      if (address.kind === "unix") {
+        // Created owner-only from the start: a chmod after listen would leave a window.
+        const umask = process.umask(0o177);
+        try {
+          server.listen(address.path, resolve);
+        } finally {
+          process.umask(umask);
+        }
+      } else server.listen(address.port, address.host, resolve);
+    });
+  } catch (e) {
+    removeAdmission();
+    namespaces.close();
+    throw e;
+  }
   let url: string;
   let listen: string;
   if (address.kind === "unix") {
