@@ -149,6 +149,8 @@ t("names: DNS-1123 or 422, never a 500; non-string names are 422 too", async (ct
 t("namespaced objects need an existing namespace; the system namespaces exist from the start", async (ctx) => {
   const ns = (await call(ctx, "GET", "/api/v1/namespaces")).body.items.map((n: { metadata: { name: string } }) => n.metadata.name);
   assert.equal(ns, ["default", "kube-node-lease", "kube-public", "kube-system"]);
+  const created = await call(ctx, "POST", "/api/v1/namespaces", { apiVersion: "v1", kind: "Namespace", metadata: { name: "team-a" }, status: { phase: "Terminating" } });
+  assert.is(created.body.status.phase, "Active", "a new Namespace is Active, whatever the client said");
   const pod = (namespace: string) => ({ apiVersion: "v1", kind: "Pod", metadata: { name: "p", namespace }, spec: { containers: [] } });
   const r = await call(ctx, "POST", "/api/v1/namespaces/ghost/pods", pod("ghost"));
   assert.is(r.status, 404);

@@ -515,6 +515,8 @@ export class SqliteStore implements Store {
     const obj = structuredClone(input) as Resource;
     // As for a CRD with a status subresource: create cannot set status.
     if (CRD_KINDS.has(kind) && hasStatusSubresource(kind)) delete obj.status;
+    // As the API server: a new Namespace is Active.
+    if (kind === "Namespace") obj.status = { phase: "Active" };
     obj.metadata = {
       ...obj.metadata,
       name,
