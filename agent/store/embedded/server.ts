@@ -220,6 +220,22 @@ function parseDryRun(values: unknown[]): boolean {
 
 const FIELD_VALIDATION = new Set(["", "Strict", "Warn", "Ignore"]);
 
+/**
+ * Who a write is recorded under: `?fieldManager=`, else the client's
+ * program name from its User-Agent (`kubectl/v1.32 ...` → `kubectl`), as
+ * the API server does. A name that is not 1-128 printable characters is 422.
+ */
+function fieldManager(param: string | null, userAgent: string | undefined): string {
+  if (param !== null) {
+    if (param.length === 0 || param.length > 128 || !/^[\x20-\x7e]+$/.test(param)) {
+      throw new HttpError(422, "Invalid", `Invalid fieldManager ${JSON.stringify(param.slice(0, 140))}: expected 1-128 printable ASCII characters`);
+    }
+    return param;
+  }
+  const name = (userAgent ?? "").split("/")[0].trim().replace(/[^\x20-\x7e]/g, "").slice(0, 128);
+  return name || "unknown";
+}
+
 /** Starts the server; resolves once it listens. */
 export async function startEmbeddedServer(options: EmbeddedServerOptions): Promise<EmbeddedServer> {
   const { store } = options;
@@ -281,7 +297,13 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
       if (!FIELD_VALIDATION.has(fieldValidation)) {
         throw new HttpError(400, "BadRequest", `Invalid fieldValidation ${JSON.stringify(fieldValidation)}: expected Strict, Warn or Ignore`);
       }
-      const run = <T>(fn: () => T): T => (dry ? store.dryRun(fn) : fn());
+      const manager = fieldManager(q.get("fieldManager"), req.headers["user-agent"]);
+      // Writes other than apply record their changed fields under their manager (managedFields, operation Update).
+      const runAs = (m: string | undefined) => <T>(fn: () => T): T => {
+        const write = m === undefined ? fn : () => store.writeAs(m, fn, subresource);
+        return dry ? store.dryRun(write) : write();
+      };
+      const run = runAs(manager);
       // Strict (kubectl's default, and ours when unsaid) refuses unknown fields; Ignore and Warn drop them.
       const dropUnknown = (o: Resource) => {
         if (fieldValidation !== "Ignore" && fieldValidation !== "Warn") return;
@@ -365,7 +387,8 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
           return reply(res, 200, run(() => (subresource === "status" ? store.updateStatusSync(body) : store.updateSync(body))));
         }
         case "PATCH":
-          return patch(req, res, info, name, namespace, subresource, q, run, dropUnknown);
+          // An apply records its own managed fields (server_side_apply.ts), not an update's.
+          return patch(req, res, info, name, namespace, subresource, q, run, runAs(undefined), dropUnknown);
         case "DELETE": {
           if (subresource) throw new HttpError(405, "MethodNotAllowed", "DELETE is not supported on /status");
           const options = await deleteOptions(req);
@@ -435,6 +458,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
     subresource: "status" | undefined,
     q: URLSearchParams,
     run: <T>(fn: () => T) => T,
+    runApply: <T>(fn: () => T) => T,
     dropUnknown: (o: Resource) => void,
   ): Promise<void> {
     const type = (req.headers["content-type"] ?? "").split(";")[0].trim();
@@ -467,9 +491,9 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
       const options = { manager: q.get("fieldManager")!, force: force === "true", now: new Date(), subresource };
       if (!cur) {
         if (subresource) throw new StoreError("NotFound", `${info.plural} "${name}" not found`);
-        return reply(res, 201, run(() => store.createSync(serverSideApply(undefined, config, options))));
+        return reply(res, 201, runApply(() => store.createSync(serverSideApply(undefined, config, options))));
       }
-      return reply(res, 200, run(() => store.applySync(cur, serverSideApply(cur, config, options), subresource)));
+      return reply(res, 200, runApply(() => store.applySync(cur, serverSideApply(cur, config, options), subresource)));
     }
     if (!cur) throw new StoreError("NotFound", `${info.plural}${info.group ? "." + info.group : ""} "${name}" not found`);
     let patched: Resource;

@@ -11,10 +11,14 @@
  *   409 conflict naming the manager and the field, unless `force=true`
  *   (then the field changes hands).
  *
- * Simplifications, documented in docs/store.md: lists are atomic (one
+ * - other writes (POST, PUT, PATCH) are recorded too ({@link recordUpdate},
+ *   operation `Update`): the writer owns the fields it changed, and they
+ *   leave their earlier managers, so an applier neither removes them nor
+ *   changes them without a conflict.
+ *
+ * Simplification, documented in docs/store.md: lists are atomic (one
  * field, owned and replaced whole, where Kubernetes merges some lists by
- * key), and writes other than apply (PUT, PATCH, POST) are not recorded as
- * `Update` managers, so they take no fields from appliers.
+ * key).
  *
  * @example
  * const next = serverSideApply(current, config, { manager: "kubectl", force: false, now: new Date() });
@@ -149,11 +153,10 @@ export function serverSideApply(current: Resource | undefined, config: Resource,
   const applied = fieldsOf(config as unknown as Obj);
   const appliedKeys = new Set(applied.map(key));
 
-  // Conflicts: a field another applier owns, set here to a different value.
+  // Conflicts: a field another manager (applier or updater) owns, set here to a different value.
   const conflicts: { manager: string; field: string }[] = [];
   const others = entries.filter((e) => !isMine(e)).map((e) => ({ entry: e, fields: fromFieldsV1(e.fieldsV1) }));
   for (const o of others) {
-    if (o.entry.operation !== "Apply") continue;
     for (const f of o.fields) {
       if (!appliedKeys.has(key(f))) continue;
       if (JSON.stringify(valueAt(current, f)) === JSON.stringify(valueAt(config, f))) continue;
@@ -163,10 +166,10 @@ export function serverSideApply(current: Resource | undefined, config: Resource,
   }
   if (conflicts.length > 0) throw new ApplyConflictError(conflicts);
 
-  // Fields this manager applied before and no longer lists, and nobody else applies: removed.
+  // Fields this manager applied before and no longer lists, and no other manager owns: removed.
   const base = structuredClone(current ?? ({ apiVersion: config.apiVersion, kind: config.kind, metadata: { name: config.metadata.name } } as Resource));
   const mine = entries.find(isMine);
-  const othersOwn = new Set(others.filter((o) => o.entry.operation === "Apply").flatMap((o) => o.fields.map(key)));
+  const othersOwn = new Set(others.flatMap((o) => o.fields.map(key)));
   for (const f of mine ? fromFieldsV1(mine.fieldsV1) : []) {
     if (!appliedKeys.has(key(f)) && !othersOwn.has(key(f))) removeAt(base as unknown as Obj, f);
   }
@@ -176,9 +179,7 @@ export function serverSideApply(current: Resource | undefined, config: Resource,
   const { managedFields: _ignored, ...metaRest } = (configMeta ?? {}) as Meta;
   next.metadata = merge(base.metadata, metaRest) as Meta;
   const time = options.now.toISOString().replace(/\.\d+Z$/, "Z");
-  const kept = others
-    .filter((o) => o.fields.length > 0)
-    .map((o) => (o.entry.operation === "Apply" ? { ...o.entry, fieldsV1: toFieldsV1(o.fields) } : o.entry));
+  const kept = others.filter((o) => o.fields.length > 0).map((o) => ({ ...o.entry, fieldsV1: toFieldsV1(o.fields) }));
   (next.metadata as Meta).managedFields = [
     ...kept,
     {
@@ -192,4 +193,45 @@ export function serverSideApply(current: Resource | undefined, config: Resource,
     },
   ];
   return next;
+}
+
+/**
+ * Records a write other than apply by `manager` (operation `Update`) in
+ * `next.metadata.managedFields`: the fields that changed from `prev` (all
+ * of them for a create) become the manager's and leave every other
+ * manager; the manager keeps its earlier fields that still exist.
+ */
+export function recordUpdate(prev: Resource | undefined, next: Resource, manager: string, now: Date, subresource?: "status"): void {
+  const sent = (next.metadata as Meta).managedFields;
+  // A client that sends no managedFields keeps the stored ones, as on a real API server.
+  const entries = ((Array.isArray(sent) && sent.length > 0 ? sent : (prev?.metadata as Meta | undefined)?.managedFields) ?? [])
+    .filter(isObj) as ManagedFieldsEntry[];
+  const all = new Map<string, FieldPath>();
+  for (const f of [...(prev ? fieldsOf(prev as unknown as Obj) : []), ...fieldsOf(next as unknown as Obj)]) all.set(key(f), f);
+  const changed = new Set([...all].filter(([, f]) => JSON.stringify(valueAt(prev, f)) !== JSON.stringify(valueAt(next, f))).map(([k]) => k));
+  const isMine = (e: ManagedFieldsEntry) => e.manager === manager && e.operation === "Update" && e.subresource === subresource;
+  const exists = (f: FieldPath) => valueAt(next, f) !== undefined;
+  const out: ManagedFieldsEntry[] = [];
+  for (const e of entries) {
+    if (isMine(e)) continue;
+    const fields = fromFieldsV1(e.fieldsV1).filter((f) => !changed.has(key(f)));
+    if (fields.length > 0) out.push({ ...e, fieldsV1: toFieldsV1(fields) });
+  }
+  const mine = entries.find(isMine);
+  const owned = new Map<string, FieldPath>();
+  for (const f of mine ? fromFieldsV1(mine.fieldsV1) : []) if (exists(f)) owned.set(key(f), f);
+  for (const k of changed) if (exists(all.get(k)!)) owned.set(k, all.get(k)!);
+  if (owned.size > 0) {
+    out.push({
+      manager,
+      operation: "Update",
+      apiVersion: next.apiVersion,
+      time: now.toISOString().replace(/\.\d+Z$/, "Z"),
+      fieldsType: "FieldsV1",
+      fieldsV1: toFieldsV1([...owned.values()]),
+      ...(subresource ? { subresource } : {}),
+    });
+  }
+  if (out.length > 0) (next.metadata as Meta).managedFields = out;
+  else delete (next.metadata as Meta).managedFields;
 }

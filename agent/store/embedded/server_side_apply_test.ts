@@ -1,7 +1,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { isStoreError, type Resource } from "../../../core/mod.ts";
-import { fieldsOf, fromFieldsV1, serverSideApply, toFieldsV1 } from "./server_side_apply.ts";
+import { fieldsOf, fromFieldsV1, recordUpdate, serverSideApply, toFieldsV1 } from "./server_side_apply.ts";
 
 const t = suite("server-side apply");
 const now = new Date("2026-12-06T12:00:00Z");
@@ -52,6 +52,41 @@ t("changing a field another applier owns is a conflict naming both; force takes 
   assert.is((forced.spec as typeof changed).ipv4Subnet.prefix, "10.60.0.0/24");
   const alice = managed(forced).find((m) => m.manager === "alice")!;
   assert.equal(fromFieldsV1(alice.fieldsV1), [["spec", "type"]], "alice lost the field bob forced");
+});
+
+t("an update owns what it changed: the applier then neither removes it nor changes it without a conflict", () => {
+  const spec = { type: "l2", ipv4Subnet: { prefix: "10.50.0.0/24" } };
+  const applied = serverSideApply(undefined, config({ a: "1" }, spec), { manager: "alice", force: false, now });
+  const edited = structuredClone(applied);
+  edited.metadata.labels = { a: "2", b: "1" };
+  recordUpdate(applied, edited, "kubectl-edit", now);
+  const owners = managed(edited).map((m) => `${m.manager}/${m.operation}:${JSON.stringify(fromFieldsV1(m.fieldsV1))}`);
+  assert.equal(owners, [
+    'alice/Apply:[["spec","type"],["spec","ipv4Subnet","prefix"]]',
+    'kubectl-edit/Update:[["metadata","labels","a"],["metadata","labels","b"]]',
+  ]);
+  // Alice stops listing label a: it is kubectl-edit's now, so it stays.
+  const reapplied = serverSideApply(edited, config({}, spec), { manager: "alice", force: false, now });
+  assert.equal(reapplied.metadata.labels, { a: "2", b: "1" });
+  let err: unknown;
+  try {
+    serverSideApply(edited, config({ b: "9" }, spec), { manager: "alice", force: false, now });
+  } catch (e) {
+    err = e;
+  }
+  assert.match(String(err), /conflict with "kubectl-edit": \.metadata\.labels\.b/);
+});
+
+t("a create records every field; an update that sends no managedFields keeps the stored ones", () => {
+  const created = config({ a: "1" }, { type: "l2" });
+  recordUpdate(undefined, created, "controller", now);
+  assert.equal(managed(created).map((m) => [m.manager, m.operation]), [["controller", "Update"]]);
+  const next = structuredClone(created);
+  delete (next.metadata as { managedFields?: unknown }).managedFields;
+  (next.spec as { anonymous?: boolean }).anonymous = true;
+  recordUpdate(created, next, "other", now);
+  assert.equal(managed(next).map((m) => m.manager), ["controller", "other"]);
+  assert.equal(fromFieldsV1(managed(next)[1].fieldsV1), [["spec", "anonymous"]]);
 });
 
 t.run();

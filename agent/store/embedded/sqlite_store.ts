@@ -37,6 +37,7 @@ import {
 } from "../../../core/mod.ts";
 import { KIND_TABLE } from "../kinds.ts";
 import { type FieldMatcher, type LabelMatcher, parseFieldSelector, parseLabelSelector } from "./selector.ts";
+import { recordUpdate } from "./server_side_apply.ts";
 
 /** What a page of a list needs: at most `limit` items, after the `continue` token of the previous page. */
 export interface PageRequest {
@@ -229,6 +230,25 @@ export class SqliteStore implements Store {
   }
 
   private dryRunning = false;
+  private writer?: { manager: string; subresource?: "status" };
+
+  /**
+   * Runs `fn` (writes other than server-side apply) on behalf of a field
+   * manager: each object it writes records the fields it changed under
+   * that manager in `metadata.managedFields` (operation `Update`).
+   *
+   * @example
+   * store.writeAs("kubectl-edit", () => store.updateSync(edited));
+   */
+  writeAs<T>(manager: string, fn: () => T, subresource?: "status"): T {
+    const before = this.writer;
+    this.writer = { manager, subresource };
+    try {
+      return fn();
+    } finally {
+      this.writer = before;
+    }
+  }
   private admit?: (next: Resource, prev?: Resource) => void;
 
   /**
@@ -453,6 +473,7 @@ export class SqliteStore implements Store {
 
   /** Commits one change and its event in one transaction, then tells the watchers. */
   private commit(kind: string, type: EventRow["type"], obj: Resource, prev?: Resource): void {
+    if (type !== "DELETED" && this.writer) recordUpdate(prev, obj, this.writer.manager, new Date(), this.writer.subresource);
     if (type !== "DELETED") this.admit?.(obj, prev);
     if (this.dryRunning) {
       // As the API server: a dry-run create has no version yet, a dry-run update keeps the stored one.
