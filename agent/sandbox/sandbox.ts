@@ -234,7 +234,7 @@ export class Sandbox {
 
     this.progress(`store: embedded, ${join(this.dir, "store.db")} on ${this.apiSocket}`);
     const store = startDetached([...laceArgv(), "store", "serve", "--db", join(this.dir, "store.db"), "--listen", `unix:${this.apiSocket}`,
-      "--kubeconfig", join(this.dir, "kubeconfig")], join(this.dir, "store.log"));
+      "--kubeconfig", join(this.dir, "kubeconfig"), ...this.configArgs()], join(this.dir, "store.log"));
     this.recordPid("store", store.pid!);
     this.save();
     await waitFor("the embedded store to listen", async () => {

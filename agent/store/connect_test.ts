@@ -15,7 +15,7 @@ t("without a kubeconfig it starts the embedded store; with one it talks to that 
   try {
     assert.ok(first.embedded, "the embedded server was started");
     assert.is(first.embedded.socketPath, join(dir, "state", "api.sock"));
-    await first.store.create({ apiVersion: API_VERSION, kind: "Network", metadata: { name: "backend" }, spec: { type: "l3" } });
+    await first.store.create({ apiVersion: API_VERSION, kind: "Network", metadata: { name: "backend" }, spec: { type: "l3", ipv4Subnet: { prefix: "10.40.0.0/16", hostLocalPrefixLength: 24 } } });
     // A second process would be handed a kubeconfig for the running server.
     const kubeconfig = join(dir, "kubeconfig");
     writeFileSync(kubeconfig, embeddedKubeConfig(first.embedded));

@@ -24,6 +24,8 @@ export interface KindInfo {
   /** A `/status` subresource exists: the main resource ignores status, `/status` ignores the rest. */
   statusSubresource: boolean;
   shortNames?: string[];
+  /** Names that stand for several kinds in `kubectl get` (`lace`, `all`). */
+  categories?: string[];
 }
 
 // Plurals, scope, short names and the status subresource come from the same
@@ -39,14 +41,16 @@ const LACE: KindInfo[] = KINDS.map((kind) => {
     namespaced: schema.scope === "Namespaced",
     statusSubresource: schema.status !== undefined,
     shortNames: schema.shortNames,
+    // As the CRDs declare (deploy/generate.ts): `kubectl get lace` lists every lace-cni kind.
+    categories: ["lace"],
   };
 });
 
 const CORE: KindInfo[] = [
   { kind: "Namespace", plural: "namespaces", namespaced: false, shortNames: ["ns"] },
   { kind: "Node", plural: "nodes", namespaced: false, shortNames: ["no"] },
-  { kind: "Pod", plural: "pods", namespaced: true, shortNames: ["po"] },
-  { kind: "Service", plural: "services", namespaced: true, shortNames: ["svc"] },
+  { kind: "Pod", plural: "pods", namespaced: true, shortNames: ["po"], categories: ["all"] },
+  { kind: "Service", plural: "services", namespaced: true, shortNames: ["svc"], categories: ["all"] },
   // Written, not read: the controller reports what it did as events.
   { kind: "Event", plural: "events", namespaced: true, shortNames: ["ev"], statusSubresource: false },
 ].map((k) => ({ statusSubresource: true, ...k, group: "", version: "v1", singular: k.kind.toLowerCase() }));

@@ -5,6 +5,7 @@
  */
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { KubernetesObjectApi } from "@kubernetes/client-node";
 import { suite } from "uvu";
@@ -70,13 +71,22 @@ async function failure(p: Promise<unknown>): Promise<string> {
 const created_rv = (o: Resource) => String(Number(o.metadata.resourceVersion) - 1);
 
 async function http(ctx: Ctx, method: string, path: string, body?: unknown, contentType = "application/json") {
-  const res = await fetch(ctx.server.url + path, {
-    method,
-    headers: body === undefined ? {} : { "Content-Type": contentType },
-    body: body === undefined ? undefined : JSON.stringify(body),
+  const headers: Record<string, string> = {
+    ...(body === undefined ? {} : { "Content-Type": contentType }),
+    ...(ctx.server.token ? { Authorization: `Bearer ${ctx.server.token}` } : {}),
+  };
+  // HTTPS with the server's own certificate as the only trusted root.
+  const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = httpsRequest(ctx.server.url + path, { method, headers, ca: ctx.server.certificate }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (d) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on("error", reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
   });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text.split("\n")[0]) : undefined, text };
+  return { status, body: text ? JSON.parse(text.split("\n")[0]) : undefined, text };
 }
 
 t("the informer lists, then follows adds, updates and deletes", async (ctx) => {
@@ -245,6 +255,7 @@ t("discovery is enough for client-node's generic KubernetesObjectApi", async (ct
 t("core kinds through CoreV1Api: update, status, patch, delete of a Pod; Events", async (ctx) => {
   await setUp(ctx);
   type Pod = Resource<{ nodeName?: string; containers: unknown[] }, { phase?: string }>;
+  await ctx.store.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "team-a" } });
   const pod = await ctx.store.create<Pod>({
     apiVersion: "v1",
     kind: "Pod",

@@ -210,6 +210,12 @@ const cases: Case[] = [
   ["allocation misnamed", alloc({}, "backend-node-1"), "metadata.name", 'expected "backend.node-1" (an Allocation is named <network>.<node>), got "backend-node-1"'],
   ["allocation block with host bits", alloc({ blocks: [{ prefix: "10.40.1.1/24" }] }), "spec.blocks[0].prefix", "host bits set"],
   ["allocation overlapping blocks", alloc({ blocks: [{ prefix: "10.40.0.0/23" }, { prefix: "10.40.1.0/24" }] }), "spec.blocks[1].prefix", 'overlaps spec.blocks[0].prefix "10.40.0.0/23"'],
+  [
+    "allocation overlapping blocks, the larger one last, another family between",
+    alloc({ blocks: [{ prefix: "10.40.1.0/24" }, { prefix: "fd00::/64" }, { prefix: "10.40.2.0/24" }, { prefix: "10.40.0.0/23" }] }),
+    "spec.blocks[3].prefix",
+    'overlaps spec.blocks[0].prefix "10.40.1.0/24"',
+  ],
   ["allocation address outside its block", alloc({ blocks: [{ prefix: "10.40.1.0/24", addresses: { "pod-a": "10.40.2.5" } }] }), "spec.blocks[0].addresses.pod-a", "expected an address inside the block 10.40.1.0/24"],
   ["allocation hands out the gateway", alloc({ blocks: [{ prefix: "10.40.1.0/24", addresses: { "pod-a": "10.40.1.1" } }] }), "spec.blocks[0].addresses.pod-a", "the gateway of 10.40.1.0/24 is never handed out"],
   ["allocation hands out the broadcast address", alloc({ blocks: [{ prefix: "10.40.1.0/24", addresses: { "pod-a": "10.40.1.255" } }] }), "spec.blocks[0].addresses.pod-a", "broadcast address"],
@@ -240,6 +246,11 @@ for (const [name, obj, paths, fragment] of cases) {
     assert.ok(first.message.includes(fragment), `"${first.message}" does not include "${fragment}"`);
   });
 }
+
+t("a pending block may overlap an active one while the controller settles its claim", () => {
+  const pending = alloc({ blocks: [{ prefix: "10.40.1.0/24" }, { prefix: "10.40.1.0/24", claim: "c1", pending: true }] });
+  assert.equal(validateResource(pending, ctx).map(formatProblem), []);
+});
 
 t("at least 60 invalid cases", () => {
   assert.ok(cases.length >= 60, `${cases.length}`);

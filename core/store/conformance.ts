@@ -51,6 +51,11 @@ function endpoint(namespace: string, name: string): NetworkEndpoint {
   };
 }
 
+/** Namespaced objects need their Namespace: an API server refuses them in one that does not exist. */
+async function createNamespaces(store: Store, ...names: string[]): Promise<void> {
+  for (const name of names) await store.create({ apiVersion: "v1", kind: "Namespace", metadata: { name } });
+}
+
 async function rejects(p: Promise<unknown>, reason: StoreErrorReason, what: string): Promise<void> {
   try {
     await p;
@@ -111,6 +116,7 @@ export function storeConformance(name: string, factory: StoreFactory): void {
 
   t("namespaced kinds: the same name in two namespaces, get and list by namespace", async (ctx) => {
     const store = await open(ctx);
+    await createNamespaces(store, "team-a", "team-b");
     await store.create(endpoint("team-a", "web"));
     await store.create(endpoint("team-b", "web"));
     await rejects(store.create(endpoint("team-a", "web")), "AlreadyExists", "duplicate in team-a");
@@ -194,6 +200,7 @@ export function storeConformance(name: string, factory: StoreFactory): void {
 
   t("patch merges (null removes), honours a resourceVersion precondition", async (ctx) => {
     const store = await open(ctx);
+    await createNamespaces(store, "team-a", "team-b");
     const created = await store.create(network("backend", { team: "a", tier: "web" }));
     const patched = await store.patch<Network>("Network", "backend", undefined, {
       metadata: { labels: { tier: null, zone: "z1" } },
@@ -222,6 +229,7 @@ export function storeConformance(name: string, factory: StoreFactory): void {
 
   t("delete removes; NotFound when absent; a stale resourceVersion is a Conflict", async (ctx) => {
     const store = await open(ctx);
+    await createNamespaces(store, "team-a", "team-b");
     const created = await store.create(network("backend"));
     const updated = await store.update({ ...created, metadata: { ...created.metadata, labels: { v: "2" } } });
     await rejects(store.delete("Network", "backend", undefined, { resourceVersion: created.metadata.resourceVersion }), "Conflict", "stale delete");
@@ -237,6 +245,7 @@ export function storeConformance(name: string, factory: StoreFactory): void {
 
   t("watch from a resourceVersion delivers ADDED, MODIFIED, DELETED of that kind, in order", async (ctx) => {
     const store = await open(ctx);
+    await createNamespaces(store, "team-a", "team-b");
     await store.create(network("before"));
     const { resourceVersion } = await store.list("Network");
     const events: WatchEvent<Resource>[] = [];
@@ -285,6 +294,7 @@ export function storeConformance(name: string, factory: StoreFactory): void {
 
   t("watch scoped to a namespace sees only that namespace", async (ctx) => {
     const store = await open(ctx);
+    await createNamespaces(store, "team-a", "team-b");
     const { resourceVersion } = await store.list("NetworkEndpoint");
     const events: WatchEvent<Resource>[] = [];
     const w = store.watch("NetworkEndpoint", { namespace: "team-a", resourceVersion }, (e) => {

@@ -9,6 +9,7 @@ declare module "better-sqlite3" {
       run(...params: BindParameters): RunResult;
       get(...params: BindParameters): Result | undefined;
       all(...params: BindParameters): Result[];
+      iterate(...params: BindParameters): IterableIterator<Result>;
     }
     interface Database {
       prepare<BindParameters extends unknown[] = unknown[], Result = unknown>(sql: string): Statement<BindParameters, Result>;

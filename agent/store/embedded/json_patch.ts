@@ -72,10 +72,32 @@ function remove(doc: unknown, path: string): unknown {
   return doc;
 }
 
-/** Applies `ops` to a copy of `doc`; a failing operation is an `Invalid` StoreError naming it. */
-export function applyJsonPatch(doc: unknown, ops: JsonPatchOperation[]): unknown {
+const OPS = ["add", "remove", "replace", "move", "copy", "test"];
+
+/** Checks one operation's shape before it runs: a client's patch never reaches the code below malformed. */
+function checkOperation(op: unknown, i: number): asserts op is JsonPatchOperation {
+  const at = `JSON patch operation ${i}`;
+  if (op === null || typeof op !== "object" || Array.isArray(op)) {
+    throw new StoreError("Invalid", `${at}: expected an object such as {"op": "add", "path": "/a", "value": 1}, got ${JSON.stringify(op)}`);
+  }
+  const o = op as Record<string, unknown>;
+  if (typeof o.op !== "string" || !OPS.includes(o.op)) {
+    throw new StoreError("Invalid", `${at}: op must be one of ${OPS.join(", ")}, got ${JSON.stringify(o.op) ?? "nothing"}`);
+  }
+  if (typeof o.path !== "string") throw new StoreError("Invalid", `${at} (${o.op}): path must be a JSON pointer string, got ${JSON.stringify(o.path) ?? "nothing"}`);
+  if ((o.op === "move" || o.op === "copy") && typeof o.from !== "string") {
+    throw new StoreError("Invalid", `${at} (${o.op}): from must be a JSON pointer string, got ${JSON.stringify(o.from) ?? "nothing"}`);
+  }
+  if ((o.op === "add" || o.op === "replace" || o.op === "test") && !("value" in o)) {
+    throw new StoreError("Invalid", `${at} (${o.op}): value is required`);
+  }
+}
+
+/** Applies `ops` to a copy of `doc`; a malformed or failing operation is an `Invalid` StoreError naming it. */
+export function applyJsonPatch(doc: unknown, ops: unknown[]): unknown {
+  ops.forEach(checkOperation);
   let out = structuredClone(doc);
-  for (const op of ops) {
+  for (const op of ops as JsonPatchOperation[]) {
     switch (op.op) {
       case "add":
         out = add(out, op.path, structuredClone(op.value));
