@@ -77,8 +77,9 @@ const allocation = (r: Obj, report: ProblemReporter): void => {
       if (!addr || !prefix) continue;
       if (!prefix.contains(addr)) {
         report(path, `expected an address inside the block ${prefix}, got "${text}"`);
-      } else if (addr.equals(prefix.first) || addr.equals(prefix.firstHost) || (prefix.family === 4 && addr.equals(prefix.last))) {
-        const what = addr.equals(prefix.first) ? "network address" : addr.equals(prefix.firstHost) ? "gateway" : "broadcast address";
+      } else if (addr.equals(prefix.first) || (prefix.family === 4 && addr.equals(prefix.last))) {
+        // (Where the gateway is, is the network type's choice: IPAM keeps it; an Allocation alone cannot tell.)
+        const what = addr.equals(prefix.first) ? "network address" : "broadcast address";
         report(path, `the ${what} of ${prefix} is never handed out, got "${text}"`);
       } else {
         const other = seenAddresses.get(addr.toString());

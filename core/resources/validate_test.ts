@@ -217,7 +217,7 @@ const cases: Case[] = [
     'overlaps spec.blocks[0].prefix "10.40.1.0/24"',
   ],
   ["allocation address outside its block", alloc({ blocks: [{ prefix: "10.40.1.0/24", addresses: { "pod-a": "10.40.2.5" } }] }), "spec.blocks[0].addresses.pod-a", "expected an address inside the block 10.40.1.0/24"],
-  ["allocation hands out the gateway", alloc({ blocks: [{ prefix: "10.40.1.0/24", addresses: { "pod-a": "10.40.1.1" } }] }), "spec.blocks[0].addresses.pod-a", "the gateway of 10.40.1.0/24 is never handed out"],
+  ["allocation hands out the network address", alloc({ blocks: [{ prefix: "10.40.1.0/24", addresses: { "pod-a": "10.40.1.0" } }] }), "spec.blocks[0].addresses.pod-a", "the network address of 10.40.1.0/24 is never handed out"],
   ["allocation hands out the broadcast address", alloc({ blocks: [{ prefix: "10.40.1.0/24", addresses: { "pod-a": "10.40.1.255" } }] }), "spec.blocks[0].addresses.pod-a", "broadcast address"],
   ["allocation address twice", alloc({ blocks: [{ prefix: "10.40.1.0/24", addresses: { "pod-a": "10.40.1.2", "pod-b": "10.40.1.2" } }] }), "spec.blocks[0].addresses.pod-b", 'already handed out to owner "pod-a"'],
   ["allocation without blocks", specWithout(alloc(), "blocks"), "spec.blocks", "is required"],
