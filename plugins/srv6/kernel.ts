@@ -45,6 +45,8 @@ export interface LinkInfo {
   mac?: string;
   /** A bridge port only: whether it is isolated (forwards only to and from the bridge itself). */
   isolated?: boolean;
+  /** A bridge port only: whether the bridge answers ARP/ND arriving on it for known neighbours (`neigh_suppress`). */
+  neighSuppress?: boolean;
 }
 
 export interface Links {
@@ -65,7 +67,9 @@ export async function readLinks(nl: NetlinkClient): Promise<Links> {
     const info = a.get(IFLA.LINKINFO);
     const infoAttrs = info ? attrMap(info) : undefined;
     const slave = infoAttrs?.get(IFLA_INFO.SLAVE_DATA);
-    const isolated = slave && readStr(infoAttrs!.get(IFLA_INFO.SLAVE_KIND)) === "bridge" ? attrMap(slave).get(IFLA_BRPORT.ISOLATED) : undefined;
+    const port = slave && readStr(infoAttrs!.get(IFLA_INFO.SLAVE_KIND)) === "bridge" ? attrMap(slave) : undefined;
+    const isolated = port?.get(IFLA_BRPORT.ISOLATED);
+    const suppress = port?.get(IFLA_BRPORT.NEIGH_SUPPRESS);
     const mac = a.get(IFLA.ADDRESS);
     const link: LinkInfo = {
       index,
@@ -78,6 +82,7 @@ export async function readLinks(nl: NetlinkClient): Promise<Links> {
       group: readU32(a.get(IFLA.GROUP)),
       ...(mac?.length === 6 ? { mac: macText(mac) } : {}),
       ...(isolated ? { isolated: isolated[0] === 1 } : {}),
+      ...(suppress ? { neighSuppress: suppress[0] === 1 } : {}),
     };
     byName.set(link.name, link);
     byIndex.set(index, link);
@@ -210,7 +215,8 @@ export async function readRules(nl: NetlinkClient): Promise<RuleObj[]> {
 
 // ------------------------------------------------------------------ requests
 
-function ifindex(links: Links, name: string, what: string): number {
+/** The index of link `name`, or an error saying what could not be done without it. */
+export function ifindex(links: Links, name: string, what: string): number {
   const l = links.byName.get(name);
   if (!l) throw new Error(`Cannot ${what}: there is no link named "${name}"`);
   return l.index;
@@ -387,11 +393,11 @@ export function ruleAdd(r: RuleObj, del = false): WriteRequest {
 
 export type { NeighborObj, ProxyObj };
 
-function macText(b: Uint8Array): string {
+export function macText(b: Uint8Array): string {
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
 }
 
-function macBytes(mac: string): Uint8Array {
+export function macBytes(mac: string): Uint8Array {
   const parts = mac.split(":");
   if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) {
     throw new TypeError(`Invalid MAC address: expected six hex octets "aa:bb:cc:dd:ee:ff", got "${mac}"`);

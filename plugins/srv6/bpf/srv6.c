@@ -14,7 +14,11 @@
  * lace_decap (ingress): an IPv6 packet whose destination is one of the
  *   node's SIDs is decapsulated (End.DX4 for IPv4 inside, End.DT6 for IPv6)
  *   and continues up the stack with the network's mark, so `ip rule fwmark`
- *   looks the inner destination up in that network's table.
+ *   looks the inner destination up in that network's table. An l2
+ *   network's SID delivers into its bridge instead (l2.h: End.DX2, and the
+ *   IP fast path).
+ * lace_l2_tx (egress of an l2 network's tunnel port): what the bridge sends
+ *   towards other nodes (l2.h).
  */
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -69,7 +73,7 @@ static __always_inline void count(__u32 what)
 		*c += 1;
 }
 
-static __always_inline void outer_header(struct ipv6hdr *h, const struct config_val *cfg, const struct encap_val *v,
+static __always_inline void outer_header(struct ipv6hdr *h, const __u8 *src, const __u8 *sid,
 					 __u8 tos, __u8 ttl, __u32 flow, __u16 payload, __u8 nexthdr)
 {
 	h->version = 6;
@@ -80,9 +84,12 @@ static __always_inline void outer_header(struct ipv6hdr *h, const struct config_
 	h->payload_len = bpf_htons(payload);
 	h->nexthdr = nexthdr;
 	h->hop_limit = ttl;
-	__builtin_memcpy(&h->saddr, cfg->src, 16);
-	__builtin_memcpy(&h->daddr, v->sid, 16);
+	__builtin_memcpy(&h->saddr, src, 16);
+	__builtin_memcpy(&h->daddr, sid, 16);
 }
+
+#include "l2.h"
+
 
 SEC("tc")
 int lace_encap(struct __sk_buff *skb)
@@ -143,7 +150,7 @@ int lace_encap(struct __sk_buff *skb)
 			count(STAT_DROP_ADJUST);
 			return TC_ACT_SHOT;
 		}
-		outer_header(&h.ip6, cfg, v, tos, ttl, flow, inner_len + sizeof(struct srh1), NEXTHDR_ROUTING);
+		outer_header(&h.ip6, cfg->src, v->sid, tos, ttl, flow, inner_len + sizeof(struct srh1), NEXTHDR_ROUTING);
 		h.srh.nexthdr = inner;
 		h.srh.hdrlen = (sizeof(struct srh1) - 8) / 8;
 		h.srh.type = SRH_TYPE_SEGMENT_ROUTING;
@@ -159,7 +166,7 @@ int lace_encap(struct __sk_buff *skb)
 			count(STAT_DROP_ADJUST);
 			return TC_ACT_SHOT;
 		}
-		outer_header(&h, cfg, v, tos, ttl, flow, inner_len, inner);
+		outer_header(&h, cfg->src, v->sid, tos, ttl, flow, inner_len, inner);
 		if (bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0)) {
 			count(STAT_DROP_STORE);
 			return TC_ACT_SHOT;
@@ -191,6 +198,7 @@ int lace_decap(struct __sk_buff *skb)
 	if (!v)
 		return TC_ACT_OK;
 	nexthdr = ip6.nexthdr;
+	__u32 family = v->family, mark = v->mark;
 	if (nexthdr == NEXTHDR_ROUTING) {
 		__u8 srh[4];
 
@@ -204,6 +212,8 @@ int lace_decap(struct __sk_buff *skb)
 		nexthdr = srh[0];
 		off += ((__u32)srh[1] + 1) * 8;
 	}
+	if (family == SID_FAMILY_L2)
+		return l2_rx(skb, mark & MARK_ID, nexthdr, off);
 
 	__u64 flags;
 	__u16 proto;
@@ -232,6 +242,12 @@ int lace_decap(struct __sk_buff *skb)
 	skb->mark = v->mark;
 	count(stat);
 	return TC_ACT_OK;
+}
+
+SEC("tc")
+int lace_l2_tx(struct __sk_buff *skb)
+{
+	return l2_tx(skb);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

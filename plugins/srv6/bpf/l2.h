@@ -1,0 +1,417 @@
+/* lace-cni l2 (bridged) networks across nodes, included by srv6.c.
+ *
+ * Sending (l2_tx, egress of the network's tunnel port, which the bridge
+ * sends remote MACs (static FDB) and floods to):
+ * - IP unicast between known endpoints (the destination MAC is remote, the
+ *   destination address's Neighbor is that MAC, and the source address's
+ *   Neighbor is the source MAC, or the source MAC is the anycast gateway's
+ *   and the source address has no Neighbor: a packet the node routed in)
+ *   goes as IP in SRv6 (next header 4 / 41) to the owner node's l2 SID, so
+ *   GSO packets stay GSO (the kernel segments IPv4/IPv6 in IPv6, never
+ *   next header 143);
+ * - any other frame to a remote MAC goes whole (H.Encaps.L2, next header
+ *   143), and so do broadcast, multicast and unknown unicast, once to each
+ *   member of the network (head-end replication: a bpf_loop over the
+ *   network's members in lace_l2_members, so the fan-out is bounded by that
+ *   map's size, not by the program). A GSO frame cannot go whole (no GSO
+ *   handler for next header 143): it is dropped and counted.
+ * Receiving (l2_rx, from lace_decap on the underlay, for an l2 SID):
+ * - next header 143 (End.DX2): the inner frame enters the bridge through
+ *   the tunnel port (bpf_redirect ingress), which delivers or floods it;
+ * - next header 4 / 41: the Ethernet header is restored from the Neighbor
+ *   table (destination: the destination address's MAC; source: the source
+ *   address's MAC, else the gateway's), exactly what the sender's frame
+ *   carried; then straight to the pod's port (bpf_redirect_peer) when the
+ *   MAC is local and known, else into the bridge.
+ */
+#ifndef LACE_L2_H
+#define LACE_L2_H
+
+#define SID_FAMILY_L2 2
+#define NEXTHDR_ETHERNET 143
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+
+/* Outer Ethernet + IPv6 (+ a one-segment SRH) in front of a whole frame. */
+#define L2_HDR_RED (ETH_HLEN + sizeof(struct ipv6hdr))
+#define L2_HDR_SRH (ETH_HLEN + sizeof(struct outer_srh))
+
+static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
+{
+	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[4] == b[4] && a[5] == b[5];
+}
+
+/* The Neighbor's MAC of (net, address), or NULL. */
+static __always_inline struct l2_nbr_val *l2_neighbor(__u32 net, __u32 family, const void *addr)
+{
+	struct l2_nbr_key k = { .net = net, .family = family };
+
+	if (family == 4)
+		__builtin_memcpy(k.addr, addr, 4);
+	else
+		__builtin_memcpy(k.addr, addr, 16);
+	return bpf_map_lookup_elem(&lace_l2_nbrs, &k);
+}
+
+/* Whether the receiver will restore exactly this frame's MACs from the Neighbor table. */
+static __always_inline int l2_restorable(__u32 net, __u32 family, const void *src, const void *dst,
+					 const struct ethhdr *eth, const struct l2_net_val *nv)
+{
+	struct l2_nbr_val *d = l2_neighbor(net, family, dst);
+
+	if (!d || !mac_eq(d->mac, eth->h_dest))
+		return 0;
+	struct l2_nbr_val *s = l2_neighbor(net, family, src);
+
+	if (s)
+		return mac_eq(s->mac, eth->h_source);
+	return mac_eq(nv->gw_mac, eth->h_source);
+}
+
+/*
+ * Writes the outer Ethernet header towards `sid` from the FIB and the
+ * underlay next hop's neighbour entry (kept resolved: the plan makes it a
+ * managed one); returns the device to send by, or -1. Not
+ * bpf_redirect_neigh: after bpf_skb_change_head skb->protocol is still the
+ * inner frame's, which it refuses, and from a bridge port's egress it
+ * dropped even IP in IPv6 on this kernel.
+ */
+static __always_inline int l2_out(struct __sk_buff *skb, const __u8 *src, const __u8 *sid, __u32 underlay)
+{
+	struct bpf_fib_lookup fib = {};
+	struct ethhdr eth;
+
+	fib.family = AF_INET6;
+	fib.ifindex = underlay;
+	__builtin_memcpy(fib.ipv6_src, src, 16);
+	__builtin_memcpy(fib.ipv6_dst, sid, 16);
+	if (bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT) != BPF_FIB_LKUP_RET_SUCCESS) {
+		count(STAT_L2_DROP_NEIGH);
+		return -1;
+	}
+	__builtin_memcpy(eth.h_dest, fib.dmac, 6);
+	__builtin_memcpy(eth.h_source, fib.smac, 6);
+	eth.h_proto = bpf_htons(ETH_P_IPV6);
+	if (bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0)) {
+		count(STAT_DROP_STORE);
+		return -1;
+	}
+	return fib.ifindex;
+}
+
+/* The IP fast path: TC_ACT_* when the frame was taken, -1 when it does not qualify. */
+static __always_inline int l2_fast(struct __sk_buff *skb, __u32 net, const struct l2_net_val *nv, const struct ethhdr *eth,
+				   const __u8 *sid, const struct config_val *cfg)
+{
+	__u8 inner, tos, ttl;
+	__u32 stat;
+
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
+			return -1;
+		if (!l2_restorable(net, 4, &ip.saddr, &ip.daddr, eth, nv))
+			return -1;
+		inner = IPPROTO_IPIP;
+		tos = ip.tos;
+		ttl = ip.ttl;
+		stat = STAT_L2_FAST4;
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+
+		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip6, sizeof(ip6)))
+			return -1;
+		if (!l2_restorable(net, 6, &ip6.saddr, &ip6.daddr, eth, nv))
+			return -1;
+		inner = IPPROTO_IPV6;
+		tos = (ip6.priority << 4) | (ip6.flow_lbl[0] >> 4);
+		ttl = ip6.hop_limit;
+		stat = STAT_L2_FAST6;
+	} else {
+		return -1;
+	}
+	__u32 inner_len = skb->len - ETH_HLEN;
+	__u32 flow = bpf_get_hash_recalc(skb) & 0xfffff;
+
+	if (nv->flags & L2_F_SRH) {
+		struct outer_srh h = {};
+
+		if (bpf_skb_adjust_room(skb, sizeof(h), BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6)) {
+			count(STAT_DROP_ADJUST);
+			return TC_ACT_SHOT;
+		}
+		outer_header(&h.ip6, cfg->src, sid, tos, ttl, flow, inner_len + sizeof(struct srh1), NEXTHDR_ROUTING);
+		h.srh.nexthdr = inner;
+		h.srh.hdrlen = (sizeof(struct srh1) - 8) / 8;
+		h.srh.type = SRH_TYPE_SEGMENT_ROUTING;
+		__builtin_memcpy(h.srh.segment, sid, 16);
+		if (bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0)) {
+			count(STAT_DROP_STORE);
+			return TC_ACT_SHOT;
+		}
+	} else {
+		struct ipv6hdr h = {};
+
+		if (bpf_skb_adjust_room(skb, sizeof(h), BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6)) {
+			count(STAT_DROP_ADJUST);
+			return TC_ACT_SHOT;
+		}
+		outer_header(&h, cfg->src, sid, tos, ttl, flow, inner_len, inner);
+		if (bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0)) {
+			count(STAT_DROP_STORE);
+			return TC_ACT_SHOT;
+		}
+	}
+	/* skb->protocol is IPv6 now (ENCAP_L3_IPV6), so the underlay can segment what is GSO. */
+	int out = l2_out(skb, cfg->src, sid, cfg->underlay);
+
+	if (out < 0)
+		return TC_ACT_SHOT;
+	count(stat);
+	return bpf_redirect(out, 0);
+}
+
+/* Makes room for the outer Ethernet + IPv6 (+ SRH) in front of the frame; 0 on success. */
+static __always_inline int l2_push(struct __sk_buff *skb, __u32 srh)
+{
+	if (skb->gso_size) {
+		count(STAT_L2_DROP_GSO);
+		return -1;
+	}
+	__u32 room = srh ? L2_HDR_SRH : L2_HDR_RED;
+
+	if (bpf_skb_change_head(skb, room, 0)) {
+		count(STAT_DROP_ADJUST);
+		return -1;
+	}
+	return 0;
+}
+
+/* What l2_send needs besides the packet (kept by value: it crosses into bpf_loop callbacks). */
+struct l2_send_ctx {
+	struct __sk_buff *skb;
+	__u8 src[16];
+	__u32 underlay;
+	__u32 net;
+	__u32 frame_len;
+	__u32 flow;
+	__u32 srh;
+	__u32 sent;
+};
+
+/* Writes the outer headers of a frame pushed by l2_push for `sid`; sends it (or a clone). */
+static __always_inline int l2_send(struct l2_send_ctx *c, const __u8 *sid, int clone)
+{
+	int out = l2_out(c->skb, c->src, sid, c->underlay);
+
+	if (out < 0)
+		return TC_ACT_SHOT;
+	if (c->srh) {
+		struct outer_srh h = {};
+
+		outer_header(&h.ip6, c->src, sid, 0, 64, c->flow, c->frame_len + sizeof(struct srh1), NEXTHDR_ROUTING);
+		h.srh.nexthdr = NEXTHDR_ETHERNET;
+		h.srh.hdrlen = (sizeof(struct srh1) - 8) / 8;
+		h.srh.type = SRH_TYPE_SEGMENT_ROUTING;
+		__builtin_memcpy(h.srh.segment, sid, 16);
+		if (bpf_skb_store_bytes(c->skb, ETH_HLEN, &h, sizeof(h), 0)) {
+			count(STAT_DROP_STORE);
+			return TC_ACT_SHOT;
+		}
+	} else {
+		struct ipv6hdr h = {};
+
+		outer_header(&h, c->src, sid, 0, 64, c->flow, c->frame_len, NEXTHDR_ETHERNET);
+		if (bpf_skb_store_bytes(c->skb, ETH_HLEN, &h, sizeof(h), 0)) {
+			count(STAT_DROP_STORE);
+			return TC_ACT_SHOT;
+		}
+	}
+	if (clone)
+		return bpf_clone_redirect(c->skb, out, 0) == 0 ? 0 : TC_ACT_SHOT;
+	return bpf_redirect(out, 0);
+}
+
+static long l2_flood_one(__u32 i, void *data)
+{
+	struct l2_send_ctx *c = data;
+	struct l2_member_key k = { .net = c->net, .index = i };
+	struct l2_member_val *m = bpf_map_lookup_elem(&lace_l2_members, &k);
+
+	if (!m)
+		return 1;
+	if (l2_send(c, m->sid, 1) == 0) {
+		c->sent++;
+		count(STAT_L2_FLOOD);
+	}
+	return 0;
+}
+
+static __always_inline int l2_tx(struct __sk_buff *skb)
+{
+	__u32 ifindex = skb->ifindex, zero = 0;
+	struct l2_port_val *port = bpf_map_lookup_elem(&lace_l2_ports, &ifindex);
+	struct l2_net_val *nv;
+	struct config_val *cfg;
+	struct ethhdr eth;
+
+	if (!port) {
+		count(STAT_L2_DROP_PORT);
+		return TC_ACT_SHOT;
+	}
+	__u32 net = port->net;
+
+	nv = bpf_map_lookup_elem(&lace_l2_nets, &net);
+	if (!nv) {
+		count(STAT_L2_DROP_PORT);
+		return TC_ACT_SHOT;
+	}
+	cfg = bpf_map_lookup_elem(&lace_config, &zero);
+	if (!cfg || !(cfg->flags & CONFIG_F_READY)) {
+		count(STAT_PASS_NO_CONFIG);
+		return TC_ACT_SHOT;
+	}
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)))
+		return TC_ACT_SHOT;
+
+	struct l2_send_ctx c = {
+		.skb = skb, .underlay = cfg->underlay, .net = net, .frame_len = skb->len,
+		.flow = bpf_get_hash_recalc(skb) & 0xfffff, .srh = nv->flags & L2_F_SRH,
+	};
+	__builtin_memcpy(c.src, cfg->src, 16);
+
+	if (!(eth.h_dest[0] & 1)) {
+		struct l2_mac_key k = { .net = net };
+
+		__builtin_memcpy(k.mac, eth.h_dest, 6);
+		struct l2_fdb_val *f = bpf_map_lookup_elem(&lace_l2_fdb, &k);
+
+		if (f && f->port) /* a local MAC: the bridge delivers it itself */
+			return TC_ACT_SHOT;
+		if (f) {
+			__u8 sid[16];
+
+			__builtin_memcpy(sid, f->sid, 16);
+			int r = l2_fast(skb, net, nv, &eth, sid, cfg);
+
+			if (r >= 0)
+				return r;
+			if (mac_eq(eth.h_source, nv->gw_mac)) {
+				count(STAT_L2_DROP_GATEWAY);
+				return TC_ACT_SHOT;
+			}
+			if (l2_push(skb, c.srh))
+				return TC_ACT_SHOT;
+			count(STAT_L2_UNICAST);
+			return l2_send(&c, sid, 0);
+		}
+	}
+	/* The node's own frames from the gateway (its ARP, NS, RA) are answered on every node by its own gateway. */
+	if (mac_eq(eth.h_source, nv->gw_mac)) {
+		count(STAT_L2_DROP_GATEWAY);
+		return TC_ACT_SHOT;
+	}
+	__u32 members = nv->members;
+
+	if (!members || l2_push(skb, c.srh))
+		return TC_ACT_SHOT;
+	bpf_loop(members, l2_flood_one, &c, 0);
+	return TC_ACT_SHOT;
+}
+
+/* Delivers a packet for the l2 SID of network `net` (off: bytes of outer IPv6 and SRH after the Ethernet header). */
+static __always_inline int l2_rx(struct __sk_buff *skb, __u32 net, __u8 nexthdr, __u32 off)
+{
+	struct l2_net_val *nv = bpf_map_lookup_elem(&lace_l2_nets, &net);
+
+	if (!nv) {
+		count(STAT_L2_DROP_PORT);
+		return TC_ACT_SHOT;
+	}
+	__u32 port = nv->port;
+	__u8 gw[6];
+
+	__builtin_memcpy(gw, nv->gw_mac, 6);
+	if (nexthdr == NEXTHDR_ETHERNET) {
+		struct ethhdr inner;
+
+		if (bpf_skb_load_bytes(skb, ETH_HLEN + off, &inner, sizeof(inner)))
+			return TC_ACT_SHOT;
+		if (mac_eq(inner.h_source, gw)) {
+			count(STAT_L2_DROP_GATEWAY);
+			return TC_ACT_SHOT;
+		}
+		/* The decap flag only sets skb->protocol (and passes the minimum-length check of short frames);
+		 * the redirect into the port derives it again from the frame. */
+		__u64 flags = inner.h_proto == bpf_htons(ETH_P_IPV6) ? BPF_F_ADJ_ROOM_DECAP_L3_IPV6 : BPF_F_ADJ_ROOM_DECAP_L3_IPV4;
+
+		if (bpf_skb_adjust_room(skb, -(__s32)(off + ETH_HLEN), BPF_ADJ_ROOM_MAC, flags)) {
+			count(STAT_DROP_ADJUST);
+			return TC_ACT_SHOT;
+		}
+		if (bpf_skb_store_bytes(skb, 0, &inner, sizeof(inner), 0)) {
+			count(STAT_DROP_STORE);
+			return TC_ACT_SHOT;
+		}
+		count(STAT_L2_RX_FRAME);
+		return bpf_redirect(port, BPF_F_INGRESS);
+	}
+
+	struct ethhdr eth = {};
+	struct l2_nbr_val *d, *s;
+
+	if (nexthdr == IPPROTO_IPIP) {
+		struct iphdr ip;
+
+		if (bpf_skb_adjust_room(skb, -(__s32)off, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_DECAP_L3_IPV4)) {
+			count(STAT_DROP_ADJUST);
+			return TC_ACT_SHOT;
+		}
+		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
+			return TC_ACT_SHOT;
+		d = l2_neighbor(net, 4, &ip.daddr);
+		s = l2_neighbor(net, 4, &ip.saddr);
+		eth.h_proto = bpf_htons(ETH_P_IP);
+	} else if (nexthdr == IPPROTO_IPV6) {
+		struct ipv6hdr ip6;
+
+		if (bpf_skb_adjust_room(skb, -(__s32)off, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_DECAP_L3_IPV6)) {
+			count(STAT_DROP_ADJUST);
+			return TC_ACT_SHOT;
+		}
+		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip6, sizeof(ip6)))
+			return TC_ACT_SHOT;
+		d = l2_neighbor(net, 6, &ip6.daddr);
+		s = l2_neighbor(net, 6, &ip6.saddr);
+		eth.h_proto = bpf_htons(ETH_P_IPV6);
+	} else {
+		count(STAT_DROP_FAMILY);
+		return TC_ACT_SHOT;
+	}
+	if (!d) {
+		count(STAT_L2_DROP_NO_MAC);
+		return TC_ACT_SHOT;
+	}
+	__builtin_memcpy(eth.h_dest, d->mac, 6);
+	if (s)
+		__builtin_memcpy(eth.h_source, s->mac, 6);
+	else
+		__builtin_memcpy(eth.h_source, gw, 6);
+	if (bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0)) {
+		count(STAT_DROP_STORE);
+		return TC_ACT_SHOT;
+	}
+	count(STAT_L2_RX_FAST);
+	struct l2_mac_key k = { .net = net };
+
+	__builtin_memcpy(k.mac, eth.h_dest, 6);
+	struct l2_fdb_val *f = bpf_map_lookup_elem(&lace_l2_fdb, &k);
+
+	if (f && f->port)
+		return bpf_redirect_peer(f->port, 0);
+	return bpf_redirect(port, BPF_F_INGRESS);
+}
+
+#endif

@@ -1,0 +1,197 @@
+/**
+ * l2 (bridged) networks on the bpf backend with real frames: a 3-node
+ * cluster of namespaces, two l2 networks and one routed network, pods in
+ * their own namespaces, desired states built by hand (l2_testing.ts).
+ * Needs root; the kernel backend cannot carry l2 frames between nodes (see
+ * plan_l2.ts), so only its plan is tested (plan_l2_test.ts).
+ */
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import type { NodeDesiredState } from "../../core/mod.ts";
+import { Srv6Dataplane } from "./dataplane.ts";
+import { bridgeMac } from "./plan.ts";
+import { l2DesiredState, l2PodAddresses, type L2Topology, type TestL2Network } from "./l2_testing.ts";
+import { captureFabric, inEchos, inNs, isRoot, ping, pingAsync, TestCluster, type TestNetwork, type TestPod } from "./testing.ts";
+import { startTcpServer, tcpConnect, tcpConnectAsync, waitListening } from "./probes.ts";
+import { sendBroadcast, captureIn, neighbourOf } from "./l2_probes.ts";
+
+const t = suite("srv6 l2 networks (namespaces, bpf backend)");
+const test = isRoot ? t : t.skip;
+if (!isRoot) console.log("srv6 l2 dataplane tests skipped: they need root to create network namespaces");
+
+const red: TestNetwork = { name: "red", id: 1, v4: 1, v6: 1 };
+const storage: TestL2Network = { name: "storage", id: 5, v4: 50, v6: 50 };
+const vault: TestL2Network = { name: "vault", id: 6, v4: 60, v6: 60 };
+const pods: TestPod[] = [
+  { name: "sa", node: 1, network: "storage", host: 10 },
+  { name: "sb", node: 1, network: "storage", host: 11 },
+  { name: "sc", node: 2, network: "storage", host: 20 },
+  { name: "va", node: 1, network: "vault", host: 10 },
+  { name: "vb", node: 2, network: "vault", host: 20 },
+  { name: "ra", node: 1, network: "red", host: 10 },
+  { name: "rc", node: 3, network: "red", host: 30 },
+];
+const topo: L2Topology = { l3: [red], l2: [storage, vault], pods, paths: [{ from: "red", to: "storage" }] };
+const cluster = new TestCluster(3);
+const dps: Srv6Dataplane[] = [];
+const ns = (pod: string) => cluster.podNs(pod);
+const byName = new Map(pods.map((p) => [p.name, p]));
+const l2 = new Map([storage, vault].map((n) => [n.name, n]));
+const v4 = (pod: string) => {
+  const p = byName.get(pod)!;
+  const n = l2.get(p.network);
+  return n ? `10.${n.v4}.0.${p.host}` : `10.${red.v4}.${p.node}.${p.host}`;
+};
+const v6 = (pod: string) => {
+  const p = byName.get(pod)!;
+  const n = l2.get(p.network);
+  return n ? `fd00:${n.v6}::${p.host}` : `fd00:${red.v6}:0:${p.node}::${p.host}`;
+};
+const mac = (pod: string) => l2PodAddresses(byName.get(pod)!, l2.get(byName.get(pod)!.network)!).mac;
+const state = (n: number): NodeDesiredState => l2DesiredState(cluster, n, topo);
+
+process.on("exit", () => cluster.destroy());
+
+t.before(async () => {
+  if (!isRoot) return;
+  try {
+    cluster.create();
+    for (let n = 1; n <= 3; n++) {
+      const dp = await Srv6Dataplane.open({ node: `node-${n}`, netns: cluster.node(n), backend: "bpf", bpffs: cluster.bpffs() });
+      dps.push(dp);
+      await dp.apply(state(n));
+    }
+    for (const p of pods) {
+      const net = l2.get(p.network);
+      const a = net ? l2PodAddresses(p, net) : { ...cluster.podAddresses(p, red), mtu: 1460 };
+      await dps[p.node - 1].attachPod({ netns: cluster.addPodNs(p.name), ifname: "eth0", hostIfname: `h-${p.name}`, network: p.network, ...a });
+    }
+    // The next apply sees the pods' ports (their FDB entries, the fast path's local delivery).
+    for (let n = 1; n <= 3; n++) await dps[n - 1].apply(state(n));
+  } catch (e) {
+    console.error("srv6 l2 test set-up failed:", e);
+    throw e;
+  }
+});
+
+t.after(async () => {
+  if (!isRoot) return;
+  for (const dp of dps) await dp.close();
+  cluster.destroy();
+});
+
+test("l2 pods on one node ping each other in IPv4 and IPv6", () => {
+  assert.is(ping(ns("sa"), v4("sb")), 2, "sa → sb IPv4");
+  assert.is(ping(ns("sa"), v6("sb")), 2, "sa → sb IPv6");
+});
+
+test("l2 pods on different nodes ping each other in IPv4 and IPv6", () => {
+  assert.is(ping(ns("sa"), v4("sc")), 2, "sa → sc IPv4");
+  assert.is(ping(ns("sc"), v6("sa")), 2, "sc → sa IPv6");
+  assert.is(ping(ns("vb"), v4("va")), 2, "vb → va IPv4 (vault)");
+});
+
+test("TCP between l2 pods on one node and across nodes, both families", async () => {
+  for (const p of ["sb", "sc"]) {
+    startTcpServer(cluster, ns(p), v4(p), 7200);
+    startTcpServer(cluster, ns(p), v6(p), 7200);
+  }
+  await Promise.all(["sb", "sc"].flatMap((p) => [waitListening(ns(p), v4(p), 7200), waitListening(ns(p), v6(p), 7200)]));
+  assert.ok(tcpConnect(ns("sa"), v4("sb"), 7200), "same node IPv4");
+  assert.ok(tcpConnect(ns("sa"), v6("sb"), 7200), "same node IPv6");
+  assert.ok(tcpConnect(ns("sa"), v4("sc"), 7200), "across nodes IPv4");
+  assert.ok(tcpConnect(ns("sa"), v6("sc"), 7200), "across nodes IPv6");
+});
+
+test("the pods see each other's own MACs across nodes (the fast path restores the frame)", () => {
+  assert.is(ping(ns("sa"), v4("sc")), 2);
+  assert.is(neighbourOf(ns("sa"), v4("sc")), mac("sc"), "sa's neighbour entry for sc");
+  assert.is(neighbourOf(ns("sc"), v4("sa")), mac("sa"), "sc's neighbour entry for sa (learned from its request)");
+  assert.is(neighbourOf(ns("sc"), v6("sa")) ?? mac("sa"), mac("sa"));
+});
+
+test("wire format: IP unicast between known endpoints is IP in SRv6 (4 / 41) to the l2 SID", async () => {
+  const sid2 = cluster.sid(2, storage);
+  const out = await captureFabric(cluster, ["ip6"], () => {
+    ping(ns("sa"), v4("sc"), { count: 1 });
+    ping(ns("sa"), v6("sc"), { count: 1 });
+  });
+  assert.match(out, new RegExp(`> ${sid2.replace(/:/g, ":")}: .*IP \\(|> ${sid2}: `), "packets to node 2's l2 SID");
+  const toSid = out.split("\n").filter((l) => l.includes(`> ${sid2}`) || l.includes(`${sid2}:`));
+  assert.ok(/next-header IPIP \(4\)/.test(out), `an IPv4-in-IPv6 packet (next header 4):\n${out}`);
+  assert.ok(/next-header IPv6 \(41\)/.test(out), `an IPv6-in-IPv6 packet (next header 41):\n${out}`);
+  assert.not.match(out, /next-header unknown \(143\)|ip-proto-143|Ethernet \(143\)/, "no whole frame for known unicast");
+  assert.ok(toSid.length >= 0);
+});
+
+test("ARP and neighbour solicitations for known addresses are answered on the node: nothing crosses the fabric", async () => {
+  inNs(ns("sa"), ["ip", "neigh", "flush", "all"]);
+  const out = await captureFabric(cluster, ["ip6"], () => {
+    assert.is(ping(ns("sa"), v4("sc"), { count: 1 }), 1, "IPv4 after a fresh ARP");
+    assert.is(ping(ns("sa"), v6("sc"), { count: 1 }), 1, "IPv6 after a fresh NS");
+  });
+  assert.is(neighbourOf(ns("sa"), v4("sc")), mac("sc"), "the bridge answered with sc's MAC");
+  assert.is(neighbourOf(ns("sa"), v6("sc")), mac("sc"), "the bridge answered the NS with sc's MAC");
+  assert.not.match(out, /143/, `no frame crossed whole (no ARP, no NS):\n${out}`);
+  assert.match(out, /next-header IPIP \(4\)/, "the echo itself did cross");
+});
+
+test("a broadcast reaches only nodes with endpoints of its network, and never another network", async () => {
+  const inVault = captureIn(cluster, ns("vb"), ["-i", "eth0", "ether", "proto", "0x88b5"]);
+  const inStorage = captureIn(cluster, ns("sc"), ["-i", "eth0", "ether", "proto", "0x88b5"]);
+  const inSameNode = captureIn(cluster, ns("sb"), ["-i", "eth0", "ether", "proto", "0x88b5"]);
+  await Promise.all([inVault.ready, inStorage.ready, inSameNode.ready]);
+  const out = await captureFabric(cluster, ["ip6"], () => sendBroadcast(ns("sa"), 3));
+  const [vault2, storage2, storage1] = await Promise.all([inVault.stop(), inStorage.stop(), inSameNode.stop()]);
+  assert.ok(storage2 >= 3, `sc (storage, node 2) got the broadcasts: ${storage2}`);
+  assert.ok(storage1 >= 3, `sb (storage, node 1) got them from the bridge: ${storage1}`);
+  assert.is(vault2, 0, "vb (vault, node 2) got none");
+  const sid2 = cluster.sid(2, storage);
+  const sid3 = cluster.sid(3, storage);
+  assert.match(out, new RegExp(`${sid2}`), `whole frames to node 2's storage SID:\n${out}`);
+  assert.not.match(out, new RegExp(`${sid3}`), "none to node 3, which has no storage endpoint");
+  assert.match(out, /143|Ethernet/, "sent as whole frames (next header 143)");
+});
+
+test("every node answers at the gateway with the same MAC (anycast)", () => {
+  assert.is(ping(ns("sa"), "10.50.0.1"), 2, "node 1's storage gateway");
+  assert.is(ping(ns("sc"), "10.50.0.1"), 2, "node 2's storage gateway");
+  assert.is(ping(ns("sc"), "fd00:50::1"), 2, "node 2's storage IPv6 gateway");
+  assert.is(neighbourOf(ns("sa"), "10.50.0.1"), bridgeMac(storage.id));
+  assert.is(neighbourOf(ns("sc"), "10.50.0.1"), bridgeMac(storage.id));
+});
+
+test("l3 → l2 by policy across nodes and on the node; l2 → l3 only as replies; no path, no traffic", async () => {
+  assert.is(ping(ns("ra"), v4("sc")), 2, "red (node 1) → storage (node 2) IPv4");
+  assert.is(ping(ns("ra"), v6("sc")), 2, "red (node 1) → storage (node 2) IPv6");
+  assert.is(ping(ns("rc"), v4("sa")), 2, "red (node 3) → storage (node 1)");
+  assert.is(ping(ns("ra"), v4("sa")), 2, "red → storage on one node");
+  startTcpServer(cluster, ns("sc"), v4("sc"), 7201);
+  await waitListening(ns("sc"), v4("sc"), 7201);
+  assert.ok(tcpConnect(ns("rc"), v4("sc"), 7201), "TCP red (node 3) → storage (node 2)");
+  const before = inEchos(ns("ra"), 4);
+  const blocked = await Promise.all([
+    pingAsync(ns("sa"), v4("ra")), pingAsync(ns("sc"), v4("rc")), pingAsync(ns("va"), v4("ra")), pingAsync(ns("ra"), v4("va")),
+    pingAsync(ns("rc"), v4("vb")), tcpConnectAsync(ns("vb"), v4("sc"), 7201),
+  ]);
+  assert.equal(blocked, [0, 0, 0, 0, 0, false], "storage → red (reply-only), vault ↔ red and vault → storage (no path)");
+  assert.is(inEchos(ns("ra"), 4), before, "nothing reached ra");
+});
+
+test("a second apply of the same states writes nothing", async () => {
+  for (let n = 1; n <= 3; n++) {
+    const r = await dps[n - 1].apply(state(n));
+    assert.is(r.writes, 0, `node ${n}: ${JSON.stringify(r)}`);
+  }
+});
+
+test("the datapath counted fast-path packets, whole frames, floods and no unexpected drops", () => {
+  const s1 = dps[0].bpfStats()!;
+  const s2 = dps[1].bpfStats()!;
+  assert.ok(s1.l2_fast4 > 0 && s1.l2_fast6 > 0, JSON.stringify(s1));
+  assert.ok(s1.l2_flood > 0, "floods sent");
+  assert.ok(s2.l2_rx_fast > 0 && s2.l2_rx_frame > 0, JSON.stringify(s2));
+  for (const s of [s1, s2]) assert.is(s.l2_drop_neigh + s.l2_drop_no_mac + s.l2_drop_port + s.drop_adjust + s.drop_store, 0, JSON.stringify(s));
+});
+
+t.run();

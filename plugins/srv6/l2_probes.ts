@@ -1,0 +1,69 @@
+/**
+ * Frame-level probes for the l2 tests, run inside namespaces: a broadcast
+ * frame of an experimental ethertype (0x88b5, IEEE 802 local experimental:
+ * not IP, not ARP, so it can only cross whole), a frame counter with
+ * tcpdump inside a pod, and the MAC a pod's neighbour table holds for an
+ * address. Test-only; the dataplane never runs these.
+ *
+ * @example
+ * const cap = captureIn(cluster, podNs, ["-i", "eth0", "ether", "proto", "0x88b5"]);
+ * await cap.ready; sendBroadcast(otherPod, 3); await cap.stop(); // 3
+ */
+import { spawn } from "node:child_process";
+import { inNs, type TestCluster } from "./testing.ts";
+
+const PY = "/usr/bin/python3";
+
+/** Sends `count` broadcast frames of ethertype 0x88b5 out of the pod's eth0 (AF_PACKET). */
+export function sendBroadcast(ns: string, count = 1, ifname = "eth0"): number {
+  const code = `
+import socket
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("${ifname}", 0))
+src = s.getsockname()[4]
+for i in range(${count}): s.send(b"\\xff" * 6 + src + b"\\x88\\xb5" + b"lace-l2-broadcast-probe".ljust(46, b"."))
+`;
+  return inNs(ns, [PY, "-c", code]).status;
+}
+
+/** The MAC in a namespace's neighbour table for `ip` (any state with an address), or undefined. */
+export function neighbourOf(ns: string, ip: string): string | undefined {
+  const out = inNs(ns, ["ip", "neigh", "show", "to", ip]).out;
+  return /lladdr ([0-9a-f:]{17})/.exec(out)?.[1];
+}
+
+/**
+ * Counts the frames tcpdump sees in a namespace from now until `stop()`
+ * (which resolves to the count). `ready` resolves once tcpdump listens.
+ */
+export function captureIn(cluster: TestCluster, ns: string, args: string[]): { ready: Promise<void>; stop: () => Promise<number> } {
+  const p = spawn("ip", ["netns", "exec", ns, "tcpdump", "-lnn", ...args], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let out = "";
+  let err = "";
+  p.stdout!.on("data", (d) => (out += d));
+  const closed = new Promise((r) => p.once("close", r));
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`tcpdump did not start in ${ns}: ${err.trim()}`)), 5000);
+    p.stderr!.on("data", (d) => {
+      err += d;
+      if (err.includes("listening on")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  void cluster;
+  return {
+    ready,
+    stop: async () => {
+      await new Promise((r) => setTimeout(r, 200));
+      try {
+        process.kill(-p.pid!, "SIGTERM");
+      } catch {
+        // gone
+      }
+      await closed;
+      return out.split("\n").filter((l) => l.trim()).length;
+    },
+  };
+}
