@@ -44,7 +44,7 @@ export const LAYOUT = {
 export const STATS = [
   "encap4", "encap6", "decap4", "decap6", "drop_srh", "drop_family", "drop_adjust", "drop_store", "drop_no_config",
   "l2_fast4", "l2_fast6", "l2_unicast", "l2_flood", "l2_rx_frame", "l2_rx_fast", "l2_drop_gso", "l2_drop_neigh",
-  "l2_drop_gateway", "l2_drop_no_mac", "l2_drop_port",
+  "l2_drop_gateway", "l2_drop_no_mac", "l2_drop_port", "l2_rx_routed",
 ] as const;
 export type BpfStats = Record<(typeof STATS)[number], number>;
 

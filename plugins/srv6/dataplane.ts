@@ -117,8 +117,6 @@ export class Srv6Dataplane implements Dataplane {
   private bpffs = "/sys/fs/bpf";
   /** Whether the kernel backend looked for programs a bpf run left on the underlay. */
   private leftoversChecked = false;
-  /** Bridges whose ports suppress ARP/ND (l2 networks), as last applied: a new pod port joins in at once. */
-  private suppressing = new Set<string>();
 
   private constructor(readonly node: string, netns: string | undefined, private readonly nl: NetlinkClient) {
     this.netns = netns;
@@ -227,10 +225,7 @@ export class Srv6Dataplane implements Dataplane {
   async attachPod(pod: PodAttachment): Promise<void> {
     const bridge = pod.bridge ?? this.bridges.get(pod.network);
     if (!bridge) throw new Error(`Cannot attach pod ${pod.netns}: network "${pod.network}" is not in the applied state of node ${this.node}`);
-    await this.serial(async () => {
-      await attachPod(this.podNode(), pod, bridge);
-      if (this.suppressing.has(bridge)) await this.nl.write([setNeighSuppress(undefined, pod.hostIfname, true)]);
-    });
+    await this.serial(() => attachPod(this.podNode(), pod, bridge));
   }
 
   /** Detaches a pod; a missing link or namespace is success (CNI DEL may repeat). */
@@ -372,13 +367,12 @@ export class Srv6Dataplane implements Dataplane {
       const want = plan.checked.has(links.byIndex.get(l.master)?.name ?? "");
       if ((l.isolated ?? false) !== want) { isolateReqs.push(setPortIsolated(l.name, want, links)); switched.add(l.name); changed++; }
     }
-    // l2: every port of a bridged network's bridge answers ARP/ND for known neighbours (plan_l2.ts).
-    for (const l of links.byName.values()) {
-      if (l.master === undefined || !plan.suppress.has(links.byIndex.get(l.master)?.name ?? "") || l.neighSuppress) continue;
-      isolateReqs.push(setNeighSuppress(links, l.name, true)); changed++;
+    // l2: the tunnel ports suppress ARP/ND for the neighbours behind them (plan_l2.ts).
+    for (const name of plan.suppress) {
+      const l = links.byName.get(name);
+      if (l && !l.neighSuppress) { isolateReqs.push(setNeighSuppress(links, name, true)); changed++; }
     }
     await this.nl.write(isolateReqs);
-    this.suppressing = plan.suppress;
 
     // 3. addresses on our bridges.
     const ourNames = new Set([...ourBridges(links).keys()]);

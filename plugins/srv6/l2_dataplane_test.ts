@@ -47,6 +47,8 @@ const v6 = (pod: string) => {
   const n = l2.get(p.network);
   return n ? `fd00:${n.v6}::${p.host}` : `fd00:${red.v6}:0:${p.node}::${p.host}`;
 };
+/** tcpdump -v output as one string per packet (continuation lines joined). */
+const packets = (out: string) => out.split(/\n(?=\d\d:\d\d:\d\d)/).filter((p) => p.trim());
 const mac = (pod: string) => l2PodAddresses(byName.get(pod)!, l2.get(byName.get(pod)!.network)!).mac;
 const state = (n: number): NodeDesiredState => l2DesiredState(cluster, n, topo);
 
@@ -110,18 +112,23 @@ test("the pods see each other's own MACs across nodes (the fast path restores th
   assert.is(neighbourOf(ns("sc"), v6("sa")) ?? mac("sa"), mac("sa"));
 });
 
-test("wire format: IP unicast between known endpoints is IP in SRv6 (4 / 41) to the l2 SID", async () => {
+test("wire format: IP unicast between known endpoints is IP in SRv6 (4 / 41) to the l2 SID; a broadcast goes whole (143)", async () => {
   const sid2 = cluster.sid(2, storage);
   const out = await captureFabric(cluster, ["ip6"], () => {
     ping(ns("sa"), v4("sc"), { count: 1 });
     ping(ns("sa"), v6("sc"), { count: 1 });
+    sendBroadcast(ns("sa"), 1);
   });
-  assert.match(out, new RegExp(`> ${sid2.replace(/:/g, ":")}: .*IP \\(|> ${sid2}: `), "packets to node 2's l2 SID");
-  const toSid = out.split("\n").filter((l) => l.includes(`> ${sid2}`) || l.includes(`${sid2}:`));
-  assert.ok(/next-header IPIP \(4\)/.test(out), `an IPv4-in-IPv6 packet (next header 4):\n${out}`);
-  assert.ok(/next-header IPv6 \(41\)/.test(out), `an IPv6-in-IPv6 packet (next header 41):\n${out}`);
-  assert.not.match(out, /next-header unknown \(143\)|ip-proto-143|Ethernet \(143\)/, "no whole frame for known unicast");
-  assert.ok(toSid.length >= 0);
+  const pkts = packets(out);
+  const echo4 = pkts.filter((p) => /ICMP echo request/.test(p));
+  const echo6 = pkts.filter((p) => /ICMP6, echo request/.test(p));
+  assert.is(echo4.length, 1, `one IPv4 echo request crossed:\n${out}`);
+  assert.is(echo6.length, 1, `one IPv6 echo request crossed:\n${out}`);
+  assert.match(echo4[0], new RegExp(`next-header IPIP \\(4\\).* > ${sid2}: `), "IPv4 in IPv6 (next header 4) to node 2's l2 SID");
+  assert.match(echo6[0], new RegExp(`next-header IPv6 \\(41\\).* > ${sid2}: `), "IPv6 in IPv6 (next header 41) to node 2's l2 SID");
+  assert.match(echo4[0], /ttl 64/, "the inner TTL is the sender's: not routed");
+  const bcast = pkts.filter((p) => /0x88b5|ethertype Unknown|lace-l2-broadcast/.test(p) || (/Ethernet \(143\)/.test(p) && !/ICMP6|ARP/.test(p)));
+  assert.ok(bcast.length >= 1 && bcast.every((p) => /next-header Ethernet \(143\)/.test(p)), `the broadcast went whole (143):\n${out}`);
 });
 
 test("ARP and neighbour solicitations for known addresses are answered on the node: nothing crosses the fabric", async () => {

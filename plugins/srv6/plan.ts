@@ -187,7 +187,10 @@ export interface Plan extends Omit<KernelObjects, "nft"> {
   tunnels: Map<string, TunnelObj>;
   /** l2: static FDB entries, by `port|mac`. */
   fdb: Map<string, FdbObj>;
-  /** l2: bridges every port of which suppresses ARP/ND (`neigh_suppress`). */
+  /**
+   * l2: bridge ports with `neigh_suppress` (the tunnel ports): the bridge answers ARP/NS from its other
+   * ports for neighbours whose MAC sits behind one, and floods no request it answered (or could) to one.
+   */
   suppress: Set<string>;
   /** Underlay next hops the kernel keeps resolved (managed neighbour entries), by `ifname|ip`. */
   managed: Map<string, ManagedNeighborObj>;
@@ -460,7 +463,10 @@ function planRoutedNetwork(
     plan.rules.set(ruleKey(r), r);
   }
   if (net.forwarding === "bridged") {
-    // Its SID delivers frames into the bridge (plan_l2.ts), not into the table.
+    // Its SID delivers frames into the bridge (plan_l2.ts); what other networks route to it is decapsulated
+    // with its mark and looked up in its table, both families.
+    const mark6: RuleObj = { family: 6, priority: RULE_PRIORITY_MARK, table: T, fwmark: networkMark(net.id) };
+    plan.rules.set(ruleKey(mark6), mark6);
   } else if (net.sid && plan.bpf) {
     // The underlay's program decapsulates (End.DX4 / End.DT6) and marks; the mark picks the table, both families.
     const mark6: RuleObj = { family: 6, priority: RULE_PRIORITY_MARK, table: T, fwmark: networkMark(net.id) };

@@ -6,10 +6,13 @@
  * - a distributed anycast gateway: the network's gateway addresses and one
  *   MAC (`bridgeMac(id)`) on its bridge on every node;
  * - ARP/ND suppression: the Neighbor table as permanent neighbour entries
- *   on the bridge (which the node's routing into the network uses too) and
- *   `neigh_suppress` on every port, so the bridge answers ARP requests and
- *   neighbour solicitations for known addresses itself; static FDB entries
- *   for every known MAC (a suppressed answer needs the MAC's FDB entry);
+ *   on the bridge (which the node's routing into the network uses too),
+ *   static FDB entries for every known MAC, and `neigh_suppress` on the
+ *   tunnel port: the bridge answers a pod's ARP request or neighbour
+ *   solicitation for an address whose MAC sits behind the tunnel port
+ *   itself, and floods no request to that port that it answered (the
+ *   kernel's rule, made for EVPN: requests arriving on a suppressing port
+ *   are not answered, so the pods' ports do not suppress);
  * - bpf backend: a tunnel port on the bridge (a veth pair `lt<id>`/`lu<id>`;
  *   the bridge's static FDB sends remote MACs there and floods reach it),
  *   whose egress program encapsulates (bpf/l2.h), and the maps: the
@@ -80,7 +83,6 @@ export function tunnelNames(id: number): { name: string; peer: string } {
  */
 export function planL2(plan: Plan, net: NetworkForwarding, state: NodeDesiredState, hopOf?: (sid: string, node?: string) => string): void {
   const br = net.bridge!;
-  plan.suppress.add(br);
   for (const n of net.neighbors) {
     const ip = canonicalIp(n.ip);
     plan.neighbors.set(`${br}|${ip}`, { ifname: br, ip, mac: n.mac.toLowerCase() });
@@ -101,6 +103,7 @@ export function planL2(plan: Plan, net: NetworkForwarding, state: NodeDesiredSta
   }
   const { name: port, peer } = tunnelNames(net.id);
   plan.tunnels.set(port, { name: port, peer, bridge: br });
+  plan.suppress.add(port);
   const l2 = plan.bpf.l2 ??= { nets: new Map(), fdb: new Map(), neighbors: new Map() };
   const members = new Set<string>();
   for (const e of net.fdb) {

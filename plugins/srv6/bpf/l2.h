@@ -18,11 +18,17 @@
  * Receiving (l2_rx, from lace_decap on the underlay, for an l2 SID):
  * - next header 143 (End.DX2): the inner frame enters the bridge through
  *   the tunnel port (bpf_redirect ingress), which delivers or floods it;
- * - next header 4 / 41: the Ethernet header is restored from the Neighbor
- *   table (destination: the destination address's MAC; source: the source
- *   address's MAC, else the gateway's), exactly what the sender's frame
- *   carried; then straight to the pod's port (bpf_redirect_peer) when the
- *   MAC is local and known, else into the bridge.
+ * - next header 4 / 41 from an endpoint of the network (its source address
+ *   has a Neighbor): the Ethernet header is restored from the Neighbor
+ *   table (the destination and source addresses' MACs), exactly what the
+ *   sender's frame carried, TTL untouched; then straight to the pod's port
+ *   (bpf_redirect_peer) when the MAC is local and known, else into the
+ *   bridge;
+ * - next header 4 / 41 from elsewhere (a packet another network's endpoint
+ *   sent, which the sending node routed into this network): decapsulated
+ *   with the network's mark and routed in its table (End.DT behaviour), so
+ *   the pod sees what any routed packet looks like (the gateway's MAC) and
+ *   this node's conntrack sees the connection whose replies it routes.
  */
 #ifndef LACE_L2_H
 #define LACE_L2_H
@@ -390,15 +396,24 @@ static __always_inline int l2_rx(struct __sk_buff *skb, __u32 net, __u8 nexthdr,
 		count(STAT_DROP_FAMILY);
 		return TC_ACT_SHOT;
 	}
+	if (!s) {
+		/* Routed into the network on the sending node (from another network): routed here too, in the
+		 * network's table, as an l3 SID's packet is (End.DT behaviour), so this node's conntrack sees
+		 * the connection it will see the replies of. */
+		if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &eth.h_proto, sizeof(eth.h_proto), 0)) {
+			count(STAT_DROP_STORE);
+			return TC_ACT_SHOT;
+		}
+		skb->mark = MARK_NET | net;
+		count(STAT_L2_RX_ROUTED);
+		return TC_ACT_OK;
+	}
 	if (!d) {
 		count(STAT_L2_DROP_NO_MAC);
 		return TC_ACT_SHOT;
 	}
 	__builtin_memcpy(eth.h_dest, d->mac, 6);
-	if (s)
-		__builtin_memcpy(eth.h_source, s->mac, 6);
-	else
-		__builtin_memcpy(eth.h_source, gw, 6);
+	__builtin_memcpy(eth.h_source, s->mac, 6);
 	if (bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0)) {
 		count(STAT_DROP_STORE);
 		return TC_ACT_SHOT;

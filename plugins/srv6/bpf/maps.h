@@ -129,6 +129,7 @@ enum lace_stat {
 	STAT_L2_DROP_GATEWAY, /* the node's own frame from the anycast gateway MAC (answered on every node) */
 	STAT_L2_DROP_NO_MAC, /* a fast-path packet to an address without a Neighbor */
 	STAT_L2_DROP_PORT,   /* a frame on a port or for a network this node does not know */
+	STAT_L2_RX_ROUTED,   /* fast-path packets from another network, routed in the network's table */
 	STAT_MAX,
 };
 
