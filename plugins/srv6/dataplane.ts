@@ -20,7 +20,7 @@ import {
 } from "./kernel.ts";
 import { addrKey, nexthopSig, routeKey, routeSig, ruleKey, type RouteObj } from "./objects.ts";
 import { planNode, type Backend, type Plan, type UnderlayGateways } from "./plan.ts";
-import { BpfDatapath, detachLeftovers, type BpfStats } from "./bpf_datapath.ts";
+import { BpfDatapath, detachLeftovers, type BpfStats, type MAPS } from "./bpf_datapath.ts";
 import { loadedRulesetHashOver, loadRuleset, removeRuleset, renderRuleset, rulesetHash } from "./nft.ts";
 import { probeCapabilities } from "./capabilities.ts";
 import { attachPod, detachPod, forgetNeighbours, type NodeHandle, type PodAttachment } from "./pods.ts";
@@ -157,6 +157,18 @@ export class Srv6Dataplane implements Dataplane {
   /** The bpf datapath's counters (encapsulated, decapsulated, dropped by reason); undefined on the kernel backend. */
   bpfStats(): BpfStats | undefined {
     return this.backend === "bpf" ? this.bpf().stats() : undefined;
+  }
+
+  /**
+   * A map of the bpf datapath, for tests and benchmarks that look inside or
+   * change it behind the dataplane's back (the next apply puts it right).
+   * Undefined on the kernel backend.
+   *
+   * @example
+   * mapEntries(dp.bpfMapFd("lace_l2_fdb")!, LAYOUT.lace_l2_fdb.key, LAYOUT.lace_l2_fdb.value);
+   */
+  bpfMapFd(name: (typeof MAPS)[number]): number | undefined {
+    return this.backend === "bpf" ? this.bpf().mapFd(name) : undefined;
   }
 
   /** The netlink client (tests and the benchmark read its write counter). */
