@@ -186,6 +186,25 @@ test("l3 → l2 by policy across nodes and on the node; l2 → l3 only as replie
   assert.is(inEchos(ns("ra"), 4), before, "nothing reached ra");
 });
 
+test("with the Topology's SRH encapsulation: a one-segment SRH in front of the frame or packet, and everything still flows", async () => {
+  try {
+    for (let n = 1; n <= 3; n++) await dps[n - 1].apply(l2DesiredState(cluster, n, { ...topo, encapsulation: "SRH" }));
+    const out = await captureFabric(cluster, ["ip6"], () => {
+      assert.is(ping(ns("sa"), v4("sc"), { count: 1 }), 1, "IPv4 across nodes");
+      assert.is(ping(ns("sc"), v6("sa"), { count: 1 }), 1, "IPv6 across nodes");
+      sendBroadcast(ns("sa"), 1);
+    });
+    const pkts = packets(out);
+    const echo = pkts.find((p) => /ICMP echo request/.test(p));
+    assert.match(echo ?? "", new RegExp(`RT6 \\(len=2, type=4, segleft=0.*\\[0\\]${cluster.sid(2, storage)}\\)`), `the IPv4 echo carries an SRH naming node 2's l2 SID:\n${out}`);
+    // tcpdump decodes what follows the SRH: the whole frame, Ethernet header first.
+    const frame = pkts.find((p) => /RT6 \(len=2, type=4, segleft=0.*\) [0-9a-f:]{17} > ff:ff:ff:ff:ff:ff, ethertype Unknown \(0x88b5\)/.test(p));
+    assert.ok(frame, `the broadcast went whole behind an SRH (next header 143):\n${out}`);
+  } finally {
+    for (let n = 1; n <= 3; n++) await dps[n - 1].apply(state(n));
+  }
+});
+
 test("a second apply of the same states writes nothing", async () => {
   for (let n = 1; n <= 3; n++) {
     const r = await dps[n - 1].apply(state(n));
