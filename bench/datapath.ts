@@ -24,8 +24,9 @@ import { BpfDatapath, encapKey, encapValue, LAYOUT } from "../plugins/srv6/bpf_d
 import { mapDelete, mapUpdate } from "../plugins/srv6/libbpf.ts";
 import { noSeg6Reason } from "../plugins/srv6/kernel_config.ts";
 import { podMtu, type Backend, type BpfPlan } from "../plugins/srv6/plan.ts";
-import { inNs, sh, TestCluster, type TestNetwork, type TestPod } from "../plugins/srv6/testing.ts";
-import { nowMs, percentile, target } from "./_report.ts";
+import { sh, TestCluster, type TestNetwork, type TestPod } from "../plugins/srv6/testing.ts";
+import { nowMs, target } from "./_report.ts";
+import { formatMeasured as fmt, measure, startIperf, type Measured } from "./_traffic.ts";
 
 if (process.getuid?.() !== 0) {
   console.log("bench datapath needs root (it creates network namespaces); skipped");
@@ -43,44 +44,7 @@ const SECONDS = 5;
 const PINGS = 1000;
 const BLOCKS = 10_000;
 const POD_MTU = podMtu(1500, "Reduced");
-
-interface Measured {
-  gbps: number;
-  runs: number[];
-  rttP50: number;
-}
-
-const median = (xs: number[]) => percentile([...xs], 50);
-
-/** Starts an iperf3 server at `server` in `serverNs` (killed with the cluster) and waits, at most 10 s, until `clientNs` reaches it. */
-function iperfServer(c: TestCluster, serverNs: string, clientNs: string, server: string): void {
-  c.start(serverNs, ["iperf3", "-s", "-B", server]);
-  const end = Date.now() + 10_000;
-  while (inNs(clientNs, ["iperf3", "-c", server, "-n", "1M"], 3000).status !== 0) {
-    if (Date.now() > end) throw new Error(`iperf3 in ${clientNs} cannot reach its server at ${server}`);
-    sh("sleep", ["0.1"]);
-  }
-}
-
-/** iperf3 TCP from `clientNs` to `server`: Gbit/s of each of RUNS runs. */
-function throughput(clientNs: string, server: string): number[] {
-  const runs: number[] = [];
-  for (let r = 0; r < RUNS; r++) {
-    const res = inNs(clientNs, ["iperf3", "-J", "-c", server, "-t", String(SECONDS)], (SECONDS + 15) * 1000);
-    if (res.status !== 0) throw new Error(`iperf3 from ${clientNs} to ${server} failed: ${res.out.slice(0, 300)}`);
-    const bps = (JSON.parse(res.out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
-    runs.push(bps / 1e9);
-  }
-  return runs;
-}
-
-/** p50 RTT (ms) of PINGS echo requests, 2 ms apart. */
-function rttP50(clientNs: string, dst: string): number {
-  const out = inNs(clientNs, ["ping", "-n", "-c", String(PINGS), "-i", "0.002", dst], 60_000).out;
-  const rtts = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-  if (rtts.length < PINGS * 0.99) throw new Error(`Only ${rtts.length} of ${PINGS} pings to ${dst} were answered`);
-  return percentile(rtts, 50);
-}
+const TRAFFIC = { runs: RUNS, seconds: SECONDS, pings: PINGS };
 
 /**
  * Pod A on node 1 and pod B on node 2 of one l3 network, on `backend`.
@@ -108,16 +72,14 @@ async function srv6(backend: Backend, alsoUnencapsulated = false): Promise<Measu
     // As the agent does after a CNI ADD: the next state lists the pods.
     for (let n = 1; n <= 2; n++) await dps[n - 1].apply(c.desiredState(n, [red], pods, [], "Reduced", []));
     const b = "10.1.2.20";
-    iperfServer(c, c.podNs("b"), c.podNs("a"), b);
-    const runs = throughput(c.podNs("a"), b);
-    const out: Measured & { unencapsulated?: Measured } = { gbps: median(runs), runs, rttP50: rttP50(c.podNs("a"), b) };
+    startIperf(c, c.podNs("b"), c.podNs("a"), b);
+    const out: Measured & { unencapsulated?: Measured } = measure(c.podNs("a"), b, TRAFFIC);
     if (alsoUnencapsulated) {
       for (let n = 1; n <= 2; n++) {
         sh("ip", ["netns", "exec", c.node(n), "tc", "filter", "del", "dev", "eth0", "egress"]);
         sh("ip", ["-n", c.node(n), "rule", "add", "iif", "eth0", "to", `10.1.${n}.0/24`, "lookup", "1001", "pref", "900"]);
       }
-      const plainRuns = throughput(c.podNs("a"), b);
-      out.unencapsulated = { gbps: median(plainRuns), runs: plainRuns, rttP50: rttP50(c.podNs("a"), b) };
+      out.unencapsulated = measure(c.podNs("a"), b, TRAFFIC);
     }
     return out;
   } finally {
@@ -147,9 +109,8 @@ function plain(): Measured {
       sh("ip", ["-n", node, "route", "add", `10.9.${peer}.0/24`, "via", c.underlayAddress4(peer)]);
     }
     const b = "10.9.2.10";
-    iperfServer(c, c.podNs("p2"), c.podNs("p1"), b);
-    const runs = throughput(c.podNs("p1"), b);
-    return { gbps: median(runs), runs, rttP50: rttP50(c.podNs("p1"), b) };
+    startIperf(c, c.podNs("p2"), c.podNs("p1"), b);
+    return measure(c.podNs("p1"), b, TRAFFIC);
   } finally {
     c.destroy();
   }
@@ -212,7 +173,6 @@ async function maps(): Promise<{ syncMs: number; singleMs: number; applyMs: numb
   }
 }
 
-const fmt = (m: Measured) => `${m.gbps.toFixed(2)} Gbit/s (runs ${m.runs.map((r) => r.toFixed(2)).join(", ")}), RTT p50 ${(m.rttP50 * 1000).toFixed(0)} µs`;
 const seg6 = noSeg6Reason() === undefined;
 console.log(`kernel ${sh("uname", ["-r"]).trim()}, seg6 lwtunnel ${seg6 ? "present" : "absent"}; iperf3 TCP ${RUNS} × ${SECONDS} s, ${PINGS} pings, pod MTU ${POD_MTU}`);
 const base = plain();

@@ -21,10 +21,11 @@ import { execFileSync } from "node:child_process";
 import { Srv6Dataplane } from "../plugins/srv6/dataplane.ts";
 import { LAYOUT } from "../plugins/srv6/bpf_datapath.ts";
 import { mapDelete, mapEntries } from "../plugins/srv6/libbpf.ts";
-import { l2DesiredState, l2PodAddresses, type L2Topology, type TestL2Network } from "../plugins/srv6/l2_testing.ts";
+import { L2_FIXTURE, l2DesiredState, l2PodAddresses, type L2Topology } from "../plugins/srv6/l2_testing.ts";
 import { podMtu } from "../plugins/srv6/plan.ts";
-import { inNs, sh, TestCluster, type TestNetwork, type TestPod } from "../plugins/srv6/testing.ts";
-import { percentile, target } from "./_report.ts";
+import { inNs, sh, TestCluster, type TestPod } from "../plugins/srv6/testing.ts";
+import { target } from "./_report.ts";
+import { formatMeasured as fmt, measure, startIperf, type Measured } from "./_traffic.ts";
 
 if (process.getuid?.() !== 0) {
   console.log("bench l2 needs root (it creates network namespaces); skipped");
@@ -39,50 +40,9 @@ for (const tool of ["iperf3", "ethtool"]) {
   }
 }
 
-const RUNS = 3;
-const SECONDS = 5;
-const PINGS = 500;
-const median = (xs: number[]) => percentile([...xs], 50);
+const TRAFFIC = { runs: 3, seconds: 5, pings: 500 };
 
-interface Measured {
-  gbps: number;
-  runs: number[];
-  rttP50: number;
-}
-
-/** iperf3 TCP from `clientNs` to `server`: Gbit/s of each of RUNS runs. */
-function throughput(clientNs: string, server: string): number[] {
-  const runs: number[] = [];
-  for (let r = 0; r < RUNS; r++) {
-    const res = inNs(clientNs, ["iperf3", "-J", "-c", server, "-t", String(SECONDS)], (SECONDS + 15) * 1000);
-    if (res.status !== 0) throw new Error(`iperf3 from ${clientNs} to ${server} failed: ${res.out.slice(0, 300)}`);
-    const bps = (JSON.parse(res.out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
-    runs.push(bps / 1e9);
-  }
-  return runs;
-}
-
-/** p50 RTT (ms) of PINGS echo requests, 2 ms apart. */
-function rttP50(clientNs: string, dst: string): number {
-  const out = inNs(clientNs, ["ping", "-n", "-c", String(PINGS), "-i", "0.002", dst], 60_000).out;
-  const rtts = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-  if (rtts.length < PINGS * 0.99) throw new Error(`Only ${rtts.length} of ${PINGS} pings to ${dst} were answered`);
-  return percentile(rtts, 50);
-}
-
-function measure(c: TestCluster, client: string, serverNs: string, server: string): Measured {
-  c.start(serverNs, ["iperf3", "-s", "-B", server]);
-  const end = Date.now() + 10_000;
-  while (inNs(client, ["iperf3", "-c", server, "-n", "1M"], 3000).status !== 0) {
-    if (Date.now() > end) throw new Error(`iperf3 in ${client} cannot reach its server at ${server}`);
-    sh("sleep", ["0.1"]);
-  }
-  const runs = throughput(client, server);
-  return { gbps: median(runs), runs, rttP50: rttP50(client, server) };
-}
-
-const red: TestNetwork = { name: "red", id: 1, v4: 1, v6: 1 };
-const storage: TestL2Network = { name: "storage", id: 5, v4: 50, v6: 50 };
+const { red, storage } = L2_FIXTURE;
 const pods: TestPod[] = [
   { name: "ra", node: 1, network: "red", host: 10 },
   { name: "rb", node: 2, network: "red", host: 20 },
@@ -107,9 +67,13 @@ try {
   }
   for (let n = 1; n <= 2; n++) await dps[n - 1].apply(l2DesiredState(c, n, topo));
 
-  l3 = measure(c, c.podNs("ra"), c.podNs("rb"), "10.1.2.20");
-  l2v4 = measure(c, c.podNs("sa"), c.podNs("sb"), "10.50.0.20");
-  l2v6 = measure(c, c.podNs("sa"), c.podNs("sb"), "fd00:50::20");
+  const pair = (client: string, server: string, address: string) => {
+    startIperf(c, c.podNs(server), c.podNs(client), address);
+    return measure(c.podNs(client), address, TRAFFIC);
+  };
+  l3 = pair("ra", "rb", "10.1.2.20");
+  l2v4 = pair("sa", "sb", "10.50.0.20");
+  l2v6 = pair("sa", "sb", "fd00:50::20");
   stats = dps.map((d) => ({ ...d.bpfStats()! }));
 
   // Whole frames only: no Neighbor on the sending node (the fast path needs both addresses' MACs), and the
@@ -118,14 +82,13 @@ try {
   for (const [k] of mapEntries(nbrs, LAYOUT.lace_l2_nbrs.key, LAYOUT.lace_l2_nbrs.value)) mapDelete(nbrs, k, "bench: empty the Neighbor map");
   inNs(c.podNs("sa"), ["ethtool", "-K", "eth0", "tso", "off", "gso", "off"]);
   for (const [n, port] of [[1, "h-sa"], [2, "h-sb"]] as const) inNs(c.node(n), ["ethtool", "-K", port, "gro", "off"]);
-  whole = measure(c, c.podNs("sa"), c.podNs("sb"), "10.50.0.20");
+  whole = measure(c.podNs("sa"), "10.50.0.20", TRAFFIC);
 } finally {
   for (const dp of dps) await dp.close();
   c.destroy();
 }
 
-const fmt = (m: Measured) => `${m.gbps.toFixed(2)} Gbit/s (runs ${m.runs.map((r) => r.toFixed(2)).join(", ")}), RTT p50 ${(m.rttP50 * 1000).toFixed(0)} µs`;
-console.log(`kernel ${sh("uname", ["-r"]).trim()}; srv6 bpf backend, Reduced; iperf3 TCP ${RUNS} × ${SECONDS} s, ${PINGS} pings; veth offloads at their defaults`);
+console.log(`kernel ${sh("uname", ["-r"]).trim()}; srv6 bpf backend, Reduced; iperf3 TCP ${TRAFFIC.runs} × ${TRAFFIC.seconds} s, ${TRAFFIC.pings} pings; veth offloads at their defaults`);
 console.log(`l3 pod → pod across nodes (IPv4 in SRv6):                        ${fmt(l3)}`);
 console.log(`l2 pod → pod across nodes, IPv4 (fast path, next header 4):      ${fmt(l2v4)}`);
 console.log(`l2 pod → pod across nodes, IPv6 (fast path, next header 41):     ${fmt(l2v6)}`);

@@ -22,7 +22,8 @@ import { Srv6Dataplane } from "../plugins/srv6/dataplane.ts";
 import { noSeg6Reason } from "../plugins/srv6/kernel_config.ts";
 import { podMtu } from "../plugins/srv6/plan.ts";
 import { inNs, sh, TestCluster, type TestNetwork, type TestPod } from "../plugins/srv6/testing.ts";
-import { percentile, target } from "./_report.ts";
+import { target } from "./_report.ts";
+import { formatMeasured as fmt, measure, waitIperf, type Measured } from "./_traffic.ts";
 
 if (process.getuid?.() !== 0) {
   console.log("bench samenode needs root (it creates network namespaces); skipped");
@@ -40,29 +41,6 @@ const SECONDS = 5;
 const PINGS = 1000;
 const POD_MTU = podMtu(1500, "Reduced");
 const backend = noSeg6Reason() === undefined ? "kernel" : "bpf";
-
-interface Measured {
-  gbps: number;
-  runs: number[];
-  rttP50: number;
-}
-
-function throughput(clientNs: string, server: string): number[] {
-  const runs: number[] = [];
-  for (let r = 0; r < RUNS; r++) {
-    const res = inNs(clientNs, ["iperf3", "-J", "-c", server, "-t", String(SECONDS)], (SECONDS + 15) * 1000);
-    if (res.status !== 0) throw new Error(`iperf3 from ${clientNs} to ${server} failed: ${res.out.slice(0, 300)}`);
-    runs.push((JSON.parse(res.out) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9);
-  }
-  return runs;
-}
-
-function rttP50(clientNs: string, dst: string): number {
-  const out = inNs(clientNs, ["ping", "-n", "-c", String(PINGS), "-i", "0.002", dst], 60_000).out;
-  const rtts = [...out.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1]));
-  if (rtts.length < PINGS * 0.99) throw new Error(`Only ${rtts.length} of ${PINGS} pings to ${dst} were answered`);
-  return percentile(rtts, 50);
-}
 
 /** The TTL of one echo reply: 64 over the bridge, 63 routed by the node. */
 function replyTtl(clientNs: string, dst: string): number {
@@ -100,22 +78,16 @@ try {
   ];
   for (const [name, denied, ttl] of cases) {
     await dp.apply(state(denied));
-    const end = Date.now() + 10_000;
-    while (inNs(c.podNs("a"), ["iperf3", "-c", b, "-n", "1M"], 3000).status !== 0) {
-      if (Date.now() > end) throw new Error(`iperf3 cannot reach ${b} (${name})`);
-      sh("sleep", ["0.1"]);
-    }
+    waitIperf(c.podNs("a"), b);
     const got = replyTtl(c.podNs("a"), b);
     if (got !== ttl) throw new Error(`${name}: the echo reply came back with TTL ${got}, expected ${ttl} (${ttl === 64 ? "over the bridge" : "routed by the node"})`);
-    const runs = throughput(c.podNs("a"), b);
-    results.set(name, { gbps: percentile([...runs], 50), runs, rttP50: rttP50(c.podNs("a"), b) });
+    results.set(name, measure(c.podNs("a"), b, { runs: RUNS, seconds: SECONDS, pings: PINGS }));
   }
 } finally {
   await dp?.close();
   c.destroy();
 }
 
-const fmt = (m: Measured) => `${m.gbps.toFixed(2)} Gbit/s (runs ${m.runs.map((r) => r.toFixed(2)).join(", ")}), RTT p50 ${(m.rttP50 * 1000).toFixed(0)} µs`;
 console.log(`kernel ${sh("uname", ["-r"]).trim()}, ${backend} backend; iperf3 TCP ${RUNS} × ${SECONDS} s, ${PINGS} pings, two pods of one network on one node`);
 for (const [name, m] of results) console.log(`${name.padEnd(30)} ${fmt(m)}`);
 const open = results.get("open")!, beside = results.get("open beside a checked network")!, checked = results.get("checked")!;

@@ -414,20 +414,41 @@ export function neighborAdd(links: Links, n: NeighborObj, del = false): WriteReq
   return { message: m, what, ignore: del ? ["ENOENT"] : undefined };
 }
 
+/** A neighbour (or FDB) entry as dumped: its link, NUD state, ndm flags and attributes. */
+export interface NeighbourMessage {
+  ifname: string;
+  state: number;
+  flags: number;
+  attrs: Map<number, Uint8Array>;
+}
+
+/**
+ * Dumps the neighbour table of `family` (AF_BRIDGE: the FDB), keeping the
+ * entries on the given links.
+ *
+ * @example
+ * const fdb = await dumpNeighbours(nl, links, new Set(["lt5"]), AF.BRIDGE);
+ */
+export async function dumpNeighbours(nl: NetlinkClient, links: Links, on: Set<string>, family: number = AF.UNSPEC): Promise<NeighbourMessage[]> {
+  const out: NeighbourMessage[] = [];
+  for (const m of await nl.dump(RTM.GETNEIGH, ndmsg(family, 0, 0), family === AF.BRIDGE ? "fdb entries" : "neighbours")) {
+    if (m.type !== RTM.NEWNEIGH) continue;
+    const v = new DataView(m.data.buffer, m.data.byteOffset, m.data.byteLength);
+    const ifname = links.byIndex.get(v.getInt32(4, true))?.name;
+    if (!ifname || !on.has(ifname)) continue;
+    out.push({ ifname, state: v.getUint16(8, true), flags: v.getUint8(10), attrs: attrMap(m.data.subarray(12)) });
+  }
+  return out;
+}
+
 /** Permanent neighbour entries on the given links. */
 export async function readNeighbors(nl: NetlinkClient, links: Links, on: Set<string>): Promise<NeighborObj[]> {
   const out: NeighborObj[] = [];
-  const msgs = await nl.dump(RTM.GETNEIGH, ndmsg(AF.UNSPEC, 0, 0), "neighbours");
-  for (const m of msgs) {
-    if (m.type !== RTM.NEWNEIGH) continue;
-    const v = new DataView(m.data.buffer, m.data.byteOffset, m.data.byteLength);
-    const name = links.byIndex.get(v.getInt32(4, true))?.name;
-    if (!name || !on.has(name) || (v.getUint16(8, true) & NUD.PERMANENT) === 0) continue;
-    const a = attrMap(m.data.subarray(12));
-    const dst = a.get(NDA.DST);
-    const ll = a.get(NDA.LLADDR);
-    if (!dst || !ll) continue;
-    out.push({ ifname: name, ip: ipText(dst), mac: macText(ll) });
+  for (const n of await dumpNeighbours(nl, links, on)) {
+    const dst = n.attrs.get(NDA.DST);
+    const ll = n.attrs.get(NDA.LLADDR);
+    if ((n.state & NUD.PERMANENT) === 0 || !dst || !ll) continue;
+    out.push({ ifname: n.ifname, ip: ipText(dst), mac: macText(ll) });
   }
   return out;
 }

@@ -10,8 +10,8 @@ import * as assert from "uvu/assert";
 import type { NodeDesiredState } from "../../core/mod.ts";
 import { Srv6Dataplane } from "./dataplane.ts";
 import { bridgeMac } from "./plan.ts";
-import { l2DesiredState, l2PodAddresses, type L2Topology, type TestL2Network } from "./l2_testing.ts";
-import { captureFabric, inEchos, inNs, isRoot, ping, pingAsync, TestCluster, type TestNetwork, type TestPod } from "./testing.ts";
+import { L2_FIXTURE, l2DesiredState, l2PodAddresses } from "./l2_testing.ts";
+import { captureFabric, inEchos, inNs, isRoot, ping, pingAsync, TestCluster } from "./testing.ts";
 import { startTcpServer, tcpConnect, tcpConnectAsync, waitListening } from "./probes.ts";
 import { sendBroadcast, captureIn, neighbourOf } from "./l2_probes.ts";
 
@@ -19,19 +19,7 @@ const t = suite("srv6 l2 networks (namespaces, bpf backend)");
 const test = isRoot ? t : t.skip;
 if (!isRoot) console.log("srv6 l2 dataplane tests skipped: they need root to create network namespaces");
 
-const red: TestNetwork = { name: "red", id: 1, v4: 1, v6: 1 };
-const storage: TestL2Network = { name: "storage", id: 5, v4: 50, v6: 50 };
-const vault: TestL2Network = { name: "vault", id: 6, v4: 60, v6: 60 };
-const pods: TestPod[] = [
-  { name: "sa", node: 1, network: "storage", host: 10 },
-  { name: "sb", node: 1, network: "storage", host: 11 },
-  { name: "sc", node: 2, network: "storage", host: 20 },
-  { name: "va", node: 1, network: "vault", host: 10 },
-  { name: "vb", node: 2, network: "vault", host: 20 },
-  { name: "ra", node: 1, network: "red", host: 10 },
-  { name: "rc", node: 3, network: "red", host: 30 },
-];
-const topo: L2Topology = { l3: [red], l2: [storage, vault], pods, paths: [{ from: "red", to: "storage" }] };
+const { red, storage, vault, pods, topo } = L2_FIXTURE;
 const cluster = new TestCluster(3);
 const dps: Srv6Dataplane[] = [];
 const ns = (pod: string) => cluster.podNs(pod);

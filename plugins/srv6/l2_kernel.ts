@@ -11,10 +11,10 @@
  * await readFdb(nl, links, new Set(["lt7"])); // [{ port: "lt7", mac: "0a:58:0a:32:00:05" }]
  */
 import type { NetlinkClient, WriteRequest } from "./netlink.ts";
-import { ifindex, macBytes, macText, type Links } from "./kernel.ts";
+import { dumpNeighbours, ifindex, macBytes, macText, type Links } from "./kernel.ts";
 import type { FdbObj, ManagedNeighborObj, TunnelObj } from "./plan_l2.ts";
 import {
-  AF, attrMap, IFF_UP, ifinfomsg, IFLA, IFLA_BRPORT, IFLA_INFO, ipBytes, ipText, MessageBuilder, NDA, ndmsg, NLM_F, NTF, NTF_EXT, NUD, readU32, RTM,
+  AF, IFF_UP, ifinfomsg, IFLA, IFLA_BRPORT, IFLA_INFO, ipBytes, ipText, MessageBuilder, NDA, ndmsg, NLM_F, NTF, NTF_EXT, NUD, readU32, RTM,
 } from "./wire.ts";
 
 /** The alias that marks a tunnel port as lace-cni's. */
@@ -77,16 +77,10 @@ export function fdbAdd(links: Links, f: FdbObj, del = false): WriteRequest {
 /** Static FDB entries (NUD_NOARP, not local) on the given ports. */
 export async function readFdb(nl: NetlinkClient, links: Links, on: Set<string>): Promise<FdbObj[]> {
   const out: FdbObj[] = [];
-  const msgs = await nl.dump(RTM.GETNEIGH, ndmsg(AF.BRIDGE, 0, 0), "fdb entries");
-  for (const m of msgs) {
-    if (m.type !== RTM.NEWNEIGH) continue;
-    const v = new DataView(m.data.buffer, m.data.byteOffset, m.data.byteLength);
-    const port = links.byIndex.get(v.getInt32(4, true))?.name;
-    if (!port || !on.has(port) || (v.getUint16(8, true) & (NUD.NOARP | NUD.PERMANENT)) !== NUD.NOARP) continue;
-    const a = attrMap(m.data.subarray(12));
-    const ll = a.get(NDA.LLADDR);
-    if (!ll || a.get(NDA.MASTER) === undefined) continue;
-    out.push({ port, mac: macText(ll) });
+  for (const n of await dumpNeighbours(nl, links, on, AF.BRIDGE)) {
+    const ll = n.attrs.get(NDA.LLADDR);
+    if ((n.state & (NUD.NOARP | NUD.PERMANENT)) !== NUD.NOARP || !ll || n.attrs.get(NDA.MASTER) === undefined) continue;
+    out.push({ port: n.ifname, mac: macText(ll) });
   }
   return out;
 }
@@ -104,16 +98,9 @@ export function managedAdd(links: Links, n: ManagedNeighborObj, del = false): Wr
 /** Managed neighbour entries on the given links. */
 export async function readManaged(nl: NetlinkClient, links: Links, on: Set<string>): Promise<ManagedNeighborObj[]> {
   const out: ManagedNeighborObj[] = [];
-  const msgs = await nl.dump(RTM.GETNEIGH, ndmsg(AF.UNSPEC, 0, 0), "neighbours");
-  for (const m of msgs) {
-    if (m.type !== RTM.NEWNEIGH) continue;
-    const v = new DataView(m.data.buffer, m.data.byteOffset, m.data.byteLength);
-    const name = links.byIndex.get(v.getInt32(4, true))?.name;
-    if (!name || !on.has(name)) continue;
-    const a = attrMap(m.data.subarray(12));
-    const dst = a.get(NDA.DST);
-    if (!dst || ((readU32(a.get(NDA.FLAGS_EXT)) ?? 0) & NTF_EXT.MANAGED) === 0) continue;
-    out.push({ ifname: name, ip: ipText(dst) });
+  for (const n of await dumpNeighbours(nl, links, on)) {
+    const dst = n.attrs.get(NDA.DST);
+    if (dst && ((readU32(n.attrs.get(NDA.FLAGS_EXT)) ?? 0) & NTF_EXT.MANAGED) !== 0) out.push({ ifname: n.ifname, ip: ipText(dst) });
   }
   return out;
 }

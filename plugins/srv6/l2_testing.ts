@@ -33,6 +33,25 @@ export interface L2Topology {
   encapsulation?: "Reduced" | "SRH";
 }
 
+/**
+ * The networks and pods the l2 tests and benchmark share: l3 `red`, l2
+ * `storage` (two pods on node 1, one on node 2) and l2 `vault` (one pod on
+ * each of nodes 1 and 2), red pods on nodes 1 and 3; red may open
+ * connections to storage.
+ */
+export const L2_FIXTURE = (() => {
+  const red: TestNetwork = { name: "red", id: 1, v4: 1, v6: 1 };
+  const storage: TestL2Network = { name: "storage", id: 5, v4: 50, v6: 50 };
+  const vault: TestL2Network = { name: "vault", id: 6, v4: 60, v6: 60 };
+  const pod = (name: string, node: number, network: string, host: number): TestPod => ({ name, node, network, host });
+  const pods = [
+    pod("sa", 1, "storage", 10), pod("sb", 1, "storage", 11), pod("sc", 2, "storage", 20),
+    pod("va", 1, "vault", 10), pod("vb", 2, "vault", 20), pod("ra", 1, "red", 10), pod("rc", 3, "red", 30),
+  ];
+  const topo: L2Topology = { l3: [red], l2: [storage, vault], pods, paths: [{ from: "red", to: "storage" }] };
+  return { red, storage, vault, pods, topo };
+})();
+
 export const l2Subnets = (net: TestL2Network): string[] => [`10.${net.v4}.0.0/24`, `fd00:${net.v6}::/64`];
 
 /** An l2 pod's addresses (with the subnet's length), gateways, MAC and MTU, as attachPod takes them. */

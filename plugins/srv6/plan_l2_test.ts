@@ -3,21 +3,14 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { bridgeMac, networkMark, planNode, RULE_PRIORITY_IIF, RULE_PRIORITY_MARK } from "./plan.ts";
 import { SID_FAMILY_L2, tunnelNames } from "./plan_l2.ts";
-import { l2DesiredState, l2PodAddresses, type L2Topology, type TestL2Network } from "./l2_testing.ts";
-import { TestCluster, type TestNetwork, type TestPod } from "./testing.ts";
+import { L2_FIXTURE, l2DesiredState, l2PodAddresses, type L2Topology } from "./l2_testing.ts";
+import { TestCluster, type TestPod } from "./testing.ts";
 
 const t = suite("srv6 plan: l2 networks");
-const red: TestNetwork = { name: "red", id: 1, v4: 1, v6: 1 };
-const storage: TestL2Network = { name: "storage", id: 5, v4: 50, v6: 50 };
-const vault: TestL2Network = { name: "vault", id: 6, v4: 60, v6: 60 };
-const pods: TestPod[] = [
-  { name: "sa", node: 1, network: "storage", host: 10 },
-  { name: "sc", node: 2, network: "storage", host: 20 },
-  { name: "sd", node: 3, network: "storage", host: 30 },
-  { name: "va", node: 1, network: "vault", host: 10 },
-  { name: "ra", node: 1, network: "red", host: 10 },
-];
-const topo: L2Topology = { l3: [red], l2: [storage, vault], pods, paths: [{ from: "red", to: "storage" }] };
+const { storage, vault } = L2_FIXTURE;
+// The shared fixture, with a storage pod on node 3 too (two flood members from node 1).
+const pods: TestPod[] = [...L2_FIXTURE.pods, { name: "sd", node: 3, network: "storage", host: 30 }];
+const topo: L2Topology = { ...L2_FIXTURE.topo, pods };
 const cluster = new TestCluster(3);
 const bpfGateways = { onLink6: ["fd00:ffff::1/64"], address6: "fd00:ffff::1" };
 const mac = (name: string) => l2PodAddresses(pods.find((p) => p.name === name)!, name.startsWith("s") ? storage : vault).mac;
@@ -68,7 +61,9 @@ t("bpf maps: the l2 SID, the FDB, the Neighbors and the flood members (other nod
   const l2 = plan.bpf!.l2!;
   assert.equal(plan.bpf!.sids.get(cluster.sid(1, storage)), { mark: networkMark(5), family: SID_FAMILY_L2 });
   assert.equal(l2.nets.get(5), { port: "lt5", gatewayMac: bridgeMac(5), srh: false, members: [cluster.sid(2, storage), cluster.sid(3, storage)] });
-  assert.equal(l2.nets.get(6)!.members, [], "vault has endpoints on node 1 only: nothing to flood to");
+  assert.equal(l2.nets.get(6)!.members, [cluster.sid(2, vault)], "vault: node 2 only, never node 3");
+  const vaultAlone = planNode(l2DesiredState(cluster, 1, { ...topo, pods: pods.filter((p) => p.name !== "vb") }), "eth0", bpfGateways, "bpf");
+  assert.equal(vaultAlone.bpf!.l2!.nets.get(6)!.members, [], "with endpoints on node 1 only: nothing to flood to");
   assert.equal(l2.fdb.get(`5|${mac("sc")}`), { net: 5, mac: mac("sc"), sid: cluster.sid(2, storage) });
   assert.equal(l2.fdb.get(`5|${mac("sa")}`), { net: 5, mac: mac("sa"), port: "h-sa" });
   assert.equal(l2.neighbors.get("5|10.50.0.30"), { net: 5, ip: "10.50.0.30", mac: mac("sd") });

@@ -138,38 +138,8 @@ static __always_inline int l2_fast(struct __sk_buff *skb, __u32 net, const struc
 	} else {
 		return -1;
 	}
-	__u32 inner_len = skb->len - ETH_HLEN;
-	__u32 flow = bpf_get_hash_recalc(skb) & 0xfffff;
-
-	if (nv->flags & L2_F_SRH) {
-		struct outer_srh h = {};
-
-		if (bpf_skb_adjust_room(skb, sizeof(h), BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6)) {
-			count(STAT_DROP_ADJUST);
-			return TC_ACT_SHOT;
-		}
-		outer_header(&h.ip6, cfg->src, sid, tos, ttl, flow, inner_len + sizeof(struct srh1), NEXTHDR_ROUTING);
-		h.srh.nexthdr = inner;
-		h.srh.hdrlen = (sizeof(struct srh1) - 8) / 8;
-		h.srh.type = SRH_TYPE_SEGMENT_ROUTING;
-		__builtin_memcpy(h.srh.segment, sid, 16);
-		if (bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0)) {
-			count(STAT_DROP_STORE);
-			return TC_ACT_SHOT;
-		}
-	} else {
-		struct ipv6hdr h = {};
-
-		if (bpf_skb_adjust_room(skb, sizeof(h), BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6)) {
-			count(STAT_DROP_ADJUST);
-			return TC_ACT_SHOT;
-		}
-		outer_header(&h, cfg->src, sid, tos, ttl, flow, inner_len, inner);
-		if (bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0)) {
-			count(STAT_DROP_STORE);
-			return TC_ACT_SHOT;
-		}
-	}
+	if (encap_ip(skb, cfg->src, sid, nv->flags & L2_F_SRH, inner, tos, ttl))
+		return TC_ACT_SHOT;
 	/* skb->protocol is IPv6 now (ENCAP_L3_IPV6), so the underlay can segment what is GSO. */
 	int out = l2_out(skb, cfg->src, sid, cfg->underlay);
 
@@ -366,36 +336,20 @@ static __always_inline int l2_rx(struct __sk_buff *skb, __u32 net, __u8 nexthdr,
 	}
 
 	struct ethhdr eth = {};
-	struct l2_nbr_val *d, *s;
+	__u32 family = decap_ip(skb, off, nexthdr, 0);
 
-	if (nexthdr == IPPROTO_IPIP) {
-		struct iphdr ip;
-
-		if (bpf_skb_adjust_room(skb, -(__s32)off, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_DECAP_L3_IPV4)) {
-			count(STAT_DROP_ADJUST);
-			return TC_ACT_SHOT;
-		}
-		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
-			return TC_ACT_SHOT;
-		d = l2_neighbor(net, 4, &ip.daddr);
-		s = l2_neighbor(net, 4, &ip.saddr);
-		eth.h_proto = bpf_htons(ETH_P_IP);
-	} else if (nexthdr == IPPROTO_IPV6) {
-		struct ipv6hdr ip6;
-
-		if (bpf_skb_adjust_room(skb, -(__s32)off, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_DECAP_L3_IPV6)) {
-			count(STAT_DROP_ADJUST);
-			return TC_ACT_SHOT;
-		}
-		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip6, sizeof(ip6)))
-			return TC_ACT_SHOT;
-		d = l2_neighbor(net, 6, &ip6.daddr);
-		s = l2_neighbor(net, 6, &ip6.saddr);
-		eth.h_proto = bpf_htons(ETH_P_IPV6);
-	} else {
-		count(STAT_DROP_FAMILY);
+	if (!family)
 		return TC_ACT_SHOT;
-	}
+	eth.h_proto = bpf_htons(family == 4 ? ETH_P_IP : ETH_P_IPV6);
+	/* Source then destination address: IPv4 at bytes 12..19 of its header, IPv6 at 8..39. */
+	__u8 addrs[32];
+	__u32 alen = family == 4 ? 4 : 16;
+
+	if (bpf_skb_load_bytes(skb, ETH_HLEN + (family == 4 ? 12 : 8), addrs, family == 4 ? 8 : 32))
+		return TC_ACT_SHOT;
+	struct l2_nbr_val *d = l2_neighbor(net, family, addrs + alen);
+	struct l2_nbr_val *s = l2_neighbor(net, family, addrs);
+
 	if (!s) {
 		/* Routed into the network on the sending node (from another network): routed here too, in the
 		 * network's table, as an l3 SID's packet is (End.DT behaviour), so this node's conntrack sees

@@ -88,6 +88,66 @@ static __always_inline void outer_header(struct ipv6hdr *h, const __u8 *src, con
 	__builtin_memcpy(&h->daddr, sid, 16);
 }
 
+/*
+ * H.Encaps.Red (outer IPv6) or H.Encaps (with a one-segment SRH) of the IP
+ * packet after the Ethernet header, to `sid`; the Ethernet type becomes
+ * IPv6 and so does skb->protocol (ENCAP_L3_IPV6), so GSO packets stay GSO
+ * and the kernel segments them as IP in IPv6. 0, or -1 (counted).
+ */
+static __always_inline int encap_ip(struct __sk_buff *skb, const __u8 *src, const __u8 *sid, int srh,
+				    __u8 inner, __u8 tos, __u8 ttl)
+{
+	__u32 inner_len = skb->len - ETH_HLEN;
+	/* Entropy for ECMP in the underlay, from the inner flow (RFC 6437). */
+	__u32 flow = bpf_get_hash_recalc(skb) & 0xfffff;
+	__u16 proto = bpf_htons(ETH_P_IPV6);
+	struct outer_srh h = {};
+	__u32 len = srh ? sizeof(struct outer_srh) : sizeof(struct ipv6hdr);
+
+	/* No BPF_F_ADJ_ROOM_FIXED_GSO: GSO segments shrink by the header, so each fits the underlay MTU. */
+	if (bpf_skb_adjust_room(skb, len, BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6)) {
+		count(STAT_DROP_ADJUST);
+		return -1;
+	}
+	if (srh) {
+		outer_header(&h.ip6, src, sid, tos, ttl, flow, inner_len + sizeof(struct srh1), NEXTHDR_ROUTING);
+		h.srh.nexthdr = inner;
+		h.srh.hdrlen = (sizeof(struct srh1) - 8) / 8;
+		h.srh.type = SRH_TYPE_SEGMENT_ROUTING;
+		__builtin_memcpy(h.srh.segment, sid, 16);
+	} else {
+		outer_header(&h.ip6, src, sid, tos, ttl, flow, inner_len, inner);
+	}
+	if (bpf_skb_store_bytes(skb, ETH_HLEN, &h, len, 0) ||
+	    bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &proto, sizeof(proto), 0)) {
+		count(STAT_DROP_STORE);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Removes `off` bytes of outer IPv6 (and SRH) after the Ethernet header in
+ * front of an IPv4 (next header 4) or IPv6 (41) packet, when its family is
+ * `want` (0: either). Returns the inner family, or 0 (counted); the
+ * Ethernet type is the caller's to write.
+ */
+static __always_inline __u32 decap_ip(struct __sk_buff *skb, __u32 off, __u8 nexthdr, __u32 want)
+{
+	__u32 family = nexthdr == IPPROTO_IPIP ? 4 : nexthdr == IPPROTO_IPV6 ? 6 : 0;
+
+	if (!family || (want && want != family)) {
+		count(STAT_DROP_FAMILY);
+		return 0;
+	}
+	if (bpf_skb_adjust_room(skb, -(__s32)off, BPF_ADJ_ROOM_MAC,
+				family == 4 ? BPF_F_ADJ_ROOM_DECAP_L3_IPV4 : BPF_F_ADJ_ROOM_DECAP_L3_IPV6)) {
+		count(STAT_DROP_ADJUST);
+		return 0;
+	}
+	return family;
+}
+
 #include "l2.h"
 
 
@@ -137,45 +197,8 @@ int lace_encap(struct __sk_buff *skb)
 		count(STAT_PASS_NO_CONFIG);
 		return TC_ACT_SHOT;
 	}
-	__u32 inner_len = skb->len - ETH_HLEN;
-	/* Entropy for ECMP in the underlay, from the inner flow (RFC 6437). */
-	__u32 flow = bpf_get_hash_recalc(skb) & 0xfffff;
-	__u16 proto = bpf_htons(ETH_P_IPV6);
-
-	/* No BPF_F_ADJ_ROOM_FIXED_GSO: GSO segments shrink by the header, so each fits the underlay MTU. */
-	if (v->flags & ENCAP_F_SRH) {
-		struct outer_srh h = {};
-
-		if (bpf_skb_adjust_room(skb, sizeof(h), BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6)) {
-			count(STAT_DROP_ADJUST);
-			return TC_ACT_SHOT;
-		}
-		outer_header(&h.ip6, cfg->src, v->sid, tos, ttl, flow, inner_len + sizeof(struct srh1), NEXTHDR_ROUTING);
-		h.srh.nexthdr = inner;
-		h.srh.hdrlen = (sizeof(struct srh1) - 8) / 8;
-		h.srh.type = SRH_TYPE_SEGMENT_ROUTING;
-		__builtin_memcpy(h.srh.segment, v->sid, 16);
-		if (bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0)) {
-			count(STAT_DROP_STORE);
-			return TC_ACT_SHOT;
-		}
-	} else {
-		struct ipv6hdr h = {};
-
-		if (bpf_skb_adjust_room(skb, sizeof(h), BPF_ADJ_ROOM_MAC, BPF_F_ADJ_ROOM_ENCAP_L3_IPV6)) {
-			count(STAT_DROP_ADJUST);
-			return TC_ACT_SHOT;
-		}
-		outer_header(&h, cfg->src, v->sid, tos, ttl, flow, inner_len, inner);
-		if (bpf_skb_store_bytes(skb, ETH_HLEN, &h, sizeof(h), 0)) {
-			count(STAT_DROP_STORE);
-			return TC_ACT_SHOT;
-		}
-	}
-	if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &proto, sizeof(proto), 0)) {
-		count(STAT_DROP_STORE);
+	if (encap_ip(skb, cfg->src, v->sid, v->flags & ENCAP_F_SRH, inner, tos, ttl))
 		return TC_ACT_SHOT;
-	}
 	count(stat);
 	return TC_ACT_OK;
 }
@@ -198,7 +221,7 @@ int lace_decap(struct __sk_buff *skb)
 	if (!v)
 		return TC_ACT_OK;
 	nexthdr = ip6.nexthdr;
-	__u32 family = v->family, mark = v->mark;
+	__u32 sid_family = v->family, mark = v->mark;
 	if (nexthdr == NEXTHDR_ROUTING) {
 		__u8 srh[4];
 
@@ -212,35 +235,20 @@ int lace_decap(struct __sk_buff *skb)
 		nexthdr = srh[0];
 		off += ((__u32)srh[1] + 1) * 8;
 	}
-	if (family == SID_FAMILY_L2)
+	if (sid_family == SID_FAMILY_L2)
 		return l2_rx(skb, mark & MARK_ID, nexthdr, off);
 
-	__u64 flags;
-	__u16 proto;
-	__u32 stat;
+	__u32 family = decap_ip(skb, off, nexthdr, sid_family);
+	__u16 proto = bpf_htons(family == 4 ? ETH_P_IP : ETH_P_IPV6);
 
-	if (v->family == 4 && nexthdr == IPPROTO_IPIP) {
-		flags = BPF_F_ADJ_ROOM_DECAP_L3_IPV4;
-		proto = bpf_htons(ETH_P_IP);
-		stat = STAT_DECAP4;
-	} else if (v->family == 6 && nexthdr == IPPROTO_IPV6) {
-		flags = BPF_F_ADJ_ROOM_DECAP_L3_IPV6;
-		proto = bpf_htons(ETH_P_IPV6);
-		stat = STAT_DECAP6;
-	} else {
-		count(STAT_DROP_FAMILY);
+	if (!family)
 		return TC_ACT_SHOT;
-	}
-	if (bpf_skb_adjust_room(skb, -(__s32)off, BPF_ADJ_ROOM_MAC, flags)) {
-		count(STAT_DROP_ADJUST);
-		return TC_ACT_SHOT;
-	}
 	if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &proto, sizeof(proto), 0)) {
 		count(STAT_DROP_STORE);
 		return TC_ACT_SHOT;
 	}
-	skb->mark = v->mark;
-	count(stat);
+	skb->mark = mark;
+	count(family == 4 ? STAT_DECAP4 : STAT_DECAP6);
 	return TC_ACT_OK;
 }
 
