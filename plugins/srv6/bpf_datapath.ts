@@ -16,15 +16,15 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
-  attachedProgram, BpfObject, detachProgram, ensureBpffs, mapDeleteMany, mapEntries, mapLookup, mapUpdate, mapUpdateMany, programTag,
+  attachedProgram, BpfObject, RingBuffer, detachProgram, ensureBpffs, mapDeleteMany, mapEntries, mapLookup, mapUpdate, mapUpdateMany, programTag,
   programTagById, type TcDirection,
 } from "./libbpf.ts";
 import type { BpfPlan } from "./plan.ts";
-import { ipBytes } from "./wire.ts";
+import { ipBytes, ipText } from "./wire.ts";
 
 export const MAPS = [
   "lace_encap4", "lace_encap6", "lace_sids", "lace_config", "lace_stats",
-  "lace_l2_ports", "lace_l2_nets", "lace_l2_fdb", "lace_l2_nbrs", "lace_l2_members",
+  "lace_l2_ports", "lace_l2_nets", "lace_l2_fdb", "lace_l2_nbrs", "lace_l2_members", "lace_l2_learn", "lace_l2_seen",
 ] as const;
 
 /** Key and value sizes (bytes) of each map: `bpf/maps.h`. */
@@ -44,7 +44,7 @@ export const LAYOUT = {
 export const STATS = [
   "encap4", "encap6", "decap4", "decap6", "drop_srh", "drop_family", "drop_adjust", "drop_store", "drop_no_config",
   "l2_fast4", "l2_fast6", "l2_unicast", "l2_flood", "l2_rx_frame", "l2_rx_fast", "l2_drop_gso", "l2_drop_neigh",
-  "l2_drop_gateway", "l2_drop_no_mac", "l2_drop_port", "l2_rx_routed",
+  "l2_drop_gateway", "l2_drop_no_mac", "l2_drop_port", "l2_rx_routed", "l2_learn", "l2_learn_lost",
 ] as const;
 export type BpfStats = Record<(typeof STATS)[number], number>;
 
@@ -53,8 +53,9 @@ const CONFIG_F_READY = 1;
 
 /** The programs and where each sits on the underlay. */
 const PROGRAMS: [string, TcDirection][] = [["lace_encap", "egress"], ["lace_decap", "ingress"]];
-/** The program on the egress of each l2 network's tunnel port (bpf/l2.h). */
+/** The program on the egress of each l2 network's tunnel port, and on the ingress of each l2 pod's port (bpf/l2.h). */
 const L2_TX = "lace_l2_tx";
+const L2_PORT = "lace_l2_port";
 const L2_F_SRH = 1;
 
 /** The compiled object: dist/bpf/srv6.o beside the bundle, or built from the sources (`npm run build:bpf`). */
@@ -176,13 +177,35 @@ function possibleCpus(): number {
   }
 }
 
+/** What the datapath saw on a local port that the maps do not know (bpf/maps.h `struct l2_learn_event`). */
+export interface L2Sighting {
+  /** The network's id. */
+  net: number;
+  /** The port (ifindex) the frame came in by. */
+  ifindex: number;
+  mac: string;
+  /** The source address the frame announced (IPv4/IPv6 source, ARP sender), if any. */
+  ip?: string;
+}
+
+/** Decodes one `struct l2_learn_event` (32 bytes). */
+export function decodeSighting(b: Uint8Array): L2Sighting {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const family = b[14];
+  const mac = [...b.subarray(8, 14)].map((x) => x.toString(16).padStart(2, "0")).join(":");
+  const ip = family === 4 ? ipText(b.subarray(16, 20)) : family === 6 ? ipText(b.subarray(16, 32)) : undefined;
+  return { net: v.getUint32(0, true), ifindex: v.getUint32(4, true), mac, ...(ip ? { ip } : {}) };
+}
+
 export class BpfDatapath {
   private readonly fds: Record<(typeof MAPS)[number], number>;
+  private ring?: RingBuffer;
+  private pending: L2Sighting[] = [];
   private readonly tags = new Map<string, string>();
 
   private constructor(private readonly obj: BpfObject, readonly pinDir: string) {
     this.fds = Object.fromEntries(MAPS.map((m) => [m, obj.mapFd(m)])) as BpfDatapath["fds"];
-    for (const [p] of [...PROGRAMS, [L2_TX]]) this.tags.set(p, programTag(obj.programFd(p)));
+    for (const [p] of [...PROGRAMS, [L2_TX], [L2_PORT]]) this.tags.set(p, programTag(obj.programFd(p)));
   }
 
   /**
@@ -216,13 +239,16 @@ export class BpfDatapath {
   }
 
   /**
-   * Attaches the l2 sending program to a network's tunnel port (inside its
-   * namespace); kept when the same code is there. Returns the writes made.
+   * Attaches an l2 program (inside the device's namespace): the sending one
+   * to the egress of a network's tunnel port (`tunnel`), the learning one
+   * to the ingress of an l2 pod's port (`pod`); kept when the same code is
+   * there. Returns the writes made.
    */
-  attachPort(ifindex: number): number {
-    const id = attachedProgram(ifindex, "egress");
-    if (id !== undefined && programTagById(id) === this.tags.get(L2_TX)) return 0;
-    this.obj.attach(L2_TX, ifindex, "egress");
+  attachPort(ifindex: number, kind: "tunnel" | "pod"): number {
+    const [program, dir] = kind === "tunnel" ? [L2_TX, "egress" as const] : [L2_PORT, "ingress" as const];
+    const id = attachedProgram(ifindex, dir);
+    if (id !== undefined && programTagById(id) === this.tags.get(program)) return 0;
+    this.obj.attach(program, ifindex, dir);
     return 1;
   }
 
@@ -297,12 +323,26 @@ export class BpfDatapath {
     return out;
   }
 
+  /**
+   * What the l2 datapath reported since the last call (unknown source MACs
+   * and addresses on local ports; bpf/l2.h `l2_learn`), oldest first.
+   */
+  sightings(): L2Sighting[] {
+    this.ring ??= RingBuffer.open(this.fds.lace_l2_learn, (r) => this.pending.push(decodeSighting(r)));
+    this.ring.consume();
+    const out = this.pending;
+    this.pending = [];
+    return out;
+  }
+
   /** The file descriptor of one of the maps (valid until close). */
   mapFd(name: (typeof MAPS)[number]): number {
     return this.fds[name];
   }
 
   close(): void {
+    this.ring?.close();
+    this.ring = undefined;
     this.obj.close();
   }
 
@@ -342,6 +382,10 @@ function l2Elements(plan: BpfPlan, ifindex: (name: string) => number | undefined
     n.members.forEach((sid, i) => put(out.members, l2MemberKey(net, i), ipBytes(sid)));
     put(out.nets, u32(net), l2NetValue(port, n.members.length, n.srh, n.gatewayMac));
     put(out.ports, u32(port), u32(net));
+  }
+  for (const [name, net] of plan.l2?.podPorts ?? []) {
+    const port = ifindex(name);
+    if (port !== undefined && live.has(net)) put(out.ports, u32(port), u32(net));
   }
   for (const e of plan.l2?.fdb.values() ?? []) {
     if (!live.has(e.net)) continue;

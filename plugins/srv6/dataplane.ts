@@ -117,6 +117,8 @@ export class Srv6Dataplane implements Dataplane {
   private bpffs = "/sys/fs/bpf";
   /** Whether the kernel backend looked for programs a bpf run left on the underlay. */
   private leftoversChecked = false;
+  /** Network id → name, as last applied (sightings name their network). */
+  private networkNames = new Map<number, string>();
 
   private constructor(readonly node: string, netns: string | undefined, private readonly nl: NetlinkClient) {
     this.netns = netns;
@@ -157,6 +159,28 @@ export class Srv6Dataplane implements Dataplane {
   /** The bpf datapath's counters (encapsulated, decapsulated, dropped by reason); undefined on the kernel backend. */
   bpfStats(): BpfStats | undefined {
     return this.backend === "bpf" ? this.bpf().stats() : undefined;
+  }
+
+  /**
+   * What the l2 datapath saw on local ports since the last call and does not
+   * know: a MAC without an FDB entry, an address without a Neighbor (or
+   * with another MAC's). Reported by the bpf programs through a ring buffer,
+   * at most once a second per (network, MAC, address); the agent turns them
+   * into learned Neighbor/FDBEntry resources. Empty on the kernel backend.
+   *
+   * @example
+   * await dp.l2Sightings(); // [{ network: "storage", port: "h-vm1", mac: "02:00:00:00:00:99", ip: "10.50.0.99" }]
+   */
+  async l2Sightings(): Promise<{ network: string; port: string; mac: string; ip?: string }[]> {
+    if (this.backend !== "bpf") return [];
+    const seen = this.bpf().sightings();
+    if (!seen.length) return [];
+    const links = await readLinks(this.nl);
+    return seen.flatMap((s) => {
+      const network = this.networkNames.get(s.net);
+      if (!network) return [];
+      return [{ network, port: links.byIndex.get(s.ifindex)?.name ?? `#${s.ifindex}`, mac: s.mac, ...(s.ip ? { ip: s.ip } : {}) }];
+    });
   }
 
   /**
@@ -218,6 +242,7 @@ export class Srv6Dataplane implements Dataplane {
     return this.serial(async () => {
       const report = await this.reconcile(state, true);
       this.bridges = new Map(state.networks.filter((n) => n.bridge).map((n) => [n.name, n.bridge!]));
+      this.networkNames = new Map(state.networks.map((n) => [n.id, n.name]));
       return report;
     });
   }
@@ -408,7 +433,12 @@ export class Srv6Dataplane implements Dataplane {
         const old = this.bpfUnderlay;
         inNetns(this.netns, () => dp.detach(old));
       }
-      const attached = inNetns(this.netns, () => dp.attach(index) + [...plan.tunnels.keys()].reduce((n, t) => n + dp.attachPort(byName(t)!), 0));
+      const podPorts = [...plan.bpf!.l2?.podPorts.keys() ?? []].map(byName).filter((i): i is number => i !== undefined);
+      const attached = inNetns(this.netns, () =>
+        dp.attach(index) +
+        [...plan.tunnels.keys()].reduce((n, t) => n + dp.attachPort(byName(t)!, "tunnel"), 0) +
+        podPorts.reduce((n, i) => n + dp.attachPort(i, "pod"), 0)
+      );
       bpfWrites += attached;
       changed += attached;
       this.bpfUnderlay = index;

@@ -13,7 +13,7 @@ import { bridgeMac } from "./plan.ts";
 import { L2_FIXTURE, l2DesiredState, l2PodAddresses } from "./l2_testing.ts";
 import { captureFabric, inEchos, inNs, isRoot, ping, pingAsync, TestCluster } from "./testing.ts";
 import { startTcpServer, tcpConnect, tcpConnectAsync, waitListening } from "./probes.ts";
-import { sendBroadcast, captureIn, neighbourOf } from "./l2_probes.ts";
+import { captureIn, neighbourOf, sendBroadcast, sendGratuitousArp } from "./l2_probes.ts";
 
 const t = suite("srv6 l2 networks (namespaces, bpf backend)");
 const test = isRoot ? t : t.skip;
@@ -191,6 +191,28 @@ test("with the Topology's SRH encapsulation: a one-segment SRH in front of the f
   } finally {
     for (let n = 1; n <= 3; n++) await dps[n - 1].apply(state(n));
   }
+});
+
+test("learning: an unknown MAC, and a known MAC's new address, on a local port are reported once a second; known pairs never", async () => {
+  await dps[0].l2Sightings(); // what earlier tests left
+  const stranger = "02:00:00:00:00:99";
+  const t0 = performance.now();
+  assert.is(sendGratuitousArp(ns("sa"), stranger, "10.50.0.99", 20), 0);
+  let got: Awaited<ReturnType<Srv6Dataplane["l2Sightings"]>> = [];
+  while (!got.length && performance.now() - t0 < 1000) {
+    got = await dps[0].l2Sightings();
+    if (!got.length) await new Promise((r) => setTimeout(r, 5));
+  }
+  const ms = performance.now() - t0;
+  assert.equal(got, [{ network: "storage", port: "h-sa", mac: stranger, ip: "10.50.0.99" }], "one report for 20 frames");
+  assert.ok(ms < 200, `reported within 200 ms of sending (${ms.toFixed(0)} ms, including the sender's start)`);
+  sendGratuitousArp(ns("sa"), mac("sa"), "10.50.0.98", 3);
+  sendGratuitousArp(ns("sa"), mac("sa"), v4("sa"), 3);
+  sendGratuitousArp(ns("sa"), stranger, "10.50.0.99", 3);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(await dps[0].l2Sightings(), [{ network: "storage", port: "h-sa", mac: mac("sa"), ip: "10.50.0.98" }],
+    "sa's second address is news; sa's own address and the stranger within its second are not");
+  assert.equal(await dps[1].l2Sightings(), [], "node 2 reports nothing: the frames came from node 1's port");
 });
 
 test("a second apply of the same states writes nothing", async () => {

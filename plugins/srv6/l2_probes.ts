@@ -26,6 +26,23 @@ for i in range(${count}): s.send(b"\\xff" * 6 + src + b"\\x88\\xb5" + b"lace-l2-
   return inNs(ns, [PY, "-c", code]).status;
 }
 
+/**
+ * Sends `count` gratuitous ARP requests (broadcast, sender = target = `ip`)
+ * from `mac` out of the pod's eth0, as a VM announces an address or a move.
+ */
+export function sendGratuitousArp(ns: string, mac: string, ip: string, count = 1, ifname = "eth0"): number {
+  const code = `
+import socket
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("${ifname}", 0))
+mac = bytes.fromhex("${mac.replace(/:/g, "")}")
+ip = socket.inet_aton("${ip}")
+arp = b"\\x00\\x01\\x08\\x00\\x06\\x04\\x00\\x01" + mac + ip + b"\\x00" * 6 + ip
+for i in range(${count}): s.send(b"\\xff" * 6 + mac + b"\\x08\\x06" + arp.ljust(46, b"\\x00"))
+`;
+  return inNs(ns, [PY, "-c", code]).status;
+}
+
 /** The MAC in a namespace's neighbour table for `ip` (any state with an address), or undefined. */
 export function neighbourOf(ns: string, ip: string): string | undefined {
   const out = inNs(ns, ["ip", "neigh", "show", "to", ip]).out;

@@ -509,7 +509,7 @@ function planNodeAccess(plan: Plan, state: NodeDesiredState): void {
 
 function bpfPlan(state: NodeDesiredState, gateways: UnderlayGateways): BpfPlan {
   const own = state.underlay.address && state.underlay.address.includes(":") ? canonicalIp(state.underlay.address) : gateways.address6;
-  return { encap: new Map(), sids: new Map(), l2: { nets: new Map(), fdb: new Map(), neighbors: new Map() }, ...(own ? { source: own } : {}) };
+  return { encap: new Map(), sids: new Map(), l2: { nets: new Map(), fdb: new Map(), neighbors: new Map(), podPorts: new Map() }, ...(own ? { source: own } : {}) };
 }
 
 /**

@@ -18,7 +18,9 @@
  *   whose egress program encapsulates (bpf/l2.h), and the maps: the
  *   network (tunnel port, gateway MAC, Reduced or SRH, flood members), the
  *   FDB (MAC → remote SID, or the local pod port), the Neighbor table, and
- *   the flood members (every other node with an endpoint of the network);
+ *   the flood members (every other node with an endpoint of the network),
+ *   and the pods' ports (whose ingress program reports unknown source MACs
+ *   and addresses: learning);
  *   the underlay next hops of those members as managed neighbour entries
  *   (kept resolved by the kernel: frames sent whole take their MACs from
  *   the FIB, see bpf/l2.h);
@@ -60,6 +62,8 @@ export interface BpfL2Plan {
   fdb: Map<string, { net: number; mac: string; sid?: string; port?: string }>;
   /** `net|ip` → MAC. */
   neighbors: Map<string, { net: number; ip: string; mac: string }>;
+  /** Local pod ports of l2 networks → network id: their ingress program reports what it does not know (learning). */
+  podPorts: Map<string, number>;
 }
 
 /** The sid-map family of an l2 SID (bpf/l2.h SID_FAMILY_L2). */
@@ -104,7 +108,7 @@ export function planL2(plan: Plan, net: NetworkForwarding, state: NodeDesiredSta
   const { name: port, peer } = tunnelNames(net.id);
   plan.tunnels.set(port, { name: port, peer, bridge: br });
   plan.suppress.add(port);
-  const l2 = plan.bpf.l2 ??= { nets: new Map(), fdb: new Map(), neighbors: new Map() };
+  const l2 = plan.bpf.l2 ??= { nets: new Map(), fdb: new Map(), neighbors: new Map(), podPorts: new Map() };
   const members = new Set<string>();
   for (const e of net.fdb) {
     const mac = e.mac.toLowerCase();
@@ -123,6 +127,7 @@ export function planL2(plan: Plan, net: NetworkForwarding, state: NodeDesiredSta
     }
   }
   for (const mac of local.keys()) if (!l2.fdb.has(`${net.id}|${mac}`)) l2.fdb.set(`${net.id}|${mac}`, { net: net.id, mac, port: local.get(mac) });
+  for (const podPort of local.values()) l2.podPorts.set(podPort, net.id);
   for (const n of net.neighbors) {
     const ip = canonicalIp(n.ip);
     l2.neighbors.set(`${net.id}|${ip}`, { net: net.id, ip, mac: n.mac.toLowerCase() });

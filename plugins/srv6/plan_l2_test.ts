@@ -68,6 +68,7 @@ t("bpf maps: the l2 SID, the FDB, the Neighbors and the flood members (other nod
   assert.equal(l2.fdb.get(`5|${mac("sa")}`), { net: 5, mac: mac("sa"), port: "h-sa" });
   assert.equal(l2.neighbors.get("5|10.50.0.30"), { net: 5, ip: "10.50.0.30", mac: mac("sd") });
   assert.equal([...plan.managed.keys()].sort(), ["eth0|fd00:ffff::2", "eth0|fd00:ffff::3"], "the members' next hops are kept resolved");
+  assert.equal([...l2.podPorts].sort(), [["h-sa", 5], ["h-sb", 5], ["h-va", 6]], "the l2 pods' ports learn; red's does not");
 });
 
 t("SRH encapsulation is the network's flag; a node without endpoints of the network floods nowhere it is not needed", () => {

@@ -15,6 +15,12 @@
  *   network's members in lace_l2_members, so the fan-out is bounded by that
  *   map's size, not by the program). A GSO frame cannot go whole (no GSO
  *   handler for next header 143): it is dropped and counted.
+ * Learning (l2_port_rx, ingress of every l2 pod's port): a frame whose
+ * source MAC or source address the maps do not know is reported through
+ * the lace_l2_learn ring buffer, at most once a second per (network, MAC,
+ * address). On the pod's port, not the tunnel port: the bridge floods no
+ * gratuitous ARP to a suppressing port, and a VM may talk only to local
+ * pods or its gateway.
  * Receiving (l2_rx, from lace_decap on the underlay, for an l2 SID):
  * - next header 143 (End.DX2): the inner frame enters the bridge through
  *   the tunnel port (bpf_redirect ingress), which delivers or floods it;
@@ -223,6 +229,87 @@ static long l2_flood_one(__u32 i, void *data)
 		count(STAT_L2_FLOOD);
 	}
 	return 0;
+}
+
+/* The source address a frame announces: IPv4/IPv6 source, or the ARP sender's. Link-local and unspecified ones do not count. */
+static __always_inline __u8 l2_source_address(struct __sk_buff *skb, __u16 proto, __u8 *addr)
+{
+	if (proto == bpf_htons(ETH_P_IP)) {
+		if (bpf_skb_load_bytes(skb, ETH_HLEN + 12, addr, 4))
+			return 0;
+	} else if (proto == bpf_htons(ETH_P_ARP)) {
+		/* Ethernet/IPv4 ARP: sender protocol address after 8 bytes of header and the sender MAC. */
+		if (bpf_skb_load_bytes(skb, ETH_HLEN + 14, addr, 4))
+			return 0;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		if (bpf_skb_load_bytes(skb, ETH_HLEN + 8, addr, 16))
+			return 0;
+		if ((addr[0] == 0xfe && (addr[1] & 0xc0) == 0x80) || addr[0] == 0xff)
+			return 0;
+		for (int i = 0; i < 16; i++)
+			if (addr[i])
+				return 6;
+		return 0;
+	} else {
+		return 0;
+	}
+	return addr[0] || addr[1] || addr[2] || addr[3] ? 4 : 0;
+}
+
+/*
+ * Reports a frame from a local port whose source MAC has no FDB entry, or
+ * whose source address has no Neighbor or another MAC's (a VM's second
+ * address, a guest behind a bridge in the VM), through the ring buffer:
+ * at most once a second per (network, MAC, address).
+ */
+static __always_inline void l2_learn(struct __sk_buff *skb, __u32 net, __u32 port, const struct ethhdr *eth)
+{
+	struct l2_seen_key k = { .net = net };
+	struct l2_mac_key mk = { .net = net };
+
+	if (eth->h_source[0] & 1)
+		return;
+	__builtin_memcpy(mk.mac, eth->h_source, 6);
+	struct l2_fdb_val *f = bpf_map_lookup_elem(&lace_l2_fdb, &mk);
+
+	k.family = l2_source_address(skb, eth->h_proto, k.addr);
+	if (f && !f->port)
+		return; /* a remote MAC: its own node reports it */
+	if (f) {
+		if (!k.family)
+			return;
+		struct l2_nbr_val *n = l2_neighbor(net, k.family, k.addr);
+
+		if (n && mac_eq(n->mac, eth->h_source))
+			return;
+	}
+	__builtin_memcpy(k.mac, eth->h_source, 6);
+	__u64 now = bpf_ktime_get_ns();
+	__u64 *last = bpf_map_lookup_elem(&lace_l2_seen, &k);
+
+	if (last && now - *last < L2_LEARN_INTERVAL_NS)
+		return;
+	bpf_map_update_elem(&lace_l2_seen, &k, &now, BPF_ANY);
+	struct l2_learn_event ev = { .net = net, .ifindex = port, .family = k.family };
+
+	__builtin_memcpy(ev.mac, eth->h_source, 6);
+	__builtin_memcpy(ev.addr, k.addr, 16);
+	if (bpf_ringbuf_output(&lace_l2_learn, &ev, sizeof(ev), 0))
+		count(STAT_L2_LEARN_LOST);
+	else
+		count(STAT_L2_LEARN);
+}
+
+/* Ingress of an l2 pod's port: learning only; the frame goes on to the bridge as it came. */
+static __always_inline int l2_port_rx(struct __sk_buff *skb)
+{
+	__u32 ifindex = skb->ifindex;
+	struct l2_port_val *port = bpf_map_lookup_elem(&lace_l2_ports, &ifindex);
+	struct ethhdr eth;
+
+	if (port && !bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)))
+		l2_learn(skb, port->net, ifindex, &eth);
+	return TC_ACT_OK;
 }
 
 static __always_inline int l2_tx(struct __sk_buff *skb)

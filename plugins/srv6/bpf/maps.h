@@ -55,7 +55,7 @@ struct config_val {
  * veth pair): the bridge sends it what must cross nodes (remote MACs by its
  * static FDB, floods), lace_l2_tx encapsulates it there. */
 
-/* A tunnel port (ifindex) -> its network id. */
+/* A tunnel port or an l2 pod's port (ifindex) -> its network id. */
 struct l2_port_val {
 	__u32 net;
 };
@@ -130,6 +130,8 @@ enum lace_stat {
 	STAT_L2_DROP_NO_MAC, /* a fast-path packet to an address without a Neighbor */
 	STAT_L2_DROP_PORT,   /* a frame on a port or for a network this node does not know */
 	STAT_L2_RX_ROUTED,   /* fast-path packets from another network, routed in the network's table */
+	STAT_L2_LEARN,       /* unknown source MAC / address reported to user space */
+	STAT_L2_LEARN_LOST,  /* a report the ring buffer had no room for */
 	STAT_MAX,
 };
 
@@ -215,5 +217,40 @@ struct {
 	__type(key, struct l2_member_key);
 	__type(value, struct l2_member_val);
 } lace_l2_members SEC(".maps");
+
+/* Learning: a frame from a local port whose source MAC (or source address)
+ * the network's maps do not know is reported to user space, at most once a
+ * second per (network, MAC, address): lace_l2_seen remembers when. */
+struct l2_learn_event {
+	__u32 net;
+	__u32 ifindex; /* the port the frame came in by */
+	__u8 mac[6];
+	__u8 family;   /* 4, 6, or 0: no address */
+	__u8 pad;
+	__u8 addr[16];
+};
+
+struct l2_seen_key {
+	__u32 net;
+	__u8 mac[6];
+	__u8 family;
+	__u8 pad;
+	__u8 addr[16];
+};
+
+#define L2_LEARN_RING (64 * 1024)
+#define L2_LEARN_INTERVAL_NS 1000000000ULL
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, L2_LEARN_RING);
+} lace_l2_learn SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct l2_seen_key);
+	__type(value, __u64);
+} lace_l2_seen SEC(".maps");
 
 #endif

@@ -19,6 +19,7 @@
  *   IP fast path).
  * lace_l2_tx (egress of an l2 network's tunnel port): what the bridge sends
  *   towards other nodes (l2.h).
+ * lace_l2_port (ingress of an l2 pod's port): learning (l2.h).
  */
 #include <linux/types.h>
 #include <linux/bpf.h>
@@ -256,6 +257,12 @@ SEC("tc")
 int lace_l2_tx(struct __sk_buff *skb)
 {
 	return l2_tx(skb);
+}
+
+SEC("tc")
+int lace_l2_port(struct __sk_buff *skb)
+{
+	return l2_port_rx(skb);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
