@@ -157,7 +157,7 @@ test("every node answers at the gateway with the same MAC (anycast)", () => {
   assert.is(neighbourOf(ns("sc"), "10.50.0.1"), bridgeMac(storage.id));
 });
 
-test("l3 → l2 by policy across nodes and on the node; l2 → l3 only as replies; no path, no traffic", async () => {
+test("l3 → l2 by policy (red → storage), across nodes and on one node, ping and TCP", async () => {
   assert.is(ping(ns("ra"), v4("sc")), 2, "red (node 1) → storage (node 2) IPv4");
   assert.is(ping(ns("ra"), v6("sc")), 2, "red (node 1) → storage (node 2) IPv6");
   assert.is(ping(ns("rc"), v4("sa")), 2, "red (node 3) → storage (node 1)");
@@ -165,13 +165,30 @@ test("l3 → l2 by policy across nodes and on the node; l2 → l3 only as replie
   startTcpServer(cluster, ns("sc"), v4("sc"), 7201);
   await waitListening(ns("sc"), v4("sc"), 7201);
   assert.ok(tcpConnect(ns("rc"), v4("sc"), 7201), "TCP red (node 3) → storage (node 2)");
-  const before = inEchos(ns("ra"), 4);
+});
+
+test("l2 → l3 by policy (vault → red), across nodes and on one node, ping and TCP", async () => {
+  assert.is(ping(ns("vb"), v4("rc")), 2, "vault (node 2) → red (node 3) IPv4");
+  assert.is(ping(ns("vb"), v6("rc")), 2, "vault (node 2) → red (node 3) IPv6");
+  assert.is(ping(ns("va"), v4("ra")), 2, "vault → red on one node");
+  startTcpServer(cluster, ns("rc"), v4("rc"), 7202);
+  await waitListening(ns("rc"), v4("rc"), 7202);
+  assert.ok(tcpConnect(ns("vb"), v4("rc"), 7202), "TCP vault (node 2) → red (node 3)");
+});
+
+test("without a path nothing gets through: the reverse of a policy (replies only), and two l2 networks", async () => {
+  startTcpServer(cluster, ns("sc"), v4("sc"), 7203);
+  startTcpServer(cluster, ns("va"), v4("va"), 7203);
+  await Promise.all([waitListening(ns("sc"), v4("sc"), 7203), waitListening(ns("va"), v4("va"), 7203)]);
+  const echoes = { ra: inEchos(ns("ra"), 4), va: inEchos(ns("va"), 4), sc: inEchos(ns("sc"), 4) };
   const blocked = await Promise.all([
-    pingAsync(ns("sa"), v4("ra")), pingAsync(ns("sc"), v4("rc")), pingAsync(ns("va"), v4("ra")), pingAsync(ns("ra"), v4("va")),
-    pingAsync(ns("rc"), v4("vb")), tcpConnectAsync(ns("vb"), v4("sc"), 7201),
+    pingAsync(ns("sa"), v4("ra")), pingAsync(ns("sc"), v4("rc")), // storage → red: replies only
+    pingAsync(ns("ra"), v4("va")), pingAsync(ns("rc"), v4("vb")), tcpConnectAsync(ns("rc"), v4("va"), 7203), // red → vault: replies only
+    pingAsync(ns("vb"), v4("sc")), pingAsync(ns("va"), v4("sa")), tcpConnectAsync(ns("vb"), v4("sc"), 7203), // vault ↔ storage: no path
+    pingAsync(ns("sc"), v4("vb")), pingAsync(ns("sa"), v6("va")),
   ]);
-  assert.equal(blocked, [0, 0, 0, 0, 0, false], "storage → red (reply-only), vault ↔ red and vault → storage (no path)");
-  assert.is(inEchos(ns("ra"), 4), before, "nothing reached ra");
+  assert.equal(blocked, [0, 0, 0, 0, false, 0, 0, false, 0, 0]);
+  assert.equal({ ra: inEchos(ns("ra"), 4), va: inEchos(ns("va"), 4), sc: inEchos(ns("sc"), 4) }, echoes, "no echo request arrived");
 });
 
 test("with the Topology's SRH encapsulation: a one-segment SRH in front of the frame or packet, and everything still flows", async () => {

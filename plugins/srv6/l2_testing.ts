@@ -37,7 +37,7 @@ export interface L2Topology {
  * The networks and pods the l2 tests and benchmark share: l3 `red`, l2
  * `storage` (two pods on node 1, one on node 2) and l2 `vault` (one pod on
  * each of nodes 1 and 2), red pods on nodes 1 and 3; red may open
- * connections to storage.
+ * connections to storage, vault to red.
  */
 export const L2_FIXTURE = (() => {
   const red: TestNetwork = { name: "red", id: 1, v4: 1, v6: 1 };
@@ -48,7 +48,7 @@ export const L2_FIXTURE = (() => {
     pod("sa", 1, "storage", 10), pod("sb", 1, "storage", 11), pod("sc", 2, "storage", 20),
     pod("va", 1, "vault", 10), pod("vb", 2, "vault", 20), pod("ra", 1, "red", 10), pod("rc", 3, "red", 30),
   ];
-  const topo: L2Topology = { l3: [red], l2: [storage, vault], pods, paths: [{ from: "red", to: "storage" }] };
+  const topo: L2Topology = { l3: [red], l2: [storage, vault], pods, paths: [{ from: "red", to: "storage" }, { from: "vault", to: "red" }] };
   return { red, storage, vault, pods, topo };
 })();
 
