@@ -495,7 +495,7 @@ export class Srv6Dataplane implements Dataplane {
     for (const [k, f] of plan.fdb) if (!links.byName.has(f.port) || !fdbPorts.has(f.port)) plan.fdb.delete(k);
     const haveFdb = new Map((await readFdb(this.nl, links, new Set([...ourTunnels(links), ...podPorts]))).map((f) => [`${f.port}|${f.mac}`, f]));
     for (const [k, f] of plan.fdb) if (!haveFdb.has(k)) { neighReqs.push(fdbAdd(links, f)); added++; }
-    const haveManaged = new Map((await readManaged(this.nl, links, new Set([underlay]))).map((n) => [`${n.ifname}|${n.ip}`, n]));
+    const haveManaged = new Map((await readManaged(this.nl, links)).map((n) => [`${n.ifname}|${n.ip}`, n]));
     for (const [k, n] of plan.managed) if (!haveManaged.has(k)) { neighReqs.push(managedAdd(links, n)); added++; }
     await this.nl.write(neighReqs);
     // Pods whose port switched forget the neighbours they learned the other way (after the proxies exist).

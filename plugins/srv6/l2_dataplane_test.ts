@@ -232,10 +232,17 @@ test("learning: an unknown MAC, and a known MAC's new address, on a local port a
   assert.equal(await dps[1].l2Sightings(), [], "node 2 reports nothing: the frames came from node 1's port");
 });
 
-test("a second apply of the same states writes nothing", async () => {
+test("a second apply of the same states writes nothing, also from a new process (a restarted agent)", async () => {
   for (let n = 1; n <= 3; n++) {
     const r = await dps[n - 1].apply(state(n));
     assert.is(r.writes, 0, `node ${n}: ${JSON.stringify(r)}`);
+  }
+  const fresh = await Srv6Dataplane.open({ node: "node-1", netns: cluster.node(1), backend: "bpf", bpffs: cluster.bpffs() });
+  try {
+    const r = await fresh.apply(state(1));
+    assert.is(r.writes, 0, `a new dataplane on node 1: ${JSON.stringify(r)}`);
+  } finally {
+    await fresh.close();
   }
 });
 
@@ -246,6 +253,15 @@ test("the datapath counted fast-path packets, whole frames, floods and no unexpe
   assert.ok(s1.l2_flood > 0, "floods sent");
   assert.ok(s2.l2_rx_fast > 0 && s2.l2_rx_frame > 0, JSON.stringify(s2));
   for (const s of [s1, s2]) assert.is(s.l2_drop_neigh + s.l2_drop_no_mac + s.l2_drop_port + s.drop_adjust + s.drop_store, 0, JSON.stringify(s));
+});
+
+test("purge removes the tunnel ports, their programs and the managed next hops with everything else", async () => {
+  const node = cluster.node(3);
+  assert.match(inNs(node, ["ip", "link", "show"]).out, /lt5@lu5/);
+  assert.match(inNs(node, ["ip", "-6", "neigh", "show"]).out, /managed/);
+  await dps[2].purge();
+  assert.not.match(inNs(node, ["ip", "link", "show"]).out, /\blt\d|\blu\d|\blb\d/, "no tunnel port, no bridge");
+  assert.not.match(inNs(node, ["ip", "-6", "neigh", "show"]).out, /managed/, "no managed neighbour entry");
 });
 
 t.run();

@@ -14,7 +14,7 @@ import type { NetlinkClient, WriteRequest } from "./netlink.ts";
 import { dumpNeighbours, ifindex, macBytes, macText, type Links } from "./kernel.ts";
 import type { FdbObj, ManagedNeighborObj, TunnelObj } from "./plan_l2.ts";
 import {
-  AF, IFF_UP, ifinfomsg, IFLA, IFLA_BRPORT, IFLA_INFO, ipBytes, ipText, MessageBuilder, NDA, ndmsg, NLM_F, NTF, NTF_EXT, NUD, readU32, RTM,
+  AF, IFF_UP, ifinfomsg, IFLA, IFLA_BRPORT, IFLA_INFO, ipBytes, ipText, MessageBuilder, NDA, ndmsg, NLM_F, NTF, NTF_EXT, NUD, readU32, RTM, RTPROT_LACE,
 } from "./wire.ts";
 
 /** The alias that marks a tunnel port as lace-cni's. */
@@ -85,22 +85,26 @@ export async function readFdb(nl: NetlinkClient, links: Links, on: Set<string>):
   return out;
 }
 
-/** Adds a managed neighbour entry (`ip neigh add IP dev DEV managed`): the kernel resolves it and keeps it so. */
+/**
+ * Adds a managed neighbour entry (`ip neigh add IP dev DEV managed protocol
+ * 76`): the kernel resolves it and keeps it so. The protocol marks it ours.
+ */
 export function managedAdd(links: Links, n: ManagedNeighborObj, del = false): WriteRequest {
   const what = `${del ? "delete" : "add"} managed neighbour ${n.ip} dev ${n.ifname}`;
   const m = new MessageBuilder(del ? RTM.DELNEIGH : RTM.NEWNEIGH, del ? 0 : NLM_F.CREATE | NLM_F.REPLACE)
     .bytes(ndmsg(n.ip.includes(":") ? AF.INET6 : AF.INET, ifindex(links, n.ifname, what), 0));
   m.attrBytes(NDA.DST, ipBytes(n.ip));
-  if (!del) m.u32(NDA.FLAGS_EXT, NTF_EXT.MANAGED);
+  if (!del) m.u8(NDA.PROTOCOL, RTPROT_LACE).u32(NDA.FLAGS_EXT, NTF_EXT.MANAGED);
   return { message: m, what, ignore: del ? ["ENOENT"] : undefined };
 }
 
-/** Managed neighbour entries on the given links. */
-export async function readManaged(nl: NetlinkClient, links: Links, on: Set<string>): Promise<ManagedNeighborObj[]> {
+/** Our managed neighbour entries (protocol 76), on any link. */
+export async function readManaged(nl: NetlinkClient, links: Links): Promise<ManagedNeighborObj[]> {
   const out: ManagedNeighborObj[] = [];
-  for (const n of await dumpNeighbours(nl, links, on)) {
+  for (const n of await dumpNeighbours(nl, links, new Set(links.byName.keys()))) {
     const dst = n.attrs.get(NDA.DST);
-    if (dst && ((readU32(n.attrs.get(NDA.FLAGS_EXT)) ?? 0) & NTF_EXT.MANAGED) !== 0) out.push({ ifname: n.ifname, ip: ipText(dst) });
+    if (!dst || n.attrs.get(NDA.PROTOCOL)?.[0] !== RTPROT_LACE) continue;
+    if (((readU32(n.attrs.get(NDA.FLAGS_EXT)) ?? 0) & NTF_EXT.MANAGED) !== 0) out.push({ ifname: n.ifname, ip: ipText(dst) });
   }
   return out;
 }

@@ -46,7 +46,7 @@ export const IFA_F = { NODAD: 0x02, PERMANENT: 0x80, NOPREFIXROUTE: 0x200 } as c
 export const FRA = { DST: 1, SRC: 2, PRIORITY: 6, FWMARK: 10, TABLE: 15, FWMASK: 16, IIFNAME: 3, PROTOCOL: 21 } as const;
 export const FR_ACT = { TO_TBL: 1 } as const;
 export const NHA = { ID: 1, GROUP: 2, BLACKHOLE: 4, OIF: 5, GATEWAY: 6, ENCAP_TYPE: 7, ENCAP: 8 } as const;
-export const NDA = { DST: 1, LLADDR: 2, MASTER: 9, FLAGS_EXT: 15 } as const;
+export const NDA = { DST: 1, LLADDR: 2, MASTER: 9, PROTOCOL: 12, FLAGS_EXT: 15 } as const;
 export const NUD = { NOARP: 0x40, PERMANENT: 0x80 } as const;
 /** Neighbour flags (ndm_flags). */
 export const NTF = { PROXY: 0x08, MASTER: 0x04 } as const;
