@@ -80,7 +80,8 @@ export function captureIn(cluster: TestCluster, ns: string, args: string[]): { r
         // gone
       }
       await closed;
-      return out.split("\n").filter((l) => l.trim()).length;
+      // One line per frame starts with its time stamp (an unknown ethertype adds hex dump lines).
+      return out.split("\n").filter((l) => /^\d\d:\d\d:\d\d/.test(l)).length;
     },
   };
 }
