@@ -116,42 +116,18 @@ static __always_inline int l2_out(struct __sk_buff *skb, const __u8 *src, const 
 static __always_inline int l2_fast(struct __sk_buff *skb, __u32 net, const struct l2_net_val *nv, const struct ethhdr *eth,
 				   const __u8 *sid, const struct config_val *cfg)
 {
-	__u8 inner, tos, ttl;
-	__u32 stat;
+	struct inner_ip in;
 
-	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
-		struct iphdr ip;
-
-		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
-			return -1;
-		if (!l2_restorable(net, 4, &ip.saddr, &ip.daddr, eth, nv))
-			return -1;
-		inner = IPPROTO_IPIP;
-		tos = ip.tos;
-		ttl = ip.ttl;
-		stat = STAT_L2_FAST4;
-	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr ip6;
-
-		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip6, sizeof(ip6)))
-			return -1;
-		if (!l2_restorable(net, 6, &ip6.saddr, &ip6.daddr, eth, nv))
-			return -1;
-		inner = IPPROTO_IPV6;
-		tos = (ip6.priority << 4) | (ip6.flow_lbl[0] >> 4);
-		ttl = ip6.hop_limit;
-		stat = STAT_L2_FAST6;
-	} else {
+	if (read_inner(skb, eth->h_proto, &in) || !l2_restorable(net, in.family, in.src, in.dst, eth, nv))
 		return -1;
-	}
-	if (encap_ip(skb, cfg->src, sid, nv->flags & L2_F_SRH, inner, tos, ttl))
+	if (encap_ip(skb, cfg->src, sid, nv->flags & L2_F_SRH, in.nexthdr, in.tos, in.ttl))
 		return TC_ACT_SHOT;
 	/* skb->protocol is IPv6 now (ENCAP_L3_IPV6), so the underlay can segment what is GSO. */
 	int out = l2_out(skb, cfg->src, sid, cfg->underlay);
 
 	if (out < 0)
 		return TC_ACT_SHOT;
-	count(stat);
+	count(in.family == 4 ? STAT_L2_FAST4 : STAT_L2_FAST6);
 	return bpf_redirect(out, 0);
 }
 

@@ -89,6 +89,48 @@ static __always_inline void outer_header(struct ipv6hdr *h, const __u8 *src, con
 	__builtin_memcpy(&h->daddr, sid, 16);
 }
 
+/* What the encapsulation needs of an IP packet after the Ethernet header. */
+struct inner_ip {
+	__u8 family;  /* 4 or 6 */
+	__u8 nexthdr; /* the outer header's next header: IPPROTO_IPIP or IPPROTO_IPV6 */
+	__u8 tos;
+	__u8 ttl;
+	__u8 src[16]; /* IPv4: the first 4 bytes */
+	__u8 dst[16];
+};
+
+/* Reads the IPv4 or IPv6 header of a frame of Ethernet type `proto`; 0, or -1 when it is neither. */
+static __always_inline int read_inner(struct __sk_buff *skb, __u16 proto, struct inner_ip *in)
+{
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
+			return -1;
+		in->family = 4;
+		in->nexthdr = IPPROTO_IPIP;
+		in->tos = ip.tos;
+		in->ttl = ip.ttl;
+		__builtin_memcpy(in->src, &ip.saddr, 4);
+		__builtin_memcpy(in->dst, &ip.daddr, 4);
+		return 0;
+	}
+	if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+
+		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip6, sizeof(ip6)))
+			return -1;
+		in->family = 6;
+		in->nexthdr = IPPROTO_IPV6;
+		in->tos = (ip6.priority << 4) | (ip6.flow_lbl[0] >> 4);
+		in->ttl = ip6.hop_limit;
+		__builtin_memcpy(in->src, &ip6.saddr, 16);
+		__builtin_memcpy(in->dst, &ip6.daddr, 16);
+		return 0;
+	}
+	return -1;
+}
+
 /*
  * H.Encaps.Red (outer IPv6) or H.Encaps (with a one-segment SRH) of the IP
  * packet after the Ethernet header, to `sid`; the Ethernet type becomes
@@ -155,39 +197,24 @@ static __always_inline __u32 decap_ip(struct __sk_buff *skb, __u32 off, __u8 nex
 SEC("tc")
 int lace_encap(struct __sk_buff *skb)
 {
-	__u32 mark = skb->mark;
+	__u32 mark = skb->mark, zero = 0;
 	struct encap_val *v;
-	__u8 inner, tos, ttl;
-	__u32 zero = 0, stat;
+	struct inner_ip in;
 
 	if ((mark & MARK_MASK) != MARK_NET)
 		return TC_ACT_OK;
-	if (skb->protocol == bpf_htons(ETH_P_IP)) {
-		struct iphdr ip;
+	if (read_inner(skb, skb->protocol, &in))
+		return TC_ACT_OK;
+	if (in.family == 4) {
 		struct encap_key4 k = { .prefixlen = 64, .net = bpf_htonl(mark & MARK_ID) };
 
-		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)))
-			return TC_ACT_OK;
-		__builtin_memcpy(k.addr, &ip.daddr, 4);
+		__builtin_memcpy(k.addr, in.dst, 4);
 		v = bpf_map_lookup_elem(&lace_encap4, &k);
-		inner = IPPROTO_IPIP;
-		tos = ip.tos;
-		ttl = ip.ttl;
-		stat = STAT_ENCAP4;
-	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr ip6;
+	} else {
 		struct encap_key6 k = { .prefixlen = 160, .net = bpf_htonl(mark & MARK_ID) };
 
-		if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip6, sizeof(ip6)))
-			return TC_ACT_OK;
-		__builtin_memcpy(k.addr, &ip6.daddr, 16);
+		__builtin_memcpy(k.addr, in.dst, 16);
 		v = bpf_map_lookup_elem(&lace_encap6, &k);
-		inner = IPPROTO_IPV6;
-		tos = (ip6.priority << 4) | (ip6.flow_lbl[0] >> 4);
-		ttl = ip6.hop_limit;
-		stat = STAT_ENCAP6;
-	} else {
-		return TC_ACT_OK;
 	}
 	if (!v)
 		return TC_ACT_OK;
@@ -198,9 +225,9 @@ int lace_encap(struct __sk_buff *skb)
 		count(STAT_PASS_NO_CONFIG);
 		return TC_ACT_SHOT;
 	}
-	if (encap_ip(skb, cfg->src, v->sid, v->flags & ENCAP_F_SRH, inner, tos, ttl))
+	if (encap_ip(skb, cfg->src, v->sid, v->flags & ENCAP_F_SRH, in.nexthdr, in.tos, in.ttl))
 		return TC_ACT_SHOT;
-	count(stat);
+	count(in.family == 4 ? STAT_ENCAP4 : STAT_ENCAP6);
 	return TC_ACT_OK;
 }
 
