@@ -9,12 +9,12 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { NodeDesiredState } from "../../core/mod.ts";
 import { Srv6Dataplane } from "./dataplane.ts";
-import { l2MemberKey, LAYOUT, type BpfStats } from "./bpf_datapath.ts";
-import { mapEntries, mapLookup, mapUpdate } from "./libbpf.ts";
+import { l2MemberKey, l2NeighborKey, LAYOUT, type BpfStats } from "./bpf_datapath.ts";
+import { mapDelete, mapEntries, mapLookup, mapUpdate } from "./libbpf.ts";
 import { ipBytes } from "./wire.ts";
 import { bridgeMac } from "./plan.ts";
 import { L2_FIXTURE, l2DesiredState, l2PodAddresses } from "./l2_testing.ts";
-import { captureFabric, inEchos, inNs, isRoot, ping, pingAsync, TestCluster } from "./testing.ts";
+import { captureFabric, inEchos, inNs, inNsAsync, isRoot, ping, pingAsync, TestCluster } from "./testing.ts";
 import { startTcpServer, tcpConnect, tcpConnectAsync, waitListening } from "./probes.ts";
 import { captureIn, neighbourOf, sendBroadcast, sendGratuitousArp } from "./l2_probes.ts";
 
@@ -191,6 +191,31 @@ test("head-end replication has no compile-time cap: a network with 300 members g
     await dps[0].apply(state(1)); // the desired members again
   }
   assert.equal([...mapEntries(members, LAYOUT.lace_l2_members.key, LAYOUT.lace_l2_members.value)].length, 2, "back to storage's and vault's one member each");
+});
+
+test("a GSO packet that could only go whole (no Neighbor for its address) is dropped and counted, never sent whole", async () => {
+  const nbrs = dps[0].bpfMapFd("lace_l2_nbrs")!;
+  const stats0 = dps[0].bpfStats()!;
+  try {
+    mapDelete(nbrs, l2NeighborKey(storage.id, v4("sc")), "test: forget sc's IPv4 Neighbor on node 1");
+    // sc's listener from the TCP test; a bulk send: the handshake's small packets go whole, the data is GSO.
+    const code = `
+import socket
+s = socket.create_connection(("${v4("sc")}", 7200), timeout=1)
+s.settimeout(1)
+try:
+    s.sendall(b"x" * 1000000)
+except Exception:
+    pass
+`;
+    await inNsAsync(ns("sa"), ["/usr/bin/python3", "-c", code], 5000);
+    const stats1 = dps[0].bpfStats()!;
+    assert.ok(stats1.l2_unicast > stats0.l2_unicast, "the handshake went whole (143)");
+    assert.ok(stats1.l2_drop_gso > stats0.l2_drop_gso, `GSO packets dropped and counted: ${stats1.l2_drop_gso - stats0.l2_drop_gso}`);
+  } finally {
+    await dps[0].apply(state(1));
+  }
+  assert.is(ping(ns("sa"), v4("sc")), 2, "the Neighbor is back: the fast path again");
 });
 
 test("every node answers at the gateway with the same MAC (anycast)", () => {
