@@ -16,25 +16,35 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import {
-  attachedProgram, BpfObject, detachProgram, ensureBpffs, mapDeleteMany, mapEntries, mapLookup, mapUpdate, mapUpdateMany, programTag,
+  attachedProgram, BpfObject, RingBuffer, detachProgram, ensureBpffs, mapDeleteMany, mapEntries, mapLookup, mapUpdate, mapUpdateMany, programTag,
   programTagById, type TcDirection,
 } from "./libbpf.ts";
 import type { BpfPlan } from "./plan.ts";
-import { ipBytes } from "./wire.ts";
+import { ipBytes, ipText } from "./wire.ts";
 
-export const MAPS = ["lace_encap4", "lace_encap6", "lace_sids", "lace_config", "lace_stats"] as const;
+export const MAPS = [
+  "lace_encap4", "lace_encap6", "lace_sids", "lace_config", "lace_stats",
+  "lace_l2_ports", "lace_l2_nets", "lace_l2_fdb", "lace_l2_nbrs", "lace_l2_members", "lace_l2_learn", "lace_l2_seen",
+] as const;
 
 /** Key and value sizes (bytes) of each map: `bpf/maps.h`. */
 export const LAYOUT = {
   lace_encap4: { key: 12, value: 20 },
   lace_encap6: { key: 24, value: 20 },
   lace_sids: { key: 16, value: 8 },
-  lace_config: { key: 4, value: 20 },
+  lace_config: { key: 4, value: 24 },
+  lace_l2_ports: { key: 4, value: 4 },
+  lace_l2_nets: { key: 4, value: 20 },
+  lace_l2_fdb: { key: 12, value: 20 },
+  lace_l2_nbrs: { key: 24, value: 8 },
+  lace_l2_members: { key: 8, value: 16 },
 } as const;
 
 /** `enum lace_stat` in bpf/maps.h, in order. */
 export const STATS = [
   "encap4", "encap6", "decap4", "decap6", "drop_srh", "drop_family", "drop_adjust", "drop_store", "drop_no_config",
+  "l2_fast4", "l2_fast6", "l2_unicast", "l2_flood", "l2_rx_frame", "l2_rx_fast", "l2_drop_gso", "l2_drop_neigh",
+  "l2_drop_gateway", "l2_drop_no_mac", "l2_drop_port", "l2_rx_routed", "l2_learn", "l2_learn_lost",
 ] as const;
 export type BpfStats = Record<(typeof STATS)[number], number>;
 
@@ -43,6 +53,10 @@ const CONFIG_F_READY = 1;
 
 /** The programs and where each sits on the underlay. */
 const PROGRAMS: [string, TcDirection][] = [["lace_encap", "egress"], ["lace_decap", "ingress"]];
+/** The program on the egress of each l2 network's tunnel port, and on the ingress of each l2 pod's port (bpf/l2.h). */
+const L2_TX = "lace_l2_tx";
+const L2_PORT = "lace_l2_port";
+const L2_F_SRH = 1;
 
 /** The compiled object: dist/bpf/srv6.o beside the bundle, or built from the sources (`npm run build:bpf`). */
 export function objectPath(): string {
@@ -80,8 +94,8 @@ export function encapValue(sid: string, srh: boolean): Uint8Array {
   return val;
 }
 
-/** `struct sid_val`: the network's mark and the inner family. */
-export function sidValue(mark: number, family: 4 | 6): Uint8Array {
+/** `struct sid_val`: the network's mark and the inner family (2: an l2 SID). */
+export function sidValue(mark: number, family: 4 | 6 | 2): Uint8Array {
   const val = new Uint8Array(8);
   const v = new DataView(val.buffer);
   v.setUint32(0, mark, true);
@@ -89,11 +103,69 @@ export function sidValue(mark: number, family: 4 | 6): Uint8Array {
   return val;
 }
 
-function configValue(source: string): Uint8Array {
-  const val = new Uint8Array(20);
+function configValue(source: string, underlay: number): Uint8Array {
+  const val = new Uint8Array(24);
   val.set(ipBytes(source), 0);
   new DataView(val.buffer).setUint32(16, CONFIG_F_READY, true);
+  new DataView(val.buffer).setUint32(20, underlay, true);
   return val;
+}
+
+function u32(n: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n, true);
+  return b;
+}
+
+function macBytes(mac: string): Uint8Array {
+  return Uint8Array.from(mac.split(":").map((x) => parseInt(x, 16)));
+}
+
+/** `struct l2_net_val`: tunnel port ifindex, member count, flags, gateway MAC. */
+export function l2NetValue(port: number, members: number, srh: boolean, gatewayMac: string): Uint8Array {
+  const val = new Uint8Array(20);
+  const v = new DataView(val.buffer);
+  v.setUint32(0, port, true);
+  v.setUint32(4, members, true);
+  v.setUint32(8, srh ? L2_F_SRH : 0, true);
+  val.set(macBytes(gatewayMac), 12);
+  return val;
+}
+
+/** `struct l2_mac_key`: network id (host order), MAC, padding. */
+export function l2MacKey(net: number, mac: string): Uint8Array {
+  const key = new Uint8Array(12);
+  new DataView(key.buffer).setUint32(0, net, true);
+  key.set(macBytes(mac), 4);
+  return key;
+}
+
+/** `struct l2_fdb_val`: a remote SID, or (port ≠ 0) the local port's ifindex. */
+export function l2FdbValue(sid: string | undefined, port: number): Uint8Array {
+  const val = new Uint8Array(20);
+  if (sid) val.set(ipBytes(sid), 0);
+  new DataView(val.buffer).setUint32(16, port, true);
+  return val;
+}
+
+/** `struct l2_nbr_key`: network id, family, the address (IPv4 in the first four bytes). */
+export function l2NeighborKey(net: number, ip: string): Uint8Array {
+  const key = new Uint8Array(24);
+  const v = new DataView(key.buffer);
+  const addr = ipBytes(ip);
+  v.setUint32(0, net, true);
+  v.setUint32(4, addr.length === 4 ? 4 : 6, true);
+  key.set(addr, 8);
+  return key;
+}
+
+/** `struct l2_member_key`: network id, index. */
+export function l2MemberKey(net: number, index: number): Uint8Array {
+  const key = new Uint8Array(8);
+  const v = new DataView(key.buffer);
+  v.setUint32(0, net, true);
+  v.setUint32(4, index, true);
+  return key;
 }
 
 function possibleCpus(): number {
@@ -105,13 +177,35 @@ function possibleCpus(): number {
   }
 }
 
+/** What the datapath saw on a local port that the maps do not know (bpf/maps.h `struct l2_learn_event`). */
+export interface L2Sighting {
+  /** The network's id. */
+  net: number;
+  /** The port (ifindex) the frame came in by. */
+  ifindex: number;
+  mac: string;
+  /** The source address the frame announced (IPv4/IPv6 source, ARP sender), if any. */
+  ip?: string;
+}
+
+/** Decodes one `struct l2_learn_event` (32 bytes). */
+export function decodeSighting(b: Uint8Array): L2Sighting {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const family = b[14];
+  const mac = [...b.subarray(8, 14)].map((x) => x.toString(16).padStart(2, "0")).join(":");
+  const ip = family === 4 ? ipText(b.subarray(16, 20)) : family === 6 ? ipText(b.subarray(16, 32)) : undefined;
+  return { net: v.getUint32(0, true), ifindex: v.getUint32(4, true), mac, ...(ip ? { ip } : {}) };
+}
+
 export class BpfDatapath {
   private readonly fds: Record<(typeof MAPS)[number], number>;
+  private ring?: RingBuffer;
+  private pending: L2Sighting[] = [];
   private readonly tags = new Map<string, string>();
 
   private constructor(private readonly obj: BpfObject, readonly pinDir: string) {
     this.fds = Object.fromEntries(MAPS.map((m) => [m, obj.mapFd(m)])) as BpfDatapath["fds"];
-    for (const [p] of PROGRAMS) this.tags.set(p, programTag(obj.programFd(p)));
+    for (const [p] of [...PROGRAMS, [L2_TX], [L2_PORT]]) this.tags.set(p, programTag(obj.programFd(p)));
   }
 
   /**
@@ -144,8 +238,27 @@ export class BpfDatapath {
     for (const [, dir] of PROGRAMS) detachProgram(ifindex, dir);
   }
 
-  /** Makes the maps hold exactly `plan`'s entries; counts the elements added, changed and removed. */
-  sync(plan: BpfPlan): { added: number; changed: number; removed: number } {
+  /**
+   * Attaches an l2 program (inside the device's namespace): the sending one
+   * to the egress of a network's tunnel port (`tunnel`), the learning one
+   * to the ingress of an l2 pod's port (`pod`); kept when the same code is
+   * there. Returns the writes made.
+   */
+  attachPort(ifindex: number, kind: "tunnel" | "pod"): number {
+    const [program, dir] = kind === "tunnel" ? [L2_TX, "egress" as const] : [L2_PORT, "ingress" as const];
+    const id = attachedProgram(ifindex, dir);
+    if (id !== undefined && programTagById(id) === this.tags.get(program)) return 0;
+    this.obj.attach(program, ifindex, dir);
+    return 1;
+  }
+
+  /**
+   * Makes the maps hold exactly `plan`'s entries; counts the elements added,
+   * changed and removed. `ifindex` resolves the underlay and l2 port names:
+   * an l2 network whose tunnel port is missing is left out, and a local MAC
+   * whose pod port is missing is delivered through the bridge.
+   */
+  sync(plan: BpfPlan, ifindex: (name: string) => number | undefined = () => undefined, underlay = ""): { added: number; changed: number; removed: number } {
     if (!plan.source) throw new Error("Cannot program the bpf datapath: the underlay has no IPv6 address to use as the outer source of SRv6 packets");
     let added = 0, changed = 0, removed = 0;
     const want4 = new Map<string, [Uint8Array, Uint8Array]>();
@@ -161,14 +274,18 @@ export class BpfDatapath {
     }
     // Config and decapsulation before encapsulation; deletions last.
     const cfgKey = new Uint8Array(4);
-    const cfg = configValue(plan.source);
-    const have = new Uint8Array(20);
+    const cfg = configValue(plan.source, ifindex(underlay) ?? 0);
+    const have = new Uint8Array(24);
     if (!mapLookup(this.fds.lace_config, cfgKey, have) || hex(have) !== hex(cfg)) {
       mapUpdate(this.fds.lace_config, cfgKey, cfg, "write the bpf datapath's config");
       changed++;
     }
     const stale: [number, Uint8Array[], string][] = [];
-    for (const [map, want] of [["lace_sids", wantSids], ["lace_encap4", want4], ["lace_encap6", want6]] as const) {
+    const l2 = l2Elements(plan, ifindex);
+    for (const [map, want] of [
+      ["lace_l2_members", l2.members], ["lace_l2_fdb", l2.fdb], ["lace_l2_nbrs", l2.neighbors], ["lace_l2_nets", l2.nets], ["lace_l2_ports", l2.ports],
+      ["lace_sids", wantSids], ["lace_encap4", want4], ["lace_encap6", want6],
+    ] as const) {
       const fd = this.fds[map];
       const { key, value } = LAYOUT[map];
       const current = new Map(mapEntries(fd, key, value).map(([k, v]) => [hex(k), hex(v)]));
@@ -206,12 +323,26 @@ export class BpfDatapath {
     return out;
   }
 
+  /**
+   * What the l2 datapath reported since the last call (unknown source MACs
+   * and addresses on local ports; bpf/l2.h `l2_learn`), oldest first.
+   */
+  sightings(): L2Sighting[] {
+    this.ring ??= RingBuffer.open(this.fds.lace_l2_learn, (r) => this.pending.push(decodeSighting(r)));
+    this.ring.consume();
+    const out = this.pending;
+    this.pending = [];
+    return out;
+  }
+
   /** The file descriptor of one of the maps (valid until close). */
   mapFd(name: (typeof MAPS)[number]): number {
     return this.fds[name];
   }
 
   close(): void {
+    this.ring?.close();
+    this.ring = undefined;
     this.obj.close();
   }
 
@@ -235,6 +366,37 @@ export function detachLeftovers(ifindex: number): number {
     n++;
   }
   return n;
+}
+
+type Elements = Map<string, [Uint8Array, Uint8Array]>;
+
+/** The l2 maps' elements for a plan, keyed by hex key (members first: a network's count never names a missing one). */
+function l2Elements(plan: BpfPlan, ifindex: (name: string) => number | undefined): Record<"members" | "fdb" | "neighbors" | "nets" | "ports", Elements> {
+  const out = { members: new Map(), fdb: new Map(), neighbors: new Map(), nets: new Map(), ports: new Map() } as Record<"members" | "fdb" | "neighbors" | "nets" | "ports", Elements>;
+  const put = (m: Elements, k: Uint8Array, v: Uint8Array) => m.set(hex(k), [k, v]);
+  const live = new Set<number>();
+  for (const [net, n] of plan.l2?.nets ?? []) {
+    const port = ifindex(n.port);
+    if (port === undefined) continue;
+    live.add(net);
+    n.members.forEach((sid, i) => put(out.members, l2MemberKey(net, i), ipBytes(sid)));
+    put(out.nets, u32(net), l2NetValue(port, n.members.length, n.srh, n.gatewayMac));
+    put(out.ports, u32(port), u32(net));
+  }
+  for (const [name, net] of plan.l2?.podPorts ?? []) {
+    const port = ifindex(name);
+    if (port !== undefined && live.has(net)) put(out.ports, u32(port), u32(net));
+  }
+  for (const e of plan.l2?.fdb.values() ?? []) {
+    if (!live.has(e.net)) continue;
+    const port = e.port === undefined ? undefined : ifindex(e.port);
+    if (!e.sid && port === undefined) continue;
+    put(out.fdb, l2MacKey(e.net, e.mac), l2FdbValue(e.sid, port ?? 0));
+  }
+  for (const e of plan.l2?.neighbors.values() ?? []) {
+    if (live.has(e.net)) put(out.neighbors, l2NeighborKey(e.net, e.ip), Uint8Array.from([...macBytes(e.mac), 0, 0]));
+  }
+  return out;
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {

@@ -10,7 +10,9 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BpfDatapath, detachLeftovers, encapKey, encapValue, LAYOUT, MAPS, sidValue } from "./bpf_datapath.ts";
+import {
+  BpfDatapath, decodeSighting, detachLeftovers, encapKey, encapValue, l2FdbValue, l2MacKey, l2MemberKey, l2NeighborKey, l2NetValue, LAYOUT, MAPS, sidValue,
+} from "./bpf_datapath.ts";
 import { attachedProgram, mapEntries, mapInfo } from "./libbpf.ts";
 import { inNetns } from "./netns.ts";
 import type { BpfPlan } from "./plan.ts";
@@ -25,6 +27,20 @@ t("keys put the network id before the address, and count it in the prefix length
   assert.is(hex(encapKey(1, "fd00:1::/64")), "60000000" + "00000001" + "fd000001000000000000000000000000");
   assert.is(hex(encapValue("fd00:1ace:2::1", true)), "fd001ace000200000000000000000001" + "01000000");
   assert.is(hex(sidValue(0x4c000003, 6)), "0300004c" + "06000000");
+});
+
+t("l2 layouts: network and MAC keys, neighbour keys by family, the network's value, a learning report", () => {
+  assert.is(hex(l2MacKey(5, "0a:58:0a:32:00:14")), "05000000" + "0a580a320014" + "0000");
+  assert.is(hex(l2FdbValue("fd00:1ace:2::5", 0)), "fd001ace000200000000000000000005" + "00000000");
+  assert.is(hex(l2FdbValue(undefined, 11)), "00".repeat(16) + "0b000000");
+  assert.is(hex(l2NeighborKey(5, "10.50.0.20")), "05000000" + "04000000" + "0a320014" + "00".repeat(12));
+  assert.is(hex(l2NeighborKey(5, "fd00:50::20")), "05000000" + "06000000" + "fd000050000000000000000000000020");
+  assert.is(hex(l2NetValue(8, 2, true, "0a:4c:00:00:00:05")), "08000000" + "02000000" + "01000000" + "0a4c00000005" + "0000");
+  assert.is(hex(l2MemberKey(5, 1)), "05000000" + "01000000");
+  const ev = Uint8Array.from(Buffer.from("05000000" + "0b000000" + "020000000099" + "04" + "00" + "0a320063" + "00".repeat(12), "hex"));
+  assert.equal(decodeSighting(ev), { net: 5, ifindex: 11, mac: "02:00:00:00:00:99", ip: "10.50.0.99" });
+  ev[14] = 0;
+  assert.equal(decodeSighting(ev), { net: 5, ifindex: 11, mac: "02:00:00:00:00:99" }, "no address");
 });
 
 const kt = isRoot ? t : t.skip;

@@ -20,13 +20,14 @@ import {
 } from "./kernel.ts";
 import { addrKey, nexthopSig, routeKey, routeSig, ruleKey, type RouteObj } from "./objects.ts";
 import { planNode, type Backend, type Plan, type UnderlayGateways } from "./plan.ts";
-import { BpfDatapath, detachLeftovers, type BpfStats } from "./bpf_datapath.ts";
+import { BpfDatapath, detachLeftovers, type BpfStats, type MAPS } from "./bpf_datapath.ts";
 import { loadedRulesetHashOver, loadRuleset, removeRuleset, renderRuleset, rulesetHash } from "./nft.ts";
 import { probeCapabilities } from "./capabilities.ts";
 import { attachPod, detachPod, forgetNeighbours, type NodeHandle, type PodAttachment } from "./pods.ts";
 import { bridgeFor, localBridge } from "./naming.ts";
 import { NETLINK_NETFILTER } from "./nfsets.ts";
 import { AF, RTA, RTM, rtmsg, attrMap, ipText, readU32 } from "./wire.ts";
+import { fdbAdd, managedAdd, ourTunnels, readFdb, readManaged, setNeighSuppress, tunnelAdd } from "./l2_kernel.ts";
 
 export interface Srv6Options {
   node: string;
@@ -117,6 +118,8 @@ export class Srv6Dataplane implements Dataplane {
   private bpffs = "/sys/fs/bpf";
   /** Whether the kernel backend looked for programs a bpf run left on the underlay. */
   private leftoversChecked = false;
+  /** Network id → name, as last applied (sightings name their network). */
+  private networkNames = new Map<number, string>();
 
   private constructor(readonly node: string, netns: string | undefined, private readonly nl: NetlinkClient) {
     this.netns = netns;
@@ -135,7 +138,11 @@ export class Srv6Dataplane implements Dataplane {
       const caps = await probeCapabilities(path);
       dp.backend = chooseBackend(opts.backend ?? "auto", caps, opts.node);
       // Marks keep overlapping networks apart on either backend (bpf marks at decapsulation).
-      dp.caps = { ...caps, backend: dp.backend, overlappingSubnets: caps.seg6local || dp.backend === "bpf" };
+      dp.caps = {
+        ...caps, backend: dp.backend, overlappingSubnets: caps.seg6local || dp.backend === "bpf",
+        // Frames of bridged networks cross nodes only through the bpf programs (plan_l2.ts).
+        forwarding: dp.backend === "bpf" ? ["routed", "bridged", "underlay"] : caps.forwarding,
+      };
     } catch (e) {
       dp.nl.close();
       throw e;
@@ -153,6 +160,40 @@ export class Srv6Dataplane implements Dataplane {
   /** The bpf datapath's counters (encapsulated, decapsulated, dropped by reason); undefined on the kernel backend. */
   bpfStats(): BpfStats | undefined {
     return this.backend === "bpf" ? this.bpf().stats() : undefined;
+  }
+
+  /**
+   * What the l2 datapath saw on local ports since the last call and does not
+   * know: a MAC without an FDB entry, an address without a Neighbor (or
+   * with another MAC's). Reported by the bpf programs through a ring buffer,
+   * at most once a second per (network, MAC, address); the agent turns them
+   * into learned Neighbor/FDBEntry resources. Empty on the kernel backend.
+   *
+   * @example
+   * await dp.l2Sightings(); // [{ network: "storage", port: "h-vm1", mac: "02:00:00:00:00:99", ip: "10.50.0.99" }]
+   */
+  async l2Sightings(): Promise<{ network: string; port: string; mac: string; ip?: string }[]> {
+    if (this.backend !== "bpf") return [];
+    const seen = this.bpf().sightings();
+    if (!seen.length) return [];
+    const links = await readLinks(this.nl);
+    return seen.flatMap((s) => {
+      const network = this.networkNames.get(s.net);
+      if (!network) return [];
+      return [{ network, port: links.byIndex.get(s.ifindex)?.name ?? `#${s.ifindex}`, mac: s.mac, ...(s.ip ? { ip: s.ip } : {}) }];
+    });
+  }
+
+  /**
+   * A map of the bpf datapath, for tests and benchmarks that look inside or
+   * change it behind the dataplane's back (the next apply puts it right).
+   * Undefined on the kernel backend.
+   *
+   * @example
+   * mapEntries(dp.bpfMapFd("lace_l2_fdb")!, LAYOUT.lace_l2_fdb.key, LAYOUT.lace_l2_fdb.value);
+   */
+  bpfMapFd(name: (typeof MAPS)[number]): number | undefined {
+    return this.backend === "bpf" ? this.bpf().mapFd(name) : undefined;
   }
 
   /** The netlink client (tests and the benchmark read its write counter). */
@@ -205,6 +246,7 @@ export class Srv6Dataplane implements Dataplane {
         const br = localBridge(n);
         return br ? [[n.name, br] as const] : [];
       }));
+      this.networkNames = new Map(state.networks.map((n) => [n.id, n.name]));
       return report;
     });
   }
@@ -290,7 +332,7 @@ export class Srv6Dataplane implements Dataplane {
     plan.podPorts = [...links.byName.values()].filter((l) => l.alias?.startsWith(POD_ALIAS_PREFIX)).map((l) => l.name);
     // A pod's own route and neighbour wait for its interface (attachPod comes first; a listed pod may be gone).
     const podPorts = new Set(plan.podPorts);
-    for (const [k, n] of plan.neighbors) if (!podPorts.has(n.ifname)) plan.neighbors.delete(k);
+    for (const [k, n] of plan.neighbors) if (!podPorts.has(n.ifname) && !plan.bridges.has(n.ifname)) plan.neighbors.delete(k);
     const endpointPorts = new Set(state.endpoints.map((e) => e.interface));
     for (const [k, r] of plan.routes) if (r.oif && endpointPorts.has(r.oif) && !podPorts.has(r.oif)) plan.routes.delete(k);
 
@@ -324,6 +366,24 @@ export class Srv6Dataplane implements Dataplane {
     }
     for (const [k, v] of later) if (!k.startsWith("net/netfilter/") && this.trySysctl(k, v)) sysWrites++;
 
+    // l2: each bridged network's tunnel port (plan_l2.ts).
+    const tunnelReqs: WriteRequest[] = [];
+    const haveTunnels = ourTunnels(links);
+    for (const t of plan.tunnels.values()) {
+      const have = links.byName.get(t.name);
+      if (have && haveTunnels.has(t.name)) {
+        const br = links.byName.get(t.bridge);
+        if (br && have.master !== br.index) { tunnelReqs.push(setMaster(links, t.name, br.index)); changed++; }
+        continue;
+      }
+      if (have) throw new Error(`Cannot add tunnel port ${t.name} in netns ${this.label}: a link of that name exists and is not lace-cni's`);
+      tunnelReqs.push(...tunnelAdd(links, t)); added++;
+    }
+    if (tunnelReqs.length) {
+      await this.nl.write(tunnelReqs);
+      links = await readLinks(this.nl);
+    }
+
     // Pod ports whose bridge was recreated are ports again.
     const portReqs: WriteRequest[] = [];
     const bridgeOfNet = new Map(state.networks.flatMap((n) => {
@@ -351,6 +411,11 @@ export class Srv6Dataplane implements Dataplane {
       const want = plan.checked.has(links.byIndex.get(l.master)?.name ?? "");
       if ((l.isolated ?? false) !== want) { isolateReqs.push(setPortIsolated(l.name, want, links)); switched.add(l.name); changed++; }
     }
+    // l2: the tunnel ports suppress ARP/ND for the neighbours behind them (plan_l2.ts).
+    for (const name of plan.suppress) {
+      const l = links.byName.get(name);
+      if (l && !l.neighSuppress) { isolateReqs.push(setNeighSuppress(links, name, true)); changed++; }
+    }
     await this.nl.write(isolateReqs);
 
     // 3. addresses on our bridges.
@@ -364,7 +429,8 @@ export class Srv6Dataplane implements Dataplane {
     let bpfWrites = 0;
     if (bpf) {
       const dp = this.bpf();
-      const synced = dp.sync(plan.bpf!);
+      const byName = (name: string) => links.byName.get(name)?.index;
+      const synced = dp.sync(plan.bpf!, byName, underlay);
       bpfWrites += synced.added + synced.changed + synced.removed;
       changed += synced.changed;
       removed += synced.removed;
@@ -374,7 +440,12 @@ export class Srv6Dataplane implements Dataplane {
         const old = this.bpfUnderlay;
         inNetns(this.netns, () => dp.detach(old));
       }
-      const attached = inNetns(this.netns, () => dp.attach(index));
+      const podPorts = [...plan.bpf!.l2?.podPorts.keys() ?? []].map(byName).filter((i): i is number => i !== undefined);
+      const attached = inNetns(this.netns, () =>
+        dp.attach(index) +
+        [...plan.tunnels.keys()].reduce((n, t) => n + dp.attachPort(byName(t)!, "tunnel"), 0) +
+        podPorts.reduce((n, i) => n + dp.attachPort(i, "pod"), 0)
+      );
       bpfWrites += attached;
       changed += attached;
       this.bpfUnderlay = index;
@@ -416,7 +487,7 @@ export class Srv6Dataplane implements Dataplane {
 
     // 4b. each pod's permanent neighbour entry on its own interface (its route follows), and the proxy
     // entries of checked bridges.
-    const haveNeigh = new Map((await readNeighbors(this.nl, links, podPorts)).map((n) => [`${n.ifname}|${n.ip}`, n]));
+    const haveNeigh = new Map((await readNeighbors(this.nl, links, new Set([...podPorts, ...ourNames]))).map((n) => [`${n.ifname}|${n.ip}`, n]));
     const neighReqs: WriteRequest[] = [];
     for (const [k, n] of plan.neighbors) {
       const have = haveNeigh.get(k);
@@ -426,6 +497,13 @@ export class Srv6Dataplane implements Dataplane {
     }
     const haveProxies = new Map((await readProxies(this.nl, links, ourNamesNow(links))).map((p) => [`${p.ifname}|${p.ip}`, p]));
     for (const [k, p] of plan.proxies) if (!haveProxies.has(k)) { neighReqs.push(proxyAdd(links, p)); added++; }
+    // l2: static FDB entries on existing ports, and the underlay next hops kept resolved.
+    const fdbPorts = new Set([...plan.tunnels.keys(), ...podPorts]);
+    for (const [k, f] of plan.fdb) if (!links.byName.has(f.port) || !fdbPorts.has(f.port)) plan.fdb.delete(k);
+    const haveFdb = new Map((await readFdb(this.nl, links, new Set([...ourTunnels(links), ...podPorts]))).map((f) => [`${f.port}|${f.mac}`, f]));
+    for (const [k, f] of plan.fdb) if (!haveFdb.has(k)) { neighReqs.push(fdbAdd(links, f)); added++; }
+    const haveManaged = new Map((await readManaged(this.nl, links)).map((n) => [`${n.ifname}|${n.ip}`, n]));
+    for (const [k, n] of plan.managed) if (!haveManaged.has(k)) { neighReqs.push(managedAdd(links, n)); added++; }
     await this.nl.write(neighReqs);
     // Pods whose port switched forget the neighbours they learned the other way (after the proxies exist).
     if (switched.size) {
@@ -479,6 +557,8 @@ export class Srv6Dataplane implements Dataplane {
     const delNeigh: WriteRequest[] = [];
     for (const [k, n] of haveNeigh) if (!plan.neighbors.has(k)) { delNeigh.push(neighborAdd(links, n, true)); removed++; }
     for (const [k, p] of haveProxies) if (!plan.proxies.has(k)) { delNeigh.push(proxyAdd(links, p, true)); removed++; }
+    for (const [k, f] of haveFdb) if (!plan.fdb.has(k)) { delNeigh.push(fdbAdd(links, f, true)); removed++; }
+    for (const [k, n] of haveManaged) if (!plan.managed.has(k)) { delNeigh.push(managedAdd(links, n, true)); removed++; }
     await this.nl.write(delNeigh);
     const delNh: WriteRequest[] = [];
     const wanted = new Set([...plan.nexthops.keys()].map((s) => nhBySig.get(s)));
@@ -488,6 +568,7 @@ export class Srv6Dataplane implements Dataplane {
     for (const [k, a] of haveAddrs) if (!plan.addrs.has(k) && plan.bridges.has(a.ifname)) { delAddr.push(addrAdd(links, a, true)); removed++; }
     await this.nl.write(delAddr);
     const delLinks: WriteRequest[] = [];
+    for (const name of ourTunnels(links)) if (!plan.tunnels.has(name)) { delLinks.push(linkDel(links, name)); removed++; }
     for (const name of ourNames) if (!plan.bridges.has(name)) { delLinks.push(linkDel(links, name)); removed++; }
     await this.nl.write(delLinks);
 

@@ -149,7 +149,7 @@ export function dataplaneSuite(backend: Backend): void {
     assert.is(caps.bpf, true);
     assert.is(caps.overlappingSubnets, true);
     assert.is(typeof caps.vrf, "boolean");
-    assert.equal(caps.forwarding, ["routed", "underlay"]);
+    assert.equal(caps.forwarding, backend === "bpf" ? ["routed", "bridged", "underlay"] : ["routed", "underlay"]);
   });
 
   test("pods ping each other across nodes in IPv4 and IPv6", () => {

@@ -45,6 +45,8 @@ export interface LinkInfo {
   mac?: string;
   /** A bridge port only: whether it is isolated (forwards only to and from the bridge itself). */
   isolated?: boolean;
+  /** A bridge port only: whether the bridge answers ARP/ND arriving on it for known neighbours (`neigh_suppress`). */
+  neighSuppress?: boolean;
 }
 
 export interface Links {
@@ -65,7 +67,9 @@ export async function readLinks(nl: NetlinkClient): Promise<Links> {
     const info = a.get(IFLA.LINKINFO);
     const infoAttrs = info ? attrMap(info) : undefined;
     const slave = infoAttrs?.get(IFLA_INFO.SLAVE_DATA);
-    const isolated = slave && readStr(infoAttrs!.get(IFLA_INFO.SLAVE_KIND)) === "bridge" ? attrMap(slave).get(IFLA_BRPORT.ISOLATED) : undefined;
+    const port = slave && readStr(infoAttrs!.get(IFLA_INFO.SLAVE_KIND)) === "bridge" ? attrMap(slave) : undefined;
+    const isolated = port?.get(IFLA_BRPORT.ISOLATED);
+    const suppress = port?.get(IFLA_BRPORT.NEIGH_SUPPRESS);
     const mac = a.get(IFLA.ADDRESS);
     const link: LinkInfo = {
       index,
@@ -78,6 +82,7 @@ export async function readLinks(nl: NetlinkClient): Promise<Links> {
       group: readU32(a.get(IFLA.GROUP)),
       ...(mac?.length === 6 ? { mac: macText(mac) } : {}),
       ...(isolated ? { isolated: isolated[0] === 1 } : {}),
+      ...(suppress ? { neighSuppress: suppress[0] === 1 } : {}),
     };
     byName.set(link.name, link);
     byIndex.set(index, link);
@@ -210,7 +215,8 @@ export async function readRules(nl: NetlinkClient): Promise<RuleObj[]> {
 
 // ------------------------------------------------------------------ requests
 
-function ifindex(links: Links, name: string, what: string): number {
+/** The index of link `name`, or an error saying what could not be done without it. */
+export function ifindex(links: Links, name: string, what: string): number {
   const l = links.byName.get(name);
   if (!l) throw new Error(`Cannot ${what}: there is no link named "${name}"`);
   return l.index;
@@ -387,11 +393,11 @@ export function ruleAdd(r: RuleObj, del = false): WriteRequest {
 
 export type { NeighborObj, ProxyObj };
 
-function macText(b: Uint8Array): string {
+export function macText(b: Uint8Array): string {
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join(":");
 }
 
-function macBytes(mac: string): Uint8Array {
+export function macBytes(mac: string): Uint8Array {
   const parts = mac.split(":");
   if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) {
     throw new TypeError(`Invalid MAC address: expected six hex octets "aa:bb:cc:dd:ee:ff", got "${mac}"`);
@@ -408,20 +414,41 @@ export function neighborAdd(links: Links, n: NeighborObj, del = false): WriteReq
   return { message: m, what, ignore: del ? ["ENOENT"] : undefined };
 }
 
+/** A neighbour (or FDB) entry as dumped: its link, NUD state, ndm flags and attributes. */
+export interface NeighbourMessage {
+  ifname: string;
+  state: number;
+  flags: number;
+  attrs: Map<number, Uint8Array>;
+}
+
+/**
+ * Dumps the neighbour table of `family` (AF_BRIDGE: the FDB), keeping the
+ * entries on the given links.
+ *
+ * @example
+ * const fdb = await dumpNeighbours(nl, links, new Set(["lt5"]), AF.BRIDGE);
+ */
+export async function dumpNeighbours(nl: NetlinkClient, links: Links, on: Set<string>, family: number = AF.UNSPEC): Promise<NeighbourMessage[]> {
+  const out: NeighbourMessage[] = [];
+  for (const m of await nl.dump(RTM.GETNEIGH, ndmsg(family, 0, 0), family === AF.BRIDGE ? "fdb entries" : "neighbours")) {
+    if (m.type !== RTM.NEWNEIGH) continue;
+    const v = new DataView(m.data.buffer, m.data.byteOffset, m.data.byteLength);
+    const ifname = links.byIndex.get(v.getInt32(4, true))?.name;
+    if (!ifname || !on.has(ifname)) continue;
+    out.push({ ifname, state: v.getUint16(8, true), flags: v.getUint8(10), attrs: attrMap(m.data.subarray(12)) });
+  }
+  return out;
+}
+
 /** Permanent neighbour entries on the given links. */
 export async function readNeighbors(nl: NetlinkClient, links: Links, on: Set<string>): Promise<NeighborObj[]> {
   const out: NeighborObj[] = [];
-  const msgs = await nl.dump(RTM.GETNEIGH, ndmsg(AF.UNSPEC, 0, 0), "neighbours");
-  for (const m of msgs) {
-    if (m.type !== RTM.NEWNEIGH) continue;
-    const v = new DataView(m.data.buffer, m.data.byteOffset, m.data.byteLength);
-    const name = links.byIndex.get(v.getInt32(4, true))?.name;
-    if (!name || !on.has(name) || (v.getUint16(8, true) & NUD.PERMANENT) === 0) continue;
-    const a = attrMap(m.data.subarray(12));
-    const dst = a.get(NDA.DST);
-    const ll = a.get(NDA.LLADDR);
-    if (!dst || !ll) continue;
-    out.push({ ifname: name, ip: ipText(dst), mac: macText(ll) });
+  for (const n of await dumpNeighbours(nl, links, on)) {
+    const dst = n.attrs.get(NDA.DST);
+    const ll = n.attrs.get(NDA.LLADDR);
+    if ((n.state & NUD.PERMANENT) === 0 || !dst || !ll) continue;
+    out.push({ ifname: n.ifname, ip: ipText(dst), mac: macText(ll) });
   }
   return out;
 }

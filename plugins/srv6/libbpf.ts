@@ -43,6 +43,9 @@ interface Lib {
   progFdById(id: number): number;
   infoByFd(fd: number, info: Uint8Array, len: number[]): number;
   setPrint(fn: unknown): unknown;
+  ringNew(fd: number, cb: unknown, ctx: null, opts: null): Ptr;
+  ringConsume(rb: Ptr): number;
+  ringFree(rb: Ptr): void;
   errno(): number;
   closeFd(fd: number): number;
 }
@@ -52,6 +55,7 @@ interface TcOpts { sz: number; prog_fd: number; flags: number; prog_id: number; 
 interface BatchOpts { sz: number; elem_flags: bigint; flags: bigint }
 
 let lib: Lib | undefined;
+let sampleFn: ReturnType<typeof koffi.proto> | undefined;
 
 /** The libbpf shared library (Debian package libbpf1), or a clear error naming it. */
 function libbpf(): Lib {
@@ -71,6 +75,8 @@ function libbpf(): Lib {
   koffi.struct("bpf_tc_opts", { sz: "size_t", prog_fd: "int", flags: "uint32", prog_id: "uint32", handle: "uint32", priority: "uint32", _pad: "uint32" });
   koffi.struct("bpf_map_batch_opts", { sz: "size_t", elem_flags: "uint64", flags: "uint64" });
   const loc = libc.func("int *__errno_location()") as () => unknown;
+  koffi.opaque("ring_buffer");
+  sampleFn = koffi.proto("int ring_buffer_sample_fn(void *ctx, void *data, size_t size)");
   lib = {
     open: bpf.func("bpf_object *bpf_object__open_file(const char *path, void *opts)") as Lib["open"],
     findMap: bpf.func("bpf_map *bpf_object__find_map_by_name(bpf_object *obj, const char *name)") as Lib["findMap"],
@@ -95,6 +101,9 @@ function libbpf(): Lib {
     progFdById: bpf.func("int bpf_prog_get_fd_by_id(uint32_t id)") as Lib["progFdById"],
     infoByFd: bpf.func("int bpf_obj_get_info_by_fd(int fd, _Out_ void *info, _Inout_ uint32_t *len)") as Lib["infoByFd"],
     setPrint: bpf.func("void *libbpf_set_print(void *fn)") as Lib["setPrint"],
+    ringNew: bpf.func("ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn *sample_cb, void *ctx, void *opts)") as Lib["ringNew"],
+    ringConsume: bpf.func("int ring_buffer__consume(ring_buffer *rb)") as Lib["ringConsume"],
+    ringFree: bpf.func("void ring_buffer__free(ring_buffer *rb)") as Lib["ringFree"],
     errno: () => koffi.decode(loc(), "int") as number,
     closeFd: libc.func("int close(int fd)") as Lib["closeFd"],
   };
@@ -365,4 +374,46 @@ export function mapInfo(fd: number): { type: number; keySize: number; valueSize:
   if (rc < 0) throw new BpfError(`read the info of map fd ${fd}`, rc);
   const v = new DataView(info.buffer);
   return { type: v.getUint32(0, true), keySize: v.getUint32(8, true), valueSize: v.getUint32(12, true), maxEntries: v.getUint32(16, true) };
+}
+
+/**
+ * A BPF ring buffer map read from user space (libbpf's ring_buffer): each
+ * `consume()` hands every record written since the last one to `onRecord`
+ * (a copy), synchronously, and returns how many there were.
+ *
+ * @example
+ * const ring = RingBuffer.open(fd, (bytes) => events.push(decode(bytes)));
+ * ring.consume(); // 2
+ * ring.close();
+ */
+export class RingBuffer {
+  private constructor(private rb: Ptr | null, private readonly cb: unknown) {}
+
+  static open(fd: number, onRecord: (record: Uint8Array) => void): RingBuffer {
+    const l = libbpf();
+    const cb = koffi.register((_ctx: unknown, data: unknown, size: number | bigint) => {
+      onRecord(new Uint8Array(koffi.view(data, Number(size))).slice());
+      return 0;
+    }, koffi.pointer(sampleFn!));
+    const rb = l.ringNew(fd, cb, null, null);
+    if (!rb) {
+      koffi.unregister(cb);
+      throw new BpfError(`open the ring buffer of map fd ${fd}`, -l.errno());
+    }
+    return new RingBuffer(rb, cb);
+  }
+
+  consume(): number {
+    if (!this.rb) throw new Error("The ring buffer is closed");
+    const n = libbpf().ringConsume(this.rb);
+    if (n < 0) throw new BpfError("read the ring buffer", n);
+    return n;
+  }
+
+  close(): void {
+    if (!this.rb) return;
+    libbpf().ringFree(this.rb);
+    koffi.unregister(this.cb as Parameters<typeof koffi.unregister>[0]);
+    this.rb = null;
+  }
 }

@@ -29,6 +29,7 @@ import type { AddrObj, KernelObjects, NeighborObj, NexthopObj, ProxyObj, RouteOb
 import { addrKey, nexthopSig, routeKey, ruleKey } from "./objects.ts";
 import { canonicalIp, canonicalPrefix, SEG6_ACTION, SEG6_MODE } from "./wire.ts";
 import { bridgeFor, localBridge, tableFor } from "./naming.ts";
+import { planL2, type BpfL2Plan, type FdbObj, type ManagedNeighborObj, type TunnelObj } from "./plan_l2.ts";
 
 /**
  * Rule preferences: before the main table (32766), after local (0). The
@@ -128,8 +129,10 @@ export interface BpfEncap {
 export interface BpfPlan {
   /** By `net|prefix`. */
   encap: Map<string, BpfEncap>;
-  /** Local SID → the mark of its network and the inner family it decapsulates. */
-  sids: Map<string, { mark: number; family: 4 | 6 }>;
+  /** Local SID → the mark of its network and the inner family it decapsulates (2: an l2 SID, plan_l2.ts). */
+  sids: Map<string, { mark: number; family: 4 | 6 | 2 }>;
+  /** l2 networks' maps (plan_l2.ts); absent: none. */
+  l2?: BpfL2Plan;
   /** The outer IPv6 source address; absent when the node has none (the apply refuses). */
   source?: string;
 }
@@ -181,6 +184,17 @@ export interface Plan extends Omit<KernelObjects, "nft"> {
   checked: Set<string>;
   /** IPv6 proxy neighbour entries on checked bridges, by `bridge|ip`. */
   proxies: Map<string, ProxyObj>;
+  /** l2: each bridged network's tunnel port, by port name (plan_l2.ts). */
+  tunnels: Map<string, TunnelObj>;
+  /** l2: static FDB entries, by `port|mac`. */
+  fdb: Map<string, FdbObj>;
+  /**
+   * l2: bridge ports with `neigh_suppress` (the tunnel ports): the bridge answers ARP/NS from its other
+   * ports for neighbours whose MAC sits behind one, and floods no request it answered (or could) to one.
+   */
+  suppress: Set<string>;
+  /** Underlay next hops the kernel keeps resolved (managed neighbour entries), by `ifname|ip`. */
+  managed: Map<string, ManagedNeighborObj>;
 }
 
 /**
@@ -217,6 +231,7 @@ export function planNode(state: NodeDesiredState, underlay: string, gateways: Un
     bridges: new Map(), addrs: new Map(), nexthops: new Map(), routes: new Map(), rules: new Map(),
     sysctls: new Map(), skipped: [], sidMarks: new Map(), allowed: [], podPorts: [], locators: [], replyOnly: [], localAllowed: new Map(),
     returnMarks: new Map(), egress: [], neighbors: new Map(), checked: new Set(), proxies: new Map(),
+    tunnels: new Map(), fdb: new Map(), suppress: new Set(), managed: new Map(),
   };
   if (state.underlay.address) plan.snatAddress = canonicalIp(state.underlay.address);
   const mode = state.encapsulation === "SRH" ? SEG6_MODE.ENCAP : SEG6_MODE.ENCAP_RED;
@@ -286,11 +301,10 @@ export function planNode(state: NodeDesiredState, underlay: string, gateways: Un
   for (const net of state.networks) {
     // An external network has nothing on the node itself: its prefixes are paths of the networks that reach it.
     if (net.forwarding === "underlay") continue;
-    if (net.forwarding !== "routed") {
-      plan.skipped.push({ network: net.name, reason: `forwarding "${net.forwarding}" is not programmed by srv6 yet` });
-      continue;
-    }
+    // A bridged network is routed like any other to and from other networks (its subnet on its bridge,
+    // its gateway anycast on every node); plan_l2.ts adds its frames.
     planRoutedNetwork(plan, net, underlay, gateways, addRoute, nexthopTo, encapTo, bridgeOf);
+    if (net.forwarding === "bridged") planL2(plan, net, state, peerHop);
   }
 
   planNodeAccess(plan, state);
@@ -366,7 +380,8 @@ function planRoutedNetwork(
   plan.sysctls.set(`net/ipv4/conf/${br}/rp_filter`, "0");
   // Same-node delivery: over L2 where the network's pods may all reach each other, else through the node
   // (isolated ports; the bridge answers ARP and NDP for its pods, at once: no proxy delay).
-  const checked = sameNodeChecked(net);
+  // (A bridged network's pods share one L2 domain: never through the node.)
+  const checked = net.forwarding !== "bridged" && sameNodeChecked(net);
   if (checked) plan.checked.add(br);
   plan.sysctls.set(`net/ipv4/conf/${br}/proxy_arp`, checked ? "1" : "0");
   plan.sysctls.set(`net/ipv4/neigh/${br}/proxy_delay`, "0");
@@ -448,7 +463,12 @@ function planRoutedNetwork(
     const r: RuleObj = { family: fam, priority: RULE_PRIORITY_MARK, table: T, fwmark: returnMark(net.id) };
     plan.rules.set(ruleKey(r), r);
   }
-  if (net.sid && plan.bpf) {
+  if (net.forwarding === "bridged") {
+    // Its SID delivers frames into the bridge (plan_l2.ts); what other networks route to it is decapsulated
+    // with its mark and looked up in its table, both families.
+    const mark6: RuleObj = { family: 6, priority: RULE_PRIORITY_MARK, table: T, fwmark: networkMark(net.id) };
+    plan.rules.set(ruleKey(mark6), mark6);
+  } else if (net.sid && plan.bpf) {
     // The underlay's program decapsulates (End.DX4 / End.DT6) and marks; the mark picks the table, both families.
     const mark6: RuleObj = { family: 6, priority: RULE_PRIORITY_MARK, table: T, fwmark: networkMark(net.id) };
     plan.rules.set(ruleKey(mark6), mark6);
@@ -475,7 +495,7 @@ function planRoutedNetwork(
 function planNodeAccess(plan: Plan, state: NodeDesiredState): void {
   const blocks: { prefix: Prefix; text: string; id: number; table: number }[] = [];
   for (const net of state.networks) {
-    if (net.forwarding !== "routed") continue;
+    if (net.forwarding === "underlay") continue;
     for (const p of net.localPrefixes) {
       const text = canonicalPrefix(p);
       blocks.push({ prefix: Prefix.parse(text), text, id: net.id, table: tableFor(net.id) });
@@ -490,7 +510,7 @@ function planNodeAccess(plan: Plan, state: NodeDesiredState): void {
 
 function bpfPlan(state: NodeDesiredState, gateways: UnderlayGateways): BpfPlan {
   const own = state.underlay.address && state.underlay.address.includes(":") ? canonicalIp(state.underlay.address) : gateways.address6;
-  return { encap: new Map(), sids: new Map(), ...(own ? { source: own } : {}) };
+  return { encap: new Map(), sids: new Map(), l2: { nets: new Map(), fdb: new Map(), neighbors: new Map(), podPorts: new Map() }, ...(own ? { source: own } : {}) };
 }
 
 /**

@@ -232,14 +232,16 @@ t("both directions allowed with an external network: egress with SNAT and ingres
   assert.not.match(renderRuleset(plan), /ct state new drop/);
 });
 
-t("networks the srv6 plugin does not forward are reported, not programmed", () => {
+t("what the srv6 plugin does not forward is reported: l2 frames between nodes on the kernel backend", () => {
   const state = cluster.desiredState(1, [red], []);
   state.networks.push({ ...state.networks[0], name: "flat", id: 9, forwarding: "bridged" });
   // An external network has nothing of its own on a node (its prefixes are the paths of networks reaching it): not "skipped".
   state.networks.push({ ...state.networks[0], name: "corp", id: 10, type: "external", forwarding: "underlay" });
   const plan = planNode(state, "eth0");
-  assert.equal(plan.skipped, [{ network: "flat", reason: `forwarding "bridged" is not programmed by srv6 yet` }]);
-  assert.not.ok(plan.bridges.has("lb9"));
+  assert.equal(plan.skipped.map((s) => s.network), ["flat"]);
+  assert.match(plan.skipped[0].reason, /frames between nodes need the bpf backend/);
+  assert.ok(plan.bridges.has("lb9"), "the l2 network's bridge and gateway are there on the kernel backend too");
+  assert.is(plan.tunnels.size, 0, "but no tunnel port");
 });
 
 t("the ruleset is a function of the desired state alone: the same text whatever the order of networks, pods, peers and paths", () => {

@@ -40,16 +40,18 @@ export const RT_SCOPE = { UNIVERSE: 0, LINK: 253, HOST: 254 } as const;
 export const IFLA = { ADDRESS: 1, IFNAME: 3, MTU: 4, LINK: 5, MASTER: 10, LINKINFO: 18, NET_NS_FD: 28, IFALIAS: 20, AF_SPEC: 26, GROUP: 27 } as const;
 export const IFLA_INFO = { KIND: 1, DATA: 2, SLAVE_KIND: 4, SLAVE_DATA: 5 } as const;
 /** Bridge port attributes (IFLA_INFO_SLAVE_DATA of a bridge port). */
-export const IFLA_BRPORT = { ISOLATED: 33 } as const;
+export const IFLA_BRPORT = { NEIGH_SUPPRESS: 32, ISOLATED: 33 } as const;
 export const IFA = { ADDRESS: 1, LOCAL: 2, FLAGS: 8 } as const;
 export const IFA_F = { NODAD: 0x02, PERMANENT: 0x80, NOPREFIXROUTE: 0x200 } as const;
 export const FRA = { DST: 1, SRC: 2, PRIORITY: 6, FWMARK: 10, TABLE: 15, FWMASK: 16, IIFNAME: 3, PROTOCOL: 21 } as const;
 export const FR_ACT = { TO_TBL: 1 } as const;
 export const NHA = { ID: 1, GROUP: 2, BLACKHOLE: 4, OIF: 5, GATEWAY: 6, ENCAP_TYPE: 7, ENCAP: 8 } as const;
-export const NDA = { DST: 1, LLADDR: 2 } as const;
-export const NUD = { PERMANENT: 0x80 } as const;
+export const NDA = { DST: 1, LLADDR: 2, MASTER: 9, PROTOCOL: 12, FLAGS_EXT: 15 } as const;
+export const NUD = { NOARP: 0x40, PERMANENT: 0x80 } as const;
 /** Neighbour flags (ndm_flags). */
-export const NTF = { PROXY: 0x08 } as const;
+export const NTF = { PROXY: 0x08, MASTER: 0x04 } as const;
+/** NDA_FLAGS_EXT bits. */
+export const NTF_EXT = { MANAGED: 0x01 } as const;
 export const IFF_UP = 0x1;
 export const NLA_F_NESTED = 0x8000;
 
