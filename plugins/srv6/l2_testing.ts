@@ -8,7 +8,7 @@
  * const storage: TestL2Network = { name: "storage", id: 5, v4: 50, v6: 50 };
  * const s = l2DesiredState(cluster, 1, { l3: [red], l2: [storage], pods: [...] });
  */
-import type { NetworkForwarding, NodeDesiredState, PathRoute } from "../../core/mod.ts";
+import type { NetworkForwarding, NodeDesiredState, PathRoute } from "../../core/plugin/mod.ts";
 import { podMac } from "./plan.ts";
 import { TestCluster, type TestNetwork, type TestPod } from "./testing.ts";
 

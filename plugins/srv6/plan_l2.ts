@@ -30,7 +30,7 @@
  * @example
  * planL2(plan, net, state, "eth0", hopOf); // plan.tunnels.get("lt7"), plan.bpf.l2.nets.get(7)
  */
-import type { NetworkForwarding, NodeDesiredState } from "../../core/mod.ts";
+import type { NetworkForwarding, NodeDesiredState } from "../../core/plugin/mod.ts";
 import type { Plan } from "./plan.ts";
 import { bridgeMac, networkMark, podMac } from "./plan.ts";
 import { bridgeFor } from "./naming.ts";
