@@ -48,7 +48,7 @@ import {
   type RuleExtensionSet,
   type Topology,
 } from "../../core/mod.ts";
-import { interfaceName } from "../../core/controller/mod.ts";
+import { endpointMac, interfaceName } from "../../core/controller/mod.ts";
 import { formatProblem } from "../../core/resources/problem.ts";
 import { Controller } from "../controller/controller.ts";
 import { loadRuntime } from "../config/runtime.ts";
@@ -153,7 +153,7 @@ export async function planFromManifests(
           owner: request.owner,
           bindingPolicy: decision.policy,
           interface: interfaceName(key),
-          ...(opts.networkTypes.get(net?.spec?.type ?? "")?.forwarding === "bridged" ? { mac: macFor(key) } : {}),
+          ...(opts.networkTypes.get(net?.spec?.type ?? "")?.forwarding === "bridged" ? { mac: endpointMac(key) } : {}),
         },
       };
       await store.create(ep);
@@ -278,11 +278,6 @@ async function claimManifestBlocks(store: MemoryStore, resources: Resource[]): P
   }
 }
 
-/** A locally administered MAC derived from the endpoint's name, so plans are reproducible. */
-function macFor(key: string): string {
-  const n = Number.parseInt(interfaceName(key).slice(2), 16);
-  return `02:00:${[24, 16, 8, 0].map((s) => ((n >>> s) & 255).toString(16).padStart(2, "0")).join(":")}`;
-}
 
 export function registerPlan(program: Command): void {
   program

@@ -34,6 +34,7 @@ import {
   type Clock, GlobalAllocator, HostLocalAllocator, IPAddress, isLaceError, isStoreError, type Network, type NetworkBindingPolicy,
   bindPod, type NetworkEndpoint, type NetworkTypeDefinition, type NetworkTypeLookup, type Prefix, type Resource, type RuleExtensionSet, type Store, systemClock,
 } from "../../core/mod.ts";
+import { endpointMac } from "../../core/controller/mod.ts";
 import { Informer } from "../store/informer.ts";
 import { type AgentReply, CNI_ERRORS, type CniRequest, type CniResult } from "../cni/spec.ts";
 import type { NodeStateSource, PodAttachment, PodDataplane } from "./contracts.ts";
@@ -414,7 +415,10 @@ export class NodeAgent {
       mark("allocated");
 
       // 3. The endpoint (published before any apply, so the state lists it) and 4. the pod's interface.
-      const endpoint = this.endpointFor(pod, network, bindingPolicy, assignment, request.owner, hostIfname, containerId, ifname, netns, kept);
+      // A bridged network's endpoint has a MAC of its own, kept for the pod's life (a VM's, from its owner handle, wherever it runs).
+      const bridged = this.typeOf(net).forwarding === "bridged";
+      const mac = bridged ? kept?.spec?.mac ?? endpointMac(request.owner) : undefined;
+      const endpoint = this.endpointFor(pod, network, bindingPolicy, assignment, request.owner, hostIfname, containerId, ifname, netns, kept, mac);
       const gateways = assignment.addresses.map((a) => `${a.gateway}/${a.prefix.length}`);
       const publish = async () => {
         const written = existing
@@ -430,7 +434,10 @@ export class NodeAgent {
       };
       const attach = async () => {
         const fwd = this.appliedForwarding(network, gateways);
-        const attachment: PodAttachment = { netns, ifname, hostIfname, network, networkId: fwd.networkId, mtu: fwd.mtu, addresses: hostAddresses(assignment), gateways };
+        const attachment: PodAttachment = {
+          netns, ifname, hostIfname, network, networkId: fwd.networkId, mtu: fwd.mtu, addresses: podAddresses(assignment, bridged), gateways,
+          ...(mac ? { mac } : {}),
+        };
         await this.dp.attachPod(attachment);
         undo.push({ what: "detach the pod", run: () => this.dp.detachPod({ hostIfname, netns }) });
         mark("attached");
@@ -534,7 +541,7 @@ export class NodeAgent {
 
   private endpointFor(
     pod: Pod, network: string, bindingPolicy: string | null, a: Assignment, owner: string, hostIfname: string,
-    containerId: string, ifname: string, netns: string, existing: NetworkEndpoint | undefined,
+    containerId: string, ifname: string, netns: string, existing: NetworkEndpoint | undefined, mac?: string,
   ): NetworkEndpoint {
     return {
       apiVersion: "lace-cni.io/v1alpha1",
@@ -553,6 +560,7 @@ export class NodeAgent {
         owner,
         bindingPolicy,
         interface: hostIfname,
+        ...(mac ? { mac } : {}),
       },
     };
   }
@@ -723,16 +731,17 @@ function podRef(req: CniRequest): string {
 }
 
 /** l3 addresses are host routes (/32, /128); l2 addresses keep the subnet's length. */
-function hostAddresses(a: Assignment): string[] {
-  return a.addresses.map((x) => `${x.address}/${x.address.family === 4 ? 32 : 128}`);
+/** The pod's addresses with their length: host routes (/32, /128) on a routed network, the subnet's on a bridged one. */
+function podAddresses(a: Assignment, bridged: boolean): string[] {
+  return a.addresses.map((x) => `${x.address}/${bridged ? x.prefix.length : x.address.family === 4 ? 32 : 128}`);
 }
 
 function resultFor(pod: PodAttachment, a: Assignment): CniResult {
   // IPv6 pods route through the link-local gateway every network bridge carries (the srv6 plugin's).
   const gw6 = "fe80::1";
   return {
-    interfaces: [{ name: pod.hostIfname }, { name: pod.ifname, mtu: pod.mtu, sandbox: pod.netns }],
-    ips: a.addresses.map((x) => ({ address: `${x.address}/${x.address.family === 4 ? 32 : 128}`, gateway: x.address.family === 4 ? x.gateway.toString() : gw6, interface: 1 })),
+    interfaces: [{ name: pod.hostIfname }, { name: pod.ifname, mtu: pod.mtu, sandbox: pod.netns, ...(pod.mac ? { mac: pod.mac } : {}) }],
+    ips: a.addresses.map((x, i) => ({ address: pod.addresses[i] ?? `${x.address}/${x.address.family === 4 ? 32 : 128}`, gateway: x.address.family === 4 ? x.gateway.toString() : gw6, interface: 1 })),
     routes: a.addresses.map((x) => x.address.family === 4 ? { dst: "0.0.0.0/0", gw: x.gateway.toString() } : { dst: "::/0", gw: gw6 }),
     dns: {},
   };

@@ -284,6 +284,27 @@ t("DEL releases the binding of a pod being deleted, finished or gone", async () 
   await agent.stop();
 });
 
+t("ADD on an l2 network, where the dataplane forwards bridged networks: a stable MAC on the endpoint and the interface, the subnet's length", async () => {
+  const { store, dp, agent } = await setUp();
+  dp.forwarding = ["routed", "bridged"];
+  const r = await agent.handle(req("ADD", "disk-0", "c1"));
+  assert.ok(r.ok, JSON.stringify(r));
+  const ep = (await store.get<NetworkEndpoint>("NetworkEndpoint", "disk-0", "team-a"))!;
+  assert.match(ep.spec!.mac ?? "", /^02:00:([0-9a-f]{2}:){3}[0-9a-f]{2}$/, "a locally administered unicast MAC");
+  const att = dp.attached.get(hostIfnameFor("c1", "eth0"))!;
+  assert.is(att.mac, ep.spec!.mac, "the pod's interface gets the endpoint's MAC");
+  assert.ok(att.addresses[0].startsWith("10.50.0.") && att.addresses[0].endsWith("/24"), att.addresses[0]);
+  const result = r.ok ? r.result! : undefined;
+  assert.equal(result?.interfaces[1].mac, ep.spec!.mac);
+  assert.ok(result?.ips[0].address.endsWith("/24"), result?.ips[0].address);
+  // A re-created sandbox keeps the MAC (and the address).
+  await agent.handle(req("DEL", "disk-0", "c1"));
+  const again = await agent.handle(req("ADD", "disk-0", "c2"));
+  assert.ok(again.ok, JSON.stringify(again));
+  assert.is(dp.attached.get(hostIfnameFor("c2", "eth0"))!.mac, ep.spec!.mac);
+  await agent.stop();
+});
+
 t("ADD fails with our codes: no binding policy (101), an l2 network the dataplane cannot forward (103), an unknown pod (105)", async () => {
   const { store, agent } = await setUp();
   const lost = await agent.handle(req("ADD", "lost-0", "c1"));

@@ -19,9 +19,11 @@ export class RecordingDataplane implements PodDataplane {
   readonly calls: string[] = [];
   /** Set to make the next attach fail with this message. */
   failAttach?: string;
+  /** What the dataplane says it forwards. */
+  forwarding: DataplaneCapabilities["forwarding"] = ["routed"];
 
   capabilities(): Promise<DataplaneCapabilities> {
-    return Promise.resolve({ vrf: false, seg6: true, seg6local: true, nexthopObjects: true, bpf: false, overlappingSubnets: true, forwarding: ["routed"] });
+    return Promise.resolve({ vrf: false, seg6: true, seg6local: true, nexthopObjects: true, bpf: false, overlappingSubnets: true, forwarding: this.forwarding });
   }
 
   /** Set to make applies fail with this message until cleared. */
@@ -117,10 +119,15 @@ export class LocalStateSource implements NodeStateSource {
     for (const net of this.all<Network>("Network")) {
       const id = net.status?.id;
       const alloc = this.all<Allocation>("Allocation").find((a) => a.spec?.node === node && a.spec.network === net.metadata.name);
-      const blocks = (alloc?.spec?.blocks ?? []).filter((b) => !b.pending).map((b) => b.prefix);
+      // An l2 network: its subnet on every node (global IPAM); an l3 one: the node's blocks.
+      const bridged = net.spec?.type === "l2";
+      const here = this.all<NetworkEndpoint>("NetworkEndpoint").some((e) => e.spec?.node === node && e.spec.network === net.metadata.name);
+      const blocks = bridged
+        ? (here ? [net.spec?.ipv4Subnet?.prefix, net.spec?.ipv6Subnet?.prefix].filter((p): p is string => typeof p === "string") : [])
+        : (alloc?.spec?.blocks ?? []).filter((b) => !b.pending).map((b) => b.prefix);
       if (id === undefined || blocks.length === 0) continue;
       networks.push({
-        name: net.metadata.name, id, type: "l3", forwarding: "routed", anonymous: !!net.spec?.anonymous,
+        name: net.metadata.name, id, type: net.spec?.type ?? "l3", forwarding: bridged ? "bridged" : "routed", anonymous: !!net.spec?.anonymous,
         mtu: 1460, sid: `fd00:1ace:1::${id}`, sidBehavior: "decap-lookup",
         gateways: blocks.map((b) => {
           const p = Prefix.parse(b);

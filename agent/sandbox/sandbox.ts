@@ -34,8 +34,6 @@ import { alive, cniArgv, killGroup, laceArgv, run, sh, sleep, startDetached, sta
 /** Kinds the controller and the agents write: skipped when they appear in manifests. */
 const PRODUCT_WRITTEN = new Set(["Allocation", "NetworkEndpoint", "Neighbor", "FDBEntry"]);
 /** Network types whose pods the sandbox runs today (external networks get a host on the fabric instead). */
-/** Forwarding the sandbox's node dataplane runs today (bridged networks come with the l2 datapath). */
-const RUNNABLE_FORWARDING = new Set(["routed"]);
 const CNI_IFNAME = "eth0";
 
 export interface SandboxOptions {
@@ -181,6 +179,22 @@ export class Sandbox {
   /** The network types the agents load (from the sandbox's configuration). */
   private networkTypes(): Promise<NetworkTypeLookup> {
     return this.types ??= loadRuntime(this.rec.config).then((rt) => rt.networkTypes);
+  }
+
+  /**
+   * The forwarding the nodes' dataplanes carry between nodes: routed
+   * always; bridged (l2 frames) only where every agent runs the bpf backend
+   * (the kernel backend's seg6 l2encap carries no ARP).
+   */
+  private runnableForwarding(): Set<string> {
+    const nodes = Array.from({ length: this.rec.nodes }, (_, i) => this.nodeName(i + 1));
+    return new Set(nodes.every((n) => this.agentBackend(n) === "bpf") ? ["routed", "bridged"] : ["routed"]);
+  }
+
+  private notRunnableWhy(): string {
+    return this.runnableForwarding().has("bridged")
+      ? "the sandbox runs routed, bridged and external networks"
+      : "bridged (l2) networks need every node on the bpf backend; this sandbox's agents run the kernel backend";
   }
 
   private configArgs(): string[] {
@@ -366,10 +380,6 @@ export class Sandbox {
     if (objects.length) this.progress(`applied ${objects.length} object(s): ${summarize(objects)}`);
     const types = await this.networkTypes();
     const forwardingOf = (n: Network) => types.get(n.spec?.type ?? "")?.forwarding;
-    const later = objects.filter((o) => o.kind === "Network" && !RUNNABLE_FORWARDING.has(forwardingOf(o as Network) ?? "") && forwardingOf(o as Network) !== "underlay");
-    if (later.length) {
-      this.progress(`not run yet (the sandbox runs routed networks and external ones; bridged networks come in a later issue): ${later.map((n) => `${n.metadata.name} (${(n as Network).spec?.type})`).join(", ")}: their pods are not started and paths to them are not tested`);
-    }
     await this.addExternalHosts();
     if (this.standIn) await this.assignIdsAndLocators();
     if (pods.length) {
@@ -377,6 +387,12 @@ export class Sandbox {
       await this.waitForAgents();
       const backends = Array.from({ length: this.rec.nodes }, (_, i) => this.nodeName(i + 1)).map((n) => `${n} ${this.agentBackend(n) ?? "?"}`);
       this.progress(`dataplane backends: ${backends.join(", ")}`);
+      // What runs depends on the backends the agents chose, known once they are ready.
+      const runnable = this.runnableForwarding();
+      const later = objects.filter((o) => o.kind === "Network" && !runnable.has(forwardingOf(o as Network) ?? "") && forwardingOf(o as Network) !== "underlay");
+      if (later.length) {
+        this.progress(`not run (${this.notRunnableWhy()}): ${later.map((n) => `${n.metadata.name} (${(n as Network).spec?.type})`).join(", ")}: their pods are not started and paths to them are not tested`);
+      }
     }
     for (const p of pods) await this.addPod(p);
     return { skipped };
@@ -505,8 +521,8 @@ export class Sandbox {
     if (!network || !net) {
       record.reason = why ?? `network "${network}" does not exist`;
       record.failed = true;
-    } else if (!RUNNABLE_FORWARDING.has((await this.networkTypes()).get(net.spec?.type ?? "")?.forwarding ?? "")) {
-      record.reason = `network "${network}" is ${net.spec?.type}: the node dataplane runs routed networks only for now (${net.spec?.type} comes in a later issue)`;
+    } else if (!this.runnableForwarding().has((await this.networkTypes()).get(net.spec?.type ?? "")?.forwarding ?? "")) {
+      record.reason = `network "${network}" is ${net.spec?.type}: ${this.notRunnableWhy()}`;
     } else {
       const netns = this.podNs(namespace, name);
       sh("ip", ["netns", "add", netns]);

@@ -8,5 +8,5 @@
  * builder.onChange((_node, state) => dataplane.apply(state));
  */
 export { DesiredStateBuilder, type DesiredStateBuilderOptions, type StateListener } from "./builder.ts";
-export { DEFAULT_UNDERLAY_MTU, interfaceName, mtuFor, sidFor } from "./naming.ts";
+export { DEFAULT_UNDERLAY_MTU, endpointMac, interfaceName, mtuFor, sidFor } from "./naming.ts";
 export { cutAround } from "./prefix_cut.ts";

@@ -42,3 +42,17 @@ export function interfaceName(key: string): string {
   }
   return `lc${(h >>> 0).toString(16).padStart(8, "0")}`;
 }
+
+/**
+ * A stable, locally administered unicast MAC for an endpoint of a bridged
+ * network, from its owner handle (a pod's UID, or `lace-cni.io/owner`: a
+ * VM keeps its MAC wherever it runs). The same key always gives the same MAC.
+ *
+ * @example
+ * endpointMac("vm-disk-0"); // "02:00:…" (four bytes of FNV-1a)
+ */
+export function endpointMac(key: string): string {
+  const n = Number.parseInt(interfaceName(key).slice(2), 16);
+  return `02:00:${[24, 16, 8, 0].map((s) => ((n >>> s) & 255).toString(16).padStart(2, "0")).join(":")}`;
+}
+
