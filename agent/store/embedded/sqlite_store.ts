@@ -281,14 +281,8 @@ export class SqliteStore implements Store {
   }
 
   private openBatch(): Batch {
-    let resolve!: () => void;
-    let reject!: (e: unknown) => void;
-    const done = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
     // A batch nobody waits for must not become an unhandled rejection.
-    done.catch(() => {});
+    const { promise: done, resolve, reject } = settledLater();
     this.db.exec("BEGIN");
     const batch: Batch = { startRv: this.rv, startCompacted: this.compacted, notices: [], done, resolve, reject };
     this.batch = batch;
@@ -429,14 +423,8 @@ export class SqliteStore implements Store {
   }
 
   watch<T extends Resource>(kind: string, options: WatchOptions & { labelSelector?: string }, onEvent: (e: WatchEvent<T>) => void): Watch {
-    let resolve!: () => void;
-    let reject!: (e: unknown) => void;
-    const done = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
     // A caller that never awaits `done` must not crash the process on a rejection.
-    done.catch(() => {});
+    const { promise: done, resolve, reject } = settledLater();
     let unsubscribe = () => {};
     try {
       unsubscribe = this.subscribe(
@@ -730,4 +718,21 @@ function randomSuffix(): string {
   return Array.from(bytes, (b) => SUFFIX_ALPHABET[b % SUFFIX_ALPHABET.length]).join("");
 }
 
-
+/**
+ * A promise with its resolve and reject, whose rejection is never
+ * unhandled (a caller may not wait for it).
+ *
+ * @example
+ * const { promise, resolve } = settledLater();
+ * resolve(); // promise fulfils
+ */
+function settledLater(): { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => {});
+  return { promise, resolve, reject };
+}
