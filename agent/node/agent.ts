@@ -36,6 +36,7 @@ import {
 } from "../../core/mod.ts";
 import { endpointMac } from "../../core/controller/mod.ts";
 import { Informer } from "../store/informer.ts";
+import { L2Learner } from "./l2_learning.ts";
 import { type AgentReply, CNI_ERRORS, type CniRequest, type CniResult } from "../cni/spec.ts";
 import type { NodeStateSource, PodAttachment, PodDataplane } from "./contracts.ts";
 import type { AgentMetrics } from "./metrics.ts";
@@ -78,6 +79,8 @@ export interface NodeAgentOptions {
   metrics?: AgentMetrics;
   /** The time a detached endpoint records. Default: the system clock. */
   clock?: Clock;
+  /** l2 learning: how often the dataplane's sightings are read (ms; 0: never), and how long a silent learned entry lives. */
+  learning?: { everyMs?: number; ageMs?: number };
 }
 
 /** The host-side interface name of an attachment: stable, unique, at most 15 characters. */
@@ -122,6 +125,11 @@ export class NodeAgent {
   private forwarding?: Set<string>;
   private applyTimer?: ReturnType<typeof setTimeout>;
   private retryTimer?: ReturnType<typeof setTimeout>;
+  private learnTimer?: ReturnType<typeof setInterval>;
+  private readonly learner: L2Learner;
+  private readonly learnEveryMs: number;
+  private learning = false;
+  private lastExpiry = 0;
   private stopped = false;
 
   constructor(opts: NodeAgentOptions) {
@@ -130,6 +138,8 @@ export class NodeAgent {
     this.dp = opts.dataplane;
     this.states = opts.states;
     this.types = opts.networkTypes;
+    this.learner = new L2Learner(opts.store, opts.node, { ageMs: opts.learning?.ageMs, clock: opts.clock });
+    this.learnEveryMs = opts.learning?.everyMs ?? 100;
     this.blocks = opts.blocks ?? new BlockAllocator(opts.store);
     this.log = opts.log ?? silent;
     this.metrics = opts.metrics;
@@ -157,6 +167,29 @@ export class NodeAgent {
     // A failed first apply is retried (and reported by STATUS); the agent keeps serving.
     await this.requestApply().catch(() => undefined);
     await this.removeStrayPorts();
+    if (this.dp.sightings && this.learnEveryMs > 0) this.learnTimer = setInterval(() => void this.learn(), this.learnEveryMs);
+  }
+
+  /**
+   * One round of l2 learning: what the dataplane saw becomes learned
+   * Neighbor and FDBEntry resources (l2_learning.ts); now and then, this
+   * node's silent learned entries age out. Rounds never overlap.
+   */
+  async learn(): Promise<void> {
+    if (this.learning || this.stopped || !this.dp.sightings) return;
+    this.learning = true;
+    try {
+      const seen = await this.dp.sightings();
+      if (seen.length) await this.learner.observe(seen);
+      if (this.clock.now() - this.lastExpiry >= this.learner.ageMs / 10) {
+        this.lastExpiry = this.clock.now();
+        await this.learner.expire();
+      }
+    } catch (e) {
+      this.log.warn({ err: (e as Error).message }, "l2 learning round failed; the next one retries");
+    } finally {
+      this.learning = false;
+    }
   }
 
   /**
@@ -188,7 +221,8 @@ export class NodeAgent {
     for (const i of this.informers) i.stop();
     clearTimeout(this.applyTimer);
     clearTimeout(this.retryTimer);
-    this.applyTimer = this.retryTimer = undefined;
+    clearInterval(this.learnTimer);
+    this.applyTimer = this.retryTimer = this.learnTimer = undefined;
     this.stopped = true;
     await this.detached();
     await this.applyChain;

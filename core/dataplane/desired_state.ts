@@ -258,4 +258,11 @@ export interface PodDataplane extends Dataplane {
   podPorts(): Promise<string[]>;
   /** The datapath's packet counters by event, where it keeps any (exported as metrics). */
   counters?(): Record<string, number> | undefined;
+  /**
+   * What the datapath saw on bridged networks since the last call: MACs
+   * (and addresses) that no endpoint of ours has. The agent writes them as
+   * learned Neighbor and FDBEntry resources. A dataplane that does not
+   * learn leaves it out.
+   */
+  sightings?(): Promise<{ network: string; mac: string; ip?: string }[]>;
 }

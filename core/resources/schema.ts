@@ -374,6 +374,7 @@ const neighborSpec: OpenAPISchema = {
     ip: ipAddress("The address"),
     mac: mac("The MAC the address resolves to"),
     source: learnSource,
+    lastSeen: { type: "string", format: "date-time", description: "Learned entries: when the datapath last saw the address; silent ones age out" },
   },
 };
 
@@ -386,6 +387,7 @@ const fdbEntrySpec: OpenAPISchema = {
     node: objectName("The node the MAC lives behind"),
     source: learnSource,
     sequence: { type: "integer", description: "Mobility sequence number: a move carries a higher one", minimum: 0 },
+    lastSeen: { type: "string", format: "date-time", description: "Learned entries: when the datapath last saw the MAC; silent ones age out" },
   },
 };
 

@@ -126,9 +126,7 @@ const networkEndpoint = (r: Obj, report: ProblemReporter): void => {
     });
   }
   checkUnicastMac(spec.mac, "spec.mac", report);
-  if (typeof spec.detachedAt === "string" && !RFC3339.test(spec.detachedAt)) {
-    report("spec.detachedAt", `expected an RFC 3339 time such as 2026-12-06T18:00:00Z, got "${spec.detachedAt}"`);
-  }
+  checkTime(spec.detachedAt, "spec.detachedAt", report);
 };
 
 /** An RFC 3339 date-time (OpenAPI's `date-time`), as the API server checks it. */
@@ -139,13 +137,19 @@ const neighbor = (r: Obj, report: ProblemReporter): void => {
   if (!spec) return;
   if (typeof spec.ip === "string") checkAddress(spec.ip, "spec.ip", report);
   checkUnicastMac(spec.mac, "spec.mac", report);
+  checkTime(spec.lastSeen, "spec.lastSeen", report);
 };
 
 const fdbEntry = (r: Obj, report: ProblemReporter): void => {
   const spec = specOf(r);
   if (!spec) return;
   checkUnicastMac(spec.mac, "spec.mac", report);
+  checkTime(spec.lastSeen, "spec.lastSeen", report);
 };
+
+function checkTime(value: unknown, path: string, report: ProblemReporter): void {
+  if (typeof value === "string" && !RFC3339.test(value)) report(path, `expected an RFC 3339 time such as 2026-12-06T18:00:00Z, got "${value}"`);
+}
 
 const bindingPolicy = (r: Obj, report: ProblemReporter): void => {
   const spec = specOf(r);

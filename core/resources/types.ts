@@ -178,6 +178,8 @@ export interface NeighborSpec {
   ip: string;
   mac: string;
   source: LearnSource;
+  /** Learned entries: when the datapath last saw the address (RFC 3339); silent ones age out. */
+  lastSeen?: string;
 }
 
 /** IP → MAC in an `l2` network. */
@@ -190,6 +192,8 @@ export interface FDBEntrySpec {
   source: LearnSource;
   /** Mobility sequence number: a move carries a higher one. */
   sequence?: number;
+  /** Learned entries: when the datapath last saw the MAC (RFC 3339); silent ones age out. */
+  lastSeen?: string;
 }
 
 /** MAC → node in an `l2` network. */

@@ -84,6 +84,16 @@ export class Srv6PodDataplane implements PodDataplane {
     return this.dp.detachPod(pod);
   }
 
+  /** What the l2 datapath learned since the last call (bpf backend; none on the kernel backend). */
+  async sightings(): Promise<{ network: string; mac: string; ip?: string }[]> {
+    try {
+      return (await this.dp.l2Sightings()).map(({ network, mac, ip }) => ({ network, mac, ...(ip ? { ip } : {}) }));
+    } catch {
+      // Nothing loadable (yet): nothing learned.
+      return [];
+    }
+  }
+
   /** The bpf datapath's packet counters; undefined on the kernel backend. */
   counters(): Record<string, number> | undefined {
     try {
