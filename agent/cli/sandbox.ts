@@ -119,4 +119,22 @@ export function registerSandbox(program: Command): void {
       const { defaultDir, Sandbox } = await import("../sandbox/sandbox.ts");
       console.log(Sandbox.downFromRecord(defaultDir(prefix)) ? "lace sandbox: torn down" : "lace sandbox: no sandbox is up");
     });
+  sandbox
+    .command("migrate <pod>")
+    .description("Move a running pod of an l2 network to another node live (same MAC and addresses), under a 10 ms ping from another endpoint of its network; prints the pings lost and how long no reply came")
+    .requiredOption("--to <node>", "the node to move it to")
+    .option("--json", "end with one JSON object {pod, from, to, lost, convergenceMs}")
+    .action(async (podArg: string, o: { to: string; json?: boolean }, cmd: Command) => {
+      requireRoot();
+      const [namespace, name, ...rest] = podArg.split("/");
+      if (!namespace || !name || rest.length) throw new Error(`<pod>: expected namespace/name, got "${podArg}"`);
+      // `--json` and `--prefix` are also options of `sandbox` itself, which takes them first.
+      const { prefix, json } = cmd.optsWithGlobals<{ prefix?: string; json?: boolean }>();
+      const { defaultDir, Sandbox } = await import("../sandbox/sandbox.ts");
+      const sb = Sandbox.open(defaultDir(prefix), (line) => console.error(`lace sandbox: ${line}`));
+      if (!sb) throw new Error("lace sandbox migrate: no sandbox is up (start one with `lace sandbox --keep`)");
+      const r = await sb.migrate(namespace, name, o.to);
+      console.error(`lace sandbox: ${r.pod} moved from ${r.from} to ${r.to}: ${r.lost} ping(s) lost, ${r.convergenceMs} ms without a reply`);
+      if (o.json || json) console.log(JSON.stringify(r));
+    });
 }

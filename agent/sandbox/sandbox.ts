@@ -17,7 +17,7 @@
  * await sb.down();
  */
 import { randomBytes } from "node:crypto";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import {
@@ -671,6 +671,77 @@ export class Sandbox {
       }
     }
     teardown(this.rec);
+  }
+
+  /** Opens the sandbox recorded in `dir` (left up with `--keep`); undefined when none is. */
+  static open(dir = defaultDir(), progress: (line: string) => void = () => undefined): Sandbox | undefined {
+    const file = join(dir, "sandbox.json");
+    if (!existsSync(file)) return undefined;
+    const sb = new Sandbox(JSON.parse(readFileSync(file, "utf8")) as SandboxRecord, progress);
+    for (const p of sb.rec.pods ?? []) sb.pods.set(`${p.namespace}/${p.name}`, p);
+    return sb;
+  }
+
+  /**
+   * Moves a running pod of a bridged (l2) network to another node while it
+   * runs, as a VM's live migration does: the pod comes up on `to` with the
+   * same MAC and addresses (its binding is kept: CNI ADD there takes the
+   * endpoint over), announces itself from there as a guest does, and its
+   * old sandbox goes (CNI DEL on the old node). A ping every 10 ms from
+   * another endpoint of the network runs throughout; the result says how
+   * many were lost and for how long no reply came.
+   */
+  async migrate(namespace: string, name: string, to: string): Promise<{ pod: string; from: string; to: string; lost: number; convergenceMs: number }> {
+    const key = `${namespace}/${name}`;
+    const p = this.pods.get(key);
+    if (!p || p.state !== "running" || !p.netns || !p.containerId) throw new Error(`Cannot migrate ${key}: no running pod of that name in this sandbox`);
+    const nodes = Array.from({ length: this.rec.nodes }, (_, i) => this.nodeName(i + 1));
+    if (!nodes.includes(to)) throw new Error(`Cannot migrate ${key}: --to: expected one of ${nodes.join(", ")}, got "${to}"`);
+    if (to === p.node) throw new Error(`Cannot migrate ${key}: it already runs on ${to}`);
+    const net = p.network ? await this.store.get<Network>("Network", p.network) : undefined;
+    const forwarding = (await this.networkTypes()).get(net?.spec?.type ?? "")?.forwarding;
+    if (forwarding !== "bridged") {
+      throw new Error(`Cannot migrate ${key}: only pods of bridged (l2) networks keep their addresses on another node; network "${p.network}" forwards ${forwarding ?? "nothing"}`);
+    }
+    const probe = this.listPods().find((q) => q !== p && q.state === "running" && q.network === p.network && q.netns);
+    if (!probe) throw new Error(`Cannot migrate ${key}: no other running pod of network "${p.network}" to ping it from`);
+    const target = p.addresses.find((a) => !a.includes(":")) ?? p.addresses[0];
+    const pod = await this.store.get<Resource>("Pod", name, namespace);
+    if (!pod) throw new Error(`Cannot migrate ${key}: its Pod object is gone`);
+
+    const pinger = spawn("ip", ["netns", "exec", probe.netns!, "ping", "-n", "-D", "-O", "-i", "0.01", "-W", "1", target], { stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    pinger.stdout.on("data", (d) => (out += d));
+    const ended = new Promise<void>((r) => pinger.on("close", () => r()));
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      // The target side: a new sandbox of the same pod on `to`.
+      const moved: SandboxPod = { ...p, node: to, netns: `${p.netns}-m${Date.now().toString(36)}`, containerId: randomBytes(16).toString("hex") };
+      sh("ip", ["netns", "add", moved.netns!]);
+      const r = await this.cni("ADD", to, this.podEnv(moved, pod.metadata.uid ?? ""));
+      if (r.status !== 0) {
+        sh("ip", ["netns", "del", moved.netns!]);
+        throw new Error(`Cannot migrate ${key}: CNI ADD on ${to} failed: ${r.raw.trim()}`);
+      }
+      // The guest announces itself from its new place (a VM sends a gratuitous ARP or any packet).
+      void run(["ip", "netns", "exec", moved.netns!, "ping", "-n", "-c", "1", "-W", "1", probe.addresses.find((a) => !a.includes(":")) ?? probe.addresses[0]], { timeoutMs: 3000 });
+      // The source side goes.
+      await this.cni("DEL", p.node, this.podEnv(p, pod.metadata.uid ?? ""));
+      sh("ip", ["netns", "del", p.netns!]);
+      this.pods.set(key, moved);
+      this.save();
+      await new Promise((r) => setTimeout(r, 2000));
+    } finally {
+      pinger.kill("SIGINT");
+      await ended;
+    }
+    const sent = Number(/(\d+) packets transmitted/.exec(out)?.[1] ?? 0);
+    const received = Number(/(\d+) received/.exec(out)?.[1] ?? 0);
+    const times = [...out.matchAll(/^\[(\d+\.\d+)\] \d+ bytes from/gm)].map((m) => Number(m[1]) * 1000);
+    let gap = 0;
+    for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i] - times[i - 1]);
+    if (sent === 0 || times.length === 0) throw new Error(`Cannot measure the migration of ${key}: the ping from ${probe.namespace}/${probe.name} got no reply at all`);
+    return { pod: key, from: p.node, to, lost: sent - received, convergenceMs: Math.round(gap) };
   }
 
   /** Tears down the sandbox recorded in `dir` (`lace sandbox down`). Returns false when there was none. */
