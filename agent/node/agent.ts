@@ -138,7 +138,10 @@ export class NodeAgent {
     this.dp = opts.dataplane;
     this.states = opts.states;
     this.types = opts.networkTypes;
-    this.learner = new L2Learner(opts.store, opts.node, { ageMs: opts.learning?.ageMs, clock: opts.clock });
+    this.learner = new L2Learner(opts.store, opts.node, {
+      ageMs: opts.learning?.ageMs, clock: opts.clock,
+      onFlap: (network, mac, node, until) => this.log.warn({ network, mac, node, until }, "a MAC flaps between nodes: frozen where it is"),
+    });
     this.learnEveryMs = opts.learning?.everyMs ?? 100;
     this.blocks = opts.blocks ?? new BlockAllocator(opts.store);
     this.log = opts.log ?? silent;

@@ -5,7 +5,9 @@
  * FDBEntry (MAC → node) resources with `source: learned`, so every node's
  * datapath follows them. A MAC seen here that lived on another node moves
  * here with a higher sequence number (the new location wins everywhere);
- * an entry of this node that stays silent for `ageMs` is removed.
+ * a MAC that moves more often than the flap limit is frozen where it is
+ * for a hold time (and the agent is told); an entry of this node that
+ * stays silent for `ageMs` is removed.
  *
  * Static entries (a pod's own MAC and addresses, from its NetworkEndpoint)
  * are never learned over, moved or aged.
@@ -27,7 +29,11 @@ export interface L2Sighting {
 export interface L2LearnerOptions {
   /** How long a learned entry of this node lives without a sighting. Default 5 minutes. */
   ageMs?: number;
+  /** A MAC that moves more than `moves` times within `windowMs` is frozen where it is for `holdMs`. Default 5 in 10 s, held 60 s. */
+  flap?: { moves?: number; windowMs?: number; holdMs?: number };
   clock?: Clock;
+  /** Told when a MAC is frozen for flapping (the agent logs it). */
+  onFlap?: (network: string, mac: string, node: string, until: string) => void;
 }
 
 const API = "lace-cni.io/v1alpha1";
@@ -40,10 +46,14 @@ export function l2EntryName(network: string, key: string): string {
 export class L2Learner {
   readonly ageMs: number;
   private readonly clock: Clock;
+  private readonly flap: { moves: number; windowMs: number; holdMs: number };
+  private readonly onFlap?: L2LearnerOptions["onFlap"];
 
   constructor(private readonly store: Store, private readonly node: string, options: L2LearnerOptions = {}) {
     this.ageMs = options.ageMs ?? 300_000;
     this.clock = options.clock ?? systemClock;
+    this.flap = { moves: options.flap?.moves ?? 5, windowMs: options.flap?.windowMs ?? 10_000, holdMs: options.flap?.holdMs ?? 60_000 };
+    this.onFlap = options.onFlap;
   }
 
   /** Writes what the sightings teach; returns how many resources it created or changed. */
@@ -94,10 +104,23 @@ export class L2Learner {
     if (have.spec.node === this.node && !this.needsRefresh(have.spec.lastSeen)) return 0;
     // Seen here: here it lives. A move carries the next sequence number, so every node takes the new place.
     const moved = have.spec.node !== this.node;
+    if (!moved) {
+      return this.write(() => this.store.update<FDBEntry>({ ...have, spec: { ...have.spec!, lastSeen: now } }));
+    }
+    // A MAC that flaps between nodes is frozen where it is for a while, instead of ping-ponging.
+    if (have.spec.frozenUntil && Date.parse(have.spec.frozenUntil) > this.clock.now()) return 0;
+    const recent = [...(have.spec.recentMoves ?? []).filter((t) => Date.parse(t) > this.clock.now() - this.flap.windowMs), now];
+    if (recent.length > this.flap.moves) {
+      const until = new Date(this.clock.now() + this.flap.holdMs).toISOString();
+      const wrote = await this.write(() => this.store.update<FDBEntry>({ ...have, spec: { ...have.spec!, recentMoves: recent.slice(-32), frozenUntil: until } }));
+      if (wrote) this.onFlap?.(network, mac, have.spec.node, until);
+      return wrote;
+    }
+    const { frozenUntil: _expired, ...spec } = have.spec;
     return this.write(() => this.store.update<FDBEntry>({
       ...have,
       metadata: { ...have.metadata, labels: { ...have.metadata.labels, "lace-cni.io/node": this.node } },
-      spec: { ...have.spec!, node: this.node, sequence: (have.spec!.sequence ?? 0) + (moved ? 1 : 0), lastSeen: now },
+      spec: { ...spec, node: this.node, sequence: (have.spec!.sequence ?? 0) + 1, lastSeen: now, recentMoves: recent.slice(-32) },
     }));
   }
 

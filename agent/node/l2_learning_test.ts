@@ -61,4 +61,27 @@ t("this node's learned entries age out when silent; other nodes' and static ones
   assert.is(await there.expire(), 2);
 });
 
+t("a MAC that flaps between nodes is frozen where it is for the hold time, then moves again", async () => {
+  const store = new MemoryStore();
+  const clock = new ManualClock(Date.parse("2026-12-06T20:00:00Z"));
+  const flaps: string[] = [];
+  const at = (node: string) => new L2Learner(store, node, { clock, flap: { moves: 3, windowMs: 10_000, holdMs: 30_000 }, onFlap: (_n, mac, where) => flaps.push(`${mac}@${where}`) });
+  await at("node-1").observe([{ network: "storage", mac: MAC }]);
+  for (const node of ["node-2", "node-1", "node-2"]) {
+    clock.advance(500);
+    await at(node).observe([{ network: "storage", mac: MAC }]);
+  }
+  assert.equal([(await fdb(store))?.node, (await fdb(store))?.sequence], ["node-2", 3], "three moves are allowed");
+  clock.advance(500);
+  assert.is(await at("node-1").observe([{ network: "storage", mac: MAC }]), 1, "the fourth within the window freezes it");
+  assert.equal(flaps, [`${MAC}@node-2`]);
+  assert.is((await fdb(store))?.node, "node-2", "frozen where it was");
+  assert.is((await fdb(store))?.frozenUntil, "2026-12-06T20:00:32.000Z");
+  clock.advance(1_000);
+  assert.is(await at("node-1").observe([{ network: "storage", mac: MAC }]), 0, "moves are ignored while frozen");
+  clock.advance(30_000);
+  await at("node-1").observe([{ network: "storage", mac: MAC }]);
+  assert.equal([(await fdb(store))?.node, (await fdb(store))?.sequence, (await fdb(store))?.frozenUntil], ["node-1", 4, undefined], "after the hold, it moves again");
+});
+
 t.run();

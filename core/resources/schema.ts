@@ -388,6 +388,11 @@ const fdbEntrySpec: OpenAPISchema = {
     source: learnSource,
     sequence: { type: "integer", description: "Mobility sequence number: a move carries a higher one", minimum: 0 },
     lastSeen: { type: "string", format: "date-time", description: "Learned entries: when the datapath last saw the MAC; silent ones age out" },
+    recentMoves: {
+      type: "array", description: "Learned entries: when the MAC moved between nodes lately (flap detection)", maxItems: 32,
+      items: { type: "string", format: "date-time" },
+    },
+    frozenUntil: { type: "string", format: "date-time", description: "A flapping MAC stays where it is until then: moves are ignored" },
   },
 };
 

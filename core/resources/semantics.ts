@@ -145,6 +145,8 @@ const fdbEntry = (r: Obj, report: ProblemReporter): void => {
   if (!spec) return;
   checkUnicastMac(spec.mac, "spec.mac", report);
   checkTime(spec.lastSeen, "spec.lastSeen", report);
+  checkTime(spec.frozenUntil, "spec.frozenUntil", report);
+  if (Array.isArray(spec.recentMoves)) spec.recentMoves.forEach((t, i) => checkTime(t, `spec.recentMoves[${i}]`, report));
 };
 
 function checkTime(value: unknown, path: string, report: ProblemReporter): void {

@@ -194,6 +194,10 @@ export interface FDBEntrySpec {
   sequence?: number;
   /** Learned entries: when the datapath last saw the MAC (RFC 3339); silent ones age out. */
   lastSeen?: string;
+  /** Learned entries: when the MAC moved between nodes lately (flap detection). */
+  recentMoves?: string[];
+  /** A flapping MAC stays where it is until then (RFC 3339): moves are ignored. */
+  frozenUntil?: string;
 }
 
 /** MAC → node in an `l2` network. */
