@@ -402,6 +402,29 @@ t("CHECK succeeds for an attached pod and fails with 104 once it is gone", async
   await agent.handle(req("DEL", "api-0", "c1"));
   const gone = await agent.handle(req("CHECK", "api-0", "c1"));
   assert.is(gone.ok ? 0 : gone.code, CNI_ERRORS.CHECK_FAILED);
+  assert.match(gone.ok ? "" : gone.msg, /No attachment of container c1/);
+  await agent.stop();
+});
+
+t("CHECK reads the attachment from the watch cache, from the store when the cache does not hold it, and fails after DEL", async () => {
+  const { store, agent } = await setUp();
+  await agent.handle(req("ADD", "api-0", "c1"));
+  await settle();
+  const reads: string[] = [];
+  const get = store.get.bind(store);
+  store.get = ((kind: string, name: string, ns?: string) => {
+    reads.push(kind);
+    return get(kind, name, ns);
+  }) as typeof store.get;
+  assert.equal(await agent.handle(req("CHECK", "api-0", "c1")), { ok: true });
+  assert.equal(reads, [], "no store read: the cache holds the endpoint");
+  // Another container of the pod: the cached endpoint is not its attachment, the store decides.
+  const other = await agent.handle(req("CHECK", "api-0", "c2"));
+  assert.is(other.ok ? 0 : other.code, CNI_ERRORS.CHECK_FAILED);
+  assert.equal(reads, ["NetworkEndpoint"]);
+  await agent.handle(req("DEL", "api-0", "c1"));
+  const gone = await agent.handle(req("CHECK", "api-0", "c1"));
+  assert.is(gone.ok ? 0 : gone.code, CNI_ERRORS.CHECK_FAILED);
   await agent.stop();
 });
 
