@@ -158,6 +158,8 @@ try {
   const why = i < PODS ? ` (of ${PODS}: the ${POD_BUDGET_MS / 1000} s budget ran out; each pod costs a sandbox ADD plus a prober start on a shared 2-core machine)` : "";
   console.log(`\npod ADD on ${A} → first ping reply from ${B}, ${podMs.length} pods${why}${failed ? `, ${failed} never answered within 5 s (counted as 5000)` : ""} (ms):`);
   console.log(`  p50 ${f(percentile(podMs, 50))}  p90 ${f(percentile(podMs, 90))}  p99 ${f(percentile(podMs, 99))}  max ${f(percentile(podMs, 100))}`);
+  const slow = podMs.map((ms, k) => [k, ms] as const).filter(([, ms]) => ms > 20);
+  console.log(`  over 20 ms: ${slow.length} pods (${slow.map(([k, ms]) => `p${k} ${f(ms)}`).join(", ")})`);
   console.log(`  the ${newBlockMs.length} ADDs that opened a new /26 block on ${A}: ${newBlockMs.map(f).join(", ")}`);
   console.log(`  of which the prober's own start (nsenter + ping to a reachable pod): p50 ${f(percentile(floor, 50))}, p99 ${f(percentile(floor, 99))}`);
 
