@@ -119,6 +119,8 @@ export class NodeAgent {
   private applyChain: Promise<void> = Promise.resolve();
   private queuedApply?: Promise<void>;
   private forwarding?: Set<string>;
+  /** An apply of the dataplane is under way (its state was taken before it started). */
+  private applying = false;
   private applyTimer?: ReturnType<typeof setTimeout>;
   private retryTimer?: ReturnType<typeof setTimeout>;
   private stopped = false;
@@ -299,6 +301,7 @@ export class NodeAgent {
       return;
     }
     const t0 = performance.now();
+    this.applying = true;
     try {
       const report = await this.dp.apply(state);
       this.applied = true;
@@ -317,6 +320,8 @@ export class NodeAgent {
         }, 1000);
       }
       throw e;
+    } finally {
+      this.applying = false;
     }
   }
 
@@ -458,7 +463,10 @@ export class NodeAgent {
         attachment = await attach();
       }
       // The next apply lists the endpoint (attach already allowed its source addresses): it need not delay the pod.
-      this.applySoon();
+      // An apply in flight now was planned without this pod and rewrites what attach allowed (its source
+      // addresses in the bridge ruleset): the one after it must follow at once, not after the gathering delay.
+      if (this.applying) void this.requestApply().catch(() => undefined);
+      else this.applySoon();
       this.phases.set(req, phases);
       return { ok: true, result: resultFor(attachment, assignment) };
     } catch (e) {
