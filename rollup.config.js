@@ -1,4 +1,4 @@
-// Bundles lace-cni for Node.js into dist/:
+// Bundles lace-cni for Node.js into dist/ (dist/lace-cni, the CNI executable, is compiled C: see the end):
 //   dist/lace.js            the `lace` command line (agent/cli/main.ts), run by bin/lace.js
 //   dist/lace-core.js       the core library (`lace-cni`: core/mod.ts)
 //   dist/lace-plugin.js     what plugin authors import as `lace-cni/plugin` (core/plugin/mod.ts): the plugin
@@ -9,7 +9,7 @@
 // registry). Shared chunks stay at the top of dist/ because the loader finds
 // the built-ins relative to its own chunk (`./plugins/<name>.js`).
 // Our own code is bundled; every package and `node:` builtin stays external.
-import { chmodSync, existsSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { isAbsolute } from "node:path";
 import esbuild from "rollup-plugin-esbuild";
 import json from "@rollup/plugin-json";
@@ -62,19 +62,7 @@ const laceBuild = {
   },
 };
 
-// The CNI plugin executable: one self-contained file importing only node:
-// builtins, so it can be copied into a CNI bin dir alone and starts fast
-// (it runs once per pod start). A separate build, so no chunk is shared.
-const cniBuild = {
-  input: { "lace-cni": "agent/cni/main.ts" },
-  external: (id) => id.startsWith("node:"),
-  plugins: [
-    esbuild({ target: "node20", tsconfig: "tsconfig.json", minify: true }),
-    // Executable, so it can be copied into a CNI bin dir as is.
-    { name: "executable", writeBundle: (opts, bundle) => Object.keys(bundle).forEach((f) => chmodSync(`${opts.dir}/${f}`, 0o755)) },
-  ],
-  // CommonJS: Node.js starts it a few milliseconds sooner than an ES module (no module loader).
-  output: { dir: "dist", format: "cjs", entryFileNames: "[name].cjs", banner: "#!/usr/bin/env node" },
-};
-
-export default [laceBuild, cniBuild];
+// The CNI plugin executable is not bundled here: it is C (agent/cni/shim/lace-cni.c,
+// compiled by agent/cni/shim/build.sh), because a JavaScript runtime's start-up alone
+// is above the latency budget of a CNI call.
+export default laceBuild;

@@ -1,7 +1,9 @@
 /**
  * The agent's end of the CNI socket: a unix socket only root can open
- * (socket 0600 in a directory 0700) that reads one JSON request line from
- * the `lace-cni` executable and answers one JSON reply.
+ * (socket 0600 in a directory 0700). The `lace-cni` executable
+ * (agent/cni/shim/lace-cni.c) writes one JSON line per invocation,
+ * `{"env":{"CNI_COMMAND":"ADD",...},"stdin":"<config>"}`; the server answers
+ * `<exit status>\n<stdout>` and closes, and the executable prints that.
  *
  * @example
  * const server = await CniServer.listen("/run/lace/cni.sock", (req) => agent.handle(req));
@@ -10,9 +12,16 @@
 import { chmodSync, mkdirSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
-import { type AgentReply, CNI_ERRORS, type CniRequest } from "./spec.ts";
+import { answerInvocation, type CniHandler, type InvocationAnswer } from "./invocation.ts";
+import { CNI_ERRORS, cniError } from "./spec.ts";
 
-export type CniHandler = (request: CniRequest) => Promise<AgentReply>;
+export type { CniHandler } from "./invocation.ts";
+
+/** One forwarded invocation, as the executable writes it. */
+interface Forwarded {
+  env: Record<string, string>;
+  stdin: string;
+}
 
 export class CniServer {
   private readonly open = new Set<Socket>();
@@ -52,17 +61,17 @@ export class CniServer {
       const nl = buf.indexOf("\n");
       if (nl < 0 || done) return;
       done = true;
-      let request: CniRequest;
+      const answer = (a: InvocationAnswer) => conn.end(`${a.exitCode}\n${a.stdout}`);
+      let fwd: Forwarded;
       try {
-        request = JSON.parse(buf.slice(0, nl)) as CniRequest;
+        fwd = JSON.parse(buf.slice(0, nl)) as Forwarded;
+        if (typeof fwd?.env !== "object" || fwd.env === null || typeof fwd.stdin !== "string") throw new Error("expected {env, stdin}");
       } catch (e) {
-        conn.end(JSON.stringify({ ok: false, code: CNI_ERRORS.DECODE_FAILURE, msg: "The agent cannot decode the request from the CNI plugin", details: (e as Error).message }));
+        const err = cniError(CNI_ERRORS.DECODE_FAILURE, "The agent cannot decode the request from the CNI plugin: is lace-cni the same version as the agent?", (e as Error).message);
+        answer({ exitCode: 1, stdout: JSON.stringify(err) + "\n" });
         return;
       }
-      handler(request).then(
-        (reply) => conn.end(JSON.stringify(reply)),
-        (e) => conn.end(JSON.stringify({ ok: false, code: CNI_ERRORS.AGENT_FAILED, msg: (e as Error).message })),
-      );
+      void answerInvocation(fwd.env, fwd.stdin, handler).then(answer);
     });
   }
 

@@ -123,6 +123,8 @@ export class NodeAgent {
   private applyChain: Promise<void> = Promise.resolve();
   private queuedApply?: Promise<void>;
   private forwarding?: Set<string>;
+  /** An apply of the dataplane is under way (its state was taken before it started). */
+  private applying = false;
   private applyTimer?: ReturnType<typeof setTimeout>;
   private retryTimer?: ReturnType<typeof setTimeout>;
   private learnTimer?: ReturnType<typeof setInterval>;
@@ -337,6 +339,7 @@ export class NodeAgent {
       return;
     }
     const t0 = performance.now();
+    this.applying = true;
     try {
       const report = await this.dp.apply(state);
       this.applied = true;
@@ -355,6 +358,8 @@ export class NodeAgent {
         }, 1000);
       }
       throw e;
+    } finally {
+      this.applying = false;
     }
   }
 
@@ -502,7 +507,10 @@ export class NodeAgent {
         attachment = await attach();
       }
       // The next apply lists the endpoint (attach already allowed its source addresses): it need not delay the pod.
-      this.applySoon();
+      // An apply in flight now was planned without this pod and rewrites what attach allowed (its source
+      // addresses in the bridge ruleset): the one after it must follow at once, not after the gathering delay.
+      if (this.applying) void this.requestApply().catch(() => undefined);
+      else this.applySoon();
       this.phases.set(req, phases);
       return { ok: true, result: resultFor(attachment, assignment) };
     } catch (e) {
@@ -617,14 +625,25 @@ export class NodeAgent {
   private async endpointOf(req: CniRequest): Promise<NetworkEndpoint | undefined> {
     const ns = req.args.K8S_POD_NAMESPACE;
     const name = req.args.K8S_POD_NAME;
-    const mine = (e: NetworkEndpoint | undefined) =>
-      e?.spec?.node === this.node && e.metadata.annotations?.[CONTAINER_ID_ANNOTATION] === req.containerId &&
-      (e.metadata.annotations?.[IFNAME_ANNOTATION] ?? "eth0") === req.ifname;
+    const mine = this.attachmentOf(req);
     if (ns && name) {
       const e = await this.store.get<NetworkEndpoint>("NetworkEndpoint", name, ns);
       return mine(e) ? e : undefined;
     }
     return this.cache<NetworkEndpoint>("NetworkEndpoint")?.list().find(mine);
+  }
+
+  /** Whether a cached object is at least as new as what this agent wrote or saw of it (and not deleted since). */
+  private upToDate(o: Resource): boolean {
+    const seen = this.fed.get(this.keyOf(o));
+    return !seen || (!seen.deleted && seen.rv <= Number(o.metadata.resourceVersion));
+  }
+
+  /** Whether an endpoint records this request's attachment (this node, container and interface). */
+  private attachmentOf(req: CniRequest): (e: NetworkEndpoint | undefined) => e is NetworkEndpoint {
+    return (e): e is NetworkEndpoint =>
+      e?.spec?.node === this.node && e.metadata.annotations?.[CONTAINER_ID_ANNOTATION] === req.containerId &&
+      (e.metadata.annotations?.[IFNAME_ANNOTATION] ?? "eth0") === req.ifname;
   }
 
   /**
@@ -709,7 +728,12 @@ export class NodeAgent {
   // ------------------------------------------------------------------ CHECK
 
   private async check(req: CniRequest): Promise<AgentReply> {
-    const ep = await this.endpointOf(req);
+    // From the watch cache when it holds the attachment (CHECK only reads, and a store round trip was a
+    // quarter of it); the store answers when the cache has not seen the endpoint yet.
+    const cached = req.args.K8S_POD_NAMESPACE && req.args.K8S_POD_NAME
+      ? this.cache<NetworkEndpoint>("NetworkEndpoint")?.get(req.args.K8S_POD_NAME, req.args.K8S_POD_NAMESPACE)
+      : undefined;
+    const ep = this.attachmentOf(req)(cached) && this.upToDate(cached) ? cached : await this.endpointOf(req);
     if (!ep?.spec) {
       throw new CniFailure(CNI_ERRORS.CHECK_FAILED, `No attachment of container ${req.containerId} (${req.ifname}) on node ${this.node}`, "ADD was not run for it, or DEL was");
     }

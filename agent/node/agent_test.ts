@@ -12,7 +12,7 @@ import {
 import { ManualClock } from "../../core/ipam/testing.ts";
 import { CNI_ERRORS, type CniRequest } from "../cni/spec.ts";
 import { Controller } from "../controller/controller.ts";
-import { CONTAINER_ID_ANNOTATION, hostIfnameFor, NodeAgent } from "./agent.ts";
+import { APPLY_COALESCE_MS, CONTAINER_ID_ANNOTATION, hostIfnameFor, NodeAgent } from "./agent.ts";
 import { LocalStateSource, RecordingDataplane } from "./testing.ts";
 import { builtInNetworkTypes } from "../../test/built_in_types.ts";
 
@@ -420,6 +420,58 @@ t("CHECK succeeds for an attached pod and fails with 104 once it is gone", async
   const broken = await agent.handle(req("CHECK", "api-0", "c1"));
   assert.is(broken.ok ? 0 : broken.code, CNI_ERRORS.CHECK_FAILED);
   assert.match(broken.ok ? "" : broken.msg, /does not exist/);
+  await agent.handle(req("DEL", "api-0", "c1"));
+  const gone = await agent.handle(req("CHECK", "api-0", "c1"));
+  assert.is(gone.ok ? 0 : gone.code, CNI_ERRORS.CHECK_FAILED);
+  assert.match(gone.ok ? "" : gone.msg, /No attachment of container c1/);
+  await agent.stop();
+});
+
+t("a pod attached while an apply is in flight gets the next apply at once, not after the gathering delay", async () => {
+  const { dp, agent } = await setUp();
+  assert.ok((await agent.handle(req("ADD", "api-0", "c0"))).ok);
+  await new Promise((r) => setTimeout(r, 2 * APPLY_COALESCE_MS));
+  // An apply that waits: it was planned before api-1 existed, as a slow apply of a busy node is.
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const apply = dp.apply.bind(dp);
+  let gated = true;
+  dp.apply = async (state) => {
+    if (gated) {
+      gated = false;
+      await gate;
+    }
+    return apply(state);
+  };
+  const inFlight = agent.requestApply();
+  await settle();
+  assert.ok((await agent.handle(req("ADD", "api-1", "c1"))).ok);
+  const before = dp.applied.length;
+  release();
+  await inFlight;
+  await new Promise((r) => setTimeout(r, APPLY_COALESCE_MS / 2));
+  const after = dp.applied.slice(before);
+  assert.ok(after.length >= 2, `expected the in-flight apply and the one after it within ${APPLY_COALESCE_MS / 2} ms, got ${after.length}`);
+  assert.ok(after[after.length - 1].endpoints.some((e) => e.interface === hostIfnameFor("c1", "eth0")), "the follow-up lists api-1");
+  await agent.stop();
+});
+
+t("CHECK reads the attachment from the watch cache, from the store when the cache does not hold it, and fails after DEL", async () => {
+  const { store, agent } = await setUp();
+  await agent.handle(req("ADD", "api-0", "c1"));
+  await settle();
+  const reads: string[] = [];
+  const get = store.get.bind(store);
+  store.get = ((kind: string, name: string, ns?: string) => {
+    reads.push(kind);
+    return get(kind, name, ns);
+  }) as typeof store.get;
+  assert.equal(await agent.handle(req("CHECK", "api-0", "c1")), { ok: true });
+  assert.equal(reads, [], "no store read: the cache holds the endpoint");
+  // Another container of the pod: the cached endpoint is not its attachment, the store decides.
+  const other = await agent.handle(req("CHECK", "api-0", "c2"));
+  assert.is(other.ok ? 0 : other.code, CNI_ERRORS.CHECK_FAILED);
+  assert.equal(reads, ["NetworkEndpoint"]);
   await agent.handle(req("DEL", "api-0", "c1"));
   const gone = await agent.handle(req("CHECK", "api-0", "c1"));
   assert.is(gone.ok ? 0 : gone.code, CNI_ERRORS.CHECK_FAILED);

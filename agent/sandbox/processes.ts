@@ -8,9 +8,10 @@
  * const p = spawnLace(["store", "serve", "--db", db], { log: "/run/lace-sandbox/store.log" });
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { existsSync, openSync, readFileSync } from "node:fs";
+import { openSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join, resolve } from "node:path";
+import { cniExecutable } from "../cni/executable.ts";
 
 /** The checkout (or package) root: agent/sandbox/ in the sources, dist/ in the bundle. */
 export const ROOT = resolve(fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../.." : "..", import.meta.url)));
@@ -22,11 +23,9 @@ export function laceArgv(): string[] {
   return [process.execPath, "--import", "tsx", join(ROOT, "agent", "cli", "main.ts")];
 }
 
-/** argv that runs the CNI plugin executable: the bundle when built, else its sources. */
+/** argv that runs the CNI plugin executable (dist/lace-cni, built first when missing or stale). */
 export function cniArgv(): string[] {
-  const bundle = join(ROOT, "dist", "lace-cni.cjs");
-  if (existsSync(bundle)) return [process.execPath, bundle];
-  return [process.execPath, "--import", "tsx", join(ROOT, "agent", "cni", "main.ts")];
+  return [cniExecutable(ROOT)];
 }
 
 export function sh(cmd: string, args: string[], input?: string): string {

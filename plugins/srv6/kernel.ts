@@ -60,34 +60,56 @@ export async function readLinks(nl: NetlinkClient): Promise<Links> {
   const byIndex = new Map<number, LinkInfo>();
   for (const m of msgs) {
     if (m.type !== RTM.NEWLINK) continue;
-    const v = new DataView(m.data.buffer, m.data.byteOffset, m.data.byteLength);
-    const index = v.getInt32(4, true);
-    const flags = v.getUint32(8, true);
-    const a = attrMap(m.data.subarray(16));
-    const info = a.get(IFLA.LINKINFO);
-    const infoAttrs = info ? attrMap(info) : undefined;
-    const slave = infoAttrs?.get(IFLA_INFO.SLAVE_DATA);
-    const port = slave && readStr(infoAttrs!.get(IFLA_INFO.SLAVE_KIND)) === "bridge" ? attrMap(slave) : undefined;
-    const isolated = port?.get(IFLA_BRPORT.ISOLATED);
-    const suppress = port?.get(IFLA_BRPORT.NEIGH_SUPPRESS);
-    const mac = a.get(IFLA.ADDRESS);
-    const link: LinkInfo = {
-      index,
-      name: readStr(a.get(IFLA.IFNAME)) ?? "",
-      alias: readStr(a.get(IFLA.IFALIAS)),
-      up: (flags & IFF_UP) !== 0,
-      master: readU32(a.get(IFLA.MASTER)),
-      mtu: readU32(a.get(IFLA.MTU)) ?? 0,
-      kind: infoAttrs ? readStr(infoAttrs.get(IFLA_INFO.KIND)) : undefined,
-      group: readU32(a.get(IFLA.GROUP)),
-      ...(mac?.length === 6 ? { mac: macText(mac) } : {}),
-      ...(isolated ? { isolated: isolated[0] === 1 } : {}),
-      ...(suppress ? { neighSuppress: suppress[0] === 1 } : {}),
-    };
+    const link = parseLink(m.data);
     byName.set(link.name, link);
-    byIndex.set(index, link);
+    byIndex.set(link.index, link);
   }
   return { byName, byIndex };
+}
+
+/**
+ * One link by name, or undefined when there is none: one request instead of
+ * a dump of every link (which grows with the pods on the node).
+ *
+ * @example
+ * const br = await readLink(nl, "lace-br1");
+ */
+export async function readLink(nl: NetlinkClient, name: string): Promise<LinkInfo | undefined> {
+  try {
+    const m = await nl.get(RTM.GETLINK, ifinfomsg(0), `link ${name}`, (b) => b.str(IFLA.IFNAME, name));
+    return m.type === RTM.NEWLINK ? parseLink(m.data) : undefined;
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENODEV") return undefined;
+    throw e;
+  }
+}
+
+/** An RTM_NEWLINK message's payload (ifinfomsg + attributes) as a LinkInfo. */
+function parseLink(data: Uint8Array): LinkInfo {
+  const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const index = v.getInt32(4, true);
+  const flags = v.getUint32(8, true);
+  const a = attrMap(data.subarray(16));
+  const info = a.get(IFLA.LINKINFO);
+  const infoAttrs = info ? attrMap(info) : undefined;
+  const slave = infoAttrs?.get(IFLA_INFO.SLAVE_DATA);
+  const port = slave && readStr(infoAttrs!.get(IFLA_INFO.SLAVE_KIND)) === "bridge" ? attrMap(slave) : undefined;
+  const isolated = port?.get(IFLA_BRPORT.ISOLATED);
+  const suppress = port?.get(IFLA_BRPORT.NEIGH_SUPPRESS);
+  const mac = a.get(IFLA.ADDRESS);
+  return {
+    index,
+    name: readStr(a.get(IFLA.IFNAME)) ?? "",
+    alias: readStr(a.get(IFLA.IFALIAS)),
+    up: (flags & IFF_UP) !== 0,
+    master: readU32(a.get(IFLA.MASTER)),
+    mtu: readU32(a.get(IFLA.MTU)) ?? 0,
+    kind: infoAttrs ? readStr(infoAttrs.get(IFLA_INFO.KIND)) : undefined,
+    group: readU32(a.get(IFLA.GROUP)),
+    ...(mac?.length === 6 ? { mac: macText(mac) } : {}),
+    ...(isolated ? { isolated: isolated[0] === 1 } : {}),
+    ...(suppress ? { neighSuppress: suppress[0] === 1 } : {}),
+  };
 }
 
 export function ourBridges(links: Links): Map<string, BridgeObj> {

@@ -63,6 +63,27 @@ t("a dump the kernel flags as interrupted is read again", async () => {
   assert.is(msgs[0].data[0], 2, "the result is the second, consistent dump");
 });
 
+t("get asks for one object (no dump flag) and returns the kernel's reply; an error names the object", async () => {
+  const seen: { type: number; flags: number }[] = [];
+  const sock = new FakeSocket(([req]) => {
+    seen.push(req);
+    return [seen.length === 1 ? message(RTM.NEWLINK, 0, req.seq, new Uint8Array(16).fill(7)) : errorReply(req.seq, -19)];
+  });
+  const nl = NetlinkClient.fromSocket(sock as unknown as RawSocket, "fake");
+  const reply = await nl.get(RTM.GETLINK, new Uint8Array(16), "link eth0");
+  assert.is(reply.type, RTM.NEWLINK);
+  assert.is(reply.data[0], 7);
+  assert.is(seen[0].type, RTM.GETLINK);
+  assert.is(seen[0].flags & NLM_F.DUMP, 0, "not a dump");
+  try {
+    await nl.get(RTM.GETLINK, new Uint8Array(16), "link gone0");
+    assert.unreachable("ENODEV must reject");
+  } catch (e) {
+    assert.is((e as { code?: string }).code, "ENODEV");
+    assert.match((e as Error).message, /link gone0/);
+  }
+});
+
 t("writes go out in one datagram, only the last asks for an ACK, failures name their object", async () => {
   const sock = new FakeSocket((reqs) => {
     const out: Buffer[] = [];

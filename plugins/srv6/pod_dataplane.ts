@@ -16,7 +16,7 @@ import { Worker } from "node:worker_threads";
 import type { ApplyReport, DataplaneCapabilities, NodeDesiredState, PodAttachment, PodCheck, PodDataplane } from "../../core/plugin/mod.ts";
 import { Srv6Dataplane, type Srv6Options } from "./dataplane.ts";
 import { NetlinkClient } from "./netlink.ts";
-import { POD_ALIAS_PREFIX, readAddrs, readLinks } from "./kernel.ts";
+import { POD_ALIAS_PREFIX, readAddrs, readLink, readLinks } from "./kernel.ts";
 import { netnsExists, netnsPath } from "./netns.ts";
 
 export class Srv6PodDataplane implements PodDataplane {
@@ -110,7 +110,7 @@ export class Srv6PodDataplane implements PodDataplane {
   }
 
   async checkPod(pod: PodAttachment): Promise<PodCheck> {
-    const host = (await readLinks(this.dp.netlink)).byName.get(pod.hostIfname);
+    const host = await readLink(this.dp.netlink, pod.hostIfname);
     if (!host) return `the host interface ${pod.hostIfname} does not exist`;
     if (!host.alias?.startsWith(POD_ALIAS_PREFIX)) return `the host interface ${pod.hostIfname} is not a lace-cni pod port`;
     if (!host.up) return `the host interface ${pod.hostIfname} is down`;

@@ -18,7 +18,7 @@ import { closeSync, openSync } from "node:fs";
 import { IPAddress, type PodAttachment, Prefix } from "../../core/plugin/mod.ts";
 import { NetlinkClient, type WriteRequest } from "./netlink.ts";
 import { getSysctl, netnsExists, netnsPath, setSysctl } from "./netns.ts";
-import { POD_ALIAS_PREFIX, POD_LINK_GROUP, readLinks, setPortIsolated } from "./kernel.ts";
+import { POD_ALIAS_PREFIX, POD_LINK_GROUP, readLink, readLinks, setPortIsolated } from "./kernel.ts";
 import { LINK_LOCAL_GATEWAY, podMac } from "./plan.ts";
 import { NETLINK_NETFILTER, NFPROTO, podSourceKey, writeSetElements } from "./nfsets.ts";
 import {
@@ -50,10 +50,10 @@ function macBytes(mac: string): Uint8Array {
 export async function attachPod(node: NodeHandle, pod: PodAttachment, bridge: string): Promise<void> {
   if (pod.hostIfname.length > 15) throw new Error(`Cannot attach pod: hostIfname "${pod.hostIfname}" is longer than 15 characters`);
   const podPath = netnsPath(pod.netns);
-  const links = await readLinks(node.netlink);
-  const br = links.byName.get(bridge);
+  // Two links by name, not a dump of every link: the dump grows with the pods on the node (≈ 2 ms at 100).
+  const br = await readLink(node.netlink, bridge);
   if (!br) throw new Error(`Cannot attach pod ${pod.netns}: the bridge "${bridge}" of network "${pod.network}" does not exist in netns ${node.label} (apply the node's desired state first)`);
-  if (links.byName.has(pod.hostIfname)) await detachPod(node, { hostIfname: pod.hostIfname });
+  if (await readLink(node.netlink, pod.hostIfname)) await detachPod(node, { hostIfname: pod.hostIfname });
 
   // Before the interface exists, so it never does DAD (the pod's link-local would stay tentative for a second).
   setSysctl(podPath, "net/ipv6/conf/default/accept_dad", "0");
@@ -203,8 +203,7 @@ export async function forgetNeighbours(netns: string, prefixes: string[]): Promi
 
 /** Removes the pod's veth pair. A missing link (or pod namespace) is success. */
 export async function detachPod(node: NodeHandle, pod: { hostIfname: string; netns?: string }): Promise<void> {
-  const links = await readLinks(node.netlink);
-  const link = links.byName.get(pod.hostIfname);
+  const link = await readLink(node.netlink, pod.hostIfname);
   if (!link) return;
   if (!link.alias?.startsWith(POD_ALIAS_PREFIX)) {
     throw new Error(`Cannot detach pod: link ${pod.hostIfname} in netns ${node.label} is not a lace-cni pod interface`);
