@@ -43,8 +43,6 @@
  * await builder.remove("NetworkRoutingPolicy", "fe-to-be"); // routes to backend go away
  */
 import type {
-  DeniedDestination,
-  EgressRoute,
   FdbEntry,
   LocalEndpoint,
   NeighborEntry,
@@ -70,8 +68,8 @@ import type { ReachabilityTable } from "../rules/routing.ts";
 import { ReachabilityIndex } from "../rules/reachability_index.ts";
 import { DEFAULT_UNDERLAY_MTU, interfaceName, mtuFor, sidFor } from "./naming.ts";
 import { mapAdd, mapDelete, mapSetAdd, mapSetDelete } from "./multimap.ts";
-import { ownDenied } from "./own_denied.ts";
-import { cutAround } from "./prefix_cut.ts";
+import type { Block, NetInfo, SharedPaths } from "./model.ts";
+import { computeSharedPaths, type PathContext } from "./shared_paths.ts";
 import { deepEqual, sameList, sameLocalEndpoint } from "./sameness.ts";
 
 export interface DesiredStateBuilderOptions {
@@ -94,32 +92,6 @@ export interface DesiredStateBuilderOptions {
 /** Called with a node whose state changed, and its new state. */
 export type StateListener = (node: string, state: NodeDesiredState) => void;
 
-interface NetInfo {
-  name: string;
-  id: number | undefined;
-  type: string;
-  forwarding: NetworkForwarding["forwarding"];
-  anonymous: boolean;
-  snat: boolean;
-  /** l3/l2 subnets, IPv4 first. */
-  subnets: Prefix[];
-  /** What the routing table depends on (labels included). */
-  routingKey: string;
-  /** What forwarding contexts depend on besides id and forwarding (labels excluded). */
-  shapeKey: string;
-  resource: Network;
-}
-
-interface Block {
-  prefix: Prefix;
-  text: string;
-  node: string;
-  /** The owner's SID for the block's network, and the locator and id it was made from. */
-  sid?: string;
-  sidLocator?: Prefix;
-  sidId?: number;
-}
-
 interface EndpointInfo {
   /** Built on first use; dropped when the network changes (l2 addresses carry its subnet's length). */
   local?: LocalEndpoint;
@@ -141,22 +113,6 @@ interface L2Entry {
   node?: string;
   source: "static" | "learned";
   sequence: number;
-}
-
-/** Per-network path routes, the same on every node. */
-interface SharedPaths {
-  paths: PathRoute[];
-  /** For each path, the node holding the destination block (routed destinations only). */
-  owners: (string | undefined)[];
-  egress: EgressRoute[];
-  /** Routed destinations: a node holding one of their blocks needs its own copy. */
-  routedTargets: string[];
-  /** Prefixes of the own network its endpoints may not open connections to. */
-  denied: DeniedDestination[];
-  /** Each path's variant delivered on the local bridge, made once. */
-  localized: Map<PathRoute, PathRoute>;
-  /** Routed destinations' network ids, for those variants (a local path names its destination network). */
-  ids: Map<string, number>;
 }
 
 /** What a NetworkForwarding's shared lists are cut from. */
@@ -247,7 +203,6 @@ export class DesiredStateBuilder {
   private readonly listeners = new Set<StateListener>();
 
   // Inputs.
-  private topology?: Topology;
   private encapsulation: "Reduced" | "SRH" = "Reduced";
   private topologyMtu = 0;
   private underlayInterface = "";
@@ -472,7 +427,6 @@ export class DesiredStateBuilder {
   }
 
   private setTopology(t: Topology | undefined): void {
-    this.topology = t;
     this.encapsulation = t?.spec?.encapsulation === "SRH" ? "SRH" : "Reduced";
     this.topologyMtu = typeof t?.spec?.mtu === "number" ? t.spec.mtu : 0;
     this.underlayInterface = t?.spec?.underlay?.interface ?? "";
@@ -1047,95 +1001,7 @@ export class DesiredStateBuilder {
   private sharedPaths(source: string): SharedPaths {
     let s = this.pathCache.get(source);
     if (s) return s;
-    s = { paths: [], owners: [], egress: [], routedTargets: [], denied: EMPTY, localized: new Map(), ids: new Map() };
-    const self = this.nets.get(source);
-    const routed = new Set<string>();
-    // Denied prefixes inside an allowed destination: its routes are cut around them, or the wider route would carry them.
-    const denies = new Map<string, Prefix[]>();
-    for (const e of this.table.sources.get(source) ?? EMPTY) {
-      if (e.action !== "deny" || e.prefix === null) continue;
-      const q = Prefix.tryParse(e.prefix);
-      if (!q.ok) continue;
-      const list = denies.get(e.network);
-      if (list) list.push(q.value);
-      else denies.set(e.network, [q.value]);
-    }
-    // Every external network's prefixes, made on first need: an address belongs to the external network
-    // with the longest matching prefix, so a route to one network is cut around the longer prefixes of others.
-    let externals: { network: string; prefix: Prefix }[] | undefined;
-    const externalPrefixes = () =>
-      externals ??= [...this.nets.values()].filter((n) => n.forwarding === "underlay").flatMap((n) =>
-        (n.resource.spec?.externalPrefixes ?? []).flatMap((text) => {
-          const r = Prefix.tryParse(text);
-          return r.ok ? [{ network: n.name, prefix: r.value }] : [];
-        })
-      );
-    const add = (dest: NetInfo, prefix: string, mode: PathRoute["mode"], policy: string | null) => {
-      if (dest.id === undefined) return;
-      const p = Prefix.tryParse(prefix);
-      if (!p.ok) return;
-      if (dest.name === source) {
-        // The own network: its blocks are already routed (localPrefixes, remoteBlocks); one route says it is reachable.
-        if (self?.forwarding !== "underlay") {
-          s!.paths.push({ destination: prefix, toNetwork: source, via: "local", toNetworkId: dest.id, mode, policy });
-          s!.owners.push(undefined);
-        }
-        return;
-      }
-      const carve = mode === "allow" ? (denies.get(dest.name) ?? EMPTY).filter((q: Prefix) => p.value.covers(q) && !q.equals(p.value)) : EMPTY;
-      switch (dest.forwarding) {
-        case "routed": {
-          routed.add(dest.name);
-          s!.ids.set(dest.name, dest.id);
-          for (const b of this.blocksOf(dest.name)) {
-            const inside = p.value.covers(b.prefix);
-            if (!inside && !b.prefix.covers(p.value)) continue;
-            const sid = this.blockSid(b, dest.name);
-            if (!sid) continue;
-            const whole = inside ? b.prefix : p.value;
-            for (const piece of cutAround(whole, carve)) {
-              s!.paths.push({ destination: piece === b.prefix ? b.text : piece.toString(), toNetwork: dest.name, via: "sid", sid, mode, policy });
-              s!.owners.push(b.node);
-            }
-          }
-          return;
-        }
-        case "bridged":
-          for (const piece of cutAround(p.value, carve)) {
-            s!.paths.push({ destination: piece.toString(), toNetwork: dest.name, via: "local", toNetworkId: dest.id, mode, policy });
-            s!.owners.push(undefined);
-          }
-          return;
-        case "underlay": {
-          const others = externalPrefixes()
-            .filter((x) => x.network !== dest.name && p.value.covers(x.prefix) && !x.prefix.equals(p.value))
-            .map((x) => x.prefix);
-          // Both directions allowed: the reverse is not a reply-only path, so say so on the route.
-          const inbound = mode === "allow" &&
-            (this.table.sources.get(dest.name) ?? EMPTY).some((e) => e.action === "allow" && e.network === source);
-          for (const piece of cutAround(p.value, others.length ? [...carve, ...others] : carve)) {
-            const text = piece.toString();
-            s!.paths.push(inbound
-              ? { destination: text, toNetwork: dest.name, via: "underlay", mode, policy, inbound }
-              : { destination: text, toNetwork: dest.name, via: "underlay", mode, policy });
-            s!.owners.push(undefined);
-            if (mode === "allow") s!.egress.push({ prefix: text, network: dest.name, snat: dest.snat });
-          }
-          return;
-        }
-      }
-    };
-    for (const e of this.table.sources.get(source) ?? EMPTY) {
-      if (e.action !== "allow" || e.prefix === null) continue;
-      const dest = this.nets.get(e.network);
-      if (dest) add(dest, e.prefix, "allow", e.policy);
-    }
-    for (const r of this.table.replies.get(source) ?? EMPTY) {
-      const dest = this.nets.get(r.network);
-      if (dest) add(dest, r.prefix, "reply-only", r.policy);
-    }
-    s.routedTargets = [...routed];
-    if (self && self.forwarding !== "underlay") s.denied = ownDenied(this.table.sources.get(source) ?? EMPTY, source, self.subnets);
+    s = computeSharedPaths(source, this.pathContext);
     const prev = this.pathStale.get(source);
     if (prev) {
       this.pathStale.delete(source);
@@ -1144,6 +1010,14 @@ export class DesiredStateBuilder {
     this.pathCache.set(source, s);
     return s;
   }
+
+  /** What the path computation reads of the builder (shared_paths.ts). */
+  private readonly pathContext: PathContext = {
+    nets: () => this.nets,
+    table: () => this.table,
+    blocksOf: (network) => this.blocksOf(network),
+    blockSid: (b, network) => this.blockSid(b, network),
+  };
 
   private sharedL2(network: string): SharedL2 {
     let s = this.l2Cache.get(network);
@@ -1316,7 +1190,6 @@ function internInto(s: SharedPaths, prev: SharedPaths): void {
 function byName(a: NetworkForwarding, b: NetworkForwarding): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
-
 
 /** l3 endpoints carry host routes (/32, /128); l2 ones the subnet's length. */
 function withLength(address: string, net: NetInfo): string {
