@@ -416,6 +416,17 @@ export function dataplaneSuite(backend: Backend): void {
       sendSpoofedEcho(ns("rd"), ipv4, v4("rb"), 1);
       assert.is(inEchos(ns("rb"), 4), before + 1);
 
+      // A state taken before the ADD (it does not list the pod) reloads the ruleset: the pod keeps sending.
+      paths = [{ from: "red", to: "blue" }];
+      try {
+        assert.ok((await dps[0].apply(state(1))).writes > 0, "a changed ruleset was loaded");
+        assert.match(sh("ip", ["netns", "exec", n1, "nft", "list", "table", "bridge", "lace"]), /"h-rd" \. 10\.1\.1\.40/, "its pairs survived the reload");
+        assert.is(ping(ns("rd"), v4("rb")), 2, "the pod attached mid-apply still sends");
+      } finally {
+        paths = [];
+        await dps[0].apply(state(1));
+      }
+
       // The agent's next state lists the pod; a fresh process applying it then writes nothing.
       const withRd = state(1, networks, [...pods, rd]);
       assert.ok((await dps[0].apply(withRd)).writes > 0, "the state with the new endpoint changed the ruleset");

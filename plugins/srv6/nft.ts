@@ -177,6 +177,37 @@ export async function loadedRulesetHashOver(nf: NetlinkClient): Promise<string |
   return tables.some((x) => x.family === NFPROTO.BRIDGE && x.name === "lace") ? m[1] : undefined;
 }
 
+/**
+ * The (pod port, address) pairs the loaded bridge table allows to send,
+ * read with `nft -j` (empty when our table is not loaded). A reload keeps
+ * the pairs of pods that were attached after the state it renders was
+ * taken (see `Srv6Dataplane` reconcile): the ruleset itself stays a
+ * function of the desired state.
+ *
+ * @example
+ * loadedPodSources("/run/netns/node-1"); // [{ ifname: "h-ra", address: "10.1.1.10", family: 4 }]
+ */
+export function loadedPodSources(netns: string | undefined): { ifname: string; address: string; family: 4 | 6 }[] {
+  const out: { ifname: string; address: string; family: 4 | 6 }[] = [];
+  for (const [set, family] of [["allow4", 4], ["allow6", 6]] as const) {
+    const r = nft(netns, ["-j", "list", "set", "bridge", "lace", set]);
+    if (r.status !== 0) continue;
+    let doc: { nftables?: { set?: { elem?: unknown[] } }[] };
+    try {
+      doc = JSON.parse(r.stdout);
+    } catch {
+      continue;
+    }
+    for (const item of doc.nftables ?? []) {
+      for (const e of item.set?.elem ?? []) {
+        const pair = (e as { concat?: unknown[] }).concat;
+        if (Array.isArray(pair) && typeof pair[0] === "string" && typeof pair[1] === "string") out.push({ ifname: pair[0], address: pair[1], family });
+      }
+    }
+  }
+  return out;
+}
+
 /** Replaces our tables with `text` in one transaction, tagging them with its hash. */
 export function loadRuleset(netns: string | undefined, text: string, label: string): void {
   const hash = rulesetHash(text);
