@@ -18,7 +18,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import {
   type NetworkTypeLookup,
@@ -171,9 +171,16 @@ export class Sandbox {
     if (started !== undefined) (this.rec.starts ??= {})[key] = started;
   }
 
+  /**
+   * Writes the record atomically (a new file renamed over the old one): a
+   * crash mid-write, or a reader at that moment, never sees half a record,
+   * so `lace sandbox down` always finds what to tear down.
+   */
   private save(): void {
     this.rec.pods = [...this.pods.values()];
-    writeFileSync(join(this.rec.dir, "sandbox.json"), JSON.stringify(this.rec, null, 2));
+    const file = join(this.rec.dir, "sandbox.json");
+    writeFileSync(`${file}.tmp`, JSON.stringify(this.rec, null, 2));
+    renameSync(`${file}.tmp`, file);
   }
 
   /** The network types the agents load (from the sandbox's configuration). */
