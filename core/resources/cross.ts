@@ -12,7 +12,7 @@ import { type Family, IPAddress, Prefix } from "../ip/mod.ts";
 import type { NetworkTypeDefinition } from "../plugin/api.ts";
 import type { Problem } from "./problem.ts";
 import { CLUSTER_SCOPED, refOf } from "./types.ts";
-import type { ValidationContext } from "./validate.ts";
+import type { ValidationContext } from "./context.ts";
 
 type Obj = Record<string, unknown>;
 

@@ -26,21 +26,9 @@ import { KIND_CHECKS } from "./semantics.ts";
 import { API_VERSION, type Kind, KINDS, refOf } from "./types.ts";
 
 export { formatProblem, type Problem } from "./problem.ts";
+import type { ValidationContext } from "./context.ts";
 
-/**
- * The network types validation can delegate to. The plugin registry
- * satisfies it; `get` returns a definition whose hooks report a throwing
- * plugin by name.
- */
-export interface NetworkTypeLookup {
-  get(type: string): NetworkTypeDefinition | undefined;
-  /** Every registered type name. */
-  types(): string[];
-}
-
-export interface ValidationContext {
-  networkTypes: NetworkTypeLookup;
-}
+export type { NetworkTypeLookup, ValidationContext } from "./context.ts";
 
 /** Core Kubernetes kinds accepted in manifests with a minimal check, and whether they are namespaced. */
 const CORE_KINDS: Readonly<Record<string, { namespaced: boolean; nameIsLabel: boolean }>> = {

@@ -28,7 +28,8 @@ import { IPAddress, Prefix, type NetworkForwarding, type NodeDesiredState } from
 import type { AddrObj, KernelObjects, NeighborObj, NexthopObj, ProxyObj, RouteObj, RuleObj } from "./objects.ts";
 import { addrKey, nexthopSig, routeKey, ruleKey } from "./objects.ts";
 import { canonicalIp, canonicalPrefix, SEG6_ACTION, SEG6_MODE } from "./wire.ts";
-import { bridgeFor, localBridge, tableFor } from "./naming.ts";
+import { bridgeFor, bridgeMac, localBridge, networkMark, podMac, tableFor } from "./naming.ts";
+export { bridgeMac, MARK_BASE, networkMark, podMac } from "./naming.ts";
 import { planL2, type BpfL2Plan, type FdbObj, type ManagedNeighborObj, type TunnelObj } from "./plan_l2.ts";
 
 /**
@@ -51,8 +52,6 @@ export const RULE_PRIORITY_INGRESS = 1002;
  * mark) keep their own network where blocks overlap.
  */
 export const RULE_PRIORITY_NODE = 1003;
-/** Packet marks for SID → table: MARK_BASE | network id. */
-export const MARK_BASE = 0x4c000000;
 /**
  * Packet marks for traffic returning into a network from outside it:
  * RETURN_MARK_BASE | network id. Kept apart from the SID marks, whose
@@ -78,10 +77,6 @@ export function ipv6Sid(sid: string): string {
   return canonicalIp(new IPAddress(6, a.value | IPV6_SID_BIT).toString());
 }
 
-/** The mark nftables sets for a network's SID. */
-export function networkMark(id: number): number {
-  return (MARK_BASE | (id & 0xffffff)) >>> 0;
-}
 
 /**
  * The mark that routes traffic back into a network through its table
@@ -197,25 +192,6 @@ export interface Plan extends Omit<KernelObjects, "nft"> {
   managed: Map<string, ManagedNeighborObj>;
 }
 
-/**
- * The MAC a pod's interface gets when none is given: `0a:58:` and its IPv4
- * address (the convention of other CNIs), else `0a:59:` and the last four
- * bytes of its IPv6 address. Known from the addresses alone, so the plan
- * can write the pod's neighbour entry without reading the kernel. Unique on
- * a bridge (one network's addresses are unique).
- *
- * @example
- * podMac(["10.40.3.5/32", "fd00:40:0:3::5/128"]); // "0a:58:0a:28:03:05"
- */
-export function podMac(addresses: string[]): string {
-  const v4 = addresses.find((a) => !a.includes(":"));
-  const hex = (b: number) => b.toString(16).padStart(2, "0");
-  if (v4) return ["0a", "58", ...v4.split("/")[0].split(".").map((x) => hex(Number(x)))].join(":");
-  const v6 = addresses.find((a) => a.includes(":"));
-  if (!v6) throw new Error("Cannot derive a pod MAC: the pod has no address");
-  const low = IPAddress.parse(v6.split("/")[0]).value & 0xffffffffn;
-  return ["0a", "59", ...[24n, 16n, 8n, 0n].map((s) => hex(Number((low >> s) & 0xffn)))].join(":");
-}
 
 function family(prefixOrAddr: string): 4 | 6 {
   return prefixOrAddr.includes(":") ? 6 : 4;
@@ -350,19 +326,6 @@ export function sameNodeChecked(net: NetworkForwarding): boolean {
   });
 }
 
-/**
- * The fixed MAC of a network's bridge: `0a:4c:` and the network id (32
- * bits). Locally administered, unique per network on a node, and stable,
- * so pods' neighbour entries for their gateway (and, on a checked bridge,
- * for each other) never go stale as ports come and go.
- *
- * @example
- * bridgeMac(7); // "0a:4c:00:00:00:07"
- */
-export function bridgeMac(id: number): string {
-  const hex = (n: number) => (n & 0xff).toString(16).padStart(2, "0");
-  return ["0a", "4c", hex(id >>> 24), hex(id >>> 16), hex(id >>> 8), hex(id)].join(":");
-}
 
 function planRoutedNetwork(
   plan: Plan,

@@ -31,9 +31,8 @@
  * planL2(plan, net, state, "eth0", hopOf); // plan.tunnels.get("lt7"), plan.bpf.l2.nets.get(7)
  */
 import type { NetworkForwarding, NodeDesiredState } from "../../core/plugin/mod.ts";
-import type { Plan } from "./plan.ts";
-import { bridgeMac, networkMark, podMac } from "./plan.ts";
-import { bridgeFor } from "./naming.ts";
+import type { NeighborObj } from "./objects.ts";
+import { bridgeFor, bridgeMac, networkMark, podMac } from "./naming.ts";
 import { canonicalIp } from "./wire.ts";
 
 /** A network's tunnel port: a veth pair whose `name` end is a port of `bridge`. */
@@ -86,7 +85,20 @@ export function tunnelNames(id: number): { name: string; peer: string } {
  * the underlay next hop towards a SID (bpf only). Call after
  * planRoutedNetwork for the same network.
  */
-export function planL2(plan: Plan, net: NetworkForwarding, state: NodeDesiredState, hopOf?: (sid: string, node?: string) => string): void {
+/** What planL2 writes of the node's plan (plan.ts Plan has these fields). */
+export interface L2PlanTarget {
+  backend: "kernel" | "bpf";
+  underlay: string;
+  skipped: { network: string; reason: string }[];
+  neighbors: Map<string, NeighborObj>;
+  fdb: Map<string, FdbObj>;
+  tunnels: Map<string, TunnelObj>;
+  suppress: Set<string>;
+  managed: Map<string, ManagedNeighborObj>;
+  bpf?: { sids: Map<string, { mark: number; family: 4 | 6 | 2 }>; l2?: BpfL2Plan };
+}
+
+export function planL2(plan: L2PlanTarget, net: NetworkForwarding, state: NodeDesiredState, hopOf?: (sid: string, node?: string) => string): void {
   const br = bridgeFor(net.id);
   for (const n of net.neighbors) {
     const ip = canonicalIp(n.ip);
