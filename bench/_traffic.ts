@@ -24,17 +24,19 @@ export interface Measured {
   rttP50: number;
 }
 
-/** Exits (0, saying why) without root, or (1) without iperf3. */
-export function requireTrafficTools(bench: string): void {
+/** Exits (0, saying why) without root, or (1) without one of `tools` (Debian package names alike). */
+export function requireTrafficTools(bench: string, tools: string[] = ["iperf3"]): void {
   if (process.getuid?.() !== 0) {
     console.log(`bench ${bench} needs root (it creates network namespaces); skipped`);
     process.exit(0);
   }
-  try {
-    execFileSync("iperf3", ["--version"], { stdio: "ignore" });
-  } catch {
-    console.error(`bench ${bench} needs iperf3 (apt-get install iperf3)`);
-    process.exit(1);
+  for (const tool of tools) {
+    try {
+      execFileSync(tool, ["--version"], { stdio: "ignore" });
+    } catch {
+      console.error(`bench ${bench} needs ${tool} (apt-get install ${tool})`);
+      process.exit(1);
+    }
   }
 }
 

@@ -17,27 +17,15 @@
  * iperf3 TCP, 3 runs of 5 s, median. Needs root, iperf3, ethtool and the
  * compiled datapath (`npm run build:bpf`).
  */
-import { execFileSync } from "node:child_process";
 import { Srv6Dataplane } from "../plugins/srv6/dataplane.ts";
 import { LAYOUT } from "../plugins/srv6/bpf_datapath.ts";
 import { mapDelete, mapEntries } from "../plugins/srv6/libbpf.ts";
 import { L2_FIXTURE, l2DesiredState, l2PodAddresses, type L2Topology } from "../plugins/srv6/l2_testing.ts";
 import { inNs, podMtu, sh, TestCluster, type TestPod } from "../plugins/srv6/testing.ts";
 import { target } from "./_report.ts";
-import { formatMeasured as fmt, iperfServer as startIperf, measure, type Measured, PINGS, RUNS, SECONDS } from "./_traffic.ts";
+import { formatMeasured as fmt, iperfServer as startIperf, measure, type Measured, PINGS, requireTrafficTools, RUNS, SECONDS } from "./_traffic.ts";
 
-if (process.getuid?.() !== 0) {
-  console.log("bench l2 needs root (it creates network namespaces); skipped");
-  process.exit(0);
-}
-for (const tool of ["iperf3", "ethtool"]) {
-  try {
-    execFileSync(tool, ["--version"], { stdio: "ignore" });
-  } catch {
-    console.error(`bench l2 needs ${tool} (apt-get install ${tool})`);
-    process.exit(1);
-  }
-}
+requireTrafficTools("l2", ["iperf3", "ethtool"]);
 
 
 const { red, storage } = L2_FIXTURE;

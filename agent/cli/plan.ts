@@ -21,6 +21,7 @@
 import type { Command } from "commander";
 import {
   type NetworkTypeLookup,
+  networkGateway,
   addressRequestFor,
   type Allocation,
   API_VERSION,
@@ -135,7 +136,7 @@ export async function planFromManifests(
       const net = await store.get<Network>("Network", decision.network);
       const request = addressRequestFor(pod);
       const def = opts.networkTypes.get(net?.spec?.type ?? "");
-      const gateway = def && net ? (p: Prefix) => def.gateway(net, p) : undefined;
+      const gateway = net && networkGateway(opts.networkTypes, net);
       const ipam = def?.addressing === "global"
         ? new GlobalAllocator(store, { network: decision.network, gateway })
         : new HostLocalAllocator(store, { network: decision.network, node, blocks, gateway });

@@ -38,7 +38,7 @@
 import {
   AddressCollector,
   type AddressingKind,
-  type GatewayOf,
+  networkGateway,
   type NetworkTypeLookup,
   typeDeclarations,
   addressRequestFor,
@@ -425,7 +425,7 @@ export class Controller {
           }
         } else if (addressing === "global") {
           let g = this.globals.get(network);
-          if (!g) this.globals.set(network, g = new GlobalAllocator(this.store, { network, clock: this.clock, gateway: this.gatewayHook(net) }));
+          if (!g) this.globals.set(network, g = new GlobalAllocator(this.store, { network, clock: this.clock, gateway: networkGateway(this.options.networkTypes, net) }));
           for (const pod of waiting) {
             await g.allocate(addressRequestFor(pod));
             report.l2Addresses++;
@@ -438,11 +438,7 @@ export class Controller {
     }
   }
 
-  /** Where the network's type puts a prefix's gateway (its plugin's hook), for IPAM. */
-  private gatewayHook(net: Network): GatewayOf | undefined {
-    const def = this.options.networkTypes.get(net.spec?.type ?? "");
-    return def ? (prefix) => def.gateway(net, prefix) : undefined;
-  }
+
 
   /** How a network's type hands out addresses (its plugin's declaration); undefined for a type no plugin provides. */
   private addressingOf(net: Network): AddressingKind | undefined {

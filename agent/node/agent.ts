@@ -32,7 +32,7 @@ import { createHash } from "node:crypto";
 import {
   type AddressAllocator, type AddressRequest, addressRequestFor, type Assignment, BindingRules, BlockAllocator, type BlockSource,
   type Clock, GlobalAllocator, HostLocalAllocator, IPAddress, isLaceError, isStoreError, type Network, type NetworkBindingPolicy,
-  bindPod, type NetworkEndpoint, type NetworkTypeDefinition, type NetworkTypeLookup, type Prefix, type Resource, type RuleExtensionSet, type Store, systemClock,
+  bindPod, type NetworkEndpoint, type NetworkTypeDefinition, type NetworkTypeLookup, networkGateway, type Resource, type RuleExtensionSet, type Store, systemClock,
 } from "../../core/mod.ts";
 import { endpointMac } from "../../core/controller/mod.ts";
 import { Informer } from "../store/informer.ts";
@@ -557,7 +557,7 @@ export class NodeAgent {
     if (!a) {
       const def = this.typeOf(net);
       // The type's gateway hook decides which address of a block or subnet IPAM keeps for the gateway.
-      const gateway = (prefix: Prefix) => def.gateway(net, prefix);
+      const gateway = networkGateway(this.types, net);
       a = def.addressing === "global"
         ? new GlobalAllocator(this.store, { network: name, gateway })
         : new HostLocalAllocator(this.store, { network: name, node: this.node, blocks: this.blocks, gateway });

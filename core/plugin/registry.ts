@@ -143,6 +143,19 @@ export function typeDeclarations(types: Pick<NetworkTypeRegistry, "get">): {
   };
 }
 
+/**
+ * Where a network's type puts a prefix's gateway, for IPAM (the
+ * allocators' `gateway` option); undefined when no loaded plugin provides
+ * the type.
+ *
+ * @example
+ * new HostLocalAllocator(store, { network: "shop", node: "node-1", blocks, gateway: networkGateway(types, shop) });
+ */
+export function networkGateway(types: Pick<NetworkTypeRegistry, "get">, network: Network): ((prefix: Prefix) => IPAddress | undefined) | undefined {
+  const def = types.get(network.spec?.type ?? "");
+  return def ? (prefix) => def.gateway(network, prefix) : undefined;
+}
+
 // ---------------------------------------------------------------- rule extensions
 
 /** Operators json-rules-engine has built in; a plugin may not replace them. */

@@ -52,7 +52,12 @@ function kill(child: ChildProcess | undefined): Promise<void> {
   });
 }
 
-t("every acknowledged write survives SIGKILL of the server", async () => {
+/**
+ * A store server on a database in a fresh directory, for `fn`: `crash`
+ * kills it (SIGKILL), `serveAgain` starts a new one on the same database.
+ * The last server is killed and the directory removed afterwards.
+ */
+async function withServer(fn: (s: { store: KubeStore; crash(): Promise<void>; serveAgain(): Promise<void> }) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "lace-durable-"));
   const db = join(dir, "store.db");
   const sock = join(dir, "api.sock");
@@ -61,6 +66,15 @@ t("every acknowledged write survives SIGKILL of the server", async () => {
   try {
     child = await serve(db, sock, kubeconfig);
     const store = new KubeStore(loadKubeConfig({ path: kubeconfig }));
+    await fn({ store, crash: () => kill(child), serveAgain: async () => void (child = await serve(db, sock, kubeconfig)) });
+  } finally {
+    await kill(child);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+t("every acknowledged write survives SIGKILL of the server", async () => {
+  await withServer(async ({ store, crash, serveAgain }) => {
     const start = (await store.list("Network")).resourceVersion;
     const N = 80;
     const acked = new Map<string, string>();
@@ -81,9 +95,8 @@ t("every acknowledged write survives SIGKILL of the server", async () => {
       }
     }));
     const lastAcked = Math.max(...[...acked.values()].map(Number));
-    await kill(child);
-
-    child = await serve(db, sock, kubeconfig);
+    await crash();
+    await serveAgain();
     const after = await store.list<Network>("Network");
     assert.is(after.items.length, N, "every created Network is there");
     for (const o of after.items) {
@@ -103,21 +116,11 @@ t("every acknowledged write survives SIGKILL of the server", async () => {
     assert.is(events.length, N + N / 2, "N creates and N/2 updates replayed");
     const created = await store.create<Network>({ apiVersion: API_VERSION, kind: "Network", metadata: { name: "after-restart" }, spec: { type: "l2", ipv4Subnet: { prefix: "10.200.0.0/16" } } });
     assert.ok(Number(created.metadata.resourceVersion) > lastAcked, "versions keep increasing after a restart");
-  } finally {
-    await kill(child);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 t("SIGKILL in the middle of 8 writers' stream loses no acknowledged create (group commit)", async () => {
-  const dir = mkdtempSync(join(tmpdir(), "lace-durable-"));
-  const db = join(dir, "store.db");
-  const sock = join(dir, "api.sock");
-  const kubeconfig = join(dir, "kubeconfig");
-  let child: ChildProcess | undefined;
-  try {
-    child = await serve(db, sock, kubeconfig);
-    const store = new KubeStore(loadKubeConfig({ path: kubeconfig }));
+  await withServer(async ({ store, crash, serveAgain }) => {
     const acked: string[] = [];
     let stop = false;
     let next = 0;
@@ -139,19 +142,16 @@ t("SIGKILL in the middle of 8 writers' stream loses no acknowledged create (grou
     });
     // Kill while writes are in flight, once a good number were acknowledged.
     while (acked.length < 200) await new Promise((r) => setTimeout(r, 5));
-    await kill(child);
+    await crash();
     stop = true;
     await Promise.all(writers);
-    child = await serve(db, sock, kubeconfig);
+    await serveAgain();
     const stored = new Set((await store.list<Network>("Network")).items.map((o) => o.metadata.name));
     const lost = acked.filter((n) => !stored.has(n));
     console.log(`  kill -9 mid-stream: ${acked.length} creates acknowledged, ${stored.size} stored, ${lost.length} acknowledged lost`);
     assert.equal(lost, [], "every acknowledged create is stored");
     assert.ok(stored.size >= acked.length);
-  } finally {
-    await kill(child);
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 t.run();
