@@ -109,6 +109,8 @@ export class NodeAgent {
   private readonly metrics?: AgentMetrics;
   private readonly clock: Clock;
   private readonly informers: Informer<Resource>[] = [];
+  /** This node's pods (field selector `spec.nodeName`): ADD reads its pod here, not from the store. */
+  private readonly pods: Informer<Pod>;
   private readonly binding: BindingRules;
   private readonly allocators = new Map<string, AddressAllocator>();
   /** Last resourceVersion fed to the state engine per object, so a late event never rolls it back. */
@@ -150,6 +152,8 @@ export class NodeAgent {
     this.metrics = opts.metrics;
     this.clock = opts.clock ?? systemClock;
     this.binding = new BindingRules({ defaultNetwork: opts.defaultNetwork, extensions: opts.extensions });
+    this.pods = new Informer<Pod>(opts.store, "Pod", { fieldSelector: `spec.nodeName=${opts.node}` });
+    this.pods.on("error", (e) => this.log.warn({ kind: "Pod", err: String((e as Error)?.message ?? e) }, "store watch failed; relisting"));
     this.states.onChange((node) => {
       if (node === this.node && this.synced) this.applySoon();
     });
@@ -166,7 +170,7 @@ export class NodeAgent {
       inf.on("error", (e) => this.log.warn({ kind, err: String((e as Error)?.message ?? e) }, "store watch failed; relisting"));
       this.informers.push(inf);
     }
-    await Promise.all(this.informers.map((i) => i.start()));
+    await Promise.all([...this.informers, this.pods].map((i) => i.start()));
     this.synced = true;
     this.log.info({ node: this.node }, "store caches synced");
     // A failed first apply is retried (and reported by STATUS); the agent keeps serving.
@@ -223,7 +227,7 @@ export class NodeAgent {
   }
 
   async stop(): Promise<void> {
-    for (const i of this.informers) i.stop();
+    for (const i of [...this.informers, this.pods]) i.stop();
     clearTimeout(this.applyTimer);
     clearTimeout(this.retryTimer);
     clearInterval(this.learnTimer);
@@ -415,19 +419,40 @@ export class NodeAgent {
 
   // ------------------------------------------------------------------ ADD
 
+  /**
+   * ADD reads the pod and the endpoint an earlier sandbox of it may have
+   * left from the watch caches when the pod is there (the usual case: the
+   * scheduler bound it to this node before the runtime asked). A cache
+   * behind the store shows as a write conflict; the ADD, undone, then runs
+   * again on fresh reads.
+   */
   private async add(req: CniRequest): Promise<AgentReply> {
     if (!this.synced) throw new CniFailure(CNI_ERRORS.TRY_AGAIN_LATER, `The lace agent on ${this.node} is still syncing with the store`);
     const { namespace, name } = podOf(req);
-    const containerId = req.containerId!;
-    const ifname = req.ifname!;
-    const netns = req.netns!;
-    const hostIfname = hostIfnameFor(containerId, ifname);
+    const cached = this.pods.get(name, namespace);
+    if (cached && (!req.args.K8S_POD_UID || cached.metadata.uid === req.args.K8S_POD_UID)) {
+      try {
+        return await this.addWith(req, cached, this.cache<NetworkEndpoint>("NetworkEndpoint")?.get(name, namespace), performance.now());
+      } catch (e) {
+        if (!isStoreError(e, "Conflict") && !isStoreError(e, "AlreadyExists")) throw e;
+        this.log.info({ pod: `${namespace}/${name}`, err: (e as Error).message }, "ADD from the watch caches met a newer store: again on fresh reads");
+      }
+    }
     const t0 = performance.now();
     // Two independent store round trips: the pod and the endpoint an earlier sandbox of it may have left.
     const [pod, existing] = await Promise.all([
       this.store.get<Pod>("Pod", name, namespace),
       this.store.get<NetworkEndpoint>("NetworkEndpoint", name, namespace),
     ]);
+    return this.addWith(req, pod, existing, t0);
+  }
+
+  private async addWith(req: CniRequest, pod: Pod | undefined, existing: NetworkEndpoint | undefined, t0: number): Promise<AgentReply> {
+    const { namespace, name } = podOf(req);
+    const containerId = req.containerId!;
+    const ifname = req.ifname!;
+    const netns = req.netns!;
+    const hostIfname = hostIfnameFor(containerId, ifname);
     if (!pod) throw new CniFailure(CNI_ERRORS.UNKNOWN_POD, `Pod ${namespace}/${name} does not exist in the store`, "the runtime asked for a pod the API server does not know");
     if (req.args.K8S_POD_UID && pod.metadata.uid && req.args.K8S_POD_UID !== pod.metadata.uid) {
       throw new CniFailure(CNI_ERRORS.TRY_AGAIN_LATER, `Pod ${namespace}/${name} in the store has UID ${pod.metadata.uid}, the runtime asked for ${req.args.K8S_POD_UID}`);

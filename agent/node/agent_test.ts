@@ -7,7 +7,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import {
   type Allocation, BlockAllocator, HostLocalAllocator, IPAddress, MemoryStore, type Network, type NetworkBindingPolicy, type NetworkEndpoint,
-  type Resource,
+  type Resource, type Store, type WatchEvent, type WatchOptions,
 } from "../../core/mod.ts";
 import { ManualClock } from "../../core/ipam/testing.ts";
 import { CNI_ERRORS, type CniRequest } from "../cni/spec.ts";
@@ -57,7 +57,7 @@ async function moveBackendPodsToFrontend(store: MemoryStore): Promise<void> {
   await settle();
 }
 
-async function setUp(clock = new ManualClock()) {
+async function setUp(clock = new ManualClock(), wrap: (s: MemoryStore) => Store = (s) => s) {
   const store = new MemoryStore();
   for (const o of [
     network("backend", "l3", 1, "10.40.0.0/16"), network("frontend", "l3", 2, "10.60.0.0/16"), network("storage", "l2", 3, "10.50.0.0/24"),
@@ -67,7 +67,7 @@ async function setUp(clock = new ManualClock()) {
   ] as Resource[]) await store.create(o);
   const dp = new RecordingDataplane();
   const states = new LocalStateSource();
-  const agent = new NodeAgent({ store, node: "node-1", networkTypes: builtInNetworkTypes(), dataplane: dp, states, clock });
+  const agent = new NodeAgent({ store: wrap(store), node: "node-1", networkTypes: builtInNetworkTypes(), dataplane: dp, states, clock });
   await agent.start();
   return { store, dp, states, agent, clock };
 }
@@ -179,6 +179,47 @@ t("a pod is bound once: its next sandbox (a new container id) gets the same netw
   assert.is(dp.attached.get(hostIfnameFor("c4", "eth0"))?.network, "backend");
   await agent.flush();
   assert.ok(dp.applied.at(-1)!.endpoints.some((e) => e.id === "team-a/api-0"), "attached again, it is in the node's state");
+  await agent.stop();
+});
+
+t("ADD reads a pod of its node and the pod's kept endpoint from the watch caches; a cache behind the store costs one retry on fresh reads", async () => {
+  let podGets = 0;
+  let frozen = false;
+  // The agent's view of the store: counts Pod reads, and can stop NetworkEndpoint events reaching its cache.
+  const wrap = (s: MemoryStore): Store => {
+    const w = Object.create(s) as MemoryStore;
+    w.get = (kind, name, namespace) => {
+      if (kind === "Pod") podGets++;
+      return s.get(kind, name, namespace);
+    };
+    w.watch = <T extends Resource>(kind: string, options: WatchOptions, onEvent: (e: WatchEvent<T>) => void) =>
+      s.watch<T>(kind, options, (e) => (frozen && kind === "NetworkEndpoint") ? undefined : onEvent(e));
+    return w;
+  };
+  const { store, dp, agent } = await setUp(new ManualClock(), wrap);
+  await store.create({ ...pod("api-9", "backend"), spec: { nodeName: "node-1" } });
+  await settle();
+  const first = await agent.handle(req("ADD", "api-9", "c1"));
+  assert.equal(ips(first), ["10.40.0.2/32", "fd00:1::2/128"]);
+  assert.is(podGets, 0, "the pod came from the node's pod cache");
+  assert.equal(await agent.handle(req("DEL", "api-9", "c1")), { ok: true }, "DEL reads the pod from the store: is it still there?");
+  await agent.detached();
+  podGets = 0;
+  await settle();
+  // Someone writes the kept endpoint; the agent's cache does not hear of it.
+  frozen = true;
+  await store.patch("NetworkEndpoint", "api-9", "team-a", { metadata: { labels: { touched: "yes" } } });
+  const again = await agent.handle(req("ADD", "api-9", "c2"));
+  assert.equal(ips(again), ["10.40.0.2/32", "fd00:1::2/128"], "the kept binding, read afresh");
+  assert.is(podGets, 1, "one fresh read after the conflict");
+  const ep = (await endpointOf(store, "api-9"))!;
+  assert.equal([ep.spec!.interface, ep.metadata.labels?.touched], [hostIfnameFor("c2", "eth0"), "yes"]);
+  assert.ok(dp.attached.has(hostIfnameFor("c2", "eth0")));
+  // A pod of another node, or one the cache has not seen, is read from the store.
+  await store.create({ ...pod("api-8", "backend"), spec: { nodeName: "node-2" } });
+  await settle();
+  assert.ok((await agent.handle(req("ADD", "api-8", "c3"))).ok);
+  assert.is(podGets, 2);
   await agent.stop();
 });
 

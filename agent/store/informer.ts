@@ -15,12 +15,14 @@
  * await pods.start();           // resolves after the first list
  * pods.get("web-0", "team-a");  // from the cache
  */
-import { isStoreError, type Resource, type Store, type Watch, type WatchOptions } from "../../core/mod.ts";
+import { type FieldMatcher, isStoreError, parseFieldSelector, type Resource, type Store, type Watch, type WatchOptions } from "../../core/mod.ts";
 import { type LabelMatcher, parseLabelSelector } from "./embedded/selector.ts";
 
 export interface InformerOptions {
   namespace?: string;
   labelSelector?: string;
+  /** Only objects whose fields match, e.g. `spec.nodeName=node-1`. */
+  fieldSelector?: string;
   /** Re-deliver every cached object as an `update` this often (0: never). Default 0. */
   resyncMs?: number;
   /** First delay after an error before relisting; doubles up to 30 s. Default 200 ms. */
@@ -55,9 +57,11 @@ export class Informer<T extends Resource> {
   lists = 0;
 
   private readonly matches: LabelMatcher;
+  private readonly fields: FieldMatcher;
 
   constructor(private readonly store: Store, readonly kind: string, private readonly options: InformerOptions = {}) {
     this.matches = parseLabelSelector(options.labelSelector);
+    this.fields = parseFieldSelector(options.fieldSelector);
   }
 
   on<K extends keyof InformerHandlers<T>>(event: K, handler: InformerHandlers<T>[K]): this {
@@ -124,7 +128,7 @@ export class Informer<T extends Resource> {
     let listed;
     try {
       this.lists++;
-      listed = await this.store.list<T>(this.kind, { namespace: this.options.namespace, labelSelector: this.options.labelSelector });
+      listed = await this.store.list<T>(this.kind, { namespace: this.options.namespace, labelSelector: this.options.labelSelector, fieldSelector: this.options.fieldSelector });
     } catch (e) {
       return this.backoff(e);
     }
@@ -152,11 +156,12 @@ export class Informer<T extends Resource> {
   }
 
   private startWatch(): void {
-    // Stores that cannot filter a watch by label (MemoryStore) ignore the selector; the check below covers them.
-    const options: WatchOptions & { labelSelector?: string } = {
+    // Stores that cannot filter a watch (MemoryStore) ignore the selectors; the check below covers them.
+    const options: WatchOptions = {
       namespace: this.options.namespace,
       resourceVersion: this.version,
       labelSelector: this.options.labelSelector,
+      fieldSelector: this.options.fieldSelector,
     };
     const w = this.store.watch<T>(
       this.kind,
@@ -168,7 +173,7 @@ export class Informer<T extends Resource> {
         if (e.type === "BOOKMARK") return;
         const k = key(e.object);
         const old = this.cache.get(k);
-        if (e.type === "DELETED" || !this.matches(e.object.metadata.labels)) {
+        if (e.type === "DELETED" || !this.matches(e.object.metadata.labels) || !this.fields(e.object)) {
           if (old) {
             this.cache.delete(k);
             this.emit("delete", e.object);

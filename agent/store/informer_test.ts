@@ -1,6 +1,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { API_VERSION, MemoryStore, type Network } from "../../core/mod.ts";
+import { API_VERSION, MemoryStore, type Network, type Resource } from "../../core/mod.ts";
 import { Informer } from "./informer.ts";
 
 const t = suite("Informer over any Store");
@@ -56,6 +56,26 @@ t("a label selector holds even on a store whose watch cannot filter: leaving it 
   } finally {
     inf.stop();
   }
+});
+
+t("a field selector keeps a node's pods only, on a store whose watch cannot filter too", async () => {
+  const store = new MemoryStore();
+  await store.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "a" } });
+  const pod = (name: string, nodeName: string) => ({ apiVersion: "v1", kind: "Pod", metadata: { name, namespace: "a" }, spec: { nodeName } });
+  await store.create(pod("p1", "node-1"));
+  await store.create(pod("p2", "node-2"));
+  const inf = new Informer<Resource>(store, "Pod", { fieldSelector: "spec.nodeName=node-1" });
+  try {
+    await inf.start();
+    assert.equal(inf.list().map((o) => o.metadata.name), ["p1"]);
+    await store.create(pod("p3", "node-2"));
+    await store.create(pod("p4", "node-1"));
+    await eventually(() => inf.list().length >= 2, "p4 in the cache");
+    assert.equal(inf.list().map((o) => o.metadata.name).sort(), ["p1", "p4"]);
+  } finally {
+    inf.stop();
+  }
+  assert.throws(() => new Informer<Resource>(store, "Pod", { fieldSelector: "spec.nodeName~node-1" }), /field selector term "spec.nodeName~node-1"/);
 });
 
 t("a failing list is reported and retried with backoff until it succeeds", async () => {

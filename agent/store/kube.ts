@@ -123,7 +123,7 @@ export class KubeStore implements Store {
   private async call(
     verb: "get" | "list" | "create" | "replace" | "replaceStatus" | "patch" | "patchStatus" | "delete",
     info: KindInfo,
-    args: { name?: string; namespace?: string; body?: unknown; labelSelector?: string },
+    args: { name?: string; namespace?: string; body?: unknown; labelSelector?: string; fieldSelector?: string },
     options?: unknown,
   ): Promise<unknown> {
     const namespaced = info.namespaced && args.namespace !== undefined;
@@ -138,7 +138,7 @@ export class KubeStore implements Store {
     const base = verb.replace("Status", "");
     const coreVerb = base === "get" ? "read" : base;
     if (base === "list" && info.namespaced && !namespaced) {
-      return api[`list${info.kind}ForAllNamespaces`]({ labelSelector: args.labelSelector });
+      return api[`list${info.kind}ForAllNamespaces`]({ labelSelector: args.labelSelector, fieldSelector: args.fieldSelector });
     }
     return api[coreMethod(coreVerb, info, namespaced, suffix)](args, options);
   }
@@ -161,6 +161,7 @@ export class KubeStore implements Store {
       const list = await this.call("list", info, {
         namespace: info.namespaced ? options.namespace : undefined,
         labelSelector: options.labelSelector,
+        fieldSelector: options.fieldSelector,
       }) as { items?: unknown[]; metadata?: { resourceVersion?: string } };
       return {
         items: (list.items ?? []).map((o) => plain<T>(o, info)),
@@ -278,7 +279,7 @@ export class KubeStore implements Store {
    * version is too old, and with `Unavailable` after the server stays
    * unreachable through the reconnect backoff.
    */
-  watch<T extends Resource>(kind: string, options: WatchOptions & { labelSelector?: string }, onEvent: (e: WatchEvent<T>) => void): Watch {
+  watch<T extends Resource>(kind: string, options: WatchOptions, onEvent: (e: WatchEvent<T>) => void): Watch {
     const info = kindInfo(kind);
     const path = this.collectionPath(kind, options.namespace);
     const kw = new KubeWatch(this.kubeConfig);
@@ -302,7 +303,7 @@ export class KubeStore implements Store {
     const connect = async (): Promise<void> => {
       if (stopped) return;
       try {
-        if (rv === undefined || rv === "") rv = (await this.list(kind, { namespace: options.namespace, labelSelector: options.labelSelector })).resourceVersion;
+        if (rv === undefined || rv === "") rv = (await this.list(kind, { namespace: options.namespace, labelSelector: options.labelSelector, fieldSelector: options.fieldSelector })).resourceVersion;
       } catch (e) {
         return retry(e);
       }
@@ -312,6 +313,7 @@ export class KubeStore implements Store {
       const query: Record<string, string | number | boolean | undefined> = { resourceVersion: rv };
       if (this.bookmarks) query.allowWatchBookmarks = true;
       if (options.labelSelector) query.labelSelector = options.labelSelector;
+      if (options.fieldSelector) query.fieldSelector = options.fieldSelector;
       const c = await kw.watch(path, query, (type: string, obj: Record<string, unknown>) => {
         if (stopped || ended) return;
         failures = 0;

@@ -389,6 +389,10 @@ export function storeConformance(name: string, factory: StoreFactory): void {
     const pod = await store.get<Resource<{ nodeName: string }>>("Pod", "web-0", "team-a");
     assert.is(pod?.spec?.nodeName, "node-1");
     assert.equal((await store.list("Pod", { namespace: "team-a", labelSelector: "tier=web" })).items.map((p) => p.metadata.name), ["web-0"]);
+    // A node's agent lists only its own pods.
+    assert.equal((await store.list("Pod", { fieldSelector: "spec.nodeName=node-1" })).items.map((p) => p.metadata.name), ["web-0"]);
+    assert.equal((await store.list("Pod", { fieldSelector: "spec.nodeName=node-2" })).items, []);
+    assert.equal((await store.list("Pod", { fieldSelector: "spec.nodeName!=node-2" })).items.map((p) => p.metadata.name), ["web-0"]);
     assert.equal((await store.list("Service", { namespace: "team-b" })).items, []);
     assert.is((await store.get("Service", "web", "team-a"))?.kind, "Service");
   });

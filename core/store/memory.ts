@@ -13,6 +13,7 @@ import {
   type ListOptions,
   type ListResult,
   matchesLabelSelectorText,
+  parseFieldSelector,
   type MergePatch,
   mergePatch,
   type Store,
@@ -81,9 +82,11 @@ export class MemoryStore implements Store {
 
   list<T extends Resource>(kind: string, options: ListOptions = {}): Promise<ListResult<T>> {
     const items: T[] = [];
+    const fields = parseFieldSelector(options.fieldSelector);
     for (const o of this.bucket(kind).values()) {
       if (options.namespace && o.metadata.namespace !== options.namespace) continue;
       if (!matchesLabelSelectorText(options.labelSelector, o.metadata.labels)) continue;
+      if (!fields(o)) continue;
       items.push(structuredClone(o) as T);
     }
     items.sort((a, b) => (a.metadata.namespace ?? "").localeCompare(b.metadata.namespace ?? "") ||

@@ -47,6 +47,8 @@ export interface ListOptions {
   namespace?: string;
   /** Kubernetes label selector text: `team=a,tier in (web,api),!legacy`. Equality form only in memory. */
   labelSelector?: string;
+  /** Kubernetes field selector text: `spec.nodeName=node-1,metadata.name!=x` (equality on dotted paths). */
+  fieldSelector?: string;
 }
 
 export interface ListResult<T> {
@@ -66,6 +68,10 @@ export interface WatchOptions {
   namespace?: string;
   /** Deliver changes after this version. Too old: the watch ends with a `Gone` error. */
   resourceVersion?: string;
+  /** Only objects with these labels (see ListOptions); stores that cannot filter deliver all. */
+  labelSelector?: string;
+  /** Only objects whose fields match (see ListOptions); stores that cannot filter deliver all. */
+  fieldSelector?: string;
 }
 
 /** A running watch. */
@@ -129,6 +135,39 @@ export function mergePatch(target: unknown, patch: unknown): unknown {
     else out[k] = mergePatch(out[k], v);
   }
   return out;
+}
+
+/** Tells whether an object matches a field selector. */
+export type FieldMatcher = (obj: unknown) => boolean;
+
+/**
+ * Parses field selector text, as the API server does from `?fieldSelector=`:
+ * comma-separated `path=value`, `path==value` or `path!=value` terms on
+ * dotted paths; a missing field reads as "". An unparsable term is an
+ * `Invalid` StoreError naming it.
+ *
+ * @example
+ * const onNode = parseFieldSelector("spec.nodeName=node-1");
+ * onNode({ spec: { nodeName: "node-1" } }); // true
+ */
+export function parseFieldSelector(text: string | undefined | null): FieldMatcher {
+  if (!text) return () => true;
+  const tests: FieldMatcher[] = text.split(",").map((t) => t.trim()).filter((t) => t !== "").map((term) => {
+    const m = /^([A-Za-z0-9_.]+)\s*(==|=|!=)\s*(.*)$/.exec(term);
+    if (!m) throw new StoreError("Invalid", `Invalid field selector term "${term}": expected path=value or path!=value`);
+    const [, path, op, value] = m;
+    return op === "!=" ? (o) => fieldValue(o, path) !== value : (o) => fieldValue(o, path) === value;
+  });
+  return (obj) => tests.every((t) => t(obj));
+}
+
+function fieldValue(obj: unknown, path: string): string {
+  let cur: unknown = obj;
+  for (const part of path.split(".")) {
+    if (cur === null || typeof cur !== "object") return "";
+    cur = (cur as Record<string, unknown>)[part];
+  }
+  return cur === undefined || cur === null ? "" : String(cur);
 }
 
 /** Matches an equality-based label selector (`a=b,c!=d,e,!f`) against labels. */

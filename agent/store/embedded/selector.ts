@@ -1,6 +1,6 @@
 /**
- * Kubernetes label and field selectors, as the API server parses them from
- * `?labelSelector=` and `?fieldSelector=`.
+ * Kubernetes label selectors, as the API server parses them from
+ * `?labelSelector=`; field selectors come from core's one parser.
  *
  * @example
  * const m = parseLabelSelector("team=a,tier in (web,api),!legacy");
@@ -9,7 +9,6 @@
 import { StoreError } from "../../../core/mod.ts";
 
 export type LabelMatcher = (labels: Record<string, string> | undefined) => boolean;
-export type FieldMatcher = (obj: unknown) => boolean;
 
 /** Splits on commas that are not inside parentheses. */
 function terms(text: string): string[] {
@@ -61,23 +60,5 @@ export function parseLabelSelector(text: string | undefined | null): LabelMatche
   return (labels) => tests.every((t) => t(labels));
 }
 
-function pathValue(obj: unknown, path: string): string {
-  let cur: unknown = obj;
-  for (const part of path.split(".")) {
-    if (cur === null || typeof cur !== "object") return "";
-    cur = (cur as Record<string, unknown>)[part];
-  }
-  return cur === undefined || cur === null ? "" : String(cur);
-}
-
-/** Parses field selector text (`spec.nodeName=node-1,metadata.name!=x`): equality on dotted paths. */
-export function parseFieldSelector(text: string | undefined | null): FieldMatcher {
-  if (!text) return () => true;
-  const tests: FieldMatcher[] = terms(text).map((term) => {
-    const m = /^([A-Za-z0-9_.]+)\s*(==|=|!=)\s*(.*)$/.exec(term);
-    if (!m) throw new StoreError("Invalid", `Invalid field selector term "${term}": expected path=value or path!=value`);
-    const [, path, op, value] = m;
-    return op === "!=" ? (o) => pathValue(o, path) !== value : (o) => pathValue(o, path) === value;
-  });
-  return (obj) => tests.every((t) => t(obj));
-}
+/** Field selectors: one parser for every store (core/store/store.ts). */
+export { type FieldMatcher, parseFieldSelector } from "../../../core/mod.ts";

@@ -392,7 +392,7 @@ export class SqliteStore implements Store {
   }
 
   list<T extends Resource>(kind: string, options: ListOptions = {}): Promise<ListResult<T>> {
-    return this.settle(() => this.listSync<T>(kind, { namespace: options.namespace, label: parseLabelSelector(options.labelSelector) }));
+    return this.settle(() => this.listSync<T>(kind, { namespace: options.namespace, label: parseLabelSelector(options.labelSelector), field: parseFieldSelector(options.fieldSelector) }));
   }
 
   // ------------------------------------------------------------ watch
@@ -422,14 +422,14 @@ export class SqliteStore implements Store {
     return () => this.subscribers.delete(sub);
   }
 
-  watch<T extends Resource>(kind: string, options: WatchOptions & { labelSelector?: string }, onEvent: (e: WatchEvent<T>) => void): Watch {
+  watch<T extends Resource>(kind: string, options: WatchOptions, onEvent: (e: WatchEvent<T>) => void): Watch {
     // A caller that never awaits `done` must not crash the process on a rejection.
     const { promise: done, resolve, reject } = settledLater();
     let unsubscribe = () => {};
     try {
       unsubscribe = this.subscribe(
         kind,
-        { namespace: options.namespace, resourceVersion: options.resourceVersion, label: parseLabelSelector(options.labelSelector) },
+        { namespace: options.namespace, resourceVersion: options.resourceVersion, label: parseLabelSelector(options.labelSelector), field: parseFieldSelector(options.fieldSelector) },
         onEvent as (e: WatchEvent<Resource>) => void,
       );
     } catch (e) {
