@@ -141,6 +141,11 @@ try {
     for (const [k, v] of Object.entries((JSON.parse(line) as { phases?: Record<string, number> }).phases ?? {})) phases.set(k, [...(phases.get(k) ?? []), v]);
   }
   console.log(`ADD steps in the agent, ms since the request (p50): ${[...phases].map(([k, v]) => `${k} ${f(percentile(v, 50))}`).join(", ")}`);
+  // The node's applies meanwhile (an ADD's attach waits for one in progress): how many, and how long.
+  const applies = readFileSync(join(sb.dir, "node-1", "agent.log"), "utf8").split("\n").filter((l) => l.includes("applied the node's desired state"))
+    .map((l) => JSON.parse(l) as { durationMs?: number; writes?: number });
+  const applyMs = applies.map((a) => a.durationMs ?? 0);
+  console.log(`node applies with writes: ${applies.length}, duration p50 ${f(percentile(applyMs, 50))} ms, p99 ${f(percentile(applyMs, 99))} ms, writes p50 ${percentile(applies.map((a) => a.writes ?? 0), 50)}`);
   // The issue's goals, as ratios to the reference measured in this run.
   const goals: [Cmd, number, number][] = [["ADD", 50, 1.0], ["ADD", 99, 1.5], ["CHECK", 50, 1.0], ["DEL", 50, 0.5]];
   for (const [cmd, p, goal] of goals) {

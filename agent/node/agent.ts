@@ -30,7 +30,7 @@
  */
 import { createHash } from "node:crypto";
 import {
-  type AddressAllocator, type AddressRequest, addressRequestFor, type Assignment, BindingRules, BlockAllocator, type BlockSource,
+  type AddressAllocator, type AddressRequest, addressRequestFor, type Assignment, BindingRules, type EarlyAssignment, BlockAllocator, type BlockSource,
   type Clock, GlobalAllocator, HostLocalAllocator, IPAddress, isLaceError, isStoreError, type Network, type NetworkBindingPolicy,
   bindPod, type NetworkEndpoint, type NetworkTypeDefinition, type NetworkTypeLookup, networkGateway, type Resource, type RuleExtensionSet, type Store, systemClock,
 } from "../../core/mod.ts";
@@ -476,7 +476,7 @@ export class NodeAgent {
       // 2. Addresses: the same owner gets the same addresses again.
       const allocator = this.allocatorFor(net);
       const request = addressRequestFor(pod);
-      const assignment = await this.allocate(allocator, request, kept);
+      const { assignment, durable } = await this.allocate(allocator, request, kept);
       // Without a binding of its own the addresses are this ADD's (or leaked by a crash): a failure gives them back.
       if (!kept) undo.push({ what: "release addresses", run: () => allocator.release(request.owner) });
       mark("allocated");
@@ -513,13 +513,14 @@ export class NodeAgent {
       let attachment: PodAttachment;
       await this.states.settled?.();
       if (this.hasApplied(network, gateways)) {
-        // The usual case: the network, with the pod's block, is on the node already. Publishing
-        // the endpoint and plugging the pod in do not depend on each other.
-        const [published, attached] = await Promise.allSettled([publish(), attach()]);
-        if (published.status === "rejected") throw published.reason;
-        if (attached.status === "rejected") throw attached.reason;
-        attachment = attached.value;
+        // The usual case: the network, with the pod's block, is on the node already. Writing the
+        // addresses, publishing the endpoint and plugging the pod in do not depend on each other: the
+        // two writes meet in one group commit of the store.
+        const [written, published, attached] = await Promise.allSettled([durable, publish(), attach()]);
+        for (const r of [written, published, attached]) if (r.status === "rejected") throw r.reason;
+        attachment = (attached as PromiseFulfilledResult<PodAttachment>).value;
       } else {
+        await durable;
         await publish();
         if (this.typeOf(net).addressing === "host-local" && !this.states.stateFor(this.node).networks.find((n) => n.name === network && gateways.every((g) => n.gateways.includes(g)))) {
           // A new block: the informer may not have brought the Allocation yet.
@@ -596,13 +597,18 @@ export class NodeAgent {
    * (its owner still holds them, unless something released them), then for
    * each alone, then for any: the same addresses where they are still free.
    */
-  private async allocate(allocator: AddressAllocator, request: AddressRequest, kept: NetworkEndpoint | undefined): Promise<Assignment> {
-    if (!kept || request.addresses) return allocator.allocate(request);
+  private async allocate(allocator: AddressAllocator, request: AddressRequest, kept: NetworkEndpoint | undefined): Promise<EarlyAssignment> {
+    if (!kept || request.addresses) {
+      if (allocator.allocateEarly) return allocator.allocateEarly(request);
+      const assignment = await allocator.allocate(request);
+      return { assignment, durable: Promise.resolve(assignment) };
+    }
     const recorded = (kept.spec?.addresses ?? []).filter((a) => IPAddress.tryParse(a).ok);
     const tries = addressPreferences(recorded);
     for (let i = 0;; i++) {
       try {
-        return await allocator.allocate(tries[i].length ? { owner: request.owner, addresses: tries[i].map((a) => IPAddress.parse(a)) } : request);
+        const assignment = await allocator.allocate(tries[i].length ? { owner: request.owner, addresses: tries[i].map((a) => IPAddress.parse(a)) } : request);
+        return { assignment, durable: Promise.resolve(assignment) };
       } catch (e) {
         if (i === tries.length - 1 || !isLaceError(e, "ADDRESS_UNAVAILABLE")) throw e;
       }

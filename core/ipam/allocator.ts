@@ -32,6 +32,13 @@ export interface Assignment {
   addresses: AssignedAddress[];
 }
 
+/** Addresses chosen, and the same once they are written. */
+export interface EarlyAssignment {
+  assignment: Assignment;
+  /** Settles once the assignment is durable; rejects when it could not be written (the caller gives up its work). */
+  durable: Promise<Assignment>;
+}
+
 export interface AddressAllocator {
   readonly network: string;
   /**
@@ -40,6 +47,18 @@ export interface AddressAllocator {
    * requested address that cannot be given, SUBNET_EXHAUSTED when nothing is left.
    */
   allocate(request: AddressRequest): Promise<Assignment>;
+  /**
+   * Like `allocate`, but answers as soon as the addresses are chosen from
+   * what the allocator holds in memory, with the write still to come in
+   * `durable`: a caller overlaps its other work with the write, and waits
+   * for `durable` before it lets the addresses out. Optional: an allocator
+   * without it is asked through `allocate`.
+   *
+   * @example
+   * const { assignment, durable } = await allocator.allocateEarly!({ owner: pod.metadata.uid });
+   * await Promise.all([durable, plugIn(assignment)]);
+   */
+  allocateEarly?(request: AddressRequest): Promise<EarlyAssignment>;
   /** Gives the owner's addresses back; false when it held none. */
   release(owner: string): Promise<boolean>;
   /** The owner's current addresses, read from the store. */

@@ -33,6 +33,16 @@ interface Queued<S> {
   op: (d: Draft<S>) => unknown;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
+  /** An early operation: told its answer before the write, and pinned to it should the batch run again. */
+  early?: { answer: (v: unknown) => void; pin: (v: unknown) => (d: Draft<S>) => unknown; answered: boolean };
+}
+
+/** An operation's answer, and the same answer once it is durable. */
+export interface EarlyAnswer<T> {
+  /** Settles as soon as the operation ran against the cached record, before the write. */
+  answer: Promise<T>;
+  /** Settles once the batch that holds it is written (or rejects: the write failed, or the pinned answer could not be kept). */
+  durable: Promise<T>;
 }
 
 export class RecordCommitter<S> {
@@ -59,6 +69,43 @@ export class RecordCommitter<S> {
         void this.flush();
       }
     });
+  }
+
+  /**
+   * Queues an operation like `run`, but tells its answer as soon as the
+   * operation ran against the cached record, while the write is still to
+   * come: the caller overlaps its own work with the write and waits for
+   * `durable` before it lets the answer out. Should the batch run again (a
+   * `Conflict` reloads the record), the operation runs as `pin(answer)`, so
+   * the answer given early stays the answer, or `durable` rejects.
+   *
+   * @example
+   * const { answer, durable } = c.runEarly((d) => pick(d), (a) => (d) => take(d, a));
+   * const a = await answer;          // no store round trip when the record is cached
+   * await Promise.all([durable, plugIn(a)]);
+   */
+  runEarly<T>(op: (d: Draft<S>) => T, pin: (answer: T) => (d: Draft<S>) => T): EarlyAnswer<T> {
+    let answer!: (v: unknown) => void;
+    let refuse!: (e: unknown) => void;
+    const early = new Promise<T>((res, rej) => ((answer = res as (v: unknown) => void), (refuse = rej)));
+    const durable = new Promise<T>((resolve, reject) => {
+      this.queue.push({
+        op,
+        resolve: resolve as (v: unknown) => void,
+        reject: (e) => {
+          refuse(e);
+          reject(e);
+        },
+        early: { answer, pin: pin as (v: unknown) => (d: Draft<S>) => unknown, answered: false },
+      });
+      if (!this.flushing) {
+        this.flushing = true;
+        void this.flush();
+      }
+    });
+    // A caller that took the answer and then failed elsewhere may never await `durable`.
+    durable.catch(() => {});
+    return { answer: early, durable };
   }
 
   /**
@@ -111,6 +158,12 @@ export class RecordCommitter<S> {
         } catch (error) {
           values[i] = error;
           failed[i] = true;
+        }
+        const early = batch[i].early;
+        if (early && !failed[i] && !early.answered) {
+          early.answered = true;
+          early.answer(values[i]);
+          batch[i].op = early.pin(values[i]);
         }
       }
       try {

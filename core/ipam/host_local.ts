@@ -22,7 +22,7 @@ import { type Clock, systemClock } from "../plugin/tokens.ts";
 import type { Store } from "../store/store.ts";
 import type { GatewayOf } from "./address_block.ts";
 import { AddressIndex, type AssignContext, assignOp } from "./address_index.ts";
-import { type AddressAllocator, type AddressRequest, type Assignment, NeedBlock } from "./allocator.ts";
+import { type AddressAllocator, type AddressRequest, type Assignment, type EarlyAssignment, NeedBlock } from "./allocator.ts";
 import type { BlockSource } from "./block_allocator.ts";
 import { RecordCommitter } from "./committer.ts";
 import { allocationName } from "./layout.ts";
@@ -85,6 +85,29 @@ export class HostLocalAllocator implements AddressAllocator {
     for (let round = 1; round <= 100; round++) {
       try {
         return await this.record.run((d) => assignOp(d, request.owner, request.addresses, ctx));
+      } catch (e) {
+        if (!(e instanceof NeedBlock)) throw e;
+        await this.acquire(e.family);
+      }
+    }
+    throw laceError("SUBNET_EXHAUSTED", `Network "${this.network}": node "${this.node}" kept finding its blocks full after 100 new blocks for owner "${request.owner}"`);
+  }
+
+  /**
+   * Chooses from the cached record without a store round trip (once the
+   * record is loaded); the write follows in the next group commit.
+   */
+  async allocateEarly(request: AddressRequest): Promise<EarlyAssignment> {
+    checkOwner(request.owner);
+    const ctx = await this.context();
+    for (let round = 1; round <= 100; round++) {
+      const { answer, durable } = this.record.runEarly(
+        (d) => assignOp(d, request.owner, request.addresses, ctx),
+        // Run again after a conflict: the same addresses, or a failure, never others.
+        (a) => (d) => assignOp(d, request.owner, a.addresses.map((x) => x.address), ctx),
+      );
+      try {
+        return { assignment: await answer, durable };
       } catch (e) {
         if (!(e instanceof NeedBlock)) throw e;
         await this.acquire(e.family);

@@ -45,6 +45,61 @@ t("a node's first request gets it a block; the gateway and network address are n
   await checkStoreConsistent(store);
 });
 
+t("allocateEarly answers from the cached record before the write lands, and durable settles once it has", async () => {
+  const { store, node } = await setup(l3Network("backend", "10.40.0.0/16", 24));
+  const n1 = node("node-1");
+  await n1.allocate({ owner: "warm" }); // the record is loaded and cached
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const update = store.update.bind(store);
+  const held: string[] = [];
+  store.update = async (o) => {
+    held.push(o.metadata.name);
+    await gate;
+    return update(o);
+  };
+  const early = await Promise.all([n1.allocateEarly({ owner: "pod-a" }), n1.allocateEarly({ owner: "pod-b" })]);
+  assert.equal(early.map((e) => e.assignment.addresses[0].address.toString()), ["10.40.0.3", "10.40.0.4"], "a burst: different addresses");
+  assert.equal(held, ["backend.node-1"], "one write for the burst, still held");
+  const stored = async () => Object.keys((await store.get<Allocation>("Allocation", "backend.node-1"))!.spec!.blocks[0].addresses ?? {}).sort();
+  assert.equal(await stored(), ["warm"], "not durable yet");
+  release();
+  const durable = await Promise.all(early.map((e) => e.durable));
+  assert.equal(durable.map((a) => a.addresses[0].address.toString()), ["10.40.0.3", "10.40.0.4"]);
+  assert.equal(await stored(), ["pod-a", "pod-b", "warm"]);
+  await checkStoreConsistent(store);
+});
+
+t("allocateEarly after a conflict: the batch runs again pinned to the answers given, never other addresses", async () => {
+  const { store, node } = await setup(l3Network("backend", "10.40.0.0/16", 24));
+  const n1 = node("node-1");
+  await n1.allocate({ owner: "warm" });
+  const update = store.update.bind(store);
+  // Someone else writes the record while our batch's write is on its way: ours then meets a Conflict.
+  const racing = (change: (rec: Allocation) => void) => {
+    store.update = async (o) => {
+      store.update = update;
+      const rec = (await store.get<Allocation>("Allocation", "backend.node-1"))!;
+      change(rec);
+      await update(rec);
+      return update(o);
+    };
+  };
+  racing((rec) => (rec.metadata.annotations = { touched: "yes" }));
+  const a = await n1.allocateEarly({ owner: "pod-a" });
+  assert.is(a.assignment.addresses[0].address.toString(), "10.40.0.3");
+  assert.is((await a.durable).addresses[0].address.toString(), "10.40.0.3", "written as answered, after the reload");
+  const after = (await store.get<Allocation>("Allocation", "backend.node-1"))!;
+  assert.equal([after.spec!.blocks[0].addresses?.["pod-a"], after.metadata.annotations?.touched], ["10.40.0.3", "yes"]);
+  // The other writer took the very address answered: durable fails rather than write another one.
+  racing((rec) => (rec.spec!.blocks[0].addresses!["intruder"] = "10.40.0.4"));
+  const b = await n1.allocateEarly({ owner: "pod-b" });
+  assert.is(b.assignment.addresses[0].address.toString(), "10.40.0.4");
+  await rejects(b.durable, "ADDRESS_UNAVAILABLE", /Cannot give address 10\.40\.0\.4 to owner "pod-b"/);
+  const last = (await store.get<Allocation>("Allocation", "backend.node-1"))!;
+  assert.equal(last.spec!.blocks[0].addresses, { warm: "10.40.0.2", "pod-a": "10.40.0.3", intruder: "10.40.0.4" });
+});
+
 t("a /29 cut into /30 blocks: one pod address per block, then SUBNET_EXHAUSTED naming network and node, and an Exhausted condition", async () => {
   const { store, node } = await setup(l3Network("tiny", "10.0.0.0/29", 30));
   const n1 = node("n1");

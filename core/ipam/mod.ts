@@ -10,7 +10,7 @@
  * const { addresses } = await ipam.allocate(addressRequestFor(pod));
  */
 export { AddressBlock, blockCapacity, type GatewayOf } from "./address_block.ts";
-export type { AddressAllocator, AddressRequest, AssignedAddress, Assignment } from "./allocator.ts";
+export type { AddressAllocator, AddressRequest, AssignedAddress, Assignment, EarlyAssignment } from "./allocator.ts";
 export { BlockAllocator, type BlockAllocatorOptions, type BlockSource } from "./block_allocator.ts";
 export { AddressCollector, type AddressCollectorOptions, type OwnerLiveness, type Reclaimed } from "./collector.ts";
 export { GlobalAllocator, type GlobalAllocatorOptions } from "./global.ts";

@@ -21,12 +21,13 @@ import {
 import { addrKey, nexthopSig, routeKey, routeSig, ruleKey, type RouteObj } from "./objects.ts";
 import { planNode, type Backend, type Plan, type UnderlayGateways } from "./plan.ts";
 import { BpfDatapath, detachLeftovers, type BpfStats, type MAPS } from "./bpf_datapath.ts";
-import { loadedPodSources, loadedRulesetHashOver, loadRuleset, removeRuleset, renderRuleset, rulesetHash } from "./nft.ts";
+import { loadedRulesetHashOver, loadRuleset, removeRuleset, renderRuleset, rulesetHash } from "./nft.ts";
+import { readPodSources, syncPodSources } from "./pod_sources.ts";
 import { probeCapabilities } from "./capabilities.ts";
 import { attachPod, detachPod, forgetNeighbours, type NodeHandle, type PodAttachment } from "./pods.ts";
 import { bridgeFor, localBridge } from "./naming.ts";
 import { NETLINK_NETFILTER, NFPROTO, podSourceKey, writeSetElements } from "./nfsets.ts";
-import { AF, RTA, RTM, rtmsg, attrMap, canonicalIp, ipText, readU32 } from "./wire.ts";
+import { AF, RTA, RTM, rtmsg, attrMap, ipText, readU32 } from "./wire.ts";
 import { fdbAdd, managedAdd, ourTunnels, readFdb, readManaged, setNeighSuppress, tunnelAdd } from "./l2_kernel.ts";
 
 export interface Srv6Options {
@@ -536,25 +537,23 @@ export class Srv6Dataplane implements Dataplane {
     for (const [k, r] of plan.rules) if (!haveRules.has(k)) { ruleReqs.push(ruleAdd(r)); added++; }
     await this.nl.write(ruleReqs);
 
-    // 7. nftables.
+    // 7. nftables: the ruleset when its text changed (a pod never changes it), then the pod source pairs
+    // element by element (pod_sources.ts).
     if (withSysctlsAndNft) {
       const text = renderRuleset(plan);
       this.nf ??= NetlinkClient.open(this.netns, this.label, NETLINK_NETFILTER);
+      const before = await readPodSources(this.nf);
       if (await loadedRulesetHashOver(this.nf) !== rulesetHash(text)) {
-        // A pod attached while this state was on its way (its ADD wrote its pairs, the state does not list it
-        // yet) keeps sending across the reload: its pairs are written back right after it.
-        const listed = new Set(plan.allowed.map((a) => `${a.ifname}|${a.address}`));
-        const portsNow = new Set([...(await readLinks(this.nl)).byName.values()].filter((l) => l.alias?.startsWith(POD_ALIAS_PREFIX)).map((l) => l.name));
-        const pending = loadedPodSources(this.netns).filter((a) => portsNow.has(a.ifname) && !listed.has(`${a.ifname}|${canonicalIp(a.address)}`));
         loadRuleset(this.netns, text, this.label);
-        if (pending.length) {
-          await writeSetElements(this.nf, ([4, 6] as const).map((fam) => ({
-            family: NFPROTO.BRIDGE, table: "lace", set: fam === 4 ? "allow4" : "allow6", what: "pod sources kept across a reload",
-            keys: pending.filter((a) => a.family === fam).map((a) => podSourceKey(a.ifname, a.address)),
-          })));
-        }
+        // The reload emptied the sets: every pair is written back, with those of pods attached while
+        // this state was on its way (their ADD wrote them; the state does not list them yet).
+        await syncPodSources(this.nf, plan.allowed, podPorts, [], before);
         sysWrites++;
         changed++;
+      } else {
+        const n = await syncPodSources(this.nf, plan.allowed, podPorts, before);
+        sysWrites += n;
+        changed += n;
       }
       // Conntrack's sysctls exist once the ruleset (which uses ct) has loaded it.
       for (const [k, v] of later) if (k.startsWith("net/netfilter/") && this.trySysctl(k, v)) sysWrites++;

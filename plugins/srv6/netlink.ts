@@ -338,6 +338,8 @@ export class NetlinkClient {
             const errno = errnoOf(msg);
             settle(errno !== 0 ? { error: new NetlinkError(`dump ${what}`, this.label, -errno, errnoName(errno)) } : { value: undefined });
           });
+          // The kernel may answer (an error, say) before send resolves: handled here, thrown below.
+          done.catch(() => {});
           await this.send([m.finish(seq).slice()]);
           await done;
           if (!interrupted) return out;

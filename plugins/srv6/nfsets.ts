@@ -15,7 +15,7 @@
  * await addSetElements(nf, NFPROTO.BRIDGE, "lace", "allow4", [podSourceKey("h-ra", "10.1.1.10")]);
  */
 import type { NetlinkClient, BatchEnvelope, WriteRequest } from "./netlink.ts";
-import { attrMap, ipBytes, MessageBuilder, NLM_F, readStr } from "./wire.ts";
+import { attrMap, attrs, ipBytes, ipText, MessageBuilder, NLM_F, readStr } from "./wire.ts";
 
 /** The netlink protocol of netfilter (nfnetlink). */
 export const NETLINK_NETFILTER = 12;
@@ -28,6 +28,8 @@ const NFNL_MSG_BATCH_END = 0x11;
 const NFT_MSG_NEWTABLE = 0;
 const NFT_MSG_GETTABLE = 1;
 const NFT_MSG_NEWSETELEM = 12;
+const NFT_MSG_GETSETELEM = 13;
+const NFT_MSG_DELSETELEM = 14;
 const NFTA_TABLE = { NAME: 1, USERDATA: 6 } as const;
 const NFTA_SET_ELEM_LIST = { TABLE: 1, SET: 2, ELEMENTS: 3 } as const;
 const NFTA_LIST_ELEM = 1;
@@ -99,6 +101,57 @@ export async function writeSetElements(nf: NetlinkClient, changes: SetElements[]
     what: `add ${c.what} to set ${c.table} ${c.set}`,
   }));
   await nf.write(reqs, envelope);
+}
+
+/**
+ * Removes elements from several sets in one nf_tables transaction. Every
+ * element must exist (ENOENT otherwise): remove only what was read back.
+ */
+export async function deleteSetElements(nf: NetlinkClient, changes: SetElements[]): Promise<void> {
+  const reqs: WriteRequest[] = changes.filter((c) => c.keys.length).map((c) => {
+    const m = elementsMessage(NFT_MSG_DELSETELEM, c.family, c.table, c.set, c.keys);
+    return { message: m, what: `remove ${c.what} from set ${c.table} ${c.set}` };
+  });
+  await nf.write(reqs, envelope);
+}
+
+/**
+ * The keys of a set's elements (one dump, no `nft` process); a missing
+ * table or set reads as none.
+ *
+ * @example
+ * (await readSetElements(nf, NFPROTO.BRIDGE, "lace", "allow4")).map((k) => podSourceOf(k, 4)); // [{ ifname: "h-ra", address: "10.1.1.10" }]
+ */
+export async function readSetElements(nf: NetlinkClient, family: number, table: string, set: string): Promise<Uint8Array[]> {
+  let msgs;
+  try {
+    msgs = await nf.dump((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM, nfgenmsg(family), `elements of set ${table} ${set}`, (m) => {
+      m.str(NFTA_SET_ELEM_LIST.TABLE, table).str(NFTA_SET_ELEM_LIST.SET, set);
+    });
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return [];
+    throw e;
+  }
+  const out: Uint8Array[] = [];
+  for (const m of msgs) {
+    if (m.type !== ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM)) continue;
+    const list = attrMap(m.data.subarray(4)).get(NFTA_SET_ELEM_LIST.ELEMENTS);
+    if (!list) continue;
+    for (const [type, elem] of attrs(list)) {
+      if (type !== NFTA_LIST_ELEM) continue;
+      const key = attrMap(elem).get(NFTA_SET_ELEM_KEY);
+      const value = key && attrMap(key).get(NFTA_DATA_VALUE);
+      if (value) out.push(value.slice());
+    }
+  }
+  return out;
+}
+
+/** The interface and address of a `podSourceKey`. */
+export function podSourceOf(key: Uint8Array, family: 4 | 6): { ifname: string; address: string } {
+  const len = family === 4 ? 4 : 16;
+  if (key.length < IFNAMSIZ + len) throw new Error(`Invalid pod source key of ${key.length} bytes: expected ${IFNAMSIZ + len} (ifname . ipv${family}_addr)`);
+  return { ifname: readStr(key.subarray(0, IFNAMSIZ)) ?? "", address: ipText(key.subarray(IFNAMSIZ, IFNAMSIZ + len)) };
 }
 
 /** A table as listed over netlink: family, name, and its comment (user data) as text. */

@@ -123,16 +123,11 @@ export function renderRuleset(plan: Plan): string {
   }
   lines.push("}");
 
-  const pairs = (fam: 4 | 6) => [...new Set(plan.allowed.filter((a) => a.family === fam).map((a) => `${q(a.ifname)} . ${a.address}`))].sort(byText);
-  const allow4 = pairs(4);
-  const allow6 = pairs(6);
+  // The pairs themselves are elements written over netlink (pod_sources.ts), not part of this text:
+  // a pod coming or going never reloads the ruleset.
   lines.push("table bridge lace {");
-  lines.push("  set allow4 {", "    type ifname . ipv4_addr");
-  if (allow4.length) lines.push(`    elements = { ${allow4.join(", ")} }`);
-  lines.push("  }");
-  lines.push("  set allow6 {", "    type ifname . ipv6_addr");
-  if (allow6.length) lines.push(`    elements = { ${allow6.join(", ")} }`);
-  lines.push("  }");
+  lines.push("  set allow4 {", "    type ifname . ipv4_addr", "  }");
+  lines.push("  set allow6 {", "    type ifname . ipv6_addr", "  }");
   // Pods may only send from the addresses they were given (and IPv6 link-local / DAD sources for ND).
   // Every pod port is in lace-cni's interface group (set when attachPod creates it, in the same
   // message): a port the desired state does not list yet cannot send at all (fail closed), and no
@@ -177,37 +172,6 @@ export async function loadedRulesetHashOver(nf: NetlinkClient): Promise<string |
   return tables.some((x) => x.family === NFPROTO.BRIDGE && x.name === "lace") ? m[1] : undefined;
 }
 
-/**
- * The (pod port, address) pairs the loaded bridge table allows to send,
- * read with `nft -j` (empty when our table is not loaded). A reload keeps
- * the pairs of pods that were attached after the state it renders was
- * taken (see `Srv6Dataplane` reconcile): the ruleset itself stays a
- * function of the desired state.
- *
- * @example
- * loadedPodSources("/run/netns/node-1"); // [{ ifname: "h-ra", address: "10.1.1.10", family: 4 }]
- */
-export function loadedPodSources(netns: string | undefined): { ifname: string; address: string; family: 4 | 6 }[] {
-  const out: { ifname: string; address: string; family: 4 | 6 }[] = [];
-  for (const [set, family] of [["allow4", 4], ["allow6", 6]] as const) {
-    const r = nft(netns, ["-j", "list", "set", "bridge", "lace", set]);
-    if (r.status !== 0) continue;
-    let doc: { nftables?: { set?: { elem?: unknown[] } }[] };
-    try {
-      doc = JSON.parse(r.stdout);
-    } catch {
-      continue;
-    }
-    for (const item of doc.nftables ?? []) {
-      for (const e of item.set?.elem ?? []) {
-        const pair = (e as { concat?: unknown[] }).concat;
-        if (Array.isArray(pair) && typeof pair[0] === "string" && typeof pair[1] === "string") out.push({ ifname: pair[0], address: pair[1], family });
-      }
-    }
-  }
-  return out;
-}
-
 /** Replaces our tables with `text` in one transaction, tagging them with its hash. */
 export function loadRuleset(netns: string | undefined, text: string, label: string): void {
   const hash = rulesetHash(text);
@@ -223,14 +187,3 @@ export function removeRuleset(netns: string | undefined): void {
   nft(netns, ["-f", "-"], "table inet lace\ndelete table inet lace\ntable bridge lace\ndelete table bridge lace\n");
 }
 
-/**
- * Adds one pod's allowed source addresses by running `nft`. `attachPod` no
- * longer uses it (it writes the elements over netlink, nfsets.ts); kept for
- * callers and by-hand repair.
- */
-export function allowPodSources(netns: string | undefined, ifname: string, addresses: string[]): void {
-  for (const ip of addresses) {
-    const set = ip.includes(":") ? "allow6" : "allow4";
-    nft(netns, ["add", "element", "bridge", "lace", set, `{ ${q(ifname)} . ${ip} }`]);
-  }
-}

@@ -20,7 +20,8 @@ import { NetlinkClient, type WriteRequest } from "./netlink.ts";
 import { getSysctl, netnsExists, netnsPath, setSysctl } from "./netns.ts";
 import { POD_ALIAS_PREFIX, POD_LINK_GROUP, readLink, readLinks, setPortIsolated } from "./kernel.ts";
 import { LINK_LOCAL_GATEWAY, podMac } from "./plan.ts";
-import { NETLINK_NETFILTER, NFPROTO, podSourceKey, writeSetElements } from "./nfsets.ts";
+import { deleteSetElements, NETLINK_NETFILTER, writeSetElements } from "./nfsets.ts";
+import { podSourceElements, readPodSources } from "./pod_sources.ts";
 import {
   AF, attrMap, IFA, IFA_F, ifaddrmsg, ifinfomsg, IFF_UP, IFLA, IFLA_INFO, ipBytes, ipText, MessageBuilder, NDA, ndmsg, NLM_F, NTF, NUD,
   RT_SCOPE, RTA, rtmsg, RTM, RTN, RTPROT_LACE,
@@ -99,16 +100,21 @@ export async function attachPod(node: NodeHandle, pod: PodAttachment, bridge: st
  * yet: the next apply, which lists the endpoint, writes the elements.
  */
 async function allowSources(node: NodeHandle, pod: PodAttachment): Promise<void> {
-  const ips = pod.addresses.map((a) => a.split("/")[0]);
-  const set = (fam: 4 | 6) => ({
-    family: NFPROTO.BRIDGE, table: "lace", set: fam === 4 ? "allow4" : "allow6", what: `pod sources of ${pod.hostIfname}`,
-    keys: ips.filter((ip) => ip.includes(":") === (fam === 6)).map((ip) => podSourceKey(pod.hostIfname, ip)),
+  const mine = pod.addresses.map((a) => a.split("/")[0]).map((ip) => ({ ifname: pod.hostIfname, address: ip, family: ip.includes(":") ? 6 as const : 4 as const }));
+  await withNetfilter(node, async (nf) => {
+    try {
+      await writeSetElements(nf, podSourceElements(mine, `pod sources of ${pod.hostIfname}`));
+    } catch (e) {
+      if ((e as { code?: string }).code !== "ENOENT") throw e;
+    }
   });
+}
+
+/** Runs `fn` on the node's netfilter socket, or on one opened for it. */
+async function withNetfilter<T>(node: NodeHandle, fn: (nf: NetlinkClient) => Promise<T>): Promise<T> {
   const nf = node.netfilter ?? NetlinkClient.open(node.netns, node.label, NETLINK_NETFILTER);
   try {
-    await writeSetElements(nf, [set(4), set(6)]);
-  } catch (e) {
-    if ((e as { code?: string }).code !== "ENOENT") throw e;
+    return await fn(nf);
   } finally {
     if (!node.netfilter) nf.close();
   }
@@ -213,5 +219,14 @@ export async function detachPod(node: NodeHandle, pod: { hostIfname: string; net
     what: `delete veth ${pod.hostIfname}`,
     ignore: ["ENODEV"],
   }]);
+  await forbidSources(node, pod.hostIfname);
   void netnsExists;
+}
+
+/** Takes a gone pod's (port, address) pairs out of the bridge table's sets, as its ADD put them in. */
+async function forbidSources(node: NodeHandle, hostIfname: string): Promise<void> {
+  await withNetfilter(node, async (nf) => {
+    const mine = (await readPodSources(nf)).filter((p) => p.ifname === hostIfname);
+    if (mine.length) await deleteSetElements(nf, podSourceElements(mine, `pod sources of ${hostIfname}`));
+  });
 }
