@@ -202,6 +202,22 @@ export class BpfDatapath {
   private ring?: RingBuffer;
   private pending: L2Sighting[] = [];
   private readonly tags = new Map<string, string>();
+  /**
+   * What each synced map holds, as of our last sync (hex key → hex value):
+   * a sync diffs against this instead of reading 10,000 trie elements back
+   * with two FFI calls each. Read from the kernel on the first sync of a
+   * process and again every `verifyEveryMs`, so an element changed behind
+   * our back is repaired then.
+   */
+  private readonly shadow = new Map<string, Map<string, string>>();
+  private lastVerified = -Infinity;
+  /** How often a sync reads the maps back instead of trusting the shadow. */
+  verifyEveryMs = 60_000;
+
+  /** Someone may change the maps behind our back (a test, an operator with bpftool): the next sync reads them back. */
+  distrust(): void {
+    this.lastVerified = -Infinity;
+  }
 
   private constructor(private readonly obj: BpfObject, readonly pinDir: string) {
     this.fds = Object.fromEntries(MAPS.map((m) => [m, obj.mapFd(m)])) as BpfDatapath["fds"];
@@ -281,6 +297,11 @@ export class BpfDatapath {
       changed++;
     }
     const stale: [number, Uint8Array[], string][] = [];
+    const verify = performance.now() - this.lastVerified >= this.verifyEveryMs;
+    if (verify) {
+      this.shadow.clear();
+      this.lastVerified = performance.now();
+    }
     const l2 = l2Elements(plan, ifindex);
     for (const [map, want] of [
       ["lace_l2_members", l2.members], ["lace_l2_fdb", l2.fdb], ["lace_l2_nbrs", l2.neighbors], ["lace_l2_nets", l2.nets], ["lace_l2_ports", l2.ports],
@@ -288,18 +309,35 @@ export class BpfDatapath {
     ] as const) {
       const fd = this.fds[map];
       const { key, value } = LAYOUT[map];
-      const current = new Map(mapEntries(fd, key, value).map(([k, v]) => [hex(k), hex(v)]));
-      const writes = [...want].filter(([k, [, v]]) => current.get(k) !== hex(v));
-      if (writes.length) {
-        const kv = writes.map(([, pair]) => pair);
-        mapUpdateMany(fd, concat(kv.map((c) => c[0])), concat(kv.map((c) => c[1])), kv.length, `write ${kv.length} element(s) of ${map}`);
-        for (const [k] of writes) if (current.has(k)) changed++; else added++;
+      let current = this.shadow.get(map);
+      if (!current) {
+        current = new Map(mapEntries(fd, key, value).map(([k, v]) => [hex(k), hex(v)]));
+        this.shadow.set(map, current);
       }
-      const gone = [...current.keys()].filter((k) => !want.has(k)).map((k) => Uint8Array.from(Buffer.from(k, "hex")));
-      if (gone.length) stale.push([fd, gone, map]);
+      const writes: [string, string, [Uint8Array, Uint8Array]][] = [];
+      for (const [k, pair] of want) {
+        const v = hex(pair[1]);
+        if (current.get(k) !== v) writes.push([k, v, pair]);
+      }
+      if (writes.length) {
+        // Should the write fail half-way, the shadow no longer says what the map holds: read it next time.
+        this.shadow.delete(map);
+        mapUpdateMany(fd, concat(writes.map((w) => w[2][0])), concat(writes.map((w) => w[2][1])), writes.length, `write ${writes.length} element(s) of ${map}`);
+        for (const [k, v] of writes) {
+          if (current.has(k)) changed++; else added++;
+          current.set(k, v);
+        }
+        this.shadow.set(map, current);
+      }
+      const gone = [...current.keys()].filter((k) => !want.has(k));
+      if (gone.length) stale.push([fd, gone.map((k) => Uint8Array.from(Buffer.from(k, "hex"))), map]);
     }
     for (const [fd, keys, map] of stale) {
+      const current = this.shadow.get(map);
+      this.shadow.delete(map);
       mapDeleteMany(fd, concat(keys), keys.length, `delete ${keys.length} element(s) of ${map}`);
+      for (const k of keys) current?.delete(hex(k));
+      if (current) this.shadow.set(map, current);
       removed += keys.length;
     }
     return { added, changed, removed };

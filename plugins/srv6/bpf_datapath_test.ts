@@ -13,7 +13,7 @@ import { join } from "node:path";
 import {
   BpfDatapath, decodeSighting, detachLeftovers, encapKey, encapValue, l2FdbValue, l2MacKey, l2MemberKey, l2NeighborKey, l2NetValue, LAYOUT, MAPS, sidValue,
 } from "./bpf_datapath.ts";
-import { attachedProgram, mapEntries, mapInfo } from "./libbpf.ts";
+import { attachedProgram, mapDelete, mapEntries, mapInfo } from "./libbpf.ts";
 import { inNetns } from "./netns.ts";
 import type { BpfPlan } from "./plan.ts";
 import { isRoot, sh } from "./testing.ts";
@@ -78,6 +78,18 @@ kt("the kernel's maps have the sizes user space encodes; a sync writes the diffe
     plan.encap.set("1|10.1.2.0/24", { net: 1, prefix: "10.1.2.0/24", sid: "fd00:1ace:2::1", srh: true });
     assert.equal(dp.sync(plan), { added: 0, changed: 1, removed: 1 });
     assert.is(mapEntries(dp.mapFd("lace_encap6"), LAYOUT.lace_encap6.key, LAYOUT.lace_encap6.value).length, 0);
+
+    // An element deleted behind the datapath's back: a sync trusts what it wrote last (no read-back of
+    // thousands of elements) until it verifies, every verifyEveryMs or after distrust().
+    mapDelete(dp.mapFd("lace_encap4"), encapKey(1, "10.1.2.0/24"), "test: remove an element behind the datapath's back");
+    assert.equal(dp.sync(plan), { added: 0, changed: 0, removed: 0 }, "not read back: the shadow is trusted");
+    dp.distrust();
+    assert.equal(dp.sync(plan), { added: 1, changed: 0, removed: 0 }, "read back after distrust: repaired");
+    assert.is(mapEntries(dp.mapFd("lace_encap4"), LAYOUT.lace_encap4.key, LAYOUT.lace_encap4.value).length, 1);
+    mapDelete(dp.mapFd("lace_encap4"), encapKey(1, "10.1.2.0/24"), "test: and again");
+    dp.verifyEveryMs = 0;
+    assert.equal(dp.sync(plan), { added: 1, changed: 0, removed: 0 }, "verified on every sync when asked to");
+    dp.verifyEveryMs = 60_000;
 
     // Another node's pins are its own.
     const other = BpfDatapath.open(dir, "n2");

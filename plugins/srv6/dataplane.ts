@@ -194,7 +194,10 @@ export class Srv6Dataplane implements Dataplane {
    * mapEntries(dp.bpfMapFd("lace_l2_fdb")!, LAYOUT.lace_l2_fdb.key, LAYOUT.lace_l2_fdb.value);
    */
   bpfMapFd(name: (typeof MAPS)[number]): number | undefined {
-    return this.backend === "bpf" ? this.bpf().mapFd(name) : undefined;
+    if (this.backend !== "bpf") return undefined;
+    // The next apply reads the maps back rather than trusting what it wrote last.
+    this.bpf().distrust();
+    return this.bpf().mapFd(name);
   }
 
   /** The netlink client (tests and the benchmark read its write counter). */
