@@ -7,7 +7,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -309,15 +309,14 @@ t("the executable answers VERSION with nothing on stdin, and with stdin closed",
   }
 });
 
-t("the executable costs almost nothing: VERSION p50 under 10 ms (a bare Node.js start alone is 20 ms or more)", () => {
-  const ms: number[] = [];
-  for (let i = 0; i < 15; i++) {
-    const t0 = performance.now();
-    execFileSync(exe, [], { env: { CNI_COMMAND: "VERSION" }, stdio: ["ignore", "pipe", "pipe"] });
-    ms.push(performance.now() - t0);
-  }
-  ms.sort((a, b) => a - b);
-  assert.ok(ms[7] < 10, `VERSION took ${ms[7].toFixed(1)} ms (p50 of 15)`);
+t("the executable is a compiled program that needs no Node.js (its cost is measured by npm run bench cni, not here)", () => {
+  const elf = readFileSync(exe);
+  assert.equal([...elf.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46], `${exe} is an ELF executable, not a script`);
+  // Static: no program header asks for a dynamic loader (PT_INTERP), so no libc version on the node's host to match.
+  const phoff = Number(elf.readBigUInt64LE(0x20));
+  const types = Array.from({ length: elf.readUInt16LE(0x38) }, (_, i) => elf.readUInt32LE(phoff + i * elf.readUInt16LE(0x36)));
+  assert.ok(types.includes(1), "it has loadable segments (the headers were read right)");
+  assert.not.ok(types.includes(3), "no program interpreter");
 });
 
 t.run();

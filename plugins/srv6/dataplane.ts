@@ -19,7 +19,7 @@ import {
   readLinks, readNexthops, readRoutes, readRules, routeAdd, routeDel, ruleAdd, setMaster, setPodGroup, type Links,
 } from "./kernel.ts";
 import { addrKey, nexthopSig, routeKey, routeSig, ruleKey, type RouteObj } from "./objects.ts";
-import { planNode, type Backend, type Plan, type UnderlayGateways } from "./plan.ts";
+import { planNode, type Backend, type Plan, podNetwork, type PodNetwork, type UnderlayGateways } from "./plan.ts";
 import { BpfDatapath, detachLeftovers, type BpfStats, type MAPS } from "./bpf_datapath.ts";
 import { loadedRulesetHashOver, loadRuleset, removeRuleset, renderRuleset, rulesetHash } from "./nft.ts";
 import { readPodSources, syncPodSources } from "./pod_sources.ts";
@@ -121,6 +121,8 @@ export class Srv6Dataplane implements Dataplane {
   private leftoversChecked = false;
   /** Network id → name, as last applied (sightings name their network). */
   private networkNames = new Map<number, string>();
+  /** Each network's local side as of the last successful apply: attach writes a pod's own objects from it. */
+  private podNetworks = new Map<string, PodNetwork>();
 
   private constructor(readonly node: string, netns: string | undefined, private readonly nl: NetlinkClient) {
     this.netns = netns;
@@ -270,7 +272,7 @@ export class Srv6Dataplane implements Dataplane {
   async attachPod(pod: PodAttachment): Promise<void> {
     const bridge = pod.networkId !== undefined ? bridgeFor(pod.networkId) : this.bridges.get(pod.network);
     if (!bridge) throw new Error(`Cannot attach pod ${pod.netns}: network "${pod.network}" is not in the applied state of node ${this.node}`);
-    await this.serial(() => attachPod(this.podNode(), pod, bridge));
+    await this.serial(() => attachPod(this.podNode(), pod, bridge, this.podNetworks.get(pod.network)));
   }
 
   /** Detaches a pod; a missing link or namespace is success (CNI DEL may repeat). */
@@ -563,12 +565,18 @@ export class Srv6Dataplane implements Dataplane {
     }
 
     // 8. removals, in reverse dependency order.
+    // A pod attached while this state was on its way (the state does not list its port) keeps the route and
+    // neighbour its attach wrote; the kernel removes them with the port when the pod goes.
+    const unlisted = new Set([...podPorts].filter((p) => {
+      const master = links.byName.get(p)?.master;
+      return !endpointPorts.has(p) && master !== undefined && plan.bridges.has(links.byIndex.get(master)?.name ?? "");
+    }));
     const del: WriteRequest[] = [];
     for (const [k, r] of haveRules) if (!plan.rules.has(k)) { del.push(ruleAdd(r, true)); removed++; }
-    for (const [k, r] of haveRoutes) if (!plan.routes.has(k)) { del.push(routeDel(r)); removed++; }
+    for (const [k, r] of haveRoutes) if (!plan.routes.has(k) && !(r.oif && unlisted.has(r.oif))) { del.push(routeDel(r)); removed++; }
     await this.nl.write(del);
     const delNeigh: WriteRequest[] = [];
-    for (const [k, n] of haveNeigh) if (!plan.neighbors.has(k)) { delNeigh.push(neighborAdd(links, n, true)); removed++; }
+    for (const [k, n] of haveNeigh) if (!plan.neighbors.has(k) && !unlisted.has(n.ifname)) { delNeigh.push(neighborAdd(links, n, true)); removed++; }
     for (const [k, p] of haveProxies) if (!plan.proxies.has(k)) { delNeigh.push(proxyAdd(links, p, true)); removed++; }
     for (const [k, f] of haveFdb) if (!plan.fdb.has(k)) { delNeigh.push(fdbAdd(links, f, true)); removed++; }
     for (const [k, n] of haveManaged) if (!plan.managed.has(k)) { delNeigh.push(managedAdd(links, n, true)); removed++; }
@@ -585,6 +593,12 @@ export class Srv6Dataplane implements Dataplane {
     for (const name of ourNames) if (!plan.bridges.has(name)) { delLinks.push(linkDel(links, name)); removed++; }
     await this.nl.write(delLinks);
 
+    if (withSysctlsAndNft) {
+      this.podNetworks = new Map(state.networks.flatMap((n) => {
+        const br = localBridge(n);
+        return br ? [[n.name, podNetwork(n, br, plan.checked.has(br))] as const] : [];
+      }));
+    }
     return {
       added, changed, removed,
       writes: this.nl.writes - writesBefore + sysWrites + bpfWrites,

@@ -429,7 +429,9 @@ export function dataplaneSuite(backend: Backend): void {
 
       // The agent's next state lists the pod; a fresh process applying it then writes nothing.
       const withRd = state(1, networks, [...pods, rd]);
-      assert.ok((await dps[0].apply(withRd)).writes > 0, "the state with the new endpoint changed the ruleset");
+      const listing = await dps[0].apply(withRd);
+      assert.is(listing.writes, 0, `attach wrote all the pod needs: the state that lists it writes nothing (${JSON.stringify(listing)})`);
+      assert.match(sh("ip", ["-n", n1, "route", "show", "table", "all", "10.1.1.40"]), /10\.1\.1\.40 dev h-rd .*scope link src 10\.1\.1\.1/, "its route, from attach");
       for (let i = 0; i < 2; i++) {
         const r = await applyFromFreshProcess(withRd);
         assert.is(r.writes, 0, `fresh process ${i + 1}: ${JSON.stringify(r)}`);
@@ -437,10 +439,13 @@ export function dataplaneSuite(backend: Backend): void {
       }
       assert.is(ping(ns("rd"), v4("rb")), 2, "the pod still talks");
       // CNI DEL as the agent does it: the state without the endpoint may be applied while the pod's
-      // port still exists. What the kernel held then must not leak into the ruleset, or every later
-      // fresh process would find it stale and reload it.
-      assert.ok((await dps[0].apply(state(1))).writes > 0);
+      // port still exists. Its route and pairs stay with the port (a pod attached while a state was on
+      // its way looks the same); DEL removes the port, and nothing of it may linger, or every later
+      // fresh process would find something stale to remove.
+      assert.is((await dps[0].apply(state(1))).removed, 0, "kept while its port exists");
       await dps[0].detachPod({ hostIfname: "h-rd" });
+      assert.not.match(sh("ip", ["-n", n1, "route", "show", "table", "all", "10.1.1.40"]), /h-rd/, "the route went with the port");
+      assert.not.match(sh("ip", ["netns", "exec", n1, "nft", "list", "table", "bridge", "lace"]), /h-rd/, "and its pairs with DEL");
       for (let i = 0; i < 3; i++) {
         const r = await applyFromFreshProcess(state(1));
         assert.is(r.writes, 0, `fresh process after DEL ${i + 1}: ${JSON.stringify(r)}`);

@@ -187,6 +187,8 @@ export async function readRoutes(nl: NetlinkClient, links: Links): Promise<(Rout
       if (oif !== undefined) r.oif = links.byIndex.get(oif)?.name ?? `#${oif}`;
       const gw = a.get(RTA.GATEWAY);
       if (gw) r.gateway = ipText(gw);
+      const src = a.get(RTA.PREFSRC);
+      if (src) r.prefsrc = ipText(src);
       if (d[6] === RT_SCOPE.LINK) r.scope = "link";
       const nhid = readU32(a.get(RTA.NH_ID));
       if (nhid !== undefined) {
@@ -380,6 +382,7 @@ export function routeAdd(links: Links, r: RouteObj, nhid: number | undefined, re
   if (nhid !== undefined) m.u32(RTA.NH_ID, nhid);
   else if (r.type === "unicast" && r.oif) m.u32(RTA.OIF, ifindex(links, r.oif, what));
   if (r.gateway) m.attrBytes(RTA.GATEWAY, ipBytes(r.gateway));
+  if (r.prefsrc) m.attrBytes(RTA.PREFSRC, ipBytes(r.prefsrc));
   if (r.encap) {
     m.u16(RTA.ENCAP_TYPE, LWTUNNEL_ENCAP.SEG6_LOCAL);
     m.begin(RTA.ENCAP);

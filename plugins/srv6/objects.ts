@@ -58,6 +58,8 @@ export interface RouteObj {
   oif?: string;
   gateway?: string;
   scope?: "link" | "universe";
+  /** The source address the node's own packets along this route take. */
+  prefsrc?: string;
   /** Signature of the nexthop object this route uses (resolved to an id when written). */
   nexthop?: string;
   encap?: RouteEncap;
@@ -100,7 +102,7 @@ export function routeSig(r: RouteObj): string {
   const encap = r.encap ? `${r.encap.action}/${r.encap.table ?? ""}/${r.encap.nh4 ?? ""}` : "";
   // The kernel reports `lo` as the device of IPv6 unreachable routes; it is not ours to compare.
   const oif = r.type === "unreachable" ? "" : (r.oif ?? "");
-  return `${r.type}|${oif}|${r.gateway ?? ""}|${r.scope ?? "universe"}|${r.nexthop ?? ""}|${encap}`;
+  return `${r.type}|${oif}|${r.gateway ?? ""}|${r.scope ?? "universe"}|${r.nexthop ?? ""}|${encap}|${r.prefsrc ?? ""}`;
 }
 
 export function ruleKey(r: RuleObj): string {

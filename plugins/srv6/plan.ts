@@ -290,20 +290,67 @@ export function planNode(state: NodeDesiredState, underlay: string, gateways: Un
     const net = netByName.get(ep.network);
     const br = net && localBridge(net);
     if (!net || !br) continue;
-    const mac = ep.mac ?? podMac(ep.addresses);
-    for (const a of ep.addresses) {
-      const ip = canonicalIp(a.split("/")[0]);
-      plan.allowed.push({ ifname: ep.interface, address: ip, family: family(ip) });
-      if (net.forwarding !== "routed") continue;
-      const fam = family(ip);
-      addRoute({ family: fam, table: tableFor(net.id), dst: `${ip}/${fam === 4 ? 32 : 128}`, type: "unicast", oif: ep.interface, scope: linkScope(fam) });
-      plan.neighbors.set(`${ep.interface}|${ip}`, { ifname: ep.interface, ip, mac });
-      // A checked bridge answers its pods' neighbour solicitations for each other itself (IPv4: proxy_arp
-      // by route, IPv6: one proxy entry per address), so pod-to-pod traffic comes to the node.
-      if (fam === 6 && plan.checked.has(br)) plan.proxies.set(`${br}|${ip}`, { ifname: br, ip });
-    }
+    const objs = podObjects(podNetwork(net, br, plan.checked.has(br)), ep);
+    plan.allowed.push(...objs.allowed);
+    for (const r of objs.routes) addRoute(r);
+    for (const n of objs.neighbors) plan.neighbors.set(`${n.ifname}|${n.ip}`, n);
+    for (const p of objs.proxies) plan.proxies.set(`${p.ifname}|${p.ip}`, p);
   }
   return plan;
+}
+
+/** What the node knows of a pod's network when it plugs the pod in (from the plan it applied). */
+export interface PodNetwork {
+  id: number;
+  forwarding: NetworkForwarding["forwarding"];
+  /** The network's bridge on the node. */
+  bridge: string;
+  /** Whether the bridge is checked (sameNodeChecked): its pods' IPv6 addresses get proxy entries. */
+  checked: boolean;
+  /** The network's gateway addresses on the node, one per family: the node's own packets to its pods come from them. */
+  gateways: string[];
+}
+
+/** The pod-facing side of a network on the node, for `podObjects`. */
+export function podNetwork(net: NetworkForwarding, bridge: string, checked: boolean): PodNetwork {
+  return { id: net.id, forwarding: net.forwarding, bridge, checked, gateways: net.gateways.map((g) => canonicalIp(g.split("/")[0])) };
+}
+
+/**
+ * A pod's own kernel objects: its source pairs, and on a routed network its
+ * /32 and /128 routes through its port, its permanent neighbour entries and,
+ * on a checked bridge, its IPv6 proxy entries. The plan lists them for every
+ * endpoint of the state; attach writes them for one pod at once, so the
+ * apply that follows its ADD finds nothing to write.
+ *
+ * @example
+ * podObjects({ id: 3, forwarding: "routed", bridge: "lb3", checked: false, gateways: ["10.1.1.1"] }, { interface: "h-ra", addresses: ["10.1.1.10/32"] }).routes;
+ * // [{ family: 4, table: tableFor(3), dst: "10.1.1.10/32", type: "unicast", oif: "h-ra", scope: "link", prefsrc: "10.1.1.1" }]
+ */
+export function podObjects(
+  net: PodNetwork, ep: { interface: string; addresses: string[]; mac?: string },
+): { allowed: Plan["allowed"]; routes: RouteObj[]; neighbors: NeighborObj[]; proxies: ProxyObj[] } {
+  const out = { allowed: [] as Plan["allowed"], routes: [] as RouteObj[], neighbors: [] as NeighborObj[], proxies: [] as ProxyObj[] };
+  const mac = ep.mac ?? podMac(ep.addresses);
+  for (const a of ep.addresses) {
+    const ip = canonicalIp(a.split("/")[0]);
+    const fam = family(ip);
+    out.allowed.push({ ifname: ep.interface, address: ip, family: fam });
+    if (net.forwarding !== "routed") continue;
+    // The node's own packets to the pod (kubelet probes) leave from the network's gateway, which the pod
+    // answers on its bridge: the port itself has no address, and another one of the node's (the
+    // underlay's) is not one a pod may reach.
+    const prefsrc = net.gateways.find((g) => family(g) === fam);
+    out.routes.push({
+      family: fam, table: tableFor(net.id), dst: `${ip}/${fam === 4 ? 32 : 128}`, type: "unicast", oif: ep.interface, scope: linkScope(fam),
+      ...(prefsrc ? { prefsrc } : {}),
+    });
+    out.neighbors.push({ ifname: ep.interface, ip, mac });
+    // A checked bridge answers its pods' neighbour solicitations for each other itself (IPv4: proxy_arp
+    // by route, IPv6: one proxy entry per address), so pod-to-pod traffic comes to the node.
+    if (fam === 6 && net.checked) out.proxies.push({ ifname: net.bridge, ip });
+  }
+  return out;
 }
 
 /**

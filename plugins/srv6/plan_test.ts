@@ -71,8 +71,9 @@ t("each local pod is routed through its own interface, with a permanent neighbou
   const pods = [{ name: "ra", node: 1, network: "red", host: 10 }];
   const plan = planNode(cluster.desiredState(1, [red], pods), "eth0", { onLink6: ["fd00:ffff::1/64"], address6: "fd00:ffff::1" }, "bpf");
   const ep = cluster.desiredState(1, [red], pods).endpoints[0];
-  assert.equal(plan.routes.get("4|1001|10.1.1.10/32"), { family: 4, table: 1001, dst: "10.1.1.10/32", type: "unicast", oif: ep.interface, scope: "link" });
-  assert.equal(plan.routes.get("6|1001|fd00:1:0:1::10/128"), { family: 6, table: 1001, dst: "fd00:1:0:1::10/128", type: "unicast", oif: ep.interface, scope: undefined });
+  // The node's own packets to the pod leave from the network's gateway (the port has no address).
+  assert.equal(plan.routes.get("4|1001|10.1.1.10/32"), { family: 4, table: 1001, dst: "10.1.1.10/32", type: "unicast", oif: ep.interface, scope: "link", prefsrc: "10.1.1.1" });
+  assert.equal(plan.routes.get("6|1001|fd00:1:0:1::10/128"), { family: 6, table: 1001, dst: "fd00:1:0:1::10/128", type: "unicast", oif: ep.interface, scope: undefined, prefsrc: "fd00:1:0:1::1" });
   assert.equal(plan.neighbors.get(`${ep.interface}|10.1.1.10`), { ifname: ep.interface, ip: "10.1.1.10", mac: "0a:58:0a:01:01:0a" });
   assert.equal(plan.neighbors.get(`${ep.interface}|fd00:1:0:1::10`)?.mac, "0a:58:0a:01:01:0a");
   // The kernel backend too: a checked bridge answers ARP for a pod only where its route leaves by another device.

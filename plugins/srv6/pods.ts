@@ -18,8 +18,8 @@ import { closeSync, openSync } from "node:fs";
 import { IPAddress, type PodAttachment, Prefix } from "../../core/plugin/mod.ts";
 import { NetlinkClient, type WriteRequest } from "./netlink.ts";
 import { getSysctl, netnsExists, netnsPath, setSysctl } from "./netns.ts";
-import { POD_ALIAS_PREFIX, POD_LINK_GROUP, readLink, readLinks, setPortIsolated } from "./kernel.ts";
-import { LINK_LOCAL_GATEWAY, podMac } from "./plan.ts";
+import { type Links, neighborAdd, POD_ALIAS_PREFIX, POD_LINK_GROUP, proxyAdd, readLink, readLinks, routeAdd, setPortIsolated } from "./kernel.ts";
+import { LINK_LOCAL_GATEWAY, podMac, podObjects, type PodNetwork } from "./plan.ts";
 import { deleteSetElements, NETLINK_NETFILTER, writeSetElements } from "./nfsets.ts";
 import { podSourceElements, readPodSources } from "./pod_sources.ts";
 import {
@@ -48,7 +48,7 @@ function macBytes(mac: string): Uint8Array {
  * Creates and configures the pod's interface. On failure, what was created
  * is removed again and the error names the step.
  */
-export async function attachPod(node: NodeHandle, pod: PodAttachment, bridge: string): Promise<void> {
+export async function attachPod(node: NodeHandle, pod: PodAttachment, bridge: string, net?: PodNetwork): Promise<void> {
   if (pod.hostIfname.length > 15) throw new Error(`Cannot attach pod: hostIfname "${pod.hostIfname}" is longer than 15 characters`);
   const podPath = netnsPath(pod.netns);
   // Two links by name, not a dump of every link: the dump grows with the pods on the node (≈ 2 ms at 100).
@@ -87,6 +87,7 @@ export async function attachPod(node: NodeHandle, pod: PodAttachment, bridge: st
   try {
     await configurePodSide(podPath, pod);
     await allowSources(node, pod);
+    if (net) await writeOwnObjects(node, podObjects(net, { interface: pod.hostIfname, addresses: pod.addresses, mac: pod.mac }), pod.hostIfname, net.bridge);
   } catch (e) {
     await detachPod(node, { hostIfname: pod.hostIfname }).catch(() => undefined);
     throw e;
@@ -108,6 +109,29 @@ async function allowSources(node: NodeHandle, pod: PodAttachment): Promise<void>
       if ((e as { code?: string }).code !== "ENOENT") throw e;
     }
   });
+}
+
+/**
+ * The pod's own routes, neighbour entries and proxy entries (plan.ts
+ * podObjects), written as the next apply would write them: the pod is
+ * reachable from the whole cluster once its ADD returns, and that apply
+ * finds nothing to do for it.
+ */
+async function writeOwnObjects(node: NodeHandle, objs: ReturnType<typeof podObjects>, port: string, bridge: string): Promise<void> {
+  if (!objs.routes.length && !objs.neighbors.length && !objs.proxies.length) return;
+  const links: Links = { byName: new Map(), byIndex: new Map() };
+  for (const name of [port, bridge]) {
+    const l = await readLink(node.netlink, name);
+    if (l) {
+      links.byName.set(name, l);
+      links.byIndex.set(l.index, l);
+    }
+  }
+  await node.netlink.write([
+    ...objs.neighbors.map((n) => neighborAdd(links, n)),
+    ...objs.proxies.map((p) => proxyAdd(links, p)),
+    ...objs.routes.map((r) => routeAdd(links, r, undefined, true)),
+  ]);
 }
 
 /** Runs `fn` on the node's netfilter socket, or on one opened for it. */
