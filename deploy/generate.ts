@@ -130,22 +130,15 @@ function rbac(): Manifest[] {
 
 // ---------------------------------------------------------------- workloads
 
-/** The CNI configuration the agent's init container installs on every node. */
-export const CNI_CONFLIST = {
-  cniVersion: "1.1.0",
-  name: "lace",
-  // `agentSocket` is the key agent/cni/spec.ts reads (deploy_test.ts parses this with it).
-  plugins: [{ type: "lace-cni", agentSocket: DEFAULT_AGENT_SOCKET }],
-};
+/** Where the node's CNI directories are mounted in the install-cni init container. */
+const HOST_CNI_BIN = "/host/opt/cni/bin";
+const HOST_CNI_CONF = "/host/etc/cni/net.d";
 
-const INSTALL_CNI = [
-  "set -eu",
-  // Write then rename, so the runtime never reads a half-copied binary or config.
-  "install -m 0755 /opt/lace/bin/lace-cni /host/opt/cni/bin/.lace-cni.new",
-  "mv -f /host/opt/cni/bin/.lace-cni.new /host/opt/cni/bin/lace-cni",
-  "install -m 0644 /etc/lace/cni/10-lace.conflist /host/etc/cni/net.d/.10-lace.conflist.new",
-  "mv -f /host/etc/cni/net.d/.10-lace.conflist.new /host/etc/cni/net.d/10-lace.conflist",
-].join("\n");
+/**
+ * The init container's command: `lace install-cni` writes the executable and the conflist
+ * (naming the agent's socket) by write-then-rename, so the runtime never reads half a file.
+ */
+export const INSTALL_CNI_COMMAND = ["lace", "install-cni", "--bin-dir", HOST_CNI_BIN, "--conf-dir", HOST_CNI_CONF, "--agent-socket", DEFAULT_AGENT_SOCKET];
 
 function workloads(): Manifest[] {
   const config: Manifest = {
@@ -154,7 +147,6 @@ function workloads(): Manifest[] {
     metadata: { name: "lace-config", namespace: NAMESPACE, labels: PART_OF },
     data: {
       "lace.yaml": "plugins:\n  - lace-cni/l3\n  - lace-cni/l2\n  - lace-cni/external\n  - lace-cni/srv6\ndataplane: srv6\n",
-      "10-lace.conflist": JSON.stringify(CNI_CONFLIST, null, 2) + "\n",
     },
   };
   const nodeName = { name: "NODE_NAME", valueFrom: { fieldRef: { fieldPath: "spec.nodeName" } } };
@@ -211,12 +203,13 @@ function workloads(): Manifest[] {
             {
               name: "install-cni",
               image: IMAGE,
-              command: ["/bin/sh", "-c", INSTALL_CNI],
-              securityContext: { privileged: true },
+              command: INSTALL_CNI_COMMAND,
+              // Writes two files into root-owned host directories: root's own permissions, no capability.
+              securityContext: { runAsUser: 0, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ["ALL"] } },
+              resources: { requests: { cpu: "10m", memory: "32Mi" }, limits: { memory: "128Mi" } },
               volumeMounts: [
-                { name: "cni-bin", mountPath: "/host/opt/cni/bin" },
-                { name: "cni-conf", mountPath: "/host/etc/cni/net.d" },
-                { name: "config", mountPath: "/etc/lace/cni/10-lace.conflist", subPath: "10-lace.conflist", readOnly: true },
+                { name: "cni-bin", mountPath: HOST_CNI_BIN },
+                { name: "cni-conf", mountPath: HOST_CNI_CONF },
               ],
             },
           ],
@@ -224,7 +217,7 @@ function workloads(): Manifest[] {
             {
               name: "agent",
               image: IMAGE,
-              command: ["lace", "agent", "--config", "/etc/lace/lace.yaml", "--node", "$(NODE_NAME)"],
+              command: ["lace", "agent", "--config", "/etc/lace/lace.yaml", "--node", "$(NODE_NAME)", "--cni-socket", DEFAULT_AGENT_SOCKET],
               env: [nodeName],
               securityContext: { privileged: true },
               resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "512Mi" } },
