@@ -63,12 +63,22 @@ test("`lace --version` in the image prints the package's version", () => {
   assert.is(r.stdout, `${PACKAGE_VERSION}\n`);
 });
 
-test("`lace validate` in the image: the examples pass (exit 0), a bad manifest exits 1 naming the field", () => {
+test("`lace validate` in the image: the examples pass (exit 0), also with the deploy ConfigMap's lace.yaml; a bad manifest exits 1 naming the field", () => {
   const ok = runInImage(TAG, ["lace", "validate", "-f", "/examples"], ["--volume", `${join(PACKAGE_ROOT, "examples")}:/examples:ro`]);
   assert.is(ok.status, 0, ok.stdout + ok.stderr);
   assert.match(ok.stdout, /^ok: \d+ resources\n$/);
+  // With the configuration the deploy ConfigMap mounts: its plugins (the srv6 dataplane among them) load in the image.
   const dir = join(scratch, "bad");
   mkdirSync(dir, { recursive: true });
+  // deno-lint-ignore no-explicit-any
+  const [config] = parseAllDocuments(readFileSync(join(PACKAGE_ROOT, "deploy", "config.yaml"), "utf8")).map((d) => d.toJS() as any);
+  writeFileSync(join(scratch, "lace.yaml"), config.data["lace.yaml"]);
+  const configured = runInImage(TAG, ["lace", "validate", "-f", "/examples", "--config", "/etc/lace/lace.yaml"], [
+    "--volume", `${join(PACKAGE_ROOT, "examples")}:/examples:ro`,
+    "--volume", `${join(scratch, "lace.yaml")}:/etc/lace/lace.yaml:ro`,
+  ]);
+  assert.is(configured.status, 0, configured.stdout + configured.stderr);
+  assert.is(configured.stdout, ok.stdout);
   writeFileSync(join(dir, "bad.yaml"), "apiVersion: lace-cni.io/v1alpha1\nkind: Network\nmetadata: {name: backend}\nspec: {type: l3, ipv4Subnet: {prefix: 10.40.0.1/16, hostLocalPrefixLength: 24}}\n");
   const bad = runInImage(TAG, ["lace", "validate", "-f", "/in"], ["--volume", `${dir}:/in:ro`]);
   assert.is(bad.status, 1, bad.stdout + bad.stderr);

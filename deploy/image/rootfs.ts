@@ -83,7 +83,7 @@ export function copyIntoRoot(root: string, path: string, seen = new Set<string>(
   mkdirSync(join(root, dir), { recursive: true });
   if (st.isSymbolicLink()) {
     const link = readlinkSync(here);
-    if (!existsSync(target)) symlinkSync(link, target);
+    if (!present(target)) symlinkSync(link, target);
     copyIntoRoot(root, resolve(dir, link), seen);
   } else {
     copyFileSync(here, target);
@@ -91,18 +91,29 @@ export function copyIntoRoot(root: string, path: string, seen = new Set<string>(
   }
 }
 
+/** Whether `path` exists, a dangling symlink included. */
+function present(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Builds the root under `root` (which should be empty) from `spec`. */
 export function assembleRootfs(root: string, spec: RootfsSpec): { files: number } {
+  // Everything is looked up before anything is written: a missing piece leaves `root` as it was.
+  const elves = [...spec.executables.map((c) => which(c)), ...spec.libraries.map(findLibrary)];
+  const libraries = [...elves, ...spec.elfFiles].flatMap(sharedLibraries);
   mkdirSync(root, { recursive: true });
   // The merged-/usr links at the top (/bin -> usr/bin, /lib64 -> usr/lib64, …), as the host has them.
   for (const name of readdirSync("/")) {
     const st = lstatSync(join("/", name));
-    if (st.isSymbolicLink() && /^(bin|sbin|lib[0-9a-z]*)$/.test(name)) symlinkSync(readlinkSync(join("/", name)), join(root, name));
+    if (st.isSymbolicLink() && /^(bin|sbin|lib[0-9a-z]*)$/.test(name) && !present(join(root, name))) symlinkSync(readlinkSync(join("/", name)), join(root, name));
   }
   const seen = new Set<string>();
-  const elves = [...spec.executables.map((c) => which(c)), ...spec.libraries.map(findLibrary)];
-  for (const file of elves) copyIntoRoot(root, file, seen);
-  for (const file of [...elves, ...spec.elfFiles]) for (const lib of sharedLibraries(file)) copyIntoRoot(root, lib, seen);
+  for (const file of [...elves, ...libraries]) copyIntoRoot(root, file, seen);
   for (const d of ["tmp", "run", "proc", "sys", "dev", "etc", "var/lib/lace", "usr/local/bin"]) mkdirSync(join(root, d), { recursive: true });
   chmodSync(join(root, "tmp"), 0o1777);
   // Names for the users the manifests run as (root; 65532 for the controller) and for protocols nft prints.
