@@ -2,7 +2,8 @@
  * The lace-cni image, built here from a fresh bundle of this checkout with
  * the host base (no registry), run with podman: `lace --version`, `lace
  * validate`, the agent DaemonSet's init container exactly as the manifest
- * gives it, and the userland the agent execs and loads. Skipped, with the
+ * gives it, the userland the agent execs and loads, and the agent itself
+ * starting (in the container's own network namespace). Skipped, with the
  * reason, where podman is missing or cannot run a container (not root, no
  * usable OCI runtime); CI installs podman and runc (.ci/run).
  */
@@ -144,6 +145,28 @@ test("the image holds what the agent execs and loads: nft (in the container's ow
   const bpf = runInImage(TAG, ["node", "-e", 'process.stdout.write(require("fs").readFileSync("/opt/lace/dist/bpf/srv6.o").toString("base64"))']);
   assert.is(bpf.status, 0, bpf.stderr);
   assert.ok(Buffer.from(bpf.stdout, "base64").equals(readFileSync(join(PACKAGE_ROOT, "dist", "bpf", "srv6.o"))), "the image's BPF object is the built one");
+});
+
+test("`lace agent` starts in the image (privileged, in the container's own network namespace, embedded store): a backend chosen, ready, stopped by SIGTERM", () => {
+  // Inside the container: start the agent, wait for its ready line, stop it as the kubelet would, report.
+  const script = `
+const { spawn } = require("child_process");
+const p = spawn("lace", ["agent", "--node", "image-test", "--db", "/tmp/store.db", "--metrics", "off", "--cni-socket", "/run/lace/cni.sock"], { stdio: ["ignore", "pipe", "pipe"] });
+let log = "";
+const stop = setTimeout(() => p.kill("SIGTERM"), 60000);
+const onData = (d) => { log += d; if (log.includes("lace agent ready")) { clearTimeout(stop); p.kill("SIGTERM"); } };
+p.stdout.on("data", onData);
+p.stderr.on("data", onData);
+p.on("exit", (code, signal) => console.log(JSON.stringify({ code, signal, log })));
+`;
+  const r = runInImage(TAG, ["node", "-e", script], ["--privileged"]);
+  assert.is(r.status, 0, r.stderr);
+  const { code, log } = JSON.parse(r.stdout);
+  const lines = (log as string).split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
+  const backend = lines.find((l) => l.plugin === "srv6" && l.backend);
+  assert.ok(backend && ["kernel", "bpf"].includes(backend.backend), `the srv6 dataplane picked a backend: ${log}`);
+  assert.ok(lines.some((l) => l.msg === "lace agent ready" && l.cniSocket === "/run/lace/cni.sock"), log);
+  assert.is(code, 0, `the agent exits 0 on SIGTERM: ${log}`);
 });
 
 t.run();
