@@ -6,6 +6,7 @@
  * host networking, privileges and CNI install step (run here against
  * temporary directories).
  */
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -208,6 +209,19 @@ t("the kustomization lists every generated manifest", () => {
   const files = [...renderDeploy().keys()].filter((p) => p !== "kustomization.yaml");
   const [k] = docs("kustomization.yaml");
   assert.equal([...k.resources].sort(), files.sort());
+});
+
+const KUBECTL = "/usr/bin/kubectl";
+const hasKubectl = existsSync(KUBECTL);
+if (!hasKubectl) console.log(`deploy manifests: the kustomize case skipped: no ${KUBECTL}`);
+
+(hasKubectl ? t : t.skip)("`kubectl kustomize deploy/` (what `kubectl apply -k deploy/` applies) renders every generated object", () => {
+  const rendered = parseAllDocuments(execFileSync(KUBECTL, ["kustomize", here], { encoding: "utf8" })).map((d) => d.toJS()).filter((d) => d);
+  const generated = [...renderDeploy()].filter(([p]) => p !== "kustomization.yaml").flatMap(([p]) => docs(p));
+  const key = (d: Doc) => `${d.kind}/${d.metadata.namespace ?? ""}/${d.metadata.name}`;
+  assert.equal(rendered.map(key).sort(), generated.map(key).sort());
+  const agent = rendered.find((d: Doc) => d.kind === "DaemonSet");
+  assert.equal(agent.spec.template.spec.initContainers[0].command.slice(0, 2), ["lace", "install-cni"]);
 });
 
 t.run();
