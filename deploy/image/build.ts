@@ -6,8 +6,8 @@
  * is what CI (a fresh machine, a script, no services) can install; the
  * docker found on these machines is a client with no engine. Every podman
  * call here reads ./containers.conf (runc, rlimits this machine allows, no
- * network by default) through CONTAINERS_CONF, so /etc/containers is left
- * alone.
+ * network by default) through CONTAINERS_CONF, unless the caller set one,
+ * so /etc/containers is left alone.
  *
  * Usage: `npm run image [-- --base host|node-slim] [--tag <name>]`
  * (`npm run build` first: the image is made from dist/).
@@ -34,7 +34,8 @@ export function podman(args: string[], opts: { input?: string; timeoutMs?: numbe
     input: opts.input,
     timeout: opts.timeoutMs ?? 600_000,
     maxBuffer: 64 << 20,
-    env: { ...process.env, CONTAINERS_CONF },
+    // A CONTAINERS_CONF of the caller's own wins: ours is fitted to this kind of machine.
+    env: { CONTAINERS_CONF, ...process.env },
   });
 }
 
@@ -67,8 +68,9 @@ export function buildImage(opts: BuildImageOptions = {}): { tag: string; seconds
   const started = performance.now();
   stageContext(contextDir, { base, root: opts.root, dist: opts.dist });
   const args = ["build", "--network", "none", "-f", join(PACKAGE_ROOT, "Containerfile"), "--build-arg", `BASE=${base}`, "--build-arg", `VERSION=${PACKAGE_VERSION}`, "-t", tag, contextDir];
-  // The node-slim base is fetched from a registry; the host base needs none.
-  if (base === "node-slim") args.splice(1, 2);
+  // The node-slim base is fetched from a registry and its RUN step calls apt-get: the build's
+  // containers share the machine's network (no bridge, no firewall rules added). The host base needs none.
+  if (base === "node-slim") args.splice(1, 2, "--network", "host");
   const r = podman(args);
   if (r.status !== 0) throw new Error(`Cannot build the image: podman build exited ${r.status ?? r.signal}: ${(r.stderr || r.stdout || String(r.error)).trim().split("\n").slice(-5).join("\n")}`);
   const seconds = (performance.now() - started) / 1000;

@@ -58,10 +58,17 @@ t.after(() => {
   rmSync(scratch, { recursive: true, force: true });
 });
 
-test("`lace --version` in the image prints the package's version", () => {
+test("`lace --version` in the image prints the package's version, also as the controller Deployment runs (its user, read-only root, no capability)", () => {
   const r = runInImage(TAG, ["lace", "--version"]);
   assert.is(r.status, 0, r.stderr);
   assert.is(r.stdout, `${PACKAGE_VERSION}\n`);
+  // deno-lint-ignore no-explicit-any
+  const [deployment] = parseAllDocuments(readFileSync(join(PACKAGE_ROOT, "deploy", "controller.yaml"), "utf8")).map((d) => d.toJS() as any);
+  const sc = deployment.spec.template.spec.containers[0].securityContext;
+  assert.ok(sc.runAsNonRoot && sc.runAsUser > 0 && sc.readOnlyRootFilesystem);
+  const asController = runInImage(TAG, ["lace", "--version"], ["--user", String(sc.runAsUser), "--read-only", ...sc.capabilities.drop.flatMap((c: string) => ["--cap-drop", c])]);
+  assert.is(asController.status, 0, asController.stderr);
+  assert.is(asController.stdout, `${PACKAGE_VERSION}\n`);
 });
 
 test("`lace validate` in the image: the examples pass (exit 0), also with the deploy ConfigMap's lace.yaml; a bad manifest exits 1 naming the field", () => {
