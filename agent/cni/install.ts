@@ -46,15 +46,15 @@ export interface InstallCniResult {
 /** Installs the executable and the conflist; throws, having written nothing, when an argument is unusable. */
 export function installCni(opts: InstallCniOptions): InstallCniResult {
   const agentSocket = opts.agentSocket ?? DEFAULT_AGENT_SOCKET;
-  requireDirectory("binDir", opts.binDir);
-  requireDirectory("confDir", opts.confDir);
-  if (!isAbsolute(agentSocket)) throw new Error(`Cannot install the CNI plugin: agentSocket must be an absolute path, got "${agentSocket}"`);
+  requireDirectory("binDir (--bin-dir)", opts.binDir);
+  requireDirectory("confDir (--conf-dir)", opts.confDir);
+  if (!isAbsolute(agentSocket)) throw new Error(`Cannot install the CNI plugin: agentSocket (--agent-socket) must be an absolute path, got "${agentSocket}"`);
   let binary: Buffer;
   try {
     if (!statSync(opts.executable).isFile()) throw new Error("it is not a regular file");
     binary = readFileSync(opts.executable);
   } catch (e) {
-    throw new Error(`Cannot install the CNI plugin: executable "${opts.executable}" cannot be read: ${(e as Error).message}`);
+    throw new Error(`Cannot install the CNI plugin: executable (--executable) "${opts.executable}" cannot be read: ${(e as Error).message}`);
   }
   const conflist = Buffer.from(JSON.stringify(cniConflist(agentSocket), null, 2) + "\n");
   return {

@@ -122,11 +122,11 @@ t("replaces a binary that is running by rename, and the running one goes on; a k
 
 t("refuses an unusable argument, naming it and its value, before writing anything", () => {
   const cases: [Parameters<typeof installCni>[0], RegExp][] = [
-    [{ executable: exe, binDir: join(dir, "missing"), confDir }, /binDir ".*\/missing" is not a directory/],
-    [{ executable: exe, binDir, confDir: join(dir, "missing") }, /confDir ".*\/missing" is not a directory/],
-    [{ executable: exe, binDir, confDir, agentSocket: "run/lace/cni.sock" }, /agentSocket must be an absolute path, got "run\/lace\/cni.sock"/],
-    [{ executable: join(dir, "no-such-lace-cni"), binDir, confDir }, /executable ".*no-such-lace-cni" cannot be read/],
-    [{ executable: binDir, binDir, confDir }, /executable ".*" cannot be read: it is not a regular file/],
+    [{ executable: exe, binDir: join(dir, "missing"), confDir }, /binDir \(--bin-dir\) ".*\/missing" is not a directory/],
+    [{ executable: exe, binDir, confDir: join(dir, "missing") }, /confDir \(--conf-dir\) ".*\/missing" is not a directory/],
+    [{ executable: exe, binDir, confDir, agentSocket: "run/lace/cni.sock" }, /agentSocket \(--agent-socket\) must be an absolute path, got "run\/lace\/cni.sock"/],
+    [{ executable: join(dir, "no-such-lace-cni"), binDir, confDir }, /executable \(--executable\) ".*no-such-lace-cni" cannot be read/],
+    [{ executable: binDir, binDir, confDir }, /executable \(--executable\) ".*" cannot be read: it is not a regular file/],
   ];
   for (const [opts, message] of cases) {
     assert.throws(() => installCni(opts), message);
@@ -155,7 +155,7 @@ t("`lace install-cni` prints what it did and exits non-zero when it cannot do it
     `installed: ${join(confDir, CNI_CONFLIST_FILE)}`,
     `unchanged: ${join(binDir, CNI_EXECUTABLE_NAME)}`,
     `unchanged: ${join(confDir, CNI_CONFLIST_FILE)}`,
-    `lace: Cannot install the CNI plugin: binDir "${join(dir, "nope")}" is not a directory`,
+    `lace: Cannot install the CNI plugin: binDir (--bin-dir) "${join(dir, "nope")}" is not a directory`,
   ]);
   assert.ok(existsSync(join(binDir, CNI_EXECUTABLE_NAME)));
 });
