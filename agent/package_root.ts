@@ -8,12 +8,13 @@
  * join(PACKAGE_ROOT, "dist", "lace-cni"); // the CNI executable
  * PACKAGE_VERSION;                         // "0.1.0", what `lace --version` prints
  */
-import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+// Inlined into the bundle by rollup's json plugin: the version travels with dist/, whatever sits beside it.
+import pkg from "../package.json" with { type: "json" };
 
 /** The checkout or installed package's root directory. */
 export const PACKAGE_ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 
-/** The `version` of the root's package.json. */
-export const PACKAGE_VERSION = (JSON.parse(readFileSync(join(PACKAGE_ROOT, "package.json"), "utf8")) as { version: string }).version;
+/** The `version` of lace-cni's package.json. */
+export const PACKAGE_VERSION: string = pkg.version;
