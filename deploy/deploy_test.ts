@@ -3,9 +3,12 @@
  * they are structurally sound: a CRD per kind carrying the validator's
  * schema and CEL rules, the status subresource where the kind has a status,
  * printer columns, RBAC that covers every kind, and the agent DaemonSet's
- * host networking, privileges and CNI install step.
+ * host networking, privileges and CNI install step (run here against
+ * temporary directories).
  */
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { suite } from "uvu";
@@ -15,6 +18,9 @@ import { GROUP, KINDS, VERSION } from "../core/mod.ts";
 import { type CELRule, type OpenAPISchema, SCHEMAS } from "../core/resources/schema.ts";
 import { kindInfo } from "../agent/store/kinds.ts";
 import { parseInvocation } from "../agent/cni/spec.ts";
+import { cniExecutable } from "../agent/cni/executable.ts";
+import { main } from "../agent/cli/main.ts";
+import { PACKAGE_ROOT } from "../agent/package_root.ts";
 import { renderDeploy, staleFiles } from "./generate.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -120,53 +126,82 @@ t("RBAC covers every kind and binds the service accounts the workloads run as", 
   assert.ok(accounts.has(daemonset.spec.template.spec.serviceAccountName));
 });
 
-t("the agent DaemonSet: host network, privileged, an init step that installs the CNI plugin and its conflist", () => {
+/** The host path a container's mount `mountPath` shows, from the pod's hostPath volumes. */
+function hostPathOf(pod: Doc, container: Doc, mountPath: string): string | undefined {
+  const mount = container.volumeMounts.find((m: Doc) => m.mountPath === mountPath);
+  return pod.volumes.find((v: Doc) => v.name === mount?.name)?.hostPath?.path;
+}
+
+/** The value after `flag` in a command line. */
+const flagValue = (command: string[], flag: string) => command[command.indexOf(flag) + 1];
+
+t("the agent DaemonSet: host network, privileged, an init container that runs `lace install-cni` into the host's CNI dirs", () => {
   const [ds] = docs("agent.yaml");
   assert.is(ds.kind, "DaemonSet");
   const pod = ds.spec.template.spec;
   assert.is(pod.hostNetwork, true);
-  assert.is(pod.containers[0].securityContext.privileged, true);
+  const agent = pod.containers[0];
+  assert.is(agent.securityContext.privileged, true);
+  assert.is(pod.initContainers.length, 1);
   const [init] = pod.initContainers;
-  const script = init.command.join(" ");
-  const mounts = Object.fromEntries(init.volumeMounts.map((m: Doc) => [m.name, m.mountPath]));
-  const hostPaths = Object.fromEntries(pod.volumes.filter((v: Doc) => v.hostPath).map((v: Doc) => [v.name, v.hostPath.path]));
-  assert.is(hostPaths[Object.keys(mounts).find((n) => mounts[n] === "/host/opt/cni/bin")!], "/opt/cni/bin");
-  assert.is(hostPaths[Object.keys(mounts).find((n) => mounts[n] === "/host/etc/cni/net.d")!], "/etc/cni/net.d");
-  assert.match(script, "/host/opt/cni/bin/lace-cni");
-  assert.match(script, "/host/etc/cni/net.d/10-lace.conflist");
-  const [config] = docs("config.yaml");
-  const conflist = JSON.parse(config.data["10-lace.conflist"]);
-  assert.is(conflist.plugins[0].type, "lace-cni", "the conflist names the binary the init step installs");
-  assert.ok(conflist.cniVersion);
+  assert.is(init.image, agent.image, "the init container runs the agent's image");
+  assert.equal(init.command.slice(0, 2), ["lace", "install-cni"]);
+  assert.is(hostPathOf(pod, init, flagValue(init.command, "--bin-dir")), "/opt/cni/bin");
+  assert.is(hostPathOf(pod, init, flagValue(init.command, "--conf-dir")), "/etc/cni/net.d");
+  assert.not.ok(init.securityContext.privileged, "copying two files needs no privilege");
+  // The conflist names the socket as the node sees it; the agent listens on it through a hostPath of the same path.
+  const socket = flagValue(init.command, "--agent-socket");
+  assert.is(flagValue(agent.command, "--cni-socket"), socket, "the agent listens where the conflist points");
+  const socketDir = socket.slice(0, socket.lastIndexOf("/"));
+  assert.is(hostPathOf(pod, agent, socketDir), socketDir, `the agent's ${socketDir} is the node's ${socketDir}`);
   const [deployment] = docs("controller.yaml");
   assert.is(deployment.kind, "Deployment");
   assert.is(deployment.metadata.namespace, ds.metadata.namespace);
 });
 
-t("the installed conflist parses with the CNI plugin's own parser and points at the agent's socket", () => {
-  const [config] = docs("config.yaml");
-  const conflist = JSON.parse(config.data["10-lace.conflist"]);
+t("the init container's command, run against temporary dirs, installs an executable and a conflist the CNI plugin's own parser accepts", async () => {
   const [ds] = docs("agent.yaml");
-  const agent = ds.spec.template.spec.containers[0];
-  const runMount = agent.volumeMounts.find((m: Doc) => m.name === "run-lace").mountPath;
-  const env = {
-    CNI_COMMAND: "ADD",
-    CNI_CONTAINERID: "c0ffee",
-    CNI_NETNS: "/var/run/netns/cni-1",
-    CNI_IFNAME: "eth0",
-    CNI_ARGS: "K8S_POD_NAMESPACE=default;K8S_POD_NAME=web",
-    CNI_PATH: "/opt/cni/bin",
-  };
-  assert.ok(conflist.plugins.length > 0);
-  for (const plugin of conflist.plugins) {
-    // What a runtime gives each plugin of a list: its entry plus the list's cniVersion and name.
-    const stdin = JSON.stringify({ ...plugin, cniVersion: conflist.cniVersion, name: conflist.name });
-    const parsed = parseInvocation(env, stdin);
-    assert.ok(typeof parsed === "object" && !("code" in parsed), `the plugin rejects the conflist: ${JSON.stringify(parsed)}`);
-    const request = parsed as Exclude<typeof parsed, "VERSION" | { code: number }>;
-    // An unknown key passes through the parser silently, so check the socket key is the one it reads.
-    assert.type(request.config.agentSocket, "string", `the conflist entry sets no agentSocket: ${JSON.stringify(plugin)}`);
-    assert.ok((request.config.agentSocket as string).startsWith(runMount + "/"), `the socket ${request.config.agentSocket} is inside the agent's ${runMount}`);
+  const [init] = ds.spec.template.spec.initContainers;
+  const dir = mkdtempSync(join(tmpdir(), "lace-deploy-test-"));
+  const log = console.log;
+  try {
+    const binDir = join(dir, "bin");
+    const confDir = join(dir, "net.d");
+    mkdirSync(binDir);
+    mkdirSync(confDir);
+    const command = [...init.command];
+    command[command.indexOf("--bin-dir") + 1] = binDir;
+    command[command.indexOf("--conf-dir") + 1] = confDir;
+    console.log = () => undefined;
+    assert.is(await main([...command.slice(1), "--executable", cniExecutable(PACKAGE_ROOT)]), 0);
+    console.log = log;
+    assert.is(statSync(join(binDir, "lace-cni")).mode & 0o777, 0o755);
+    const conflists = readdirSync(confDir);
+    assert.equal(conflists, ["10-lace.conflist"]);
+    const conflist = JSON.parse(readFileSync(join(confDir, conflists[0]), "utf8"));
+    assert.is(conflist.cniVersion, "1.1.0");
+    const env = {
+      CNI_COMMAND: "ADD",
+      CNI_CONTAINERID: "c0ffee",
+      CNI_NETNS: "/var/run/netns/cni-1",
+      CNI_IFNAME: "eth0",
+      CNI_ARGS: "K8S_POD_NAMESPACE=default;K8S_POD_NAME=web",
+      CNI_PATH: "/opt/cni/bin",
+    };
+    assert.ok(conflist.plugins.length > 0);
+    for (const plugin of conflist.plugins) {
+      assert.ok(existsSync(join(binDir, plugin.type)), `the conflist's plugin ${plugin.type} is installed`);
+      // What a runtime gives each plugin of a list: its entry plus the list's cniVersion and name.
+      const stdin = JSON.stringify({ ...plugin, cniVersion: conflist.cniVersion, name: conflist.name });
+      const parsed = parseInvocation(env, stdin);
+      assert.ok(typeof parsed === "object" && !("code" in parsed), `the plugin rejects the conflist: ${JSON.stringify(parsed)}`);
+      const request = parsed as Exclude<typeof parsed, "VERSION" | { code: number }>;
+      // An unknown key passes through the parser silently, so check the socket key is the one it reads.
+      assert.is(request.config.agentSocket, flagValue(init.command, "--agent-socket"), `the conflist entry's agentSocket: ${JSON.stringify(plugin)}`);
+    }
+  } finally {
+    console.log = log;
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
@@ -174,6 +209,19 @@ t("the kustomization lists every generated manifest", () => {
   const files = [...renderDeploy().keys()].filter((p) => p !== "kustomization.yaml");
   const [k] = docs("kustomization.yaml");
   assert.equal([...k.resources].sort(), files.sort());
+});
+
+const KUBECTL = "/usr/bin/kubectl";
+const hasKubectl = existsSync(KUBECTL);
+if (!hasKubectl) console.log(`deploy manifests: the kustomize case skipped: no ${KUBECTL}`);
+
+(hasKubectl ? t : t.skip)("`kubectl kustomize deploy/` (what `kubectl apply -k deploy/` applies) renders every generated object", () => {
+  const rendered = parseAllDocuments(execFileSync(KUBECTL, ["kustomize", here], { encoding: "utf8" })).map((d) => d.toJS()).filter((d) => d);
+  const generated = [...renderDeploy()].filter(([p]) => p !== "kustomization.yaml").flatMap(([p]) => docs(p));
+  const key = (d: Doc) => `${d.kind}/${d.metadata.namespace ?? ""}/${d.metadata.name}`;
+  assert.equal(rendered.map(key).sort(), generated.map(key).sort());
+  const agent = rendered.find((d: Doc) => d.kind === "DaemonSet");
+  assert.equal(agent.spec.template.spec.initContainers[0].command.slice(0, 2), ["lace", "install-cni"]);
 });
 
 t.run();

@@ -11,14 +11,17 @@ import { Command } from "commander";
 import { registerAgent } from "./agent.ts";
 import { registerController } from "./controller.ts";
 import { registerExplain } from "./explain.ts";
+import { registerInstallCni } from "./install_cni.ts";
 import { registerPlan } from "./plan.ts";
 import { registerSandbox } from "./sandbox.ts";
 import { registerStore } from "./store.ts";
 import { registerValidate } from "./validate.ts";
+import { PACKAGE_VERSION } from "../package_root.ts";
 
 export function buildProgram(): Command {
   const program = new Command("lace")
     .description("lace-cni: isolated networks joined by routing policies, carried across nodes in SRv6")
+    .version(PACKAGE_VERSION, "-V, --version", "print the version of lace-cni")
     .showHelpAfterError()
     .exitOverride();
   // Subcommands register here, one line each.
@@ -29,6 +32,7 @@ export function buildProgram(): Command {
   registerController(program);
   registerAgent(program);
   registerSandbox(program);
+  registerInstallCni(program);
   return program;
 }
 
