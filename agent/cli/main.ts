@@ -13,6 +13,7 @@ import { registerController } from "./controller.ts";
 import { registerExplain } from "./explain.ts";
 import { registerPlan } from "./plan.ts";
 import { registerSandbox } from "./sandbox.ts";
+import { registerStatus } from "./status.ts";
 import { registerStore } from "./store.ts";
 import { registerValidate } from "./validate.ts";
 
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerController(program);
   registerAgent(program);
   registerSandbox(program);
+  registerStatus(program);
   return program;
 }
 

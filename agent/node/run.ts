@@ -14,9 +14,7 @@
 import { pino } from "pino";
 import { DesiredStateBuilder } from "../../core/controller/mod.ts";
 import { type Store, typeDeclarations } from "../../core/mod.ts";
-import { connectStore } from "../store/connect.ts";
-import { KubeStore } from "../store/kube.ts";
-import { embeddedKubeConfig, loadKubeConfig } from "../store/kubeconfig.ts";
+import { connectFlags } from "../store/connect.ts";
 import { loadRuntime } from "../config/runtime.ts";
 import { CniServer } from "../cni/server.ts";
 import { DEFAULT_AGENT_SOCKET } from "../cni/spec.ts";
@@ -60,15 +58,7 @@ export interface RunningAgent {
 export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   const log = pino({ level: opts.logLevel ?? "info", base: { node: opts.node } });
   const rt = await loadRuntime(opts.config, { dataplane: true });
-  let closeStore = () => Promise.resolve();
-  let store: Store;
-  if (opts.storeSocket) {
-    store = new KubeStore(loadKubeConfig({ text: embeddedKubeConfig({ url: "http://localhost", socketPath: opts.storeSocket }) }));
-  } else {
-    const c = await connectStore({ kubeconfig: opts.kubeconfig, db: opts.db });
-    store = c.store;
-    closeStore = c.close;
-  }
+  const { store, close: closeStore } = await connectFlags(opts);
   const settings = {
     ...rt.settings,
     ...(opts.backend !== undefined ? { backend: opts.backend } : {}),

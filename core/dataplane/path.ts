@@ -26,7 +26,7 @@ export interface DesiredPath {
   via?: PathRoute["via"];
   /** The SID it is encapsulated to (`via: "sid"`). */
   sid?: string;
-  /** The node that owns the SID (`via: "sid"`), or this node (`via: "local"`). */
+  /** The node that owns the SID (`via: "sid"`), or this node (`via: "local"` to a block of its own); absent when no node holds the address. */
   toNode?: string;
   /** A Deny policy that closes the destination inside the network's own subnets. */
   denied?: DeniedDestination;
@@ -54,8 +54,13 @@ export function desiredPath(state: NodeDesiredState, network: string, destinatio
   if (!route) return denied ? { ...out, denied } : out;
   out.route = route;
   out.via = route.via;
-  if (route.via === "local") out.toNode = state.node;
-  if (route.via === "sid" && route.sid) {
+  // Within the destination network, a block another node owns is encapsulated to that node's SID.
+  const target = state.networks.find((n) => n.name === route.toNetwork);
+  const remote = route.via !== "underlay" ? longest(target?.remoteBlocks ?? [], (b) => b.prefix) : undefined;
+  if (remote) [out.via, out.sid, out.toNode] = ["sid", remote.sid, remote.node];
+  else if (route.via === "local") {
+    if (longest(target?.localPrefixes ?? [], (p) => p)) out.toNode = state.node;
+  } else if (route.via === "sid" && route.sid) {
     out.sid = route.sid;
     const sid = IPAddress.parse(route.sid);
     out.toNode = (state.peers ?? []).find((p) => Prefix.tryParse(p.locator).ok && Prefix.parse(p.locator).contains(sid))?.node;

@@ -16,6 +16,8 @@ const state: NodeDesiredState = {
   endpoints: [],
   networks: [
     net({
+      localPrefixes: ["10.40.0.0/24"],
+      remoteBlocks: [{ prefix: "10.40.5.0/24", node: "node-2", sid: "fd00:1ace:2::3" }],
       paths: [
         { destination: "10.40.0.0/24", toNetwork: "backend", via: "local", toNetworkId: 3, mode: "allow", policy: null },
         { destination: "10.40.2.0/24", toNetwork: "backend", via: "sid", sid: "fd00:1ace:3::3", mode: "allow", policy: null },
@@ -32,6 +34,10 @@ t("the longest matching route decides, and a SID names its node", () => {
   const p = desiredPath(state, "backend", "10.40.2.2")!;
   assert.equal([p.verdict, p.via, p.sid, p.toNode, p.route?.destination, p.revision], ["allow", "sid", "fd00:1ace:3::3", "node-3", "10.40.2.0/24", 7]);
   assert.equal([desiredPath(state, "backend", "10.40.0.9")!.toNode, desiredPath(state, "backend", "10.40.0.9")!.via], ["node-1", "local"]);
+  // The own subnet's route is local; a block of another node in it is encapsulated to that node.
+  const remote = desiredPath(state, "backend", "10.40.5.7")!;
+  assert.equal([remote.via, remote.sid, remote.toNode, remote.route?.destination], ["sid", "fd00:1ace:2::3", "node-2", "10.40.0.0/16"]);
+  assert.equal([desiredPath(state, "backend", "10.40.9.1")!.via, desiredPath(state, "backend", "10.40.9.1")!.toNode], ["local", undefined]);
 });
 
 t("reply-only paths, underlay egress, denied pieces and missing routes", () => {
