@@ -47,11 +47,21 @@ export function agreement(decision: "allow" | "deny", p: ExplainedPath): Agreeme
   if (differ.length) {
     return { agree: false, text: `DISAGREE: the policies decide ${decision}, but ${differ.map(([who, v]) => `${who} says ${v}`).join(" and ")}` };
   }
+  // Both carry it, but maybe not the same way: a datapath that delivers locally what the state sends to a SID loses it.
+  const d = p.desired;
+  const t = p.dataplane;
+  if (d?.via && t?.via && d.verdict !== "deny" && t.verdict !== "deny" && (d.via !== t.via || (d.via === "sid" && d.sid !== t.sid))) {
+    return { agree: false, text: `DISAGREE: the node's desired state sends it ${viaText(d.via, d.sid)}, but the datapath of ${p.source.node} ${viaText(t.via, t.sid)}` };
+  }
   const unread = sides.filter((s) => s[1] === undefined).map(([who]) => who);
   return {
     agree: true,
     text: `the decision (${decision})${known.map(([who, v]) => `, ${who} (${v})`).join("")} agree${unread.length ? `; not read: ${unread.join(", ")}` : ""}`,
   };
+}
+
+function viaText(via: "local" | "sid" | "underlay", sid?: string): string {
+  return via === "sid" ? `via SID ${sid}` : via === "local" ? "via this node" : "via the underlay";
 }
 
 /** The readable form, ending with the agreement line. */
@@ -64,8 +74,7 @@ export function formatPath(p: ExplainedPath, decision: "allow" | "deny"): string
   else if (!d.route) out.push(`  route:       none to ${p.destination}${d.denied ? `; closed by ${d.denied.policy ? `policy ${d.denied.policy}` : "the network being anonymous"}` : ""}`);
   else {
     const r = d.route;
-    const via = d.via === "sid" ? `SID ${d.sid}` : d.via === "local" ? "this node" : "the underlay";
-    out.push(`  route:       ${r.destination} → network ${r.toNetwork} via ${via}, ${r.mode} (${r.policy === null ? "implicit: own network" : `policy ${r.policy}`})`);
+    out.push(`  route:       ${r.destination} → network ${r.toNetwork} ${viaText(d.via!, d.sid)}, ${r.mode} (${r.policy === null ? "implicit: own network" : `policy ${r.policy}`})`);
     if (d.denied) out.push(`  closed:      ${d.denied.destination} by ${d.denied.policy ? `policy ${d.denied.policy}` : "the network being anonymous"}: new connections dropped`);
     const where = d.via === "sid" ? `node ${d.toNode ?? "?"} (SID ${d.sid})`
       : d.via === "local" ? (d.toNode ? `node ${d.toNode} (delivered on this node)` : `no node holds ${p.destination} (no block of network ${r.toNetwork} covers it)`)
@@ -74,7 +83,7 @@ export function formatPath(p: ExplainedPath, decision: "allow" | "deny"): string
   }
   if (p.dataplane) {
     const t = p.dataplane;
-    out.push(`datapath on ${p.source.node}${p.backend ? ` (${p.backend} backend)` : ""}: ${t.verdict.toUpperCase()}${t.via ? ` via ${t.via === "sid" ? `SID ${t.sid}` : t.via === "local" ? "this node" : "the underlay"}` : ""}${t.reason ? `: ${t.reason}` : ""}`);
+    out.push(`datapath on ${p.source.node}${p.backend ? ` (${p.backend} backend)` : ""}: ${t.verdict.toUpperCase()}${t.via ? ` ${viaText(t.via, t.sid)}` : ""}${t.reason ? `: ${t.reason}` : ""}`);
     const w = Math.max(0, ...t.entries.map((e) => e.kind.length));
     for (const e of t.entries) out.push(`    ${e.kind.padEnd(w)}  ${e.text}`);
   } else {

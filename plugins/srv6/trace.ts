@@ -15,7 +15,7 @@
 import { IPAddress, Prefix, type DataplaneTrace, type TraceQuery } from "../../core/plugin/mod.ts";
 import { encapKey, LAYOUT } from "./bpf_datapath.ts";
 import type { Srv6Dataplane } from "./dataplane.ts";
-import { readLinks, readNexthops, readRoutes, readRules } from "./kernel.ts";
+import { BRIDGE_ALIAS, POD_ALIAS_PREFIX, readLinks, readNexthops, readRoutes, readRules } from "./kernel.ts";
 import { mapLookup } from "./libbpf.ts";
 import { newConnectionDrops } from "./nft.ts";
 import { bridgeFor, tableFor } from "./naming.ts";
@@ -58,7 +58,9 @@ export async function traceDestination(dp: Srv6Dataplane, q: TraceQuery): Promis
     }
   } else {
     entries.push({ kind: "route", text: `table ${table}: ${r.dst}${r.gateway ? ` via ${r.gateway}` : ""}${r.oif ? ` dev ${r.oif}` : ""}${r.scope === "link" ? " scope link" : ""}` });
-    if (r.oif?.startsWith("lb")) via = "local";
+    // Our bridges and pod ports are on this node; anything else (the underlay) leaves it.
+    const alias = r.oif ? links.byName.get(r.oif)?.alias : undefined;
+    if (alias === BRIDGE_ALIAS || alias?.startsWith(POD_ALIAS_PREFIX)) via = "local";
   }
   if (!via && dp.backend === "bpf") {
     // The underlay's egress program encapsulates by (network, destination) after routing.
