@@ -11,6 +11,7 @@ import { Command } from "commander";
 import { registerAgent } from "./agent.ts";
 import { registerController } from "./controller.ts";
 import { registerExplain } from "./explain.ts";
+import { registerGraph } from "./graph.ts";
 import { registerPlan } from "./plan.ts";
 import { registerSandbox } from "./sandbox.ts";
 import { registerStatus } from "./status.ts";
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerAgent(program);
   registerSandbox(program);
   registerStatus(program);
+  registerGraph(program);
   return program;
 }
 
