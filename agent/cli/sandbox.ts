@@ -11,6 +11,7 @@
 import { type Command, Option } from "commander";
 import { formatProblem, type Resource } from "../../core/mod.ts";
 import { readManifestFiles } from "./files.ts";
+import { ProgressLine } from "./progress.ts";
 
 interface SandboxCliOptions {
   file: string[];
@@ -45,8 +46,10 @@ async function runSandbox(o: SandboxCliOptions, controller: boolean): Promise<vo
   const { resources, problems } = await readManifestFiles(o.file);
   if (problems.length) throw new Error(`Cannot read the manifests:\n${problems.map(formatProblem).join("\n")}`);
   const { Sandbox } = await import("../sandbox/sandbox.ts");
-  const say = (line: string) => (o.json ? process.stderr : process.stdout).write(`lace sandbox: ${line}\n`);
-  const sb = await Sandbox.up({ nodes, prefix: o.prefix, progress: say, controller, backend: o.backend, config: o.config });
+  // Counts on stderr (an updating line on a terminal); --json keeps stdout to the one JSON object.
+  const counter = new ProgressLine(process.stderr, "lace sandbox");
+  const say = (line: string) => counter.line(o.json ? process.stderr : process.stdout, `lace sandbox: ${line}`);
+  const sb = await Sandbox.up({ nodes, prefix: o.prefix, progress: say, count: (what, done, total) => counter.count(what, done, total), controller, backend: o.backend, config: o.config });
   // Interrupted: nothing half-built stays behind (unless asked to keep it).
   const interrupted = () => {
     say(o.keep ? "interrupted; kept (remove with `lace sandbox down`)" : "interrupted; tearing down");
@@ -84,6 +87,7 @@ async function runSandbox(o: SandboxCliOptions, controller: boolean): Promise<vo
       say(mismatches ? `${mismatches} of ${matrix.length} result(s) differ from what the policies decide` : `all ${matrix.length} result(s) match what the policies decide`);
     }
   } finally {
+    counter.end();
     if (o.keep) say(`kept: namespaces ${sb.prefix}node-1..${sb.nodeCount}, pods, store and agents; remove with \`lace sandbox down\``);
     else {
       say("tearing down");
