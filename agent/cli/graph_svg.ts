@@ -91,7 +91,7 @@ export async function renderGraphSvg(g: ReachabilityGraph, opts: { title?: strin
   const laid = await elk.layout(graph);
   const legendHeight = 46;
   const titleHeight = opts.title ? 28 : 0;
-  const width = Math.max(Math.ceil(laid.width ?? 0), 640);
+  const width = Math.max(Math.ceil(laid.width ?? 0), legendWidth(), opts.title ? textWidth(opts.title, 16) + 40 : 0);
   const height = Math.ceil(laid.height ?? 0) + legendHeight + titleHeight;
   const top = legendHeight + titleHeight;
   const out: string[] = [];
@@ -148,6 +148,13 @@ function drawNetwork(n: GraphNetwork, x: number, y: number, w: number, h: number
   return out;
 }
 
+/** The legend's width, for the picture's. */
+const LEGEND_TEXT = "anonymous: own pods need a policy too";
+function legendWidth(): number {
+  const kinds = ["Allow: may open connections", "Deny (by a policy)", "replies only"].reduce((w, t) => w + 56 + textWidth(t, 11), 0);
+  return kinds + 62 + 62 + 110 + 36 + textWidth(LEGEND_TEXT, 11) + 40;
+}
+
 function legend(x: number, y: number): string[] {
   const out = [`<g class="legend" font-size="11" fill="#333">`];
   let cx = x;
@@ -162,7 +169,7 @@ function legend(x: number, y: number): string[] {
   cx += 62;
   out.push(`<path d="${cloudPath(cx, y - 11, 36, 22)}" fill="${FILL.underlay}" stroke="${STROKE.underlay}"/><text x="${cx + 42}" y="${y + 4}">external</text>`);
   cx += 110;
-  out.push(`<rect x="${cx}" y="${y - 8}" width="30" height="16" rx="4" fill="#ffffff" stroke="#555" stroke-dasharray="5 3"/><text x="${cx + 36}" y="${y + 4}">anonymous: own pods need a policy too</text>`);
+  out.push(`<rect x="${cx}" y="${y - 8}" width="30" height="16" rx="4" fill="#ffffff" stroke="#555" stroke-dasharray="5 3"/><text x="${cx + 36}" y="${y + 4}">${LEGEND_TEXT}</text>`);
   out.push("</g>");
   return out;
 }
