@@ -1,5 +1,5 @@
 /**
- * `lace sandbox -f <file|dir> [--nodes N] [--json] [--keep]`: runs the
+ * `lace sandbox -f <file|dir> [--nodes N] [--json] [--svg <file>] [--keep]`: runs the
  * manifests on an emulated cluster (see agent/sandbox/) and prints the
  * connectivity matrix, expected against observed. Exit status 1 when any
  * observed result differs. `lace sandbox down` removes a kept sandbox.
@@ -8,6 +8,7 @@
  * sudo lace sandbox -f examples/ --nodes 3
  * sudo lace sandbox down
  */
+import { writeFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { formatProblem, type Resource } from "../../core/mod.ts";
 import { readManifestFiles } from "./files.ts";
@@ -18,6 +19,7 @@ interface SandboxCliOptions {
   nodes: string;
   json?: boolean;
   keep?: boolean;
+  svg?: string;
   prefix?: string;
   backend: string;
   config?: string;
@@ -76,6 +78,15 @@ async function runSandbox(o: SandboxCliOptions, controller: boolean): Promise<vo
     const failed = pods.filter((p) => p.failed);
     if (failed.length) failures.push(`${failed.length} pod(s) could not be run: ${failed.map((p) => `${p.namespace}/${p.name}`).join(", ")}`);
     if (matrix.length === 0) failures.push("no pair of running pods was tested: a sandbox run that checks nothing has not shown anything");
+    if (o.svg) {
+      const { renderMatrixSvg } = await import("./matrix_svg.ts");
+      try {
+        writeFileSync(o.svg, renderMatrixSvg(matrix, { title: `lace sandbox -f ${o.file.join(" ")}: expected (policies) against observed (ping)` }));
+        say(`wrote the matrix to ${o.svg}`);
+      } catch (e) {
+        failures.push(`--svg: cannot write ${o.svg}: ${(e as Error).message}`);
+      }
+    }
     if (o.json) {
       const out = {
         pods: pods.map((p) => ({ namespace: p.namespace, name: p.name, node: p.node, network: p.network, addresses: p.addresses })),
@@ -108,6 +119,7 @@ export function registerSandbox(program: Command): void {
     .option("-f, --file <path...>", "manifest files or directories", ["examples/"])
     .option("--nodes <n>", "number of nodes", "3")
     .option("--json", "end with one JSON object {pods, matrix}")
+    .option("--svg <file>", "also draw the matrix as an SVG grid of expected against observed")
     .option("--keep", "leave the sandbox up (remove it later with `lace sandbox down`)")
     .option("--config <file>", "lace configuration for the agents and the controller (third-party plugins); default: the built-in plugins")
     .addOption(new Option("--backend <backend>", "the agents' srv6 backend: auto picks kernel seg6 where the kernel has it, else tc-eBPF").choices(["auto", "kernel", "bpf"]).default("auto"))
