@@ -15,9 +15,9 @@
  * // curl --unix-socket /run/lace/debug.sock 'http://lace/v1/path?network=backend&destination=10.40.2.2'
  * await debug.close();
  */
-import { chmodSync, mkdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { dirname } from "node:path";
+import { listenOwnerOnly } from "../cni/owner_socket.ts";
 import { desiredPath, IPAddress, type DataplaneTrace, type DesiredPath, type NodeDesiredState, type PodDataplane } from "../../core/mod.ts";
 
 export interface DebugSource {
@@ -101,18 +101,7 @@ export class DebugServer {
       }
       answer.then((body) => send(200, body), (e) => send(e instanceof RangeError ? 400 : 500, { error: (e as Error).message }));
     });
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    rmSync(path, { force: true });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      const mask = process.umask(0o177);
-      try {
-        server.listen(path, () => resolve());
-      } finally {
-        process.umask(mask);
-      }
-    });
-    chmodSync(path, 0o600);
+    await listenOwnerOnly(server, path);
     return new DebugServer(path, server);
   }
 
@@ -133,7 +122,8 @@ export class DebugServer {
 export async function askAgent<T>(socket: string, path: string, timeoutMs = 5000): Promise<T> {
   const { request } = await import("node:http");
   return new Promise<T>((resolve, reject) => {
-    const req = request({ socketPath: socket, path, timeout: timeoutMs }, (res) => {
+    // A fresh connection each time: a kept-alive one may be to an agent that has since gone.
+    const req = request({ socketPath: socket, path, timeout: timeoutMs, agent: false }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (d: string) => (body += d));
