@@ -11,7 +11,9 @@
  */
 import { dirname, join } from "node:path";
 import type { Command } from "commander";
-import type { Resource } from "../../core/mod.ts";
+import { existsSync } from "node:fs";
+import type { Resource, Store } from "../../core/mod.ts";
+import { SqliteStore } from "../store/embedded/sqlite_store.ts";
 import { connectFlags, type StoreFlags } from "../store/connect.ts";
 import { askAgent } from "../node/debug.ts";
 
@@ -42,7 +44,7 @@ export function isLive(flags: LiveFlags): boolean {
 
 /** Every object of the kinds the live commands read, in one pass. */
 export async function readLive(flags: StoreFlags): Promise<{ resources: Resource[] }> {
-  const { store, close } = await connectFlags(flags);
+  const { store, close } = await openForReading(flags);
   try {
     const resources: Resource[] = [];
     for (const kind of LIVE_KINDS) {
@@ -53,6 +55,20 @@ export async function readLive(flags: StoreFlags): Promise<{ resources: Resource
   } finally {
     await close();
   }
+}
+
+/**
+ * `--db` alone is read straight from the SQLite file: starting an embedded
+ * server there (as the agent does) would take over the socket of a store
+ * that may be serving it right now.
+ */
+async function openForReading(flags: StoreFlags): Promise<{ store: Store; close(): Promise<void> }> {
+  if (flags.db && !flags.kubeconfig && !flags.storeSocket) {
+    if (!existsSync(flags.db)) throw new Error(`--db: no store database at ${flags.db}`);
+    const sqlite = SqliteStore.open(flags.db);
+    return { store: sqlite, close: () => Promise.resolve(sqlite.close()) };
+  }
+  return connectFlags(flags);
 }
 
 /** The debug socket of `node`'s agent, as the flags say. */

@@ -86,6 +86,22 @@ t("status lists networks with prefixes, usage and conditions, nodes with locator
   assert.match(text.out, /^ {4}team-a\/api-0 {2}node-1 {2}10\.40\.1\.2$/m);
 });
 
+t("--db reads the SQLite file itself; one a store is serving, or none, is refused with the reason", async () => {
+  const served = await run((out, err) => runStatus({ db: join(dir, "store.db") }, out, err));
+  assert.is(served.code, 1);
+  assert.match(served.err, /lace status: cannot read the live state: .*database is locked \(is another lace store serving it\?\)/);
+  const other = join(dir, "other", "store.db");
+  const c = await connectStore({ db: other, env: {} });
+  await c.store.create({ apiVersion: "lace-cni.io/v1alpha1", kind: "Network", metadata: { name: "solo" }, spec: { type: "l3", ipv4Subnet: { prefix: "10.9.0.0/16", hostLocalPrefixLength: 24 } } });
+  await c.close();
+  const r = await run((out, err) => runStatus({ db: other, json: true }, out, err));
+  assert.is(r.code, 0, r.err);
+  assert.equal((JSON.parse(r.out) as { networks: { name: string }[] }).networks.map((n) => n.name), ["solo"]);
+  const missing = await run((out, err) => runStatus({ db: join(dir, "nope.db") }, out, err));
+  assert.is(missing.code, 1);
+  assert.match(missing.err, /lace status: cannot read the live state: --db: no store database at .*nope\.db/);
+});
+
 t("status asks each node's agent: backend, readiness and revision", async () => {
   const state: NodeDesiredState = { node: "node-1", revision: 9, locator: "fd00:1ace:1::/48", encapsulation: "Reduced", underlay: { interface: "", mtu: 1500 }, networks: [], endpoints: [] };
   const agent = await agentOf("allow", state);
