@@ -4,12 +4,16 @@
  * the status names every node's backend and readiness; explain shows the
  * path a packet takes (node, interface, SID, destination node) beside what
  * the source node's datapath holds, read back by its agent (table route,
- * bpf encap map entry, nft drop of a reply-only path); and a route removed
- * behind the agent's back shows as a disagreement.
+ * bpf encap map entry, nft drop of a reply-only path, the l2 neighbour and
+ * FDB maps of a bridged network); a route removed behind the agent's back
+ * shows as a disagreement. The same run draws the matrix (`--svg`) and the
+ * live graph.
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -34,7 +38,7 @@ interface Explained {
   path: {
     source: { node: string; interface: string };
     backend: string;
-    desired: { verdict: string; via: string; toNode?: string; sid?: string };
+    desired: { verdict: string; via: string; toNode?: string; sid?: string; mac?: string };
     dataplane?: { verdict: string; via?: string; sid?: string; entries: { kind: string; text: string }[] };
     dataplaneError?: string;
     agreement: { agree: boolean; text: string };
@@ -48,7 +52,8 @@ const explain = async (from: string, to: string): Promise<Explained> => {
 };
 
 (isRoot ? t : t.skip)("status and live explain read the kept sandbox; a route removed from a node's table shows as a disagreement", async () => {
-  const up = await lace(["sandbox", "-f", "agent/cli/testdata/sandbox/live.yaml", "--nodes", "2", "--backend", "bpf", "--keep", "--json", "--prefix", prefix]);
+  const dir = mkdtempSync(join(tmpdir(), "lace-live-sb-"));
+  const up = await lace(["sandbox", "-f", "agent/cli/testdata/sandbox/live.yaml", "--nodes", "2", "--backend", "bpf", "--keep", "--json", "--svg", join(dir, "matrix.svg"), "--prefix", prefix]);
   try {
     assert.is(up.status, 0, up.stderr);
     const pods = (JSON.parse(up.stdout.trim().split("\n").pop()!) as { pods: { name: string; addresses: string[] }[] }).pods;
@@ -57,11 +62,26 @@ const explain = async (from: string, to: string): Promise<Explained> => {
     const st = await lace(["status", "--store-socket", socket, "--json"]);
     assert.is(st.status, 0, st.stderr);
     const status = JSON.parse(st.stdout) as { networks: { name: string; usage?: { allocated: number }; pods: { pod: string }[] }[]; nodes: { name: string; backend?: string; ready?: boolean; locator?: string; pods: number }[] };
-    assert.equal(status.nodes.map((n) => [n.name, n.backend, n.ready, n.pods]), [["node-1", "bpf", true, 2], ["node-2", "bpf", true, 2]]);
+    assert.equal(status.nodes.map((n) => [n.name, n.backend, n.ready, n.pods]), [["node-1", "bpf", true, 3], ["node-2", "bpf", true, 3]]);
     assert.ok(status.nodes.every((n) => n.locator?.startsWith("fd00:1ace:")));
     assert.equal(status.networks.find((n) => n.name === "green")!.pods.map((p) => p.pod), ["default/g-1", "default/g-2", "default/g-3"]);
     const text = await lace(["status", "--store-socket", socket]);
-    assert.match(text.stdout, /^node-1\s+fd00:1ace:\S+\s+bpf\s+yes \(revision \d+\)\s+2$/m);
+    assert.match(text.stdout, /^node-1\s+fd00:1ace:\S+\s+bpf\s+yes \(revision \d+\)\s+3$/m);
+
+    // The matrix as a grid, every cell as expected, and the live graph.
+    const svg = readFileSync(join(dir, "matrix.svg"), "utf8");
+    assert.ok([...svg.matchAll(/<g class="cell (allow|deny)"/g)].length > 30, "the grid has a cell per tested pair");
+    assert.not.match(svg, /class="cell mismatch"/);
+    const graph = await lace(["graph", "--store-socket", socket, "--json"]);
+    assert.is(graph.status, 0, graph.stderr);
+    assert.equal((JSON.parse(graph.stdout) as { edges: { from: string; to: string; kind: string }[] }).edges.map((e) => `${e.from}>${e.to}:${e.kind}`).sort(),
+      ["green>red:allow", "green>wan:allow", "red>green:reply", "wan>green:reply"]);
+
+    // Bridged: the neighbour map gives f-2's MAC, the FDB node-2's SID.
+    const l2 = await explain("default/f-1", "default/f-2");
+    assert.equal([l2.decision, l2.path.desired.via, l2.path.desired.toNode, l2.path.dataplane?.verdict, l2.path.dataplane?.sid], ["allow", "sid", "node-2", "allow", l2.path.desired.sid]);
+    assert.ok(l2.path.dataplane!.entries.some((e) => e.text.startsWith("lace_l2_nbrs[") && e.text.endsWith(`= MAC ${l2.path.desired.mac}`)), JSON.stringify(l2.path.dataplane));
+    assert.ok(l2.path.dataplane!.entries.some((e) => e.text.startsWith("lace_l2_fdb[") && e.text.endsWith(`= SID ${l2.path.desired.sid}`)), JSON.stringify(l2.path.dataplane));
 
     // Across nodes: encapsulated by the bpf program to node-2's SID.
     const across = await explain("default/g-1", "default/g-2");
@@ -97,6 +117,7 @@ const explain = async (from: string, to: string): Promise<Explained> => {
     assert.match(broken.stdout, new RegExp(`^agreement: DISAGREE: the node's desired state sends it via SID ${across.path.desired.sid}, but the datapath of node-1 via this node$`, "m"));
   } finally {
     await lace(["sandbox", "down", "--prefix", prefix]);
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -76,8 +76,9 @@ export function formatPath(p: ExplainedPath, decision: "allow" | "deny"): string
     const r = d.route;
     out.push(`  route:       ${r.destination} → network ${r.toNetwork} ${viaText(d.via!, d.sid)}, ${r.mode} (${r.policy === null ? "implicit: own network" : `policy ${r.policy}`})`);
     if (d.denied) out.push(`  closed:      ${d.denied.destination} by ${d.denied.policy ? `policy ${d.denied.policy}` : "the network being anonymous"}: new connections dropped`);
-    const where = d.via === "sid" ? `node ${d.toNode ?? "?"} (SID ${d.sid})`
-      : d.via === "local" ? (d.toNode ? `node ${d.toNode} (delivered on this node)` : `no node holds ${p.destination} (no block of network ${r.toNetwork} covers it)`)
+    const mac = d.mac ? `MAC ${d.mac}, ` : "";
+    const where = d.via === "sid" ? `node ${d.toNode ?? "?"} (${mac}SID ${d.sid})`
+      : d.via === "local" ? (d.toNode ? `node ${d.toNode} (${mac}delivered on this node)` : `no node holds ${p.destination} (no block of network ${r.toNetwork} covers it)`)
       : `${p.destination} out of the underlay`;
     out.push(`  destination: ${where}`);
   }

@@ -30,6 +30,8 @@ export interface DesiredPath {
   toNode?: string;
   /** A Deny policy that closes the destination inside the network's own subnets. */
   denied?: DeniedDestination;
+  /** Bridged networks: the destination's MAC (its Neighbor), which the FDB places on `toNode`. */
+  mac?: string;
 }
 
 /**
@@ -57,7 +59,14 @@ export function desiredPath(state: NodeDesiredState, network: string, destinatio
   // Within the destination network, a block another node owns is encapsulated to that node's SID.
   const target = state.networks.find((n) => n.name === route.toNetwork);
   const remote = route.via !== "underlay" ? longest(target?.remoteBlocks ?? [], (b) => b.prefix) : undefined;
-  if (remote) [out.via, out.sid, out.toNode] = ["sid", remote.sid, remote.node];
+  const neighbor = target?.forwarding === "bridged" ? target.neighbors.find((n) => n.ip === dst.toString()) : undefined;
+  if (neighbor) {
+    // Bridged: frames go by MAC, IP → MAC (Neighbor) then MAC → node (FDB); a SID when the MAC is elsewhere.
+    out.mac = neighbor.mac;
+    const fdb = target!.fdb.find((f) => f.mac.toLowerCase() === neighbor.mac.toLowerCase());
+    if (fdb?.sid) [out.via, out.sid, out.toNode] = ["sid", fdb.sid, fdb.node];
+    else if (fdb) [out.via, out.toNode] = ["local", fdb.node];
+  } else if (remote) [out.via, out.sid, out.toNode] = ["sid", remote.sid, remote.node];
   else if (route.via === "local") {
     if (longest(target?.localPrefixes ?? [], (p) => p)) out.toNode = state.node;
   } else if (route.via === "sid" && route.sid) {

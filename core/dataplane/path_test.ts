@@ -40,6 +40,25 @@ t("the longest matching route decides, and a SID names its node", () => {
   assert.equal([desiredPath(state, "backend", "10.40.9.1")!.via, desiredPath(state, "backend", "10.40.9.1")!.toNode], ["local", undefined]);
 });
 
+t("bridged: IP → MAC by the neighbours, MAC → node by the FDB, a SID when it is on another node", () => {
+  const l2: NodeDesiredState = {
+    ...state,
+    networks: [net({
+      name: "flat", id: 4, forwarding: "bridged", localPrefixes: ["10.46.0.0/24"],
+      paths: [{ destination: "10.46.0.0/24", toNetwork: "flat", via: "local", toNetworkId: 4, mode: "allow", policy: null }],
+      neighbors: [{ ip: "10.46.0.2", mac: "0a:58:0a:2e:00:02", source: "static" }, { ip: "10.46.0.3", mac: "0a:58:0a:2e:00:03", source: "static" }],
+      fdb: [
+        { mac: "0a:58:0a:2e:00:02", node: "node-1", source: "static", sequence: 1 },
+        { mac: "0a:58:0a:2e:00:03", node: "node-2", sid: "fd00:1ace:2::4", source: "static", sequence: 1 },
+      ],
+    })],
+  };
+  const far = desiredPath(l2, "flat", "10.46.0.3")!;
+  assert.equal([far.via, far.sid, far.toNode, far.mac], ["sid", "fd00:1ace:2::4", "node-2", "0a:58:0a:2e:00:03"]);
+  const near = desiredPath(l2, "flat", "10.46.0.2")!;
+  assert.equal([near.via, near.toNode, near.mac], ["local", "node-1", "0a:58:0a:2e:00:02"]);
+});
+
 t("reply-only paths, underlay egress, denied pieces and missing routes", () => {
   assert.is(desiredPath(state, "backend", "10.60.0.2")!.verdict, "reply-only");
   const out = desiredPath(state, "backend", "192.0.2.1")!;

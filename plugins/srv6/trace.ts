@@ -13,7 +13,7 @@
  * // { verdict: "allow", via: "sid", sid: "fd00:1ace:3::3", entries: [{ kind: "rule", text: "iif lb3 lookup 1003" }, …] }
  */
 import { IPAddress, Prefix, type DataplaneTrace, type TraceQuery } from "../../core/plugin/mod.ts";
-import { encapKey, LAYOUT } from "./bpf_datapath.ts";
+import { encapKey, l2MacKey, l2NeighborKey, LAYOUT } from "./bpf_datapath.ts";
 import type { Srv6Dataplane } from "./dataplane.ts";
 import { BRIDGE_ALIAS, POD_ALIAS_PREFIX, readLinks, readNexthops, readRoutes, readRules } from "./kernel.ts";
 import { mapLookup } from "./libbpf.ts";
@@ -74,6 +74,14 @@ export async function traceDestination(dp: Srv6Dataplane, q: TraceQuery): Promis
       entries.push({ kind: "map", text: `${name}[net ${q.networkId}, ${q.destination}] = SID ${sid}${srh ? " with SRH" : ""}` });
     }
   }
+  if (via === "local" && dp.backend === "bpf") {
+    // A bridged network's frames go by MAC: the neighbour map gives it, the FDB its place (a SID or a local port).
+    const l2 = l2Lookup(dp, q.networkId, q.destination, links);
+    if (l2) {
+      entries.push(...l2.entries);
+      if (l2.sid) [via, sid] = ["sid", l2.sid];
+    }
+  }
   via ??= "underlay";
   const drop = newConnectionDrops(dp.netns).find((d) => d.bridge === bridge && d.destination.contains(dst));
   if (drop) {
@@ -81,4 +89,33 @@ export async function traceDestination(dp: Srv6Dataplane, q: TraceQuery): Promis
     return { verdict: "reply-only", via, ...(sid ? { sid } : {}), entries, reason: "a route exists so replies return; new connections from the network are dropped" };
   }
   return { verdict: "allow", via, ...(sid ? { sid } : {}), entries };
+}
+
+/** The bpf l2 maps for (network, address): MAC, then its SID or local port; undefined when the network is not bridged here. */
+function l2Lookup(dp: Srv6Dataplane, net: number, destination: string, links: Awaited<ReturnType<typeof readLinks>>): { sid?: string; entries: DataplaneTrace["entries"] } | undefined {
+  const nets = dp.bpfMapFd("lace_l2_nets");
+  const netKey = new Uint8Array(4);
+  new DataView(netKey.buffer).setUint32(0, net, true);
+  if (nets === undefined || !mapLookup(nets, netKey, new Uint8Array(LAYOUT.lace_l2_nets.value))) return undefined;
+  const entries: DataplaneTrace["entries"] = [];
+  const nbr = new Uint8Array(8);
+  if (!mapLookup(dp.bpfMapFd("lace_l2_nbrs")!, l2NeighborKey(net, destination), nbr)) {
+    entries.push({ kind: "map", text: `lace_l2_nbrs[net ${net}, ${destination}]: none (answered by ARP/ND on the bridge, if at all)` });
+    return { entries };
+  }
+  const mac = [...nbr.subarray(0, 6)].map((b) => b.toString(16).padStart(2, "0")).join(":");
+  entries.push({ kind: "map", text: `lace_l2_nbrs[net ${net}, ${destination}] = MAC ${mac}` });
+  const fdb = new Uint8Array(LAYOUT.lace_l2_fdb.value);
+  if (!mapLookup(dp.bpfMapFd("lace_l2_fdb")!, l2MacKey(net, mac), fdb)) {
+    entries.push({ kind: "map", text: `lace_l2_fdb[net ${net}, ${mac}]: none (flooded to the network's members)` });
+    return { entries };
+  }
+  const port = new DataView(fdb.buffer).getUint32(16, true);
+  if (port) {
+    entries.push({ kind: "map", text: `lace_l2_fdb[net ${net}, ${mac}] = port ${links.byIndex.get(port)?.name ?? `#${port}`} (this node)` });
+    return { entries };
+  }
+  const sid = ipText(fdb.subarray(0, 16));
+  entries.push({ kind: "map", text: `lace_l2_fdb[net ${net}, ${mac}] = SID ${sid}` });
+  return { sid, entries };
 }
