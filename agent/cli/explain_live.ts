@@ -33,7 +33,6 @@ import {
   typeDeclarations,
 } from "../../core/mod.ts";
 import type { AgentPath } from "../node/debug.ts";
-import { STATE_KINDS } from "../node/agent.ts";
 import { type Endpoint, locateAddress, printText, toJson } from "./explain.ts";
 import { askNode, type LiveFlags, readLive } from "./live.ts";
 import { agreement, type ExplainedPath, formatPath } from "./path.ts";
@@ -140,9 +139,9 @@ async function explainPath(opts: LiveExplainOptions, resources: Resource[], sour
       ...(a.dataplane ? { dataplane: a.dataplane } : { dataplaneError: a.dataplaneError }),
     };
   } catch (e) {
-    const kinds = new Set<string>(STATE_KINDS);
+    // `resources` are the agent's kinds (readLive): the same state the node's agent builds from.
     const builder = new DesiredStateBuilder({ node: source.node, extensions: opts.extensions, ...typeDeclarations(opts.networkTypes) });
-    await builder.upsertAll(resources.filter((r) => kinds.has(r.kind)));
+    await builder.upsertAll(resources);
     await builder.settled();
     const desired = desiredPath(builder.stateFor(source.node), source.network, destination);
     return { source, destination, desiredFrom: "store", ...(desired ? { desired } : {}), dataplaneError: (e as Error).message };

@@ -16,17 +16,19 @@ import type { Resource, Store } from "../../core/mod.ts";
 import { SqliteStore } from "../store/embedded/sqlite_store.ts";
 import { connectFlags, type StoreFlags } from "../store/connect.ts";
 import { askAgent } from "../node/debug.ts";
+import { STATE_KINDS } from "../node/agent.ts";
 
 export interface LiveFlags extends StoreFlags {
   /** Where a node's agent debug endpoint is: a path, `{node}` standing for the node's name. */
   agentSocket?: string;
 }
 
-/** The kinds a live command reads. */
-const LIVE_KINDS = [
-  "Topology", "Network", "Allocation", "NetworkEndpoint", "NetworkRoutingPolicy", "NetworkBindingPolicy",
-  "Neighbor", "FDBEntry", "Node", "Namespace", "Pod", "Service",
-] as const;
+/**
+ * The kinds a live command reads: the agent's (what a node's desired state
+ * is built from). Pods are read as their NetworkEndpoints: where they run,
+ * on which network.
+ */
+const LIVE_KINDS = STATE_KINDS;
 
 /** Adds the connection flags to a command. */
 export function withLiveFlags(cmd: Command): Command {
