@@ -17,26 +17,37 @@ import { encapKey, l2MacKey, l2NeighborKey, LAYOUT } from "./bpf_datapath.ts";
 import type { Srv6Dataplane } from "./dataplane.ts";
 import { BRIDGE_ALIAS, POD_ALIAS_PREFIX, readLinks, readNexthops, readRoutes, readRules } from "./kernel.ts";
 import { mapLookup } from "./libbpf.ts";
+import { NetlinkClient } from "./netlink.ts";
 import { newConnectionDrops } from "./nft.ts";
 import { bridgeFor, tableFor } from "./naming.ts";
 import { ipText } from "./wire.ts";
 
 /** Reads back what the node holds for new connections from network `networkId` to `destination`. */
 export async function traceDestination(dp: Srv6Dataplane, q: TraceQuery): Promise<DataplaneTrace> {
+  // A netlink socket of its own: the dataplane's may be in the middle of a pod attach.
+  const nl = NetlinkClient.open(dp.netns);
+  try {
+    return await trace(dp, nl, q);
+  } finally {
+    nl.close();
+  }
+}
+
+async function trace(dp: Srv6Dataplane, nl: NetlinkClient, q: TraceQuery): Promise<DataplaneTrace> {
   const parsed = IPAddress.tryParse(q.destination);
   if (!parsed.ok) throw new Error(`Invalid destination "${q.destination}": expected an IPv4 or IPv6 address`);
   const dst = parsed.value;
   const table = tableFor(q.networkId);
   const bridge = bridgeFor(q.networkId);
-  const links = await readLinks(dp.netlink);
+  const links = await readLinks(nl);
   const entries: DataplaneTrace["entries"] = [];
-  const rule = (await readRules(dp.netlink)).find((r) => r.family === dst.family && r.table === table && r.iifname === bridge);
+  const rule = (await readRules(nl)).find((r) => r.family === dst.family && r.table === table && r.iifname === bridge);
   if (!rule) {
     return { verdict: "unknown", entries, reason: `no rule selects table ${table} for packets from ${bridge}: the node holds nothing for network id ${q.networkId}` };
   }
   entries.push({ kind: "rule", text: `pref ${rule.priority} iif ${bridge} lookup ${table}` });
   let best: { route: Awaited<ReturnType<typeof readRoutes>>[number]; length: number } | undefined;
-  for (const r of await readRoutes(dp.netlink, links)) {
+  for (const r of await readRoutes(nl, links)) {
     if (r.table !== table || r.family !== dst.family) continue;
     const p = Prefix.tryParse(r.dst);
     if (!p.ok || !p.value.contains(dst) || (best && best.length >= p.value.length)) continue;
@@ -50,7 +61,7 @@ export async function traceDestination(dp: Srv6Dataplane, q: TraceQuery): Promis
   let via: DataplaneTrace["via"];
   let sid: string | undefined;
   if (r.nhid !== undefined) {
-    const nh = (await readNexthops(dp.netlink, links)).find((n) => n.id === r.nhid);
+    const nh = (await readNexthops(nl, links)).find((n) => n.id === r.nhid);
     entries.push({ kind: "route", text: `table ${table}: ${r.dst} nhid ${r.nhid}` });
     if (nh) {
       entries.push({ kind: "nexthop", text: `id ${nh.id}${nh.segments.length ? ` encap seg6 segs ${nh.segments.join(",")}` : ""}${nh.gateway ? ` via ${nh.gateway}` : ""} dev ${nh.oif}` });
