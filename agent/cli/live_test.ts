@@ -34,6 +34,9 @@ t.before(async () => {
   const store = connected.store;
   for (const r of resources) if (r.kind !== "Pod" && r.kind !== "Service") await store.create(structuredClone(r));
   for (const node of ["node-1", "node-2"]) await store.create({ apiVersion: "v1", kind: "Node", metadata: { name: node } });
+  // As a kubelet reports it.
+  const n2 = (await store.get<Resource>("Node", "node-2"))!;
+  await store.updateStatus({ ...n2, status: { conditions: [{ type: "Ready", status: "True", reason: "KubeletReady", message: "kubelet is posting ready status" }] } });
   // What the controller writes: ids, usage and conditions, the locators.
   let id = 1;
   for (const n of (await store.list<Network>("Network")).items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))) {
@@ -108,7 +111,7 @@ t("status asks each node's agent: backend, readiness and revision", async () => 
   try {
     const r = await run((out, err) => runStatus({ storeSocket: socket }, out, err));
     assert.match(r.out, /^node-1\s+fd00:1ace:1::\/48\s+\?\s+yes \(revision 9\)\s+1$/m);
-    assert.match(r.out, /^node-2\s+fd00:1ace:2::\/48\s+\?\s+\? \(no agent answers/m);
+    assert.match(r.out, /^node-2\s+fd00:1ace:2::\/48\s+\?\s+\? \(Node Ready=True\) \(no agent answers/m);
   } finally {
     await agent.close();
   }

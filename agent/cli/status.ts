@@ -36,6 +36,8 @@ export interface NodeStatusLine {
   revision?: number;
   /** Why the agent was not asked, or did not answer. */
   agent?: string;
+  /** The Node's own Ready condition (kubelet's, on a Kubernetes cluster), where it has one. */
+  nodeReady?: string;
   pods: number;
 }
 
@@ -67,11 +69,13 @@ export function clusterStatus(resources: Resource[], agents: Map<string, AgentSt
     };
   });
   const locators = of<Topology>("Topology").find((t) => t.metadata.name === "default")?.status?.locators ?? {};
-  const names = new Set([...of<Resource>("Node").map((n) => n.metadata.name), ...Object.keys(locators), ...agents.keys()]);
+  const nodeObjects = new Map(of<Resource>("Node").map((n) => [n.metadata.name, n]));
+  const names = new Set([...nodeObjects.keys(), ...Object.keys(locators), ...agents.keys()]);
   const nodes = [...names].sort().map((name): NodeStatusLine => {
     const a = agents.get(name);
     const pods = endpoints.filter((e) => e.spec?.node === name).length;
-    const base = { name, ...(locators[name] ? { locator: locators[name] } : {}), pods };
+    const kubelet = (nodeObjects.get(name)?.status as { conditions?: Condition[] } | undefined)?.conditions?.find((c) => c.type === "Ready");
+    const base = { name, ...(locators[name] ? { locator: locators[name] } : {}), ...(kubelet ? { nodeReady: kubelet.status } : {}), pods };
     if (a === undefined) return { ...base, agent: "not asked" };
     if (typeof a === "string") return { ...base, agent: a };
     return { ...base, ...(a.backend ? { backend: a.backend } : {}), ready: a.ready, revision: a.revision };
@@ -97,7 +101,9 @@ export function formatStatus(s: ClusterStatus): string[] {
   for (const n of s.networks) for (const c of n.conditions) if (c.status !== "True") out.push(`  ${n.name}: ${c.type} ${c.reason}: ${c.message}`);
   out.push("", `NODES (${s.nodes.length})`);
   table(["name", "locator", "backend", "ready", "pods"], s.nodes.map((n) => [
-    n.name, n.locator ?? "(none yet)", n.backend ?? "?", n.ready === undefined ? `? (${n.agent})` : n.ready ? `yes (revision ${n.revision})` : `no (revision ${n.revision})`, String(n.pods),
+    n.name, n.locator ?? "(none yet)", n.backend ?? "?",
+    n.ready === undefined ? `?${n.nodeReady ? ` (Node Ready=${n.nodeReady})` : ""} (${n.agent})` : n.ready ? `yes (revision ${n.revision})` : `no (revision ${n.revision})`,
+    String(n.pods),
   ]));
   out.push("", "PODS");
   const withPods = s.networks.filter((n) => n.pods.length);
