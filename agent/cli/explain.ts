@@ -262,7 +262,9 @@ export function registerExplain(program: Command): void {
     .action(async (o: { filename?: string[]; from: string; to: string; json?: boolean; defaultNetwork?: string; config?: string } & LiveFlags) => {
       const { extensions, defaultNetwork, networkTypes } = await loadRuntime(o.config);
       if (!o.filename === !isLive(o)) {
-        throw new Error("lace explain: give either -f <manifests> or one of --kubeconfig, --db, --store-socket (live state)");
+        console.error("lace explain: give either -f <manifests> or one of --kubeconfig, --db, --store-socket (live state)");
+        process.exitCode = 1;
+        return;
       }
       if (!o.filename) {
         const { runLiveExplain } = await import("./explain_live.ts");
