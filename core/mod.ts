@@ -17,6 +17,7 @@ export * from "./plugin/loader.ts";
 export * from "./store/store.ts";
 export { isNamespaced, MemoryStore } from "./store/memory.ts";
 export * from "./dataplane/desired_state.ts";
+export { type DesiredPath, desiredPath } from "./dataplane/path.ts";
 export * from "./resources/problem.ts";
 export * from "./resources/checks.ts";
 export { type NetworkTypeLookup, validateAll, validateResource, type ValidationContext } from "./resources/validate.ts";

@@ -19,6 +19,7 @@ export function registerAgent(program: Command): void {
     .option("--store-socket <path>", "talk to a running embedded store on this unix socket")
     .option("--netns <path>", "the node's network namespace (default: the agent's own)")
     .option("--cni-socket <path>", "where the CNI plugin reaches the agent", "/run/lace/cni.sock")
+    .option("--debug-socket <path>", "the debug endpoint `lace status` and `lace explain` read the node's state and datapath from (a root-only unix socket), or off (default: debug.sock beside the CNI socket)")
     .option("--metrics <address>", "Prometheus metrics on 127.0.0.1:<port>, unix:<path>, or off", "127.0.0.1:9471")
     .option("--config <path>", "lace.yaml: plugins and defaultNetwork (default: the built-in plugins)")
     .option("--default-network <name>", "where pods that no binding policy matches go (overrides the configuration's)")

@@ -42,6 +42,7 @@ import {
 import { loadRuntime } from "../config/runtime.ts";
 import { formatProblem } from "../../core/resources/problem.ts";
 import { readManifestFiles } from "./files.ts";
+import { isLive, type LiveFlags, withLiveFlags } from "./live.ts";
 
 
 export interface ExplainOptions {
@@ -58,7 +59,7 @@ export interface ExplainOptions {
 }
 
 /** One side of the path as resolved from the command line. */
-interface Endpoint {
+export interface Endpoint {
   network: string | null;
   pod?: string;
   address?: string;
@@ -148,7 +149,7 @@ async function resolveEndpoint(arg: string, side: "from" | "to", l: Lookup): Pro
   return out;
 }
 
-function toJson(e: RouteExplanation, from: Endpoint, to: Endpoint, skipped: string[]): Record<string, unknown> {
+export function toJson(e: RouteExplanation, from: Endpoint, to: Endpoint, skipped: string[]): Record<string, unknown> {
   const side = (s: Endpoint, prefix?: string | null) => ({
     network: s.network,
     ...(prefix !== undefined ? { prefix } : {}),
@@ -177,7 +178,7 @@ function toJson(e: RouteExplanation, from: Endpoint, to: Endpoint, skipped: stri
  * type's `locate` hook over the manifests): a node and its block, a MAC,
  * or an external prefix. A string when it cannot be located, saying why.
  */
-function locateAddress(types: NetworkTypeLookup, networks: Network[], network: string | null, address: string, resources: Resource[]): Location | string {
+export function locateAddress(types: NetworkTypeLookup, networks: Network[], network: string | null, address: string, resources: Resource[]): Location | string {
   const net = networks.find((n) => n.metadata.name === network);
   if (!net) return "in no network";
   const def = types.get(net.spec?.type ?? "");
@@ -187,14 +188,14 @@ function locateAddress(types: NetworkTypeLookup, networks: Network[], network: s
   return def.locate(net, a.value, new SnapshotClusterView(resources)) ?? `no node holds it in these manifests (no Allocation, Neighbor or FDBEntry of network ${network} covers it)`;
 }
 
-function describeLocation(l: Location | string): string {
+export function describeLocation(l: Location | string): string {
   if (typeof l === "string") return l;
   if (l.kind === "node") return `node ${l.node}${l.block ? `, block ${l.block}` : ""}`;
   if (l.kind === "mac") return `MAC ${l.mac}${l.node ? ` on node ${l.node}` : ""}`;
   return `external network ${l.network}, prefix ${l.prefix}`;
 }
 
-function printText(e: RouteExplanation, from: Endpoint, to: Endpoint, out: (line: string) => void, where?: Location | string): void {
+export function printText(e: RouteExplanation, from: Endpoint, to: Endpoint, out: (line: string) => void, where?: Location | string): void {
   out(`from: ${describeEndpoint(from)}`);
   out(`to:   ${describeEndpoint(to)}${e.prefix ? ` (destination ${e.prefix})` : ""}`);
   if (where !== undefined) out(`where: ${describeLocation(where)}`);
@@ -245,21 +246,33 @@ function outcomeLine(o: ConditionOutcome): string {
 
 /** Registers `explain` on the `lace` program. */
 export function registerExplain(program: Command): void {
-  program
+  withLiveFlags(program
     .command("explain")
-    .description("Explain whether a network, pod or address may reach another, and which policy decided")
-    .requiredOption(
+    .description("Explain whether a network, pod or address may reach another, and which policy decided; on live state (connection flags instead of -f) also the path and what the source node's datapath holds")
+    .option(
       "-f, --filename <path>",
       "a manifest file or a directory of them (networks, policies, namespaces, pods; repeatable)",
       (value: string, previous: string[] = []) => [...previous, value],
-    )
+    ))
     .requiredOption("--from <source>", "a network name or namespace/pod")
     .requiredOption("--to <destination>", "a network name, an IP address or namespace/pod")
     .option("--json", "print one JSON object (decision, policy, every policy considered)")
     .option("--default-network <name>", "the network pods no binding policy matches go to (default: the configuration's)")
     .option("--config <file>", "lace configuration whose plugins provide rule facts and operators (default: the built-in plugins)")
-    .action(async (o: { filename: string[]; from: string; to: string; json?: boolean; defaultNetwork?: string; config?: string }) => {
+    .action(async (o: { filename?: string[]; from: string; to: string; json?: boolean; defaultNetwork?: string; config?: string } & LiveFlags) => {
       const { extensions, defaultNetwork, networkTypes } = await loadRuntime(o.config);
+      if (!o.filename === !isLive(o)) {
+        console.error("lace explain: give either -f <manifests> or one of --kubeconfig, --db, --store-socket (live state)");
+        process.exitCode = 1;
+        return;
+      }
+      if (!o.filename) {
+        const { runLiveExplain } = await import("./explain_live.ts");
+        process.exitCode = await runLiveExplain({
+          flags: o, from: o.from, to: o.to, json: o.json, extensions, networkTypes, out: (line) => console.log(line), err: (line) => console.error(line),
+        });
+        return;
+      }
       process.exitCode = await runExplain({
         networkTypes,
         paths: o.filename,

@@ -11,9 +11,11 @@ import { Command } from "commander";
 import { registerAgent } from "./agent.ts";
 import { registerController } from "./controller.ts";
 import { registerExplain } from "./explain.ts";
+import { registerGraph } from "./graph.ts";
 import { registerInstallCni } from "./install_cni.ts";
 import { registerPlan } from "./plan.ts";
 import { registerSandbox } from "./sandbox.ts";
+import { registerStatus } from "./status.ts";
 import { registerStore } from "./store.ts";
 import { registerValidate } from "./validate.ts";
 import { PACKAGE_VERSION } from "../package_root.ts";
@@ -33,6 +35,8 @@ export function buildProgram(): Command {
   registerAgent(program);
   registerSandbox(program);
   registerInstallCni(program);
+  registerStatus(program);
+  registerGraph(program);
   return program;
 }
 

@@ -1,5 +1,5 @@
 /**
- * `lace sandbox -f <file|dir> [--nodes N] [--json] [--keep]`: runs the
+ * `lace sandbox -f <file|dir> [--nodes N] [--json] [--svg <file>] [--keep]`: runs the
  * manifests on an emulated cluster (see agent/sandbox/) and prints the
  * connectivity matrix, expected against observed. Exit status 1 when any
  * observed result differs. `lace sandbox down` removes a kept sandbox.
@@ -8,15 +8,18 @@
  * sudo lace sandbox -f examples/ --nodes 3
  * sudo lace sandbox down
  */
+import { writeFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { formatProblem, type Resource } from "../../core/mod.ts";
 import { readManifestFiles } from "./files.ts";
+import { ProgressLine } from "./progress.ts";
 
 interface SandboxCliOptions {
   file: string[];
   nodes: string;
   json?: boolean;
   keep?: boolean;
+  svg?: string;
   prefix?: string;
   backend: string;
   config?: string;
@@ -45,8 +48,10 @@ async function runSandbox(o: SandboxCliOptions, controller: boolean): Promise<vo
   const { resources, problems } = await readManifestFiles(o.file);
   if (problems.length) throw new Error(`Cannot read the manifests:\n${problems.map(formatProblem).join("\n")}`);
   const { Sandbox } = await import("../sandbox/sandbox.ts");
-  const say = (line: string) => (o.json ? process.stderr : process.stdout).write(`lace sandbox: ${line}\n`);
-  const sb = await Sandbox.up({ nodes, prefix: o.prefix, progress: say, controller, backend: o.backend, config: o.config });
+  // Counts on stderr (an updating line on a terminal); --json keeps stdout to the one JSON object.
+  const counter = new ProgressLine(process.stderr, "lace sandbox");
+  const say = (line: string) => counter.line(o.json ? process.stderr : process.stdout, `lace sandbox: ${line}`);
+  const sb = await Sandbox.up({ nodes, prefix: o.prefix, progress: say, count: (what, done, total) => counter.count(what, done, total), controller, backend: o.backend, config: o.config });
   // Interrupted: nothing half-built stays behind (unless asked to keep it).
   const interrupted = () => {
     say(o.keep ? "interrupted; kept (remove with `lace sandbox down`)" : "interrupted; tearing down");
@@ -73,6 +78,15 @@ async function runSandbox(o: SandboxCliOptions, controller: boolean): Promise<vo
     const failed = pods.filter((p) => p.failed);
     if (failed.length) failures.push(`${failed.length} pod(s) could not be run: ${failed.map((p) => `${p.namespace}/${p.name}`).join(", ")}`);
     if (matrix.length === 0) failures.push("no pair of running pods was tested: a sandbox run that checks nothing has not shown anything");
+    if (o.svg) {
+      const { renderMatrixSvg } = await import("./matrix_svg.ts");
+      try {
+        writeFileSync(o.svg, renderMatrixSvg(matrix, { title: `lace sandbox -f ${o.file.join(" ")}: expected (policies) against observed (ping)` }));
+        say(`wrote the matrix to ${o.svg}`);
+      } catch (e) {
+        failures.push(`--svg: cannot write ${o.svg}: ${(e as Error).message}`);
+      }
+    }
     if (o.json) {
       const out = {
         pods: pods.map((p) => ({ namespace: p.namespace, name: p.name, node: p.node, network: p.network, addresses: p.addresses })),
@@ -84,6 +98,7 @@ async function runSandbox(o: SandboxCliOptions, controller: boolean): Promise<vo
       say(mismatches ? `${mismatches} of ${matrix.length} result(s) differ from what the policies decide` : `all ${matrix.length} result(s) match what the policies decide`);
     }
   } finally {
+    counter.end();
     if (o.keep) say(`kept: namespaces ${sb.prefix}node-1..${sb.nodeCount}, pods, store and agents; remove with \`lace sandbox down\``);
     else {
       say("tearing down");
@@ -104,6 +119,7 @@ export function registerSandbox(program: Command): void {
     .option("-f, --file <path...>", "manifest files or directories", ["examples/"])
     .option("--nodes <n>", "number of nodes", "3")
     .option("--json", "end with one JSON object {pods, matrix}")
+    .option("--svg <file>", "also draw the matrix as an SVG grid of expected against observed")
     .option("--keep", "leave the sandbox up (remove it later with `lace sandbox down`)")
     .option("--config <file>", "lace configuration for the agents and the controller (third-party plugins); default: the built-in plugins")
     .addOption(new Option("--backend <backend>", "the agents' srv6 backend: auto picks kernel seg6 where the kernel has it, else tc-eBPF").choices(["auto", "kernel", "bpf"]).default("auto"))

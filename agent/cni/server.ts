@@ -9,9 +9,9 @@
  * const server = await CniServer.listen("/run/lace/cni.sock", (req) => agent.handle(req));
  * await server.close();
  */
-import { chmodSync, mkdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
-import { dirname } from "node:path";
+import { listenOwnerOnly } from "./owner_socket.ts";
 import { answerInvocation, type CniHandler, type InvocationAnswer } from "./invocation.ts";
 import { CNI_ERRORS, cniError } from "./spec.ts";
 
@@ -29,23 +29,10 @@ export class CniServer {
 
   /** Listens on `path`, replacing a stale socket left by an earlier agent. */
   static async listen(path: string, handler: CniHandler): Promise<CniServer> {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    chmodSync(dirname(path), 0o700);
-    rmSync(path, { force: true });
     const server = createServer();
     const cni = new CniServer(path, server);
     server.on("connection", (conn) => cni.serve(conn, handler));
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      // The socket is created 0600 from the start: no window in which others can connect.
-      const mask = process.umask(0o177);
-      try {
-        server.listen(path, () => resolve());
-      } finally {
-        process.umask(mask);
-      }
-    });
-    chmodSync(path, 0o600);
+    await listenOwnerOnly(server, path);
     return cni;
   }
 

@@ -14,14 +14,14 @@
 import { pino } from "pino";
 import { DesiredStateBuilder } from "../../core/controller/mod.ts";
 import { type Store, typeDeclarations } from "../../core/mod.ts";
-import { connectStore } from "../store/connect.ts";
-import { KubeStore } from "../store/kube.ts";
-import { embeddedKubeConfig, loadKubeConfig } from "../store/kubeconfig.ts";
+import { connectFlags } from "../store/connect.ts";
 import { loadRuntime } from "../config/runtime.ts";
 import { CniServer } from "../cni/server.ts";
 import { DEFAULT_AGENT_SOCKET } from "../cni/spec.ts";
 import { NodeAgent } from "./agent.ts";
 import { AgentMetrics } from "./metrics.ts";
+import { DebugServer } from "./debug.ts";
+import { dirname, join } from "node:path";
 
 export interface AgentRunOptions {
   node: string;
@@ -34,6 +34,8 @@ export interface AgentRunOptions {
   netns?: string;
   /** Default /run/lace/cni.sock. */
   cniSocket?: string;
+  /** The debug endpoint (`lace status`, live `lace explain`): a unix socket path, or `off`. Default: debug.sock beside the CNI socket. */
+  debugSocket?: string;
   /** `127.0.0.1:<port>`, `unix:<path>`, or `off`. Default 127.0.0.1:9471. */
   metrics?: string;
   /** lace.yaml: plugins (network types, rule facts and operators, the dataplane) and defaultNetwork. Default: the built-in plugins. */
@@ -56,15 +58,7 @@ export interface RunningAgent {
 export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   const log = pino({ level: opts.logLevel ?? "info", base: { node: opts.node } });
   const rt = await loadRuntime(opts.config, { dataplane: true });
-  let closeStore = () => Promise.resolve();
-  let store: Store;
-  if (opts.storeSocket) {
-    store = new KubeStore(loadKubeConfig({ text: embeddedKubeConfig({ url: "http://localhost", socketPath: opts.storeSocket }) }));
-  } else {
-    const c = await connectStore({ kubeconfig: opts.kubeconfig, db: opts.db });
-    store = c.store;
-    closeStore = c.close;
-  }
+  const { store, close: closeStore } = await connectFlags(opts);
   const settings = {
     ...rt.settings,
     ...(opts.backend !== undefined ? { backend: opts.backend } : {}),
@@ -87,12 +81,17 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   const server = await CniServer.listen(cniSocket, (req) => agent.handle(req));
   const metricsAddress = opts.metrics ?? "127.0.0.1:9471";
   const http = metricsAddress === "off" ? undefined : await metrics.serve(metricsAddress);
-  log.info({ cniSocket, metrics: metricsAddress, netns: opts.netns ?? "own" }, "lace agent ready");
+  const debugSocket = opts.debugSocket ?? join(dirname(cniSocket), "debug.sock");
+  const debug = debugSocket === "off" ? undefined : await DebugServer.listen(debugSocket, {
+    node: opts.node, dataplane, state: () => states.stateFor(opts.node), ready: () => agent.ready,
+  });
+  log.info({ cniSocket, metrics: metricsAddress, debugSocket, netns: opts.netns ?? "own" }, "lace agent ready");
   return {
     agent,
     store,
     async stop() {
       await server.close();
+      await debug?.close();
       http?.close();
       await agent.stop();
       await dataplane.close();

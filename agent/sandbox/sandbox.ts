@@ -44,6 +44,8 @@ export interface SandboxOptions {
   /** Where the store, sockets, logs and the record live. Default /run/lace-sandbox (+ prefix). */
   dir?: string;
   progress?: (line: string) => void;
+  /** Counts long work as it goes: `("pods started", 3, 8)`, `("pairs tested", 40, 94)`. */
+  count?: (what: string, done: number, total: number) => void;
   /**
    * Run `lace controller` (default). False: the sandbox assigns network ids
    * and node locators itself, for a build without the controller.
@@ -120,6 +122,8 @@ export class Sandbox {
   private types?: Promise<NetworkTypeLookup>;
   private nodeRobin = 0;
   private standIn = false;
+  /** See SandboxOptions.count. */
+  count: (what: string, done: number, total: number) => void = () => undefined;
 
   private constructor(private readonly rec: SandboxRecord, private readonly progress: (line: string) => void) {
     this.store = new KubeStore(loadKubeConfig({ text: embeddedKubeConfig({ url: "http://localhost", socketPath: this.apiSocket }) }));
@@ -224,6 +228,7 @@ export class Sandbox {
     const config = opts.config ? resolve(opts.config) : undefined;
     if (config && !existsSync(config)) throw new Error(`Invalid config "${opts.config}": no such file`);
     const sb = new Sandbox({ controller: opts.controller ?? true, backend, ...(config ? { config } : {}), prefix, dir, nodes, created: new Date().toISOString(), pids: {}, pods: [] }, progress);
+    if (opts.count) sb.count = opts.count;
     sb.save();
     try {
       await sb.build();
@@ -401,7 +406,10 @@ export class Sandbox {
         this.progress(`not run (${this.notRunnableWhy()}): ${later.map((n) => `${n.metadata.name} (${(n as Network).spec?.type})`).join(", ")}: their pods are not started and paths to them are not tested`);
       }
     }
-    for (const p of pods) await this.addPod(p);
+    for (const [i, p] of pods.entries()) {
+      await this.addPod(p);
+      this.count("pods started", i + 1, pods.length);
+    }
     return { skipped };
   }
 
@@ -645,8 +653,10 @@ export class Sandbox {
     // Inbound rows after the rest, grouped by external network.
     const hostOrder = this.listExternals().map((h) => `external/${h.network}`);
     jobs.push(...inbound.sort((x, y) => hostOrder.indexOf(x.entry.from) - hostOrder.indexOf(y.entry.from)));
+    let tested = 0;
     await parallel(jobs, 8, async (j) => {
       j.entry.observed = (await this.pingFrom(j.netns, j.address, j.source)) ? "allow" : "deny";
+      this.count("pairs tested", ++tested, jobs.length);
     });
     return jobs.map((j) => j.entry);
   }

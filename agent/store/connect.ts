@@ -57,3 +57,26 @@ export async function connectStore(options: ConnectOptions = {}): Promise<Connec
     },
   };
 }
+
+/** The connection flags the agent and the live commands share. */
+export interface StoreFlags {
+  kubeconfig?: string;
+  db?: string;
+  /** A running embedded store's unix socket (`lace store serve --listen unix:<path>`). */
+  storeSocket?: string;
+}
+
+/**
+ * Connects as `--kubeconfig`, `--db` or `--store-socket` say: a running
+ * embedded store on its socket, else {@link connectStore}.
+ *
+ * @example
+ * const { store, close } = await connectFlags({ storeSocket: "/run/lace-sandbox/api.sock" });
+ */
+export async function connectFlags(flags: StoreFlags): Promise<ConnectedStore> {
+  if (flags.storeSocket) {
+    const kc = loadKubeConfig({ text: embeddedKubeConfig({ url: "http://localhost", socketPath: flags.storeSocket }) });
+    return { store: new KubeStore(kc), close: () => Promise.resolve() };
+  }
+  return connectStore({ kubeconfig: flags.kubeconfig, db: flags.db });
+}

@@ -265,4 +265,45 @@ export interface PodDataplane extends Dataplane {
    * learn leaves it out.
    */
   sightings?(): Promise<{ network: string; mac: string; ip?: string }[]>;
+  /**
+   * What the node's datapath holds, read back from it (not from the desired
+   * state), for a new connection from the network with id `networkId` to
+   * `destination`: the verdict it would give and the entries that carry it
+   * (table routes, map entries, filter rules), named as this dataplane
+   * names them. `lace explain` shows it beside the routing decision, so a
+   * datapath that disagrees with the decision is visible. A dataplane that
+   * cannot read itself back leaves it out.
+   */
+  trace?(query: TraceQuery): Promise<DataplaneTrace>;
+}
+
+/** What {@link PodDataplane.trace} is asked. */
+export interface TraceQuery {
+  /** The source network's id (NetworkForwarding.id). */
+  networkId: number;
+  /** The destination address: `10.40.2.2`, `fd00:60::2`. */
+  destination: string;
+}
+
+/**
+ * A datapath's own answer for one (network, destination): `allow` (new
+ * connections leave towards the destination), `reply-only` (a route exists
+ * so replies return, new connections are dropped), `deny` (no route, or a
+ * drop), `unknown` (the dataplane holds nothing for the network).
+ *
+ * @example
+ * const t: DataplaneTrace = { verdict: "allow", via: "sid", sid: "fd00:1ace:3::3",
+ *   entries: [{ kind: "route", text: "table 1003: 10.40.2.0/24 dev lace-fabric" },
+ *             { kind: "map", text: "lace_encap4[net 3, 10.40.2.0/24] = SID fd00:1ace:3::3" }] };
+ */
+export interface DataplaneTrace {
+  verdict: "allow" | "reply-only" | "deny" | "unknown";
+  /** How it leaves the node, when it does: delivered on this node, encapsulated to a SID, or out of the underlay. */
+  via?: "local" | "sid" | "underlay";
+  /** The SID it is encapsulated to (`via: "sid"`). */
+  sid?: string;
+  /** The entries that carry (or stop) it, in the order a packet meets them; `kind` is the dataplane's word (`rule`, `route`, `nexthop`, `map`, `nft`). */
+  entries: { kind: string; text: string }[];
+  /** Why the verdict is what it is, in one sentence, where the entries alone do not say. */
+  reason?: string;
 }

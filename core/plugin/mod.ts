@@ -37,6 +37,7 @@ export type {
   ApplyReport,
   Dataplane,
   DataplaneCapabilities,
+  DataplaneTrace,
   DeniedDestination,
   EgressRoute,
   FdbEntry,
@@ -50,4 +51,5 @@ export type {
   PodCheck,
   PodDataplane,
   RemoteBlock,
+  TraceQuery,
 } from "../dataplane/desired_state.ts";

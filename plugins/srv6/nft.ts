@@ -37,6 +37,7 @@
  * await loadRuleset(netns, text);
  */
 import { spawnSync } from "node:child_process";
+import { Prefix } from "../../core/plugin/mod.ts";
 import { createHash } from "node:crypto";
 import { inNetns } from "./netns.ts";
 import { type Plan, RETURN_MARK_BASE } from "./plan.ts";
@@ -170,6 +171,27 @@ export async function loadedRulesetHashOver(nf: NetlinkClient): Promise<string |
   const m = inet && /lace-cni ([0-9a-f]+)/.exec(inet.userdata);
   if (!m) return undefined;
   return tables.some((x) => x.family === NFPROTO.BRIDGE && x.name === "lace") ? m[1] : undefined;
+}
+
+/**
+ * The loaded rules that drop new connections from a network's bridge
+ * (reply-only paths, denied destinations), read back with `nft list`;
+ * empty when our table is not loaded.
+ *
+ * @example
+ * newConnectionDrops("/run/netns/node-1"); // [{ bridge: "lb3", destination: Prefix 10.50.0.0/16, text: "iifname \"lb3\" ip daddr 10.50.0.0/16 ct state new drop" }]
+ */
+export function newConnectionDrops(netns: string | undefined): { bridge: string; destination: Prefix; text: string }[] {
+  const r = nft(netns, ["list", "chain", "inet", "lace", "prerouting"]);
+  if (r.status !== 0) return [];
+  const out: { bridge: string; destination: Prefix; text: string }[] = [];
+  for (const line of r.stdout.split("\n")) {
+    const m = /iifname "([^"]+)" ip6? daddr (\S+) .*ct state new drop/.exec(line);
+    if (!m) continue;
+    const p = Prefix.tryParse(m[2].includes("/") ? m[2] : `${m[2]}/${m[2].includes(":") ? 128 : 32}`);
+    if (p.ok) out.push({ bridge: m[1], destination: p.value, text: line.trim() });
+  }
+  return out;
 }
 
 /** Replaces our tables with `text` in one transaction, tagging them with its hash. */

@@ -13,11 +13,12 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import type { ApplyReport, DataplaneCapabilities, NodeDesiredState, PodAttachment, PodCheck, PodDataplane } from "../../core/plugin/mod.ts";
+import type { ApplyReport, DataplaneCapabilities, DataplaneTrace, NodeDesiredState, PodAttachment, PodCheck, PodDataplane, TraceQuery } from "../../core/plugin/mod.ts";
 import { Srv6Dataplane, type Srv6Options } from "./dataplane.ts";
 import { NetlinkClient } from "./netlink.ts";
 import { POD_ALIAS_PREFIX, readAddrs, readLink, readLinks } from "./kernel.ts";
 import { netnsExists, netnsPath } from "./netns.ts";
+import { traceDestination } from "./trace.ts";
 
 export class Srv6PodDataplane implements PodDataplane {
   private nextId = 1;
@@ -102,6 +103,11 @@ export class Srv6PodDataplane implements PodDataplane {
       // Not loadable (yet): the scrape goes on without these counters.
       return undefined;
     }
+  }
+
+  /** What the kernel and the bpf maps hold for a network's new connections to an address (trace.ts). */
+  trace(query: TraceQuery): Promise<DataplaneTrace> {
+    return traceDestination(this.dp, query);
   }
 
   async podPorts(): Promise<string[]> {

@@ -1,0 +1,149 @@
+/**
+ * `lace explain --from <ns/pod | network> --to <ns/pod | address | network>`
+ * on live state (`--kubeconfig`, `--db` or `--store-socket` instead of
+ * `-f`): the routing decision over the store's networks and policies, with
+ * pods taken where they run (their NetworkEndpoints: network, node,
+ * addresses, the binding recorded at creation), and the path (path.ts):
+ * the source node's route, SID and destination node, and what its datapath
+ * holds, read back by that node's agent, so a datapath that disagrees with
+ * the decision shows.
+ *
+ * Exits 0 with a decision (allow or deny, agreeing or not), 1 when it could
+ * not reach one (unknown pod or network, unreadable store).
+ *
+ * @example
+ * lace explain --store-socket /run/lace-sandbox/api.sock --from team-a/api-0 --to team-a/api-1
+ * lace explain --kubeconfig ~/.kube/config --from team-a/web-0 --to 192.0.2.10 --json
+ */
+import {
+  DesiredStateBuilder,
+  IPAddress,
+  isLaceError,
+  laceError,
+  type Network,
+  type NetworkEndpoint,
+  type NetworkRoutingPolicy,
+  type NetworkTypeLookup,
+  type Resource,
+  type RouteTarget,
+  type RuleExtensionSet,
+  RoutingRules,
+  formatRoutingProblems,
+  desiredPath,
+  typeDeclarations,
+} from "../../core/mod.ts";
+import type { AgentPath } from "../node/debug.ts";
+import { type Endpoint, locateAddress, printText, toJson } from "./explain.ts";
+import { askNode, type LiveFlags, readLive } from "./live.ts";
+import { agreement, type ExplainedPath, formatPath } from "./path.ts";
+
+export interface LiveExplainOptions {
+  flags: LiveFlags;
+  from: string;
+  to: string;
+  json?: boolean;
+  extensions?: RuleExtensionSet;
+  networkTypes: NetworkTypeLookup;
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+/** A side resolved on live state: for a pod, where it runs. */
+interface LiveEndpoint extends Endpoint {
+  node?: string;
+  interface?: string;
+}
+
+/** Runs a live `lace explain`; returns the exit code. */
+export async function runLiveExplain(opts: LiveExplainOptions): Promise<number> {
+  let resources: Resource[];
+  try {
+    ({ resources } = await readLive(opts.flags));
+  } catch (e) {
+    opts.err(`lace explain: cannot read the live state: ${(e as Error).message}`);
+    return 1;
+  }
+  const of = <T extends Resource>(kind: string) => resources.filter((r) => r.kind === kind) as T[];
+  const networks = of<Network>("Network");
+  const routing = RoutingRules.compile(of<NetworkRoutingPolicy>("NetworkRoutingPolicy"), networks, { extensions: opts.extensions });
+  const skipped = formatRoutingProblems(routing);
+  for (const line of skipped) opts.err(`warning: left out: ${line}`);
+  try {
+    const from = resolveLive(opts.from, "from", networks, of<NetworkEndpoint>("NetworkEndpoint"));
+    const to = resolveLive(opts.to, "to", networks, of<NetworkEndpoint>("NetworkEndpoint"));
+    const target: RouteTarget = to.address ? { address: to.address } : { network: to.network! };
+    const explanation = await routing.explain(from.network!, target);
+    to.network ??= explanation.toNetwork;
+    const where = to.address ? locateAddress(opts.networkTypes, networks, to.network, to.address, resources) : undefined;
+    const path = from.node && to.address
+      ? await explainPath(opts, resources, { node: from.node, interface: from.interface, network: from.network!, pod: from.pod }, to.address)
+      : undefined;
+    const noPath = path ? undefined : from.node ? "give --to a pod or an address to see the path" : "give --from a running pod to see the path (a network runs on no one node)";
+    if (opts.json) {
+      opts.out(JSON.stringify({
+        ...toJson(explanation, from, to, skipped),
+        ...(where ? { location: where } : {}),
+        ...(path ? { path: { ...path, agreement: agreement(explanation.decision, path) } } : { path: null, noPath }),
+      }, null, 2));
+    } else {
+      printText(explanation, from, to, opts.out, where);
+      opts.out("");
+      if (path) for (const line of formatPath(path, explanation.decision)) opts.out(line);
+      else opts.out(`path: ${noPath}`);
+    }
+    return 0;
+  } catch (e) {
+    if (!isLaceError(e)) throw e;
+    opts.err(`lace explain: ${e.message}`);
+    return 1;
+  }
+}
+
+function resolveLive(arg: string, side: "from" | "to", networks: Network[], endpoints: NetworkEndpoint[]): LiveEndpoint {
+  if (side === "to" && IPAddress.tryParse(arg).ok) return { network: null, address: arg };
+  if (!arg.includes("/")) {
+    if (!networks.some((n) => n.metadata.name === arg)) {
+      throw laceError("INVALID_ARGUMENT", `--${side}: no Network "${arg}" in the store: expected one of ${networks.map((n) => n.metadata.name).sort().join(", ") || "(no networks)"}`);
+    }
+    return { network: arg };
+  }
+  const [namespace, name, ...rest] = arg.split("/");
+  if (!namespace || !name || rest.length > 0) {
+    throw laceError("INVALID_ARGUMENT", `--${side} expects a network name${side === "to" ? ", an IP address" : ""} or namespace/pod, got ${JSON.stringify(arg)}`);
+  }
+  const ep = endpoints.find((e) => (e.spec?.pod?.namespace ?? e.metadata.namespace) === namespace && (e.spec?.pod?.name ?? e.metadata.name) === name);
+  if (!ep?.spec) {
+    const known = endpoints.map((e) => `${e.spec?.pod?.namespace ?? e.metadata.namespace}/${e.spec?.pod?.name ?? e.metadata.name}`).sort();
+    throw laceError("INVALID_ARGUMENT", `--${side}: pod ${namespace}/${name} has no NetworkEndpoint in the store (not running, or not on a lace network): expected one of ${known.join(", ") || "(no pods)"}`);
+  }
+  const policy = ep.spec.bindingPolicy ?? null;
+  return {
+    network: ep.spec.network,
+    pod: `${namespace}/${name}`,
+    node: ep.spec.node,
+    interface: ep.spec.interface,
+    ...(side === "to" && ep.spec.addresses?.[0] ? { address: ep.spec.addresses[0].split("/")[0] } : {}),
+    // Bound once, at creation: the recorded policy is the answer; the policies are not evaluated again.
+    binding: { subject: { kind: "Pod", namespace, name }, network: ep.spec.network, policy, defaulted: policy === null, considered: [] },
+  };
+}
+
+/** The path: from the source node's agent, else (its desired part) computed here from the store. */
+async function explainPath(opts: LiveExplainOptions, resources: Resource[], source: ExplainedPath["source"], destination: string): Promise<ExplainedPath> {
+  const query = `/v1/path?network=${encodeURIComponent(source.network)}&destination=${encodeURIComponent(destination)}`;
+  try {
+    const a = await askNode<AgentPath>(opts.flags, source.node, query);
+    return {
+      source, destination, desiredFrom: "agent",
+      ...(a.desired ? { desired: a.desired } : {}), ...(a.backend ? { backend: a.backend } : {}),
+      ...(a.dataplane ? { dataplane: a.dataplane } : { dataplaneError: a.dataplaneError }),
+    };
+  } catch (e) {
+    // `resources` are the agent's kinds (readLive): the same state the node's agent builds from.
+    const builder = new DesiredStateBuilder({ node: source.node, extensions: opts.extensions, ...typeDeclarations(opts.networkTypes) });
+    await builder.upsertAll(resources);
+    await builder.settled();
+    const desired = desiredPath(builder.stateFor(source.node), source.network, destination);
+    return { source, destination, desiredFrom: "store", ...(desired ? { desired } : {}), dataplaneError: (e as Error).message };
+  }
+}
