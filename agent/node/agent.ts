@@ -37,6 +37,7 @@ import {
 import { endpointMac } from "../../core/controller/mod.ts";
 import { Informer } from "../store/informer.ts";
 import { L2Learner } from "./l2_learning.ts";
+import { publishL2Entries, withdrawL2Entries } from "./l2_entries.ts";
 import { type AgentReply, CNI_ERRORS, type CniRequest, type CniResult } from "../cni/spec.ts";
 import type { NodeStateSource, PodAttachment, PodDataplane } from "./contracts.ts";
 import type { AgentMetrics } from "./metrics.ts";
@@ -472,6 +473,11 @@ export class NodeAgent {
           undo.push({ what: "delete the endpoint", run: () => this.deleteEndpoint(written) });
         }
         this.feed(written);
+        // An l2 endpoint's Neighbors and FDBEntry: what every node's datapath forwards to it by.
+        if (mac) {
+          undo.push({ what: "remove the l2 entries", run: () => this.withdrawL2(written) });
+          for (const r of await publishL2Entries(this.store, written)) this.feed(r);
+        }
         mark("stored");
       };
       const attach = async () => {
@@ -610,6 +616,11 @@ export class NodeAgent {
     };
   }
 
+  private async withdrawL2(ep: NetworkEndpoint): Promise<void> {
+    if (!ep.spec?.mac) return;
+    for (const r of await withdrawL2Entries(this.store, ep, this.node)) this.unfeed(r);
+  }
+
   private async deleteEndpoint(ep: NetworkEndpoint): Promise<void> {
     try {
       await this.store.delete("NetworkEndpoint", ep.metadata.name, ep.metadata.namespace, { resourceVersion: ep.metadata.resourceVersion });
@@ -702,6 +713,8 @@ export class NodeAgent {
    * binding is released.
    */
   private async endAttachment(ep: NetworkEndpoint, pod: Pod | undefined): Promise<void> {
+    // Detached or released, nothing is here to forward to: the l2 entries go (unless the MAC lives elsewhere now).
+    await this.withdrawL2(ep);
     if (podOutlivesSandbox(pod) && endpointOwnedBy(ep, pod)) {
       const written = await this.store.update<NetworkEndpoint>(detachedEndpoint(ep, new Date(this.clock.now())));
       this.feed(written);
