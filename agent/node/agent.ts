@@ -36,7 +36,7 @@ import {
 } from "../../core/mod.ts";
 import { endpointMac } from "../../core/controller/mod.ts";
 import { Informer } from "../store/informer.ts";
-import { L2Learner } from "./l2_learning.ts";
+import { L2Learner, type L2LearnerOptions } from "./l2_learning.ts";
 import { publishL2Entries, withdrawL2Entries } from "./l2_entries.ts";
 import { type AgentReply, CNI_ERRORS, type CniRequest, type CniResult } from "../cni/spec.ts";
 import type { NodeStateSource, PodAttachment, PodDataplane } from "./contracts.ts";
@@ -80,8 +80,8 @@ export interface NodeAgentOptions {
   metrics?: AgentMetrics;
   /** The time a detached endpoint records. Default: the system clock. */
   clock?: Clock;
-  /** l2 learning: how often the dataplane's sightings are read (ms; 0: never), and how long a silent learned entry lives. */
-  learning?: { everyMs?: number; ageMs?: number };
+  /** l2 learning: how often the dataplane's sightings are read (ms; 0: never), how long a silent learned entry lives, and when a moving MAC is frozen. */
+  learning?: { everyMs?: number; ageMs?: number; flap?: L2LearnerOptions["flap"] };
 }
 
 /** The host-side interface name of an attachment: stable, unique, at most 15 characters. */
@@ -142,7 +142,7 @@ export class NodeAgent {
     this.states = opts.states;
     this.types = opts.networkTypes;
     this.learner = new L2Learner(opts.store, opts.node, {
-      ageMs: opts.learning?.ageMs, clock: opts.clock,
+      ageMs: opts.learning?.ageMs, flap: opts.learning?.flap, clock: opts.clock,
       onFlap: (network, mac, node, until) => this.log.warn({ network, mac, node, until }, "a MAC flaps between nodes: frozen where it is"),
     });
     this.learnEveryMs = opts.learning?.everyMs ?? 100;

@@ -289,9 +289,8 @@ test("learning: an unknown MAC, and a known MAC's new address, on a local port a
     got = await dps[0].l2Sightings();
     if (!got.length) await new Promise((r) => setTimeout(r, 5));
   }
-  const ms = performance.now() - t0;
+  // How fast is the benchmark's question (bench l2-learning), not a timed assertion here.
   assert.equal(got, [{ network: "storage", port: "h-sa", mac: stranger, ip: "10.50.0.99" }], "one report for 20 frames");
-  assert.ok(ms < 200, `reported within 200 ms of sending (${ms.toFixed(0)} ms, including the sender's start)`);
   sendGratuitousArp(ns("sa"), mac("sa"), "10.50.0.98", 3);
   sendGratuitousArp(ns("sa"), mac("sa"), v4("sa"), 3);
   sendGratuitousArp(ns("sa"), stranger, "10.50.0.99", 3);

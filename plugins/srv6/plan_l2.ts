@@ -95,6 +95,8 @@ export interface L2PlanTarget {
   tunnels: Map<string, TunnelObj>;
   suppress: Set<string>;
   managed: Map<string, ManagedNeighborObj>;
+  /** Source-address validation: (pod port, address) pairs allowed to send. */
+  allowed: { ifname: string; address: string; family: 4 | 6 }[];
   bpf?: { sids: Map<string, { mark: number; family: 4 | 6 | 2 }>; l2?: BpfL2Plan };
 }
 
@@ -111,6 +113,7 @@ export function planL2(plan: L2PlanTarget, net: NetworkForwarding, state: NodeDe
     local.set(mac, ep.interface);
     plan.fdb.set(`${ep.interface}|${mac}`, { port: ep.interface, mac });
   }
+  allowLearned(plan, net, state, local);
   if (plan.backend !== "bpf" || !plan.bpf) {
     plan.skipped.push({
       network: net.name,
@@ -147,4 +150,24 @@ export function planL2(plan: L2PlanTarget, net: NetworkForwarding, state: NodeDe
   }
   l2.nets.set(net.id, { port, gatewayMac: bridgeMac(net.id), srh: state.encapsulation === "SRH", members: [...members].sort() });
   if (net.sid) plan.bpf.sids.set(canonicalIp(net.sid), { mark: networkMark(net.id), family: SID_FAMILY_L2 });
+}
+
+/**
+ * A learned address whose MAC lives on this node may be sent from: from
+ * the port of the pod that owns the MAC (a VM's second address), or, for a
+ * learned MAC (a guest behind a bridge in a VM), from any pod port of the
+ * network here (the FDB names the node, not the port). Learning trusts
+ * what the network's pods announce; the ports of other networks never
+ * get these addresses.
+ */
+function allowLearned(plan: L2PlanTarget, net: NetworkForwarding, state: NodeDesiredState, local: Map<string, string>): void {
+  const here = new Set(net.fdb.filter((e) => e.node === state.node).map((e) => e.mac.toLowerCase()));
+  for (const n of net.neighbors) {
+    const mac = n.mac.toLowerCase();
+    if (n.source !== "learned" || !here.has(mac)) continue;
+    const ip = canonicalIp(n.ip);
+    const fam = ip.includes(":") ? 6 : 4;
+    const port = local.get(mac);
+    for (const ifname of port ? [port] : [...new Set(local.values())]) plan.allowed.push({ ifname, address: ip, family: fam });
+  }
 }

@@ -87,4 +87,20 @@ t("the kernel backend programs the bridge, gateway and suppression entries but r
   assert.not.ok([...plan.routes.values()].some((r) => r.dst === `${cluster.sid(1, storage)}/128`), "no seg6local route for the l2 SID");
 });
 
+t("learned addresses whose MAC lives here may be sent from: a pod MAC's from its port, a learned MAC's from the network's ports, nothing elsewhere", () => {
+  const learned = (n: number) => {
+    const s = l2DesiredState(cluster, n, topo);
+    const net = s.networks.find((x) => x.name === "storage")!;
+    net.neighbors = [...net.neighbors,
+      { ip: "10.50.0.98", mac: mac("sa"), source: "learned" }, // sa's second address
+      { ip: "10.50.0.99", mac: "02:00:00:00:00:99", source: "learned" }, // a guest behind a VM on node 1
+    ];
+    net.fdb = [...net.fdb, { mac: "02:00:00:00:00:99", node: "node-1", ...(n === 1 ? {} : { sid: cluster.sid(1, storage) }), source: "learned", sequence: 0 }];
+    return planNode(s, "eth0", bpfGateways, "bpf").allowed;
+  };
+  const on1 = learned(1).filter((a) => a.address === "10.50.0.98" || a.address === "10.50.0.99");
+  assert.equal(on1.map((a) => `${a.ifname} ${a.address}`).sort(), ["h-sa 10.50.0.98", "h-sa 10.50.0.99", "h-sb 10.50.0.99"]);
+  assert.equal(learned(2).filter((a) => a.address === "10.50.0.98" || a.address === "10.50.0.99"), [], "node 2 has no port they live behind");
+});
+
 t.run();
