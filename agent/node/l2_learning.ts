@@ -110,7 +110,8 @@ export class L2Learner {
     const recent = [...(have.spec.recentMoves ?? []).filter((t) => Date.parse(t) > this.clock.now() - this.flap.windowMs), now];
     if (recent.length > this.flap.moves) {
       const until = new Date(this.clock.now() + this.flap.holdMs).toISOString();
-      const wrote = await this.write(() => this.store.update<FDBEntry>({ ...have, spec: { ...have.spec!, recentMoves: recent.slice(-32), frozenUntil: until } }));
+      // The count starts again after the hold (a hold shorter than the window must not freeze it again at once).
+      const wrote = await this.write(() => this.store.update<FDBEntry>({ ...have, spec: { ...have.spec!, recentMoves: [], frozenUntil: until } }));
       if (wrote) this.onFlap?.(network, mac, have.spec.node, until);
       return wrote;
     }

@@ -172,6 +172,16 @@ export class Srv6Dataplane implements Dataplane {
    * @example
    * await dp.l2Sightings(); // [{ network: "storage", port: "h-vm1", mac: "02:00:00:00:00:99", ip: "10.50.0.99" }]
    */
+  /**
+   * Names the networks of an applied state for `l2Sightings`: an apply made
+   * by another Srv6Dataplane on the same node (the agent's apply worker)
+   * leaves this one's names unset, and a sighting of an unnamed network is
+   * dropped.
+   */
+  rememberNetworks(state: NodeDesiredState): void {
+    this.networkNames = new Map(state.networks.map((n) => [n.id, n.name]));
+  }
+
   async l2Sightings(): Promise<{ network: string; port: string; mac: string; ip?: string }[]> {
     if (this.backend !== "bpf") return [];
     const seen = this.bpf().sightings();
@@ -246,7 +256,7 @@ export class Srv6Dataplane implements Dataplane {
         const br = localBridge(n);
         return br ? [[n.name, br] as const] : [];
       }));
-      this.networkNames = new Map(state.networks.map((n) => [n.id, n.name]));
+      this.rememberNetworks(state);
       return report;
     });
   }

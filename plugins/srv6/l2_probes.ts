@@ -53,7 +53,7 @@ export function neighbourOf(ns: string, ip: string): string | undefined {
  * Counts the frames tcpdump sees in a namespace from now until `stop()`
  * (which resolves to the count). `ready` resolves once tcpdump listens.
  */
-export function captureIn(cluster: TestCluster, ns: string, args: string[]): { ready: Promise<void>; stop: () => Promise<number> } {
+export function captureIn(cluster: TestCluster | undefined, ns: string, args: string[]): { ready: Promise<void>; stop: () => Promise<number> } {
   const p = spawn("ip", ["netns", "exec", ns, "tcpdump", "-lnn", ...args], { stdio: ["ignore", "pipe", "pipe"], detached: true });
   let out = "";
   let err = "";
@@ -84,4 +84,9 @@ export function captureIn(cluster: TestCluster, ns: string, args: string[]): { r
       return out.split("\n").filter((l) => /^\d\d:\d\d:\d\d/.test(l)).length;
     },
   };
+}
+
+/** tcpdump -v output as one string per packet (continuation lines joined). */
+export function tcpdumpPackets(out: string): string[] {
+  return out.split(/\n(?=\d\d:\d\d:\d\d)/).filter((p) => p.trim());
 }

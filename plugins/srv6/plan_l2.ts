@@ -60,8 +60,8 @@ export interface BpfL2Plan {
   nets: Map<number, { port: string; gatewayMac: string; srh: boolean; members: string[] }>;
   /** `net|mac` → a remote MAC's SID, or the local pod port it sits behind. */
   fdb: Map<string, { net: number; mac: string; sid?: string; port?: string }>;
-  /** `net|ip` → MAC. */
-  neighbors: Map<string, { net: number; ip: string; mac: string }>;
+  /** `net|ip` → MAC; `learned`: the datapath reports it while it talks (its Neighbor's lastSeen). */
+  neighbors: Map<string, { net: number; ip: string; mac: string; learned?: boolean }>;
   /** Local pod ports of l2 networks → network id: their ingress program reports what it does not know (learning). */
   podPorts: Map<string, number>;
 }
@@ -146,7 +146,7 @@ export function planL2(plan: L2PlanTarget, net: NetworkForwarding, state: NodeDe
   for (const podPort of local.values()) l2.podPorts.set(podPort, net.id);
   for (const n of net.neighbors) {
     const ip = canonicalIp(n.ip);
-    l2.neighbors.set(`${net.id}|${ip}`, { net: net.id, ip, mac: n.mac.toLowerCase() });
+    l2.neighbors.set(`${net.id}|${ip}`, { net: net.id, ip, mac: n.mac.toLowerCase(), ...(n.source === "learned" ? { learned: true } : {}) });
   }
   l2.nets.set(net.id, { port, gatewayMac: bridgeMac(net.id), srh: state.encapsulation === "SRH", members: [...members].sort() });
   if (net.sid) plan.bpf.sids.set(canonicalIp(net.sid), { mark: networkMark(net.id), family: SID_FAMILY_L2 });

@@ -252,8 +252,8 @@ static __always_inline void l2_learn(struct __sk_buff *skb, __u32 net, __u32 por
 
 	k.family = l2_source_address(skb, eth->h_proto, k.addr);
 	/*
-	 * A pod's own MAC (its port is known) with a known address is news to
-	 * nobody. Everything else from a local port is reported: a MAC another
+	 * A pod's own MAC (its port is known) with its own address is news to
+	 * nobody (a learned second address is reported, as a refresh). Everything else from a local port is reported: a MAC another
 	 * node owns (it moved here: a migrated guest's announcement), and a MAC
 	 * learned here (no port: the sighting keeps its entry from ageing out
 	 * while it talks), within the rate limit below.
@@ -263,7 +263,7 @@ static __always_inline void l2_learn(struct __sk_buff *skb, __u32 net, __u32 por
 			return;
 		struct l2_nbr_val *n = l2_neighbor(net, k.family, k.addr);
 
-		if (n && mac_eq(n->mac, eth->h_source))
+		if (n && mac_eq(n->mac, eth->h_source) && !(n->flags & L2_NBR_LEARNED))
 			return;
 	}
 	__builtin_memcpy(k.mac, eth->h_source, 6);
