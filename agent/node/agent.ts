@@ -145,7 +145,8 @@ export class NodeAgent {
       ageMs: opts.learning?.ageMs, flap: opts.learning?.flap, clock: opts.clock,
       onFlap: (network, mac, node, until) => this.log.warn({ network, mac, node, until }, "a MAC flaps between nodes: frozen where it is"),
     });
-    this.learnEveryMs = opts.learning?.everyMs ?? 100;
+    // A sighting read costs one ring-buffer poll (a syscall) when nothing was seen: cheap enough to ask often.
+    this.learnEveryMs = opts.learning?.everyMs ?? 20;
     this.blocks = opts.blocks ?? new BlockAllocator(opts.store);
     this.log = opts.log ?? silent;
     this.metrics = opts.metrics;

@@ -23,7 +23,7 @@ import { l2EntryName } from "../../core/controller/mod.ts";
 import type { FDBEntry, Neighbor, Network, NetworkEndpoint, Resource } from "../../core/mod.ts";
 import { Sandbox, type SandboxPod } from "./sandbox.ts";
 import { sh, sleep, waitFor } from "./processes.ts";
-import { captureIn, neighbourOf, sendBroadcast, sendGratuitousArp, tcpdumpPackets } from "../../plugins/srv6/l2_probes.ts";
+import { addGuest, captureIn, neighbourOf, sendBroadcast, sendGratuitousArp, tcpdumpPackets } from "../../plugins/srv6/l2_probes.ts";
 import { captureFabric, inEchos, inNs, ping } from "../../plugins/srv6/testing.ts";
 
 const isRoot = process.getuid?.() === 0;
@@ -71,21 +71,10 @@ function bridgeNeighbourOf(k: number, ip: string): string | undefined {
   return /lladdr ([0-9a-f:]{17})/.exec(sh("ip", ["-n", node(k), "neigh", "show", "dev", `lb${storageId}`, "to", ip]))?.[1];
 }
 
-/**
- * A guest with a MAC of its own behind a VM (a pod): a macvlan on the pod's
- * eth0, moved into a namespace of its own (so its addresses and routes are
- * its own), IPv6 off so it announces nothing by itself. Gone with its
- * namespace (the sandbox's down removes it too: it carries the pod prefix).
- */
-function addGuest(vm: string, name: string, mac: string, cidr: string): string {
+/** A guest with a MAC of its own behind VM `vm` (l2_probes addGuest), in a namespace the sandbox's down removes too. */
+function guestBehind(vm: string, name: string, mac: string, cidr: string): string {
   const gns = `${PREFIX}pod-guest-${name}`;
-  sh("ip", ["netns", "add", gns]);
-  sh("ip", ["-n", ns(vm), "link", "add", "gst", "link", "eth0", "address", mac, "type", "macvlan", "mode", "bridge"]);
-  sh("ip", ["-n", ns(vm), "link", "set", "gst", "netns", gns]);
-  sh("ip", ["netns", "exec", gns, "sysctl", "-qw", "net.ipv6.conf.gst.disable_ipv6=1"]);
-  sh("ip", ["-n", gns, "addr", "add", cidr, "dev", "gst"]);
-  sh("ip", ["-n", gns, "link", "set", "lo", "up"]);
-  sh("ip", ["-n", gns, "link", "set", "gst", "up"]);
+  addGuest(ns(vm), gns, mac, cidr);
   return gns;
 }
 function removeGuest(gns: string): void {
@@ -181,7 +170,7 @@ test("learning: a VM's second address and a guest's own MAC behind a VM are lear
   inNs(ns("sa"), ["ip", "addr", "add", "10.61.0.98/24", "dev", "eth0"]);
   sendGratuitousArp(ns("sa"), await macOf("sa"), "10.61.0.98", 1);
   // A guest with a MAC of its own behind the VM.
-  guest = addGuest("sa", "g1", GUEST_MAC, `${GUEST_IP}/24`);
+  guest = guestBehind("sa", "g1", GUEST_MAC, `${GUEST_IP}/24`);
   sendGratuitousArp(guest, GUEST_MAC, GUEST_IP, 1, "gst");
 
   await eventually("the learned FDBEntry and Neighbors", async () => !!(await fdbEntry(GUEST_MAC)) && !!(await neighbor(GUEST_IP)) && !!(await neighbor("10.61.0.98")));
@@ -220,7 +209,7 @@ test("mobility: a guest MAC announced from another node moves there with the nex
   // A third node joins storage, to see every node converge.
   await sb.addPod(pod("sd", "storage", 3));
   assert.is(P("sd").state, "running");
-  guests[1] = addGuest("sa", "m1", MOVER, `${MOVER_IP}/24`);
+  guests[1] = guestBehind("sa", "m1", MOVER, `${MOVER_IP}/24`);
   sendGratuitousArp(guests[1], MOVER, MOVER_IP, 1, "gst");
   await eventually("the mover learned on node 1", async () => (await fdbEntry(MOVER))?.spec?.node === "node-1");
   await eventually("node 3 to send the mover to node 1", () => bridgePortOf(3, MOVER) === `lt${storageId}`);
@@ -228,7 +217,7 @@ test("mobility: a guest MAC announced from another node moves there with the nex
 
   // The guest moves to a VM on node 2 and announces itself there (a GARP, as after a live migration).
   removeGuest(guests[1]);
-  guests[2] = addGuest("sc", "m2", MOVER, `${MOVER_IP}/24`);
+  guests[2] = guestBehind("sc", "m2", MOVER, `${MOVER_IP}/24`);
   sendGratuitousArp(guests[2], MOVER, MOVER_IP, 1, "gst");
   await eventually("the mover's FDBEntry to name node 2", async () => (await fdbEntry(MOVER))?.spec?.node === "node-2");
   const e = (await fdbEntry(MOVER))!.spec!;
@@ -244,7 +233,7 @@ test("mobility: a guest MAC announced from another node moves there with the nex
 
 test("flap freezing: a MAC moving between nodes more often than the limit is frozen where it is, logged, and moves again after the hold", async () => {
   // The mover is on node 2 (one move). A guest with the same MAC on node 1 too: each side's announcement pulls it.
-  guests[1] = addGuest("sa", "m1b", MOVER, `${MOVER_IP}/24`);
+  guests[1] = guestBehind("sa", "m1b", MOVER, `${MOVER_IP}/24`);
   const announce = (k: 1 | 2) => sendGratuitousArp(guests[k], MOVER, MOVER_IP, 1, "gst");
   // Talking to it keeps its entry from ageing out (the age is short here) wherever it is.
   const talker = spawn("ip", ["netns", "exec", ns("sb"), "ping", "-n", "-q", "-i", "0.3", MOVER_IP], { stdio: "ignore" });
