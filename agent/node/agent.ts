@@ -30,7 +30,7 @@
  */
 import { createHash } from "node:crypto";
 import {
-  type AddressAllocator, type AddressRequest, addressRequestFor, type Assignment, BindingRules, BlockAllocator, type BlockSource,
+  type AddressAllocator, type DataplaneCapabilities, type AddressRequest, addressRequestFor, type Assignment, BindingRules, BlockAllocator, type BlockSource,
   type Clock, GlobalAllocator, HostLocalAllocator, IPAddress, isLaceError, isStoreError, type Network, type NetworkBindingPolicy,
   bindPod, type NetworkEndpoint, type NetworkTypeDefinition, type NetworkTypeLookup, networkGateway, type Resource, type RuleExtensionSet, type Store, systemClock,
 } from "../../core/mod.ts";
@@ -124,6 +124,7 @@ export class NodeAgent {
   private applyChain: Promise<void> = Promise.resolve();
   private queuedApply?: Promise<void>;
   private forwarding?: Set<string>;
+  private caps?: DataplaneCapabilities;
   /** An apply of the dataplane is under way (its state was taken before it started). */
   private applying = false;
   private applyTimer?: ReturnType<typeof setTimeout>;
@@ -548,12 +549,15 @@ export class NodeAgent {
     if (def.forwarding === "underlay" || def.addressing === "none") {
       throw new CniFailure(CNI_ERRORS.NO_NETWORK, `Network "${net.metadata.name}" is ${def.type} (forwarding ${def.forwarding}, addressing ${def.addressing}): pods cannot be placed on it`, "bind the pod to a routed or bridged network and allow a path to this one");
     }
-    this.forwarding ??= new Set((await this.dp.capabilities()).forwarding);
+    this.caps ??= await this.dp.capabilities();
+    this.forwarding ??= new Set(this.caps.forwarding);
     if (!this.forwarding.has(def.forwarding)) {
+      const backend = this.caps.backend ? ` (${this.caps.backend} backend)` : "";
+      const why = this.caps.notForwarded?.[def.forwarding as keyof NonNullable<DataplaneCapabilities["notForwarded"]>];
       throw new CniFailure(
         CNI_ERRORS.UNSUPPORTED_NETWORK,
-        `Network "${net.metadata.name}" is ${def.type}: the dataplane on node ${this.node} does not forward ${def.forwarding} networks yet`,
-        `it forwards: ${[...this.forwarding].join(", ") || "nothing"}`,
+        `Network "${net.metadata.name}" is ${def.type}: the dataplane on node ${this.node}${backend} does not forward ${def.forwarding} networks`,
+        why ? `${why}; it forwards: ${[...this.forwarding].join(", ") || "nothing"}` : `it forwards: ${[...this.forwarding].join(", ") || "nothing"}`,
       );
     }
   }

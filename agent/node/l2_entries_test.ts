@@ -134,4 +134,36 @@ t("a MAC the datapath learned before its pod's ADD became static (the pod's own)
   }
 });
 
+t("a dataplane that does not forward bridged networks (srv6's kernel backend) refuses an l2 pod naming its backend and why, and writes nothing", async () => {
+  const store = SqliteStore.open(":memory:");
+  try {
+    for (const o of [
+      storage,
+      { apiVersion: "lace-cni.io/v1alpha1", kind: "NetworkBindingPolicy", metadata: { name: "vms" }, spec: { network: "storage", priority: 10, matchKind: "Pod", selector: { matchLabels: { vm: "yes" } } } },
+      { apiVersion: "v1", kind: "Namespace", metadata: { name: "vms" } },
+      { apiVersion: "v1", kind: "Pod", metadata: { name: "vm-0", namespace: "vms", uid: "uid-vm-0", labels: { vm: "yes" } }, spec: {} },
+    ] as Resource[]) await store.create(o);
+    await store.updateStatus({ ...(await store.get<Network>("Network", "storage"))!, status: { id: 5 } });
+    const dp = new RecordingDataplane();
+    dp.forwarding = ["routed", "underlay"];
+    dp.backend = "kernel";
+    dp.notForwarded = { bridged: "the srv6 kernel backend (seg6) carries no l2 frames between nodes" };
+    const agent = new NodeAgent({ store, node: "node-1", networkTypes: builtInNetworkTypes(), dataplane: dp, states: new LocalStateSource(), learning: { everyMs: 0 } });
+    await agent.start();
+    try {
+      const r = await agent.handle(req("ADD", "c1"));
+      assert.equal(r.ok ? undefined : [r.code, r.msg, r.details], [
+        103, `Network "storage" is l2: the dataplane on node node-1 (kernel backend) does not forward bridged networks`,
+        "the srv6 kernel backend (seg6) carries no l2 frames between nodes; it forwards: routed, underlay",
+      ]);
+      assert.equal(await l2Entries(store), { neighbors: [], fdb: [] });
+      assert.is(await store.get("NetworkEndpoint", "vm-0", "vms"), undefined);
+    } finally {
+      await agent.stop();
+    }
+  } finally {
+    store.close();
+  }
+});
+
 t.run();

@@ -106,6 +106,8 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   if (caps.backend) metrics.backend(caps.backend);
   metrics.datapathCounters(() => dataplane.counters?.());
   log.info({ dataplane: definition.feature, plugin, backend: caps.backend, settings, seg6: caps.seg6, bpf: caps.bpf }, `dataplane ${definition.feature}${caps.backend ? ` (${caps.backend} backend)` : ""}`);
+  // Said once at start, and again to every pod such a network would get (CNI error 103).
+  for (const [kind, why] of Object.entries(caps.notForwarded ?? {})) log.warn({ forwarding: kind, backend: caps.backend }, `pods of ${kind} networks are refused on this node: ${why}`);
   const types = rt.networkTypes;
   const states = new DesiredStateBuilder({ node: opts.node, extensions: rt.extensions, ...typeDeclarations(types) });
   const agent = new NodeAgent({

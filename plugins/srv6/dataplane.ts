@@ -100,6 +100,10 @@ export function chooseBackend(choice: BackendChoice, caps: Pick<DataplaneCapabil
   throw new Error(`Cannot run the srv6 dataplane on node ${node}: ${noKernel}, and ${noBpf}`);
 }
 
+/** Why the kernel backend refuses pods of bridged (l2) networks (capabilities' `notForwarded`). */
+export const KERNEL_BACKEND_NO_L2 =
+  "the srv6 kernel backend (seg6) carries no l2 frames between nodes (seg6 l2encap sees routed IP only, no ARP): bridged (l2) networks need the bpf backend on every node with their pods (dataplane.backend: bpf, or lace agent --backend bpf)";
+
 export class Srv6Dataplane implements Dataplane {
   private caps?: DataplaneCapabilities;
   /** Network → bridge, from the last applied state. */
@@ -142,6 +146,7 @@ export class Srv6Dataplane implements Dataplane {
         ...caps, backend: dp.backend, overlappingSubnets: caps.seg6local || dp.backend === "bpf",
         // Frames of bridged networks cross nodes only through the bpf programs (plan_l2.ts).
         forwarding: dp.backend === "bpf" ? ["routed", "bridged", "underlay"] : caps.forwarding,
+        ...(dp.backend === "bpf" ? {} : { notForwarded: { bridged: KERNEL_BACKEND_NO_L2 } }),
       };
     } catch (e) {
       dp.nl.close();
