@@ -420,10 +420,11 @@ static __always_inline int l2_rx(struct __sk_buff *skb, __u32 net, __u8 nexthdr,
 	struct l2_nbr_val *d = l2_neighbor(net, family, addrs + alen);
 	struct l2_nbr_val *s = l2_neighbor(net, family, addrs);
 
-	if (!s) {
+	if (!s || !d) {
 		/* Routed into the network on the sending node (from another network): routed here too, in the
 		 * network's table, as an l3 SID's packet is (End.DT behaviour), so this node's conntrack sees
-		 * the connection it will see the replies of. */
+		 * the connection it will see the replies of. Also a destination this node has no Neighbor
+		 * for yet (learned a moment ago elsewhere): the network's table resolves it on the bridge. */
 		if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &eth.h_proto, sizeof(eth.h_proto), 0)) {
 			count(STAT_DROP_STORE);
 			return TC_ACT_SHOT;
