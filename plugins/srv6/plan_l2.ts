@@ -107,11 +107,14 @@ export function planL2(plan: L2PlanTarget, net: NetworkForwarding, state: NodeDe
     plan.neighbors.set(`${br}|${ip}`, { ifname: br, ip, mac: n.mac.toLowerCase() });
   }
   const local = new Map<string, string>();
+  // The FDB (the FDBEntry resources) says where a MAC lives; a local endpoint whose MAC it places on another
+  // node (a live migration between its two writes) gets no static entry here, which would fight the tunnel's.
+  const elsewhere = new Set(net.fdb.filter((e) => e.node !== state.node && e.sid).map((e) => e.mac.toLowerCase()));
   for (const ep of state.endpoints) {
     if (ep.network !== net.name) continue;
     const mac = (ep.mac ?? podMac(ep.addresses)).toLowerCase();
     local.set(mac, ep.interface);
-    plan.fdb.set(`${ep.interface}|${mac}`, { port: ep.interface, mac });
+    if (!elsewhere.has(mac)) plan.fdb.set(`${ep.interface}|${mac}`, { port: ep.interface, mac });
   }
   allowLearned(plan, net, state, local);
   if (plan.backend !== "bpf" || !plan.bpf) {

@@ -103,4 +103,14 @@ t("learned addresses whose MAC lives here may be sent from: a pod MAC's from its
   assert.equal(learned(2).filter((a) => a.address === "10.50.0.98" || a.address === "10.50.0.99"), [], "node 2 has no port they live behind");
 });
 
+t("a local endpoint whose MAC the FDB places on another node (mid-migration) gets only the tunnel's FDB entry: the FDBEntry decides", () => {
+  const s = l2DesiredState(cluster, 1, topo);
+  const net = s.networks.find((x) => x.name === "storage")!;
+  net.fdb = net.fdb.map((e) => e.mac === mac("sa") ? { ...e, node: "node-2", sid: cluster.sid(2, storage), sequence: 1 } : e);
+  const plan = planNode(s, "eth0", bpfGateways, "bpf");
+  const entries = [...plan.fdb.values()].filter((f) => f.mac === mac("sa"));
+  assert.equal(entries, [{ port: "lt5", mac: mac("sa") }]);
+  assert.equal(plan.bpf!.l2!.fdb.get(`5|${mac("sa")}`)?.sid, cluster.sid(2, storage));
+});
+
 t.run();
