@@ -49,7 +49,7 @@ import {
   type RuleExtensionSet,
   type Topology,
 } from "../../core/mod.ts";
-import { endpointMac, interfaceName } from "../../core/controller/mod.ts";
+import { endpointL2Entries, endpointMac, interfaceName } from "../../core/controller/mod.ts";
 import { formatProblem } from "../../core/resources/problem.ts";
 import { Controller } from "../controller/controller.ts";
 import { loadRuntime } from "../config/runtime.ts";
@@ -158,6 +158,9 @@ export async function planFromManifests(
         },
       };
       await store.create(ep);
+      // What the agent writes when it attaches an l2 endpoint: its Neighbors and FDBEntry drive every node's FDB.
+      const l2 = endpointL2Entries(ep);
+      for (const r of l2 ? [...l2.neighbors, l2.fdb] : []) await store.create(r);
     } catch (e) {
       notes.push(`pod ${ns}/${pod.metadata.name} gets no endpoint: ${(e as Error).message}`);
     }

@@ -16,6 +16,7 @@
  * const collector = new EndpointCollector(store, { grace: 300_000, clock });
  * await collector.collect(endpoints, livePods(pods));  // ["team-a/web-0"]: the endpoints deleted
  */
+import { withdrawL2Entries } from "../node/l2_entries.ts";
 import { type Clock, GoneSightings, isStoreError, type NetworkEndpoint, podHasFinished, type Resource, type Store, systemClock } from "../../core/mod.ts";
 
 /** Live pods by `namespace/name`, with their UID. */
@@ -76,6 +77,8 @@ export class EndpointCollector {
       try {
         await this.store.delete("NetworkEndpoint", ep.metadata.name, ep.metadata.namespace, { resourceVersion: ep.metadata.resourceVersion });
         deleted.push(name);
+        // An l2 endpoint whose node never ran its DEL (a node lost) leaves its Neighbors and FDBEntry: they go too.
+        if (ep.spec?.mac) await withdrawL2Entries(this.store, ep, ep.spec.node);
       } catch (e) {
         // Gone already, or written since it was seen (a new pod of the name): not ours to delete.
         if (!isStoreError(e, "NotFound") && !isStoreError(e, "Conflict")) throw e;

@@ -2,6 +2,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { API_VERSION, MemoryStore, type NetworkEndpoint, type Resource } from "../../core/mod.ts";
 import { ManualClock } from "../../core/ipam/testing.ts";
+import { endpointL2Entries } from "../../core/controller/mod.ts";
 import { EndpointCollector, livePods } from "./endpoint_collector.ts";
 
 const t = suite("controller/endpoint_collector");
@@ -38,6 +39,18 @@ t("the endpoint of a deleted pod goes after two sightings a grace period apart; 
   assert.equal(await names(), ["host", "live"]);
   clock.advance(600_000);
   assert.equal(await pass([]), [], "the live pod's endpoint is seen gone once now: not enough");
+});
+
+t("an l2 endpoint whose node never ran its DEL (a node lost) goes with its Neighbors and FDBEntry", async () => {
+  const vm: NetworkEndpoint = { ...endpoint("vm", { uid: "u1" }), spec: { ...endpoint("vm", { uid: "u1" }).spec!, network: "storage", mac: "02:00:00:00:00:05", detachedAt: undefined } };
+  const { store, clock, pass, names } = await setUp([vm]);
+  const entries = endpointL2Entries(vm)!;
+  for (const r of [...entries.neighbors, entries.fdb]) await store.create(r);
+  await pass([]);
+  clock.advance(60_000);
+  assert.equal(await pass([]), ["a/vm"]);
+  assert.equal(await names(), []);
+  assert.equal([(await store.list("Neighbor")).items, (await store.list("FDBEntry")).items], [[], []]);
 });
 
 t("a finished pod's endpoint goes too: it never gets another sandbox", async () => {

@@ -30,13 +30,14 @@
  */
 import { createHash } from "node:crypto";
 import {
-  type AddressAllocator, type AddressRequest, addressRequestFor, type Assignment, BindingRules, type EarlyAssignment, BlockAllocator, type BlockSource,
+  type AddressAllocator, type DataplaneCapabilities, type AddressRequest, addressRequestFor, type Assignment, BindingRules, type EarlyAssignment, BlockAllocator, type BlockSource,
   type Clock, GlobalAllocator, HostLocalAllocator, IPAddress, isLaceError, isStoreError, type Network, type NetworkBindingPolicy,
   bindPod, type NetworkEndpoint, type NetworkTypeDefinition, type NetworkTypeLookup, networkGateway, type Resource, type RuleExtensionSet, type Store, systemClock,
 } from "../../core/mod.ts";
 import { endpointMac } from "../../core/controller/mod.ts";
 import { Informer } from "../store/informer.ts";
-import { L2Learner } from "./l2_learning.ts";
+import { L2Learner, type L2LearnerOptions } from "./l2_learning.ts";
+import { publishL2Entries, withdrawL2Entries } from "./l2_entries.ts";
 import { type AgentReply, CNI_ERRORS, type CniRequest, type CniResult } from "../cni/spec.ts";
 import type { NodeStateSource, PodAttachment, PodDataplane } from "./contracts.ts";
 import type { AgentMetrics } from "./metrics.ts";
@@ -79,8 +80,8 @@ export interface NodeAgentOptions {
   metrics?: AgentMetrics;
   /** The time a detached endpoint records. Default: the system clock. */
   clock?: Clock;
-  /** l2 learning: how often the dataplane's sightings are read (ms; 0: never), and how long a silent learned entry lives. */
-  learning?: { everyMs?: number; ageMs?: number };
+  /** l2 learning: how often the dataplane's sightings are read (ms; 0: never), how long a silent learned entry lives, and when a moving MAC is frozen. */
+  learning?: { everyMs?: number; ageMs?: number; flap?: L2LearnerOptions["flap"] };
 }
 
 /** The host-side interface name of an attachment: stable, unique, at most 15 characters. */
@@ -125,6 +126,7 @@ export class NodeAgent {
   private applyChain: Promise<void> = Promise.resolve();
   private queuedApply?: Promise<void>;
   private forwarding?: Set<string>;
+  private caps?: DataplaneCapabilities;
   /** An apply of the dataplane is under way (its state was taken before it started). */
   private applying = false;
   private applyTimer?: ReturnType<typeof setTimeout>;
@@ -143,10 +145,11 @@ export class NodeAgent {
     this.states = opts.states;
     this.types = opts.networkTypes;
     this.learner = new L2Learner(opts.store, opts.node, {
-      ageMs: opts.learning?.ageMs, clock: opts.clock,
+      ageMs: opts.learning?.ageMs, flap: opts.learning?.flap, clock: opts.clock,
       onFlap: (network, mac, node, until) => this.log.warn({ network, mac, node, until }, "a MAC flaps between nodes: frozen where it is"),
     });
-    this.learnEveryMs = opts.learning?.everyMs ?? 100;
+    // A sighting read costs one ring-buffer poll (a syscall) when nothing was seen: cheap enough to ask often.
+    this.learnEveryMs = opts.learning?.everyMs ?? 20;
     this.blocks = opts.blocks ?? new BlockAllocator(opts.store);
     this.log = opts.log ?? silent;
     this.metrics = opts.metrics;
@@ -497,6 +500,11 @@ export class NodeAgent {
           undo.push({ what: "delete the endpoint", run: () => this.deleteEndpoint(written) });
         }
         this.feed(written);
+        // An l2 endpoint's Neighbors and FDBEntry: what every node's datapath forwards to it by.
+        if (mac) {
+          undo.push({ what: "remove the l2 entries", run: () => this.withdrawL2(written) });
+          for (const r of await publishL2Entries(this.store, written)) this.feed(r);
+        }
         mark("stored");
       };
       const attach = async () => {
@@ -567,12 +575,15 @@ export class NodeAgent {
     if (def.forwarding === "underlay" || def.addressing === "none") {
       throw new CniFailure(CNI_ERRORS.NO_NETWORK, `Network "${net.metadata.name}" is ${def.type} (forwarding ${def.forwarding}, addressing ${def.addressing}): pods cannot be placed on it`, "bind the pod to a routed or bridged network and allow a path to this one");
     }
-    this.forwarding ??= new Set((await this.dp.capabilities()).forwarding);
+    this.caps ??= await this.dp.capabilities();
+    this.forwarding ??= new Set(this.caps.forwarding);
     if (!this.forwarding.has(def.forwarding)) {
+      const backend = this.caps.backend ? ` (${this.caps.backend} backend)` : "";
+      const why = this.caps.notForwarded?.[def.forwarding as keyof NonNullable<DataplaneCapabilities["notForwarded"]>];
       throw new CniFailure(
         CNI_ERRORS.UNSUPPORTED_NETWORK,
-        `Network "${net.metadata.name}" is ${def.type}: the dataplane on node ${this.node} does not forward ${def.forwarding} networks yet`,
-        `it forwards: ${[...this.forwarding].join(", ") || "nothing"}`,
+        `Network "${net.metadata.name}" is ${def.type}: the dataplane on node ${this.node}${backend} does not forward ${def.forwarding} networks`,
+        why ? `${why}; it forwards: ${[...this.forwarding].join(", ") || "nothing"}` : `it forwards: ${[...this.forwarding].join(", ") || "nothing"}`,
       );
     }
   }
@@ -639,6 +650,11 @@ export class NodeAgent {
         ...(mac ? { mac } : {}),
       },
     };
+  }
+
+  private async withdrawL2(ep: NetworkEndpoint): Promise<void> {
+    if (!ep.spec?.mac) return;
+    for (const r of await withdrawL2Entries(this.store, ep, this.node)) this.unfeed(r);
   }
 
   private async deleteEndpoint(ep: NetworkEndpoint): Promise<void> {
@@ -733,6 +749,8 @@ export class NodeAgent {
    * binding is released.
    */
   private async endAttachment(ep: NetworkEndpoint, pod: Pod | undefined): Promise<void> {
+    // Detached or released, nothing is here to forward to: the l2 entries go (unless the MAC lives elsewhere now).
+    await this.withdrawL2(ep);
     if (podOutlivesSandbox(pod) && endpointOwnedBy(ep, pod)) {
       const written = await this.store.update<NetworkEndpoint>(detachedEndpoint(ep, new Date(this.clock.now())));
       this.feed(written);

@@ -353,7 +353,7 @@ t("ADD fails with our codes: no binding policy (101), an l2 network the dataplan
   assert.match(lost.ok ? "" : lost.msg, /no/i);
   const disk = await agent.handle(req("ADD", "disk-0", "c2"));
   assert.is(disk.ok ? 0 : disk.code, CNI_ERRORS.UNSUPPORTED_NETWORK);
-  assert.is(disk.ok ? "" : disk.msg, `Network "storage" is l2: the dataplane on node node-1 does not forward bridged networks yet`);
+  assert.is(disk.ok ? "" : disk.msg, `Network "storage" is l2: the dataplane on node node-1 does not forward bridged networks`);
   const ghost = await agent.handle(req("ADD", "ghost", "c3"));
   assert.is(ghost.ok ? 0 : ghost.code, CNI_ERRORS.UNKNOWN_POD);
   const noArgs = await agent.handle(req("ADD", "api-0", "c4", { args: {} }));

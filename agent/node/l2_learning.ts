@@ -17,6 +17,7 @@
  * await learner.observe([{ network: "storage", mac: "02:00:00:00:00:99", ip: "10.50.0.99" }]);
  * await learner.expire(); // removes this node's learned entries silent for longer than ageMs
  */
+import { l2EntryName } from "../../core/controller/mod.ts";
 import { type Clock, type FDBEntry, isStoreError, type Neighbor, type Store, systemClock } from "../../core/mod.ts";
 
 /** One sighting the dataplane reports (PodDataplane.sightings). */
@@ -38,10 +39,7 @@ export interface L2LearnerOptions {
 
 const API = "lace-cni.io/v1alpha1";
 
-/** The resource name of a network's entry for a MAC or an address: `storage.02-00-00-00-00-99`, `storage.10-50-0-99`. */
-export function l2EntryName(network: string, key: string): string {
-  return `${network}.${key.toLowerCase().replaceAll(":", "-").replaceAll(".", "-")}`;
-}
+export { l2EntryName };
 
 export class L2Learner {
   readonly ageMs: number;
@@ -112,7 +110,8 @@ export class L2Learner {
     const recent = [...(have.spec.recentMoves ?? []).filter((t) => Date.parse(t) > this.clock.now() - this.flap.windowMs), now];
     if (recent.length > this.flap.moves) {
       const until = new Date(this.clock.now() + this.flap.holdMs).toISOString();
-      const wrote = await this.write(() => this.store.update<FDBEntry>({ ...have, spec: { ...have.spec!, recentMoves: recent.slice(-32), frozenUntil: until } }));
+      // The count starts again after the hold (a hold shorter than the window must not freeze it again at once).
+      const wrote = await this.write(() => this.store.update<FDBEntry>({ ...have, spec: { ...have.spec!, recentMoves: [], frozenUntil: until } }));
       if (wrote) this.onFlap?.(network, mac, have.spec.node, until);
       return wrote;
     }

@@ -47,6 +47,34 @@ export interface AgentRunOptions {
   backend?: string;
   /** Overrides the configuration's `dataplane.bpffs` (checked by the plugin). */
   bpffs?: string;
+  /** l2 learning: how long a silent learned entry lives (ms; default 5 minutes). */
+  learningAge?: string;
+  /** l2 learning: `<moves>/<window ms>/<hold ms>`: a MAC that moves more than that often is frozen where it is (default 5/10000/60000). */
+  flap?: string;
+}
+
+/**
+ * The agent's l2 learning settings from its command-line strings; an
+ * invalid one throws, naming the option and the value.
+ *
+ * @example
+ * learningOptions({ learningAge: "3000", flap: "2/10000/4000" }); // { ageMs: 3000, flap: { moves: 2, windowMs: 10000, holdMs: 4000 } }
+ */
+export function learningOptions(o: Pick<AgentRunOptions, "learningAge" | "flap">): { ageMs?: number; flap?: { moves: number; windowMs: number; holdMs: number } } {
+  const out: ReturnType<typeof learningOptions> = {};
+  if (o.learningAge !== undefined) {
+    const ms = Number(o.learningAge);
+    if (!Number.isInteger(ms) || ms < 100) throw new Error(`Invalid --learning-age "${o.learningAge}": expected a whole number of milliseconds, at least 100`);
+    out.ageMs = ms;
+  }
+  if (o.flap !== undefined) {
+    const parts = o.flap.split("/").map(Number);
+    if (parts.length !== 3 || parts.some((n) => !Number.isInteger(n) || n < 1)) {
+      throw new Error(`Invalid --flap "${o.flap}": expected <moves>/<window ms>/<hold ms>, positive whole numbers, e.g. 5/10000/60000`);
+    }
+    out.flap = { moves: parts[0], windowMs: parts[1], holdMs: parts[2] };
+  }
+  return out;
 }
 
 export interface RunningAgent {
@@ -56,6 +84,7 @@ export interface RunningAgent {
 }
 
 export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
+  const learning = learningOptions(opts);
   const log = pino({ level: opts.logLevel ?? "info", base: { node: opts.node } });
   const rt = await loadRuntime(opts.config, { dataplane: true });
   const { store, close: closeStore } = await connectFlags(opts);
@@ -71,10 +100,13 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   if (caps.backend) metrics.backend(caps.backend);
   metrics.datapathCounters(() => dataplane.counters?.());
   log.info({ dataplane: definition.feature, plugin, backend: caps.backend, settings, seg6: caps.seg6, bpf: caps.bpf }, `dataplane ${definition.feature}${caps.backend ? ` (${caps.backend} backend)` : ""}`);
+  // Said once at start, and again to every pod such a network would get (CNI error 103).
+  for (const [kind, why] of Object.entries(caps.notForwarded ?? {})) log.warn({ forwarding: kind, backend: caps.backend }, `pods of ${kind} networks are refused on this node: ${why}`);
   const types = rt.networkTypes;
   const states = new DesiredStateBuilder({ node: opts.node, extensions: rt.extensions, ...typeDeclarations(types) });
   const agent = new NodeAgent({
     store, node: opts.node, dataplane, states, networkTypes: types, metrics, log, extensions: rt.extensions, defaultNetwork: opts.defaultNetwork ?? rt.defaultNetwork,
+    learning,
   });
   await agent.start();
   const cniSocket = opts.cniSocket ?? DEFAULT_AGENT_SOCKET;

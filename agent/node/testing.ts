@@ -21,9 +21,15 @@ export class RecordingDataplane implements PodDataplane {
   failAttach?: string;
   /** What the dataplane says it forwards. */
   forwarding: DataplaneCapabilities["forwarding"] = ["routed"];
+  /** The backend it says it runs, and why it lacks a kind of forwarding. */
+  backend?: string;
+  notForwarded?: DataplaneCapabilities["notForwarded"];
 
   capabilities(): Promise<DataplaneCapabilities> {
-    return Promise.resolve({ vrf: false, seg6: true, seg6local: true, nexthopObjects: true, bpf: false, overlappingSubnets: true, forwarding: this.forwarding });
+    return Promise.resolve({
+      vrf: false, seg6: true, seg6local: true, nexthopObjects: true, bpf: false, overlappingSubnets: true, forwarding: this.forwarding,
+      ...(this.backend ? { backend: this.backend } : {}), ...(this.notForwarded ? { notForwarded: this.notForwarded } : {}),
+    });
   }
 
   /** Set to make applies fail with this message until cleared. */

@@ -55,6 +55,8 @@ export interface SandboxOptions {
   backend?: string;
   /** lace.yaml for the agents and the controller (third-party plugins); default the built-in plugins. */
   config?: string;
+  /** More arguments for every `lace agent` (e.g. `--learning-age 3000`). */
+  agentArgs?: string[];
 }
 
 interface SandboxRecord {
@@ -63,6 +65,8 @@ interface SandboxRecord {
   config?: string;
   /** The agents' srv6 backend as asked (auto, kernel, bpf). */
   backend?: string;
+  /** More arguments for every agent. */
+  agentArgs?: string[];
   prefix: string;
   dir: string;
   nodes: number;
@@ -227,7 +231,7 @@ export class Sandbox {
     if (!["auto", "kernel", "bpf"].includes(backend)) throw new Error(`Invalid backend "${backend}": expected auto, kernel or bpf`);
     const config = opts.config ? resolve(opts.config) : undefined;
     if (config && !existsSync(config)) throw new Error(`Invalid config "${opts.config}": no such file`);
-    const sb = new Sandbox({ controller: opts.controller ?? true, backend, ...(config ? { config } : {}), prefix, dir, nodes, created: new Date().toISOString(), pids: {}, pods: [] }, progress);
+    const sb = new Sandbox({ controller: opts.controller ?? true, backend, ...(config ? { config } : {}), ...(opts.agentArgs?.length ? { agentArgs: opts.agentArgs } : {}), prefix, dir, nodes, created: new Date().toISOString(), pids: {}, pods: [] }, progress);
     if (opts.count) sb.count = opts.count;
     sb.save();
     try {
@@ -317,7 +321,8 @@ export class Sandbox {
   startAgent(node: string): number {
     mkdirSync(join(this.dir, node), { recursive: true, mode: 0o700 });
     const p = startDetached([...laceArgv(), "agent", "--node", node, "--store-socket", this.apiSocket, "--cni-socket", this.cniSocket(node),
-      "--metrics", "127.0.0.1:9471", "--backend", this.rec.backend ?? "auto", "--bpffs", this.bpffs, ...this.configArgs()], join(this.dir, node, "agent.log"), this.nodeNs(node));
+      "--metrics", "127.0.0.1:9471", "--backend", this.rec.backend ?? "auto", "--bpffs", this.bpffs, ...this.configArgs(), ...(this.rec.agentArgs ?? [])],
+      join(this.dir, node, "agent.log"), this.nodeNs(node));
     this.recordPid(`agent:${node}`, p.pid!);
     this.save();
     return p.pid!;

@@ -23,8 +23,10 @@
  * - `peers` is cut from one shared list when read.
  *
  * What affects whom:
- * - an endpoint: its node's endpoint list (l2: the network's neighbours and
- *   FDB on every node that has the network);
+ * - an endpoint: its node's endpoint list (l2: every node that has the
+ *   network);
+ * - a Neighbor or FDBEntry (an endpoint's own, written by its agent, or a
+ *   learned one): the network's neighbours and FDB on every node with it;
  * - an Allocation's blocks: every node with the network, and every node
  *   whose networks have paths to it (their routes name the owner's SID);
  * - a Network or a NetworkRoutingPolicy: the reachability table is updated
@@ -609,10 +611,9 @@ export class DesiredStateBuilder {
     }
   }
 
-  /** An l2 network's neighbours and FDB come from its endpoints too: every node with it hears. */
+  /** Which nodes have an l2 network follows its endpoints (its neighbours and FDB follow the l2 resources). */
   private l2EndpointsChanged(network: string): void {
     if (this.nets.get(network)?.forwarding !== "bridged") return;
-    this.staleL2(network);
     this.affectNetwork(network, false);
   }
 
@@ -1024,11 +1025,8 @@ export class DesiredStateBuilder {
     if (s) return s;
     const neighbors = new Map<string, NeighborEntry>();
     const fdb = new Map<string, { node: string; source: "static" | "learned"; sequence: number }>();
-    for (const e of this.endpointsByNet.get(network)?.values() ?? []) {
-      if (!e.mac) continue;
-      for (const a of e.addresses) neighbors.set(canonicalIp(a), { ip: canonicalIp(a), mac: e.mac, source: "static" });
-      fdb.set(e.mac, { node: e.node, source: "static", sequence: 0 });
-    }
+    // The Neighbor and FDBEntry resources are the one source: an attached endpoint's own entries are
+    // resources too (the agent writes them, l2_entries.ts), never derived here from its MAC as well.
     for (const r of this.l2ByNet.get(network)?.values() ?? []) {
       if (r.kind === "Neighbor") {
         const cur = neighbors.get(r.ip!);

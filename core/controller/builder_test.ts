@@ -3,8 +3,9 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { NetworkForwarding, NodeDesiredState } from "../dataplane/desired_state.ts";
 import { Prefix } from "../ip/mod.ts";
-import type { Resource } from "../resources/types.ts";
+import type { NetworkEndpoint, Resource } from "../resources/types.ts";
 import { DesiredStateBuilder } from "./builder.ts";
+import { endpointL2Entries } from "./l2_entries.ts";
 import { cutAround } from "./prefix_cut.ts";
 import { allocation, builtInForwarding, endpoint, locatorsFor, network, routingPolicy, topology } from "./testing.ts";
 
@@ -182,12 +183,18 @@ function storageOfTwoVms(): Resource[] {
   return [
     topology(locatorsFor(NODES)),
     network("storage", { type: "l2", ipv4: "10.50.0.0/24" }, 5),
-    endpoint("vm", "db-0", "storage", "node-1", ["10.50.0.2"], "02:00:00:00:00:02"),
-    endpoint("vm", "db-1", "storage", "node-2", ["10.50.0.3"], "02:00:00:00:00:03"),
+    ...withL2Entries(endpoint("vm", "db-0", "storage", "node-1", ["10.50.0.2"], "02:00:00:00:00:02")),
+    ...withL2Entries(endpoint("vm", "db-1", "storage", "node-2", ["10.50.0.3"], "02:00:00:00:00:03")),
   ];
 }
 
-t("a detached endpoint (a pod between sandboxes) leaves the node's state and its l2 neighbours; reattached, it is back", async () => {
+/** An l2 endpoint and the Neighbor and FDBEntry resources its agent writes for it. */
+function withL2Entries(ep: Resource): Resource[] {
+  const e = endpointL2Entries(ep as NetworkEndpoint)!;
+  return [ep, ...e.neighbors, e.fdb];
+}
+
+t("a detached endpoint (a pod between sandboxes) leaves the node's state; its l2 neighbours go with their resources; reattached, it is back", async () => {
   const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
   await b.upsertAll([
     ...storageOfTwoVms(),
@@ -196,10 +203,15 @@ t("a detached endpoint (a pod between sandboxes) leaves the node's state and its
   const attached = endpoint("vm", "db-0", "storage", "node-1", ["10.50.0.2"], "02:00:00:00:00:02");
   const detached = { ...attached, spec: { ...attached.spec!, detachedAt: "2026-12-06T18:00:00Z" } };
   await b.upsert(detached);
-  assert.equal(rec.take(), ["node-1", "node-2"]);
+  assert.equal(rec.take(), ["node-1"], "node-2's state is unchanged: the l2 entries are resources of their own");
   assert.equal(b.stateFor("node-1").endpoints, []);
+  // The neighbours and FDB follow the resources alone: the agent removes them with the attachment.
+  assert.equal(net(b.stateFor("node-2"), "storage").neighbors.map((n) => n.ip), ["10.50.0.2", "10.50.0.3"], "the endpoint's MAC does not drive them");
+  const { neighbors, fdb } = endpointL2Entries(attached as NetworkEndpoint)!;
+  for (const r of [...neighbors, fdb]) await b.remove(r.kind, r.metadata.name);
   assert.equal(net(b.stateFor("node-2"), "storage").neighbors.map((n) => n.ip), ["10.50.0.3"]);
-  await b.upsert(attached);
+  assert.equal(net(b.stateFor("node-2"), "storage").fdb.map((e) => e.mac), ["02:00:00:00:00:03"]);
+  await b.upsertAll(withL2Entries(attached));
   assert.equal(b.stateFor("node-1").endpoints.map((e) => e.addresses), [["10.50.0.2/24"]]);
   assert.equal(net(b.stateFor("node-2"), "storage").neighbors.map((n) => n.ip), ["10.50.0.2", "10.50.0.3"]);
 });
@@ -326,8 +338,9 @@ t("l2: the subnet on every node, neighbours and FDB from endpoints and resources
   ]);
   assert.equal(b.stateFor("node-1").endpoints[0].addresses, ["10.50.0.2/24"]);
   // A new VM on node-2 reaches every node with the network: its MAC is in their FDB.
-  await b.upsert(endpoint("vm", "db-2", "storage", "node-2", ["10.50.0.4"], "02:00:00:00:00:04"));
+  await b.upsertAll(withL2Entries(endpoint("vm", "db-2", "storage", "node-2", ["10.50.0.4"], "02:00:00:00:00:04")));
   assert.equal(rec.take(), ["node-1", "node-2"]);
+  assert.ok(net(b.stateFor("node-1"), "storage").fdb.some((e) => e.mac === "02:00:00:00:00:04" && e.node === "node-2"));
 });
 
 t("external egress: an allowed path to an external network leaves through the underlay", async () => {

@@ -9,4 +9,5 @@
  */
 export { DesiredStateBuilder, type DesiredStateBuilderOptions, type StateListener } from "./builder.ts";
 export { DEFAULT_UNDERLAY_MTU, endpointMac, interfaceName, mtuFor, sidFor } from "./naming.ts";
+export { endpointL2Entries, L2_ENDPOINT_LABEL, l2EntryName } from "./l2_entries.ts";
 export { cutAround } from "./prefix_cut.ts";

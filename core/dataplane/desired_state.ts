@@ -189,6 +189,12 @@ export interface DataplaneCapabilities {
   forwarding: ("routed" | "bridged" | "underlay")[];
   /** The backend the dataplane chose on this node, where it has several (srv6: `kernel` or `bpf`). */
   backend?: string;
+  /**
+   * Why a kind of forwarding is missing from `forwarding` on this node, in
+   * a sentence the agent passes on when it refuses a pod of such a network
+   * (srv6's kernel backend: bridged).
+   */
+  notForwarded?: Partial<Record<"routed" | "bridged" | "underlay", string>>;
 }
 
 /** The outcome of one `apply`. */

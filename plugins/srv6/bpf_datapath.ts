@@ -409,6 +409,9 @@ export function detachLeftovers(ifindex: number): number {
 type Elements = Map<string, [Uint8Array, Uint8Array]>;
 
 /** The l2 maps' elements for a plan, keyed by hex key (members first: a network's count never names a missing one). */
+/** `struct l2_nbr_val` flags (bpf/maps.h): a learned Neighbor. */
+const L2_NBR_LEARNED = 1;
+
 function l2Elements(plan: BpfPlan, ifindex: (name: string) => number | undefined): Record<"members" | "fdb" | "neighbors" | "nets" | "ports", Elements> {
   const out = { members: new Map(), fdb: new Map(), neighbors: new Map(), nets: new Map(), ports: new Map() } as Record<"members" | "fdb" | "neighbors" | "nets" | "ports", Elements>;
   const put = (m: Elements, k: Uint8Array, v: Uint8Array) => m.set(hex(k), [k, v]);
@@ -432,7 +435,7 @@ function l2Elements(plan: BpfPlan, ifindex: (name: string) => number | undefined
     put(out.fdb, l2MacKey(e.net, e.mac), l2FdbValue(e.sid, port ?? 0));
   }
   for (const e of plan.l2?.neighbors.values() ?? []) {
-    if (live.has(e.net)) put(out.neighbors, l2NeighborKey(e.net, e.ip), Uint8Array.from([...macBytes(e.mac), 0, 0]));
+    if (live.has(e.net)) put(out.neighbors, l2NeighborKey(e.net, e.ip), Uint8Array.from([...macBytes(e.mac), e.learned ? L2_NBR_LEARNED : 0, 0]));
   }
   return out;
 }

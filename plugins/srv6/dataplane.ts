@@ -101,6 +101,10 @@ export function chooseBackend(choice: BackendChoice, caps: Pick<DataplaneCapabil
   throw new Error(`Cannot run the srv6 dataplane on node ${node}: ${noKernel}, and ${noBpf}`);
 }
 
+/** Why the kernel backend refuses pods of bridged (l2) networks (capabilities' `notForwarded`). */
+export const KERNEL_BACKEND_NO_L2 =
+  "the srv6 kernel backend (seg6) carries no l2 frames between nodes (seg6 l2encap sees routed IP only, no ARP): bridged (l2) networks need the bpf backend on every node with their pods (dataplane.backend: bpf, or lace agent --backend bpf)";
+
 export class Srv6Dataplane implements Dataplane {
   private caps?: DataplaneCapabilities;
   /** Network → bridge, from the last applied state. */
@@ -145,6 +149,7 @@ export class Srv6Dataplane implements Dataplane {
         ...caps, backend: dp.backend, overlappingSubnets: caps.seg6local || dp.backend === "bpf",
         // Frames of bridged networks cross nodes only through the bpf programs (plan_l2.ts).
         forwarding: dp.backend === "bpf" ? ["routed", "bridged", "underlay"] : caps.forwarding,
+        ...(dp.backend === "bpf" ? {} : { notForwarded: { bridged: KERNEL_BACKEND_NO_L2 } }),
       };
     } catch (e) {
       dp.nl.close();
@@ -175,6 +180,16 @@ export class Srv6Dataplane implements Dataplane {
    * @example
    * await dp.l2Sightings(); // [{ network: "storage", port: "h-vm1", mac: "02:00:00:00:00:99", ip: "10.50.0.99" }]
    */
+  /**
+   * Names the networks of an applied state for `l2Sightings`: an apply made
+   * by another Srv6Dataplane on the same node (the agent's apply worker)
+   * leaves this one's names unset, and a sighting of an unnamed network is
+   * dropped.
+   */
+  rememberNetworks(state: NodeDesiredState): void {
+    this.networkNames = new Map(state.networks.map((n) => [n.id, n.name]));
+  }
+
   async l2Sightings(): Promise<{ network: string; port: string; mac: string; ip?: string }[]> {
     if (this.backend !== "bpf") return [];
     const seen = this.bpf().sightings();
@@ -252,7 +267,7 @@ export class Srv6Dataplane implements Dataplane {
         const br = localBridge(n);
         return br ? [[n.name, br] as const] : [];
       }));
-      this.networkNames = new Map(state.networks.map((n) => [n.id, n.name]));
+      this.rememberNetworks(state);
       return report;
     });
   }

@@ -60,8 +60,8 @@ export interface BpfL2Plan {
   nets: Map<number, { port: string; gatewayMac: string; srh: boolean; members: string[] }>;
   /** `net|mac` → a remote MAC's SID, or the local pod port it sits behind. */
   fdb: Map<string, { net: number; mac: string; sid?: string; port?: string }>;
-  /** `net|ip` → MAC. */
-  neighbors: Map<string, { net: number; ip: string; mac: string }>;
+  /** `net|ip` → MAC; `learned`: the datapath reports it while it talks (its Neighbor's lastSeen). */
+  neighbors: Map<string, { net: number; ip: string; mac: string; learned?: boolean }>;
   /** Local pod ports of l2 networks → network id: their ingress program reports what it does not know (learning). */
   podPorts: Map<string, number>;
 }
@@ -95,6 +95,8 @@ export interface L2PlanTarget {
   tunnels: Map<string, TunnelObj>;
   suppress: Set<string>;
   managed: Map<string, ManagedNeighborObj>;
+  /** Source-address validation: (pod port, address) pairs allowed to send. */
+  allowed: { ifname: string; address: string; family: 4 | 6 }[];
   bpf?: { sids: Map<string, { mark: number; family: 4 | 6 | 2 }>; l2?: BpfL2Plan };
 }
 
@@ -105,12 +107,16 @@ export function planL2(plan: L2PlanTarget, net: NetworkForwarding, state: NodeDe
     plan.neighbors.set(`${br}|${ip}`, { ifname: br, ip, mac: n.mac.toLowerCase() });
   }
   const local = new Map<string, string>();
+  // The FDB (the FDBEntry resources) says where a MAC lives; a local endpoint whose MAC it places on another
+  // node (a live migration between its two writes) gets no static entry here, which would fight the tunnel's.
+  const elsewhere = new Set(net.fdb.filter((e) => e.node !== state.node && e.sid).map((e) => e.mac.toLowerCase()));
   for (const ep of state.endpoints) {
     if (ep.network !== net.name) continue;
     const mac = (ep.mac ?? podMac(ep.addresses)).toLowerCase();
     local.set(mac, ep.interface);
-    plan.fdb.set(`${ep.interface}|${mac}`, { port: ep.interface, mac });
+    if (!elsewhere.has(mac)) plan.fdb.set(`${ep.interface}|${mac}`, { port: ep.interface, mac });
   }
+  allowLearned(plan, net, state, local);
   if (plan.backend !== "bpf" || !plan.bpf) {
     plan.skipped.push({
       network: net.name,
@@ -143,8 +149,28 @@ export function planL2(plan: L2PlanTarget, net: NetworkForwarding, state: NodeDe
   for (const podPort of local.values()) l2.podPorts.set(podPort, net.id);
   for (const n of net.neighbors) {
     const ip = canonicalIp(n.ip);
-    l2.neighbors.set(`${net.id}|${ip}`, { net: net.id, ip, mac: n.mac.toLowerCase() });
+    l2.neighbors.set(`${net.id}|${ip}`, { net: net.id, ip, mac: n.mac.toLowerCase(), ...(n.source === "learned" ? { learned: true } : {}) });
   }
   l2.nets.set(net.id, { port, gatewayMac: bridgeMac(net.id), srh: state.encapsulation === "SRH", members: [...members].sort() });
   if (net.sid) plan.bpf.sids.set(canonicalIp(net.sid), { mark: networkMark(net.id), family: SID_FAMILY_L2 });
+}
+
+/**
+ * A learned address whose MAC lives on this node may be sent from: from
+ * the port of the pod that owns the MAC (a VM's second address), or, for a
+ * learned MAC (a guest behind a bridge in a VM), from any pod port of the
+ * network here (the FDB names the node, not the port). Learning trusts
+ * what the network's pods announce; the ports of other networks never
+ * get these addresses.
+ */
+function allowLearned(plan: L2PlanTarget, net: NetworkForwarding, state: NodeDesiredState, local: Map<string, string>): void {
+  const here = new Set(net.fdb.filter((e) => e.node === state.node).map((e) => e.mac.toLowerCase()));
+  for (const n of net.neighbors) {
+    const mac = n.mac.toLowerCase();
+    if (n.source !== "learned" || !here.has(mac)) continue;
+    const ip = canonicalIp(n.ip);
+    const fam = ip.includes(":") ? 6 : 4;
+    const port = local.get(mac);
+    for (const ifname of port ? [port] : [...new Set(local.values())]) plan.allowed.push({ ifname, address: ip, family: fam });
+  }
 }

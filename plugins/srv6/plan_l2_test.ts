@@ -87,4 +87,30 @@ t("the kernel backend programs the bridge, gateway and suppression entries but r
   assert.not.ok([...plan.routes.values()].some((r) => r.dst === `${cluster.sid(1, storage)}/128`), "no seg6local route for the l2 SID");
 });
 
+t("learned addresses whose MAC lives here may be sent from: a pod MAC's from its port, a learned MAC's from the network's ports, nothing elsewhere", () => {
+  const learned = (n: number) => {
+    const s = l2DesiredState(cluster, n, topo);
+    const net = s.networks.find((x) => x.name === "storage")!;
+    net.neighbors = [...net.neighbors,
+      { ip: "10.50.0.98", mac: mac("sa"), source: "learned" }, // sa's second address
+      { ip: "10.50.0.99", mac: "02:00:00:00:00:99", source: "learned" }, // a guest behind a VM on node 1
+    ];
+    net.fdb = [...net.fdb, { mac: "02:00:00:00:00:99", node: "node-1", ...(n === 1 ? {} : { sid: cluster.sid(1, storage) }), source: "learned", sequence: 0 }];
+    return planNode(s, "eth0", bpfGateways, "bpf").allowed;
+  };
+  const on1 = learned(1).filter((a) => a.address === "10.50.0.98" || a.address === "10.50.0.99");
+  assert.equal(on1.map((a) => `${a.ifname} ${a.address}`).sort(), ["h-sa 10.50.0.98", "h-sa 10.50.0.99", "h-sb 10.50.0.99"]);
+  assert.equal(learned(2).filter((a) => a.address === "10.50.0.98" || a.address === "10.50.0.99"), [], "node 2 has no port they live behind");
+});
+
+t("a local endpoint whose MAC the FDB places on another node (mid-migration) gets only the tunnel's FDB entry: the FDBEntry decides", () => {
+  const s = l2DesiredState(cluster, 1, topo);
+  const net = s.networks.find((x) => x.name === "storage")!;
+  net.fdb = net.fdb.map((e) => e.mac === mac("sa") ? { ...e, node: "node-2", sid: cluster.sid(2, storage), sequence: 1 } : e);
+  const plan = planNode(s, "eth0", bpfGateways, "bpf");
+  const entries = [...plan.fdb.values()].filter((f) => f.mac === mac("sa"));
+  assert.equal(entries, [{ port: "lt5", mac: mac("sa") }]);
+  assert.equal(plan.bpf!.l2!.fdb.get(`5|${mac("sa")}`)?.sid, cluster.sid(2, storage));
+});
+
 t.run();

@@ -66,9 +66,13 @@ export class Srv6PodDataplane implements PodDataplane {
   apply(state: NodeDesiredState): Promise<ApplyReport> {
     if (!this.worker) return this.dp.apply(state);
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
+    return new Promise<ApplyReport>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker!.postMessage({ id, state });
+    }).then((report) => {
+      // The worker applied it: this thread reads the sightings, and names their networks by this state.
+      this.dp.rememberNetworks(state);
+      return report;
     });
   }
 

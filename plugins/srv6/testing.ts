@@ -345,10 +345,11 @@ function replies(out: string): number {
 /**
  * What crosses the fabric while `fn` runs, as tcpdump prints it (`-v`,
  * numeric), captured on the fabric bridge: the SRv6 packets between nodes.
+ * A TestCluster's fabric, or another's (`{ fabric: sandbox.fabricNs, bridge: "fabric0" }`).
  * Needs tcpdump (Debian package).
  */
-export async function captureFabric(cluster: TestCluster, filter: string[], fn: () => unknown): Promise<string> {
-  const p = spawn("ip", ["netns", "exec", cluster.fabric, "tcpdump", "-lnnv", "-i", "fab0", ...filter], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+export async function captureFabric(cluster: { fabric: string; bridge?: string }, filter: string[], fn: () => unknown): Promise<string> {
+  const p = spawn("ip", ["netns", "exec", cluster.fabric, "tcpdump", "-lnnv", "-i", cluster.bridge ?? "fab0", ...filter], { stdio: ["ignore", "pipe", "pipe"], detached: true });
   let out = "";
   let err = "";
   const closed = new Promise((r) => p.once("close", r));

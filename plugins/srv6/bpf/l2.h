@@ -16,7 +16,8 @@
  *   map's size, not by the program). A GSO frame cannot go whole (no GSO
  *   handler for next header 143): it is dropped and counted.
  * Learning (l2_port_rx, ingress of every l2 pod's port): a frame whose
- * source MAC or source address the maps do not know is reported through
+ * source MAC or source address the maps do not know, or whose MAC another
+ * node owns (it moved) or this node learned (still talking), is reported through
  * the lace_l2_learn ring buffer, at most once a second per (network, MAC,
  * address). On the pod's port, not the tunnel port: the bridge floods no
  * gratuitous ARP to a suppressing port, and a VM may talk only to local
@@ -233,10 +234,11 @@ static __always_inline __u8 l2_source_address(struct __sk_buff *skb, __u16 proto
 }
 
 /*
- * Reports a frame from a local port whose source MAC has no FDB entry, or
- * whose source address has no Neighbor or another MAC's (a VM's second
- * address, a guest behind a bridge in the VM), through the ring buffer:
- * at most once a second per (network, MAC, address).
+ * Reports a frame from a local port whose source MAC has no FDB entry, is
+ * another node's (moved here) or was learned here (refresh), or whose
+ * source address has no Neighbor or another MAC's (a VM's second address,
+ * a guest behind a bridge in the VM), through the ring buffer: at most
+ * once a second per (network, MAC, address).
  */
 static __always_inline void l2_learn(struct __sk_buff *skb, __u32 net, __u32 port, const struct ethhdr *eth)
 {
@@ -249,14 +251,19 @@ static __always_inline void l2_learn(struct __sk_buff *skb, __u32 net, __u32 por
 	struct l2_fdb_val *f = bpf_map_lookup_elem(&lace_l2_fdb, &mk);
 
 	k.family = l2_source_address(skb, eth->h_proto, k.addr);
-	if (f && !f->port)
-		return; /* a remote MAC: its own node reports it */
-	if (f) {
+	/*
+	 * A pod's own MAC (its port is known) with its own address is news to
+	 * nobody (a learned second address is reported, as a refresh). Everything else from a local port is reported: a MAC another
+	 * node owns (it moved here: a migrated guest's announcement), and a MAC
+	 * learned here (no port: the sighting keeps its entry from ageing out
+	 * while it talks), within the rate limit below.
+	 */
+	if (f && f->port) {
 		if (!k.family)
 			return;
 		struct l2_nbr_val *n = l2_neighbor(net, k.family, k.addr);
 
-		if (n && mac_eq(n->mac, eth->h_source))
+		if (n && mac_eq(n->mac, eth->h_source) && !(n->flags & L2_NBR_LEARNED))
 			return;
 	}
 	__builtin_memcpy(k.mac, eth->h_source, 6);
@@ -413,10 +420,11 @@ static __always_inline int l2_rx(struct __sk_buff *skb, __u32 net, __u8 nexthdr,
 	struct l2_nbr_val *d = l2_neighbor(net, family, addrs + alen);
 	struct l2_nbr_val *s = l2_neighbor(net, family, addrs);
 
-	if (!s) {
+	if (!s || !d) {
 		/* Routed into the network on the sending node (from another network): routed here too, in the
 		 * network's table, as an l3 SID's packet is (End.DT behaviour), so this node's conntrack sees
-		 * the connection it will see the replies of. */
+		 * the connection it will see the replies of. Also a destination this node has no Neighbor
+		 * for yet (learned a moment ago elsewhere): the network's table resolves it on the bridge. */
 		if (bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &eth.h_proto, sizeof(eth.h_proto), 0)) {
 			count(STAT_DROP_STORE);
 			return TC_ACT_SHOT;

@@ -94,8 +94,11 @@ struct l2_nbr_key {
 
 struct l2_nbr_val {
 	__u8 mac[6];
-	__u8 pad[2];
+	__u8 flags; /* L2_NBR_LEARNED: a learned Neighbor, refreshed by sightings while it talks */
+	__u8 pad;
 };
+
+#define L2_NBR_LEARNED 1
 
 /* (network, index) -> a flood target's l2 SID. */
 struct l2_member_key {
