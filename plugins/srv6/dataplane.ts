@@ -19,7 +19,7 @@ import {
   readLinks, readNexthops, readRoutes, readRules, routeAdd, routeDel, ruleAdd, setMaster, setPodGroup, type Links,
 } from "./kernel.ts";
 import { addrKey, nexthopSig, routeKey, routeSig, ruleKey, type RouteObj } from "./objects.ts";
-import { planNode, type Backend, type Plan, podNetwork, type PodNetwork, type UnderlayGateways } from "./plan.ts";
+import { planNode, type Backend, type Plan, type PodNetwork, podNetworks, type UnderlayGateways } from "./plan.ts";
 import { BpfDatapath, detachLeftovers, type BpfStats, type MAPS } from "./bpf_datapath.ts";
 import { loadedRulesetHashOver, loadRuleset, removeRuleset, renderRuleset, rulesetHash } from "./nft.ts";
 import { readPodSources, syncPodSources } from "./pod_sources.ts";
@@ -188,6 +188,7 @@ export class Srv6Dataplane implements Dataplane {
    */
   rememberNetworks(state: NodeDesiredState): void {
     this.networkNames = new Map(state.networks.map((n) => [n.id, n.name]));
+    this.podNetworks = podNetworks(state);
   }
 
   async l2Sightings(): Promise<{ network: string; port: string; mac: string; ip?: string }[]> {
@@ -559,6 +560,10 @@ export class Srv6Dataplane implements Dataplane {
 
     // 7. nftables: the ruleset when its text changed (a pod never changes it), then the pod source pairs
     // element by element (pod_sources.ts).
+    // Pods attach from another thread while this apply runs (the agent's worker applies): the ports as they
+    // are now, so what an attach since the start wrote (its pairs, route, neighbour) is kept, not undone.
+    const linksNow = await readLinks(this.nl);
+    const portsNow = new Set([...linksNow.byName.values()].filter((l) => l.alias?.startsWith(POD_ALIAS_PREFIX)).map((l) => l.name));
     if (withSysctlsAndNft) {
       const text = renderRuleset(plan);
       this.nf ??= NetlinkClient.open(this.netns, this.label, NETLINK_NETFILTER);
@@ -567,11 +572,11 @@ export class Srv6Dataplane implements Dataplane {
         loadRuleset(this.netns, text, this.label);
         // The reload emptied the sets: every pair is written back, with those of pods attached while
         // this state was on its way (their ADD wrote them; the state does not list them yet).
-        await syncPodSources(this.nf, plan.allowed, podPorts, [], before);
+        await syncPodSources(this.nf, plan.allowed, portsNow, [], before);
         sysWrites++;
         changed++;
       } else {
-        const n = await syncPodSources(this.nf, plan.allowed, podPorts, before);
+        const n = await syncPodSources(this.nf, plan.allowed, portsNow, before);
         sysWrites += n;
         changed += n;
       }
@@ -582,13 +587,15 @@ export class Srv6Dataplane implements Dataplane {
     // 8. removals, in reverse dependency order.
     // A pod attached while this state was on its way (the state does not list its port) keeps the route and
     // neighbour its attach wrote; the kernel removes them with the port when the pod goes.
-    const unlisted = new Set([...podPorts].filter((p) => {
-      const master = links.byName.get(p)?.master;
-      return !endpointPorts.has(p) && master !== undefined && plan.bridges.has(links.byIndex.get(master)?.name ?? "");
+    const unlisted = new Set([...portsNow].filter((p) => {
+      const master = linksNow.byName.get(p)?.master;
+      return !endpointPorts.has(p) && master !== undefined && plan.bridges.has(linksNow.byIndex.get(master)?.name ?? "");
     }));
     const del: WriteRequest[] = [];
     for (const [k, r] of haveRules) if (!plan.rules.has(k)) { del.push(ruleAdd(r, true)); removed++; }
-    for (const [k, r] of haveRoutes) if (!plan.routes.has(k) && !(r.oif && unlisted.has(r.oif))) { del.push(routeDel(r)); removed++; }
+    // (A port made since the routes were read shows there as `#index`.)
+    const oifNow = (oif: string | undefined) => oif?.startsWith("#") ? linksNow.byIndex.get(Number(oif.slice(1)))?.name : oif;
+    for (const [k, r] of haveRoutes) if (!plan.routes.has(k) && !unlisted.has(oifNow(r.oif) ?? "")) { del.push(routeDel(r)); removed++; }
     await this.nl.write(del);
     const delNeigh: WriteRequest[] = [];
     for (const [k, n] of haveNeigh) if (!plan.neighbors.has(k) && !unlisted.has(n.ifname)) { delNeigh.push(neighborAdd(links, n, true)); removed++; }
@@ -608,12 +615,6 @@ export class Srv6Dataplane implements Dataplane {
     for (const name of ourNames) if (!plan.bridges.has(name)) { delLinks.push(linkDel(links, name)); removed++; }
     await this.nl.write(delLinks);
 
-    if (withSysctlsAndNft) {
-      this.podNetworks = new Map(state.networks.flatMap((n) => {
-        const br = localBridge(n);
-        return br ? [[n.name, podNetwork(n, br, plan.checked.has(br))] as const] : [];
-      }));
-    }
     return {
       added, changed, removed,
       writes: this.nl.writes - writesBefore + sysWrites + bpfWrites,

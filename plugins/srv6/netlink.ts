@@ -98,12 +98,20 @@ function errnoName(errno: number): string {
 const MAX_DATAGRAM = 16 * 1024;
 const DUMP_RETRIES = 10;
 const TRANSIENT_RETRIES = 20;
+/** Sends of one datagram retried while the socket's buffer is full (about 0.3 s in all). */
+const SEND_RETRIES = 20;
+
+/** A send that failed only because the non-blocking socket's buffer was full. */
+function wouldBlock(err: Error): boolean {
+  const e = err as Error & { errno?: number; code?: string };
+  return e.code === "EAGAIN" || e.code === "EWOULDBLOCK" || e.errno === -11 || e.errno === 11;
+}
 const debug = () => typeof process !== "undefined" && process.env.LACE_DEBUG_NETLINK === "1";
 
 export class NetlinkClient {
   /** Write requests sent since the client was opened. */
   writes = 0;
-  /** Requests sent again after a transient ENOMEM. */
+  /** Requests sent again after a transient ENOMEM, and datagrams after a full send buffer (EAGAIN). */
   retried = 0;
   private seq = 1;
   private waiters = new Map<number, (m: NlMessage) => void>();
@@ -162,10 +170,27 @@ export class NetlinkClient {
     return run;
   }
 
+  /**
+   * Sends one datagram. The socket does not block: when its send buffer is
+   * full (EAGAIN, seen on a loaded machine) the datagram is sent again after
+   * a short wait, up to SEND_RETRIES times, instead of failing the apply.
+   */
   private send(parts: Uint8Array[]): Promise<void> {
+    const buf = parts.length === 1 ? parts[0] : Buffer.concat(parts);
     return new Promise((resolve, reject) => {
-      this.sock.ref();
-      this.sock.send(parts.length === 1 ? parts[0] : Buffer.concat(parts), {}, (err?: Error) => (err ? reject(err) : resolve()));
+      const attempt = (n: number) => {
+        this.sock.ref();
+        this.sock.send(buf, {}, (err?: Error) => {
+          if (!err) return resolve();
+          if (wouldBlock(err) && n < SEND_RETRIES) {
+            this.retried++;
+            setTimeout(() => attempt(n + 1), Math.min(2 ** n, 20));
+            return;
+          }
+          reject(err);
+        });
+      };
+      attempt(0);
     });
   }
 
@@ -234,11 +259,16 @@ export class NetlinkClient {
             parts.push(envelope.end().finish(this.nextSeq()).slice());
           }
           if (debug()) for (const r of bySeq.values()) console.error(`netlink ${this.label}: ${r.what}`);
+          let cancel = () => {};
           const done = new Promise<void>((resolve, reject) => {
             const timer = setTimeout(() => {
               for (const s of bySeq.keys()) this.waiters.delete(s);
               reject(new Error(`Netlink batch in netns ${this.label} got no acknowledgement within 10 s`));
             }, 10_000);
+            cancel = () => {
+              clearTimeout(timer);
+              for (const s of bySeq.keys()) this.waiters.delete(s);
+            };
             for (const [seq, req] of bySeq) {
               this.waiters.set(seq, (msg) => {
                 if (msg.type !== NLMSG.ERROR) return;
@@ -258,7 +288,13 @@ export class NetlinkClient {
             }
           });
           const transientBefore = transient.length;
-          await this.send(parts);
+          try {
+            await this.send(parts);
+          } catch (e) {
+            // Nothing was sent: no acknowledgement will come to wait for.
+            cancel();
+            throw e;
+          }
           await done;
           // The per-CPU pool ran dry in this datagram: give the kernel's refill work a moment.
           if (transient.length > transientBefore) await new Promise((r) => setTimeout(r, 1));

@@ -46,6 +46,27 @@ class FakeSocket extends EventEmitter {
   close(): void {}
 }
 
+t("a datagram refused for a full send buffer (EAGAIN) is sent again; another send error fails the write", async () => {
+  let refusals = 2;
+  const sock = new FakeSocket(([req]) => [errorReply(req.seq, 0)]);
+  const send = sock.send.bind(sock);
+  sock.send = (msg, opts, cb) => {
+    if (refusals-- > 0) return cb?.(Object.assign(new Error("send EAGAIN"), { errno: -11, code: "EAGAIN" }));
+    send(msg, opts, cb);
+  };
+  const nl = NetlinkClient.fromSocket(sock as unknown as RawSocket, "fake");
+  await nl.write([{ message: new MessageBuilder(RTM.NEWROUTE, 0).bytes(new Uint8Array(12)), what: "add a route" }]);
+  assert.is(sock.sent.length, 1, "delivered once, after two refusals");
+  assert.is(nl.retried, 2);
+  sock.send = (_msg, _opts, cb) => cb?.(Object.assign(new Error("send EPERM"), { errno: -1, code: "EPERM" }));
+  try {
+    await nl.write([{ message: new MessageBuilder(RTM.NEWROUTE, 0).bytes(new Uint8Array(12)), what: "add a route" }]);
+    assert.unreachable("a send error other than EAGAIN fails the write");
+  } catch (e) {
+    assert.match((e as Error).message, /EPERM/);
+  }
+});
+
 t("a dump the kernel flags as interrupted is read again", async () => {
   let attempts = 0;
   const sock = new FakeSocket(([req]) => {

@@ -316,6 +316,19 @@ export function podNetwork(net: NetworkForwarding, bridge: string, checked: bool
   return { id: net.id, forwarding: net.forwarding, bridge, checked, gateways: net.gateways.map((g) => canonicalIp(g.split("/")[0])) };
 }
 
+/** The pod-facing side of each network of `state` that has one on the node, by network name. */
+export function podNetworks(state: NodeDesiredState): Map<string, PodNetwork> {
+  return new Map(state.networks.flatMap((n) => {
+    const br = localBridge(n);
+    return br ? [[n.name, podNetwork(n, br, isChecked(n))] as const] : [];
+  }));
+}
+
+/** Whether the network's bridge is checked on the node (see sameNodeChecked; a bridged network never is). */
+function isChecked(net: NetworkForwarding): boolean {
+  return net.forwarding !== "bridged" && sameNodeChecked(net);
+}
+
 /**
  * A pod's own kernel objects: its source pairs, and on a routed network its
  * /32 and /128 routes through its port, its permanent neighbour entries and,
@@ -391,7 +404,7 @@ function planRoutedNetwork(
   // Same-node delivery: over L2 where the network's pods may all reach each other, else through the node
   // (isolated ports; the bridge answers ARP and NDP for its pods, at once: no proxy delay).
   // (A bridged network's pods share one L2 domain: never through the node.)
-  const checked = net.forwarding !== "bridged" && sameNodeChecked(net);
+  const checked = isChecked(net);
   if (checked) plan.checked.add(br);
   plan.sysctls.set(`net/ipv4/conf/${br}/proxy_arp`, checked ? "1" : "0");
   plan.sysctls.set(`net/ipv4/neigh/${br}/proxy_delay`, "0");
