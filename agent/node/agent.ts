@@ -47,7 +47,7 @@ import {
 export { CONTAINER_ID_ANNOTATION, IFNAME_ANNOTATION, NETNS_ANNOTATION };
 
 /** The kinds the desired state is computed from. */
-export const STATE_KINDS = ["Topology", "Network", "Allocation", "NetworkEndpoint", "NetworkRoutingPolicy", "Neighbor", "FDBEntry", "Node"] as const;
+export const STATE_KINDS = ["Topology", "Network", "Allocation", "NetworkEndpoint", "NetworkRoutingPolicy", "Neighbor", "FDBEntry", "Node", "Pod", "Service"] as const;
 
 /** How long changes may gather before they are applied together. */
 export const APPLY_COALESCE_MS = 50;

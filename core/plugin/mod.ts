@@ -50,4 +50,7 @@ export type {
   PodCheck,
   PodDataplane,
   RemoteBlock,
+  ServiceEndpoint,
+  ServiceForwarding,
+  ServicePortForwarding,
 } from "../dataplane/desired_state.ts";
