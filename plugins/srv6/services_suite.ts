@@ -72,6 +72,8 @@ export function servicesSuite(backend: Backend): void {
         ...cluster.podAddresses(p, net), mtu: podMtu(1500, "Reduced"),
       });
     }
+    // As the agent does: the state is applied again once the pods exist (their host routes wait for their ports).
+    await applyAll();
     for (const p of ["re", "rb", "ba", "bb"]) {
       for (const a of addr(p)) startNameServer(cluster, ns(p), a, 8080, p);
     }
@@ -90,6 +92,7 @@ export function servicesSuite(backend: Backend): void {
     assert.equal(names(await answers(ns("ra"), VIP4, 53, 16, "udp")), ["rb", "re"], "UDP over IPv4");
     // A client on the other node: there the endpoint on its own bridge is rb, the remote one re.
     assert.equal(names(await answers(ns("rc"), VIP4, 80, 16)), ["rb", "re"], "from node 2");
+    assert.equal(names(await answers(ns("rb"), VIP4, 80, 16)), ["rb", "re"], "an endpoint reaches itself through the ClusterIP");
   });
 
   test("a port the Service does not have, and a network that may not reach the Service's, are dropped", async () => {
