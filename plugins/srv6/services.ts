@@ -38,7 +38,7 @@
  * await table.apply(plan); // the elements that changed, in one transaction
  */
 import { spawnSync } from "node:child_process";
-import type { NodeDesiredState } from "../../core/plugin/mod.ts";
+import type { NetworkForwarding, NodeDesiredState, ServiceForwarding } from "../../core/plugin/mod.ts";
 import { bridgeFor } from "./naming.ts";
 import { returnMark } from "./plan.ts";
 import type { NetlinkClient } from "./netlink.ts";
@@ -65,81 +65,103 @@ export interface ServiceElement {
   element: MapElement;
 }
 
-/** What the node's Services need: the table's elements. */
+/** What the node's Services need: each Service's elements (several Services may share one, such as a hairpin entry). */
 export interface ServicePlan {
-  /** By `set|key`. */
-  elements: Map<string, ServiceElement>;
+  /** By Service id; an unchanged Service keeps the very same object from one plan to the next. */
+  services: Map<string, ServiceElements>;
   /** Service ports with more endpoints than {@link MAX_SERVICE_ENDPOINTS}: `shop/cart 80/TCP: 200 endpoints`. */
   truncated: string[];
 }
 
+/** One Service's elements, by `set|key`. */
+export interface ServiceElements {
+  elements: Map<string, ServiceElement>;
+  truncated: string[];
+}
+
+/** Each Service's elements as last planned, with the node context they were planned in. */
+const planned = new WeakMap<ServiceForwarding, { context: string; plan: ServiceElements }>();
+
 /**
- * The elements for a node's Services. Pure.
+ * The elements for a node's Services. Pure; a Service object planned before
+ * in the same node context (the builder hands unchanged Services over as the
+ * same objects) gets its previous elements back, so an apply that changes
+ * one Service of 10,000 plans one.
  *
  * @example
- * planServices(state).elements.get("svc4|lb1 . 10.96.0.10 . tcp . 80")?.value; // "goto lb4-r-2"
+ * planServices(state).services.get("shop/api")?.elements.get("svc4|lb1 . 10.96.0.10 . tcp . 80")?.value; // "goto lb4-r-2"
  */
 export function planServices(state: NodeDesiredState): ServicePlan {
-  const plan: ServicePlan = { elements: new Map(), truncated: [] };
+  const plan: ServicePlan = { services: new Map(), truncated: [] };
   const services = state.services ?? [];
   if (services.length === 0) return plan;
   const nets = new Map(state.networks.filter((n) => n.forwarding !== "underlay").map((n) => [n.name, n]));
-  const add = (set: string, key: string, value: string, element: MapElement) => plan.elements.set(`${set}|${key}`, { set, key, value, element });
-  /** network → the addresses of its Service endpoints on this node. */
-  const hairpinTargets = new Map<string, Set<string>>();
+  // What a Service's elements depend on besides the Service: the node, and its networks' ids and gateways.
+  const context = JSON.stringify([state.node, [...nets.values()].map((n) => [n.name, n.id, n.gateways])]);
   for (const svc of services) {
-    const bridges = svc.sources.map((s) => nets.get(s)).filter((n) => n !== undefined).map((n) => bridgeFor(n.id));
-    if (bridges.length === 0) continue;
-    for (const e of svc.endpoints) {
-      if (e.node !== state.node) continue;
-      let t = hairpinTargets.get(svc.network);
-      if (!t) hairpinTargets.set(svc.network, t = new Set());
-      for (const a of e.addresses) t.add(canonicalIp(a));
+    const cached = planned.get(svc);
+    let one = cached?.context === context ? cached.plan : undefined;
+    if (!one) {
+      one = planService(svc, state.node, nets);
+      planned.set(svc, { context, plan: one });
     }
-    for (const vip of svc.clusterIPs) {
-      const ip = canonicalIp(vip);
-      const fam = ip.includes(":") ? 6 : 4;
-      add(`vips${fam}`, ip, "", { key: ipBytes(ip) });
-      svc.ports.forEach((port, i) => {
-        const proto = PROTO[port.protocol];
-        const name = port.protocol.toLowerCase();
-        let targets = svc.endpoints.flatMap((e) => {
-          const address = e.addresses.find((a) => a.includes(":") === (fam === 6));
-          return address && e.ports[i] > 0 ? [{ address: canonicalIp(address), port: e.ports[i] }] : [];
-        });
-        if (targets.length === 0) return;
-        if (targets.length > MAX_SERVICE_ENDPOINTS) {
-          plan.truncated.push(`${svc.id} ${port.port}/${port.protocol}: ${targets.length} endpoints`);
-          targets = targets.slice(0, MAX_SERVICE_ENDPOINTS);
-        }
-        const chain = lbChain(fam, svc.sessionAffinity === "ClientIP", targets.length);
-        for (const br of bridges) {
-          add(`svc${fam}`, `${br} . ${ip} . ${name} . ${port.port}`, `goto ${chain}`, {
-            key: concatKey([ifnameKey(br), ipBytes(ip), Uint8Array.of(proto), be16(port.port)]),
-            goto: chain,
-          });
-        }
-        targets.forEach((t, index) => {
-          add(`ep${fam}`, `${ip} . ${name} . ${port.port} . ${index}`, `${t.address} . ${t.port}`, {
-            key: concatKey([ipBytes(ip), Uint8Array.of(proto), be16(port.port), hostU32(index)]),
-            value: concatKey([ipBytes(t.address), be16(t.port)]),
-          });
-        });
-      });
-    }
-  }
-  for (const [name, addresses] of hairpinTargets) {
-    const net = nets.get(name);
-    if (!net) continue;
-    const mark = returnMark(net.id);
-    for (const target of addresses) {
-      const fam = target.includes(":") ? 6 : 4;
-      const gw = net.gateways.map((g) => canonicalIp(g.split("/")[0])).find((g) => g.includes(":") === (fam === 6));
-      if (!gw) continue;
-      add(`hairpin${fam}`, `${hex(mark)} . ${target}`, gw, { key: concatKey([hostU32(mark), ipBytes(target)]), value: ipBytes(gw) });
-    }
+    plan.services.set(svc.id, one);
+    plan.truncated.push(...one.truncated);
   }
   return plan;
+}
+
+function planService(svc: ServiceForwarding, node: string, nets: Map<string, NetworkForwarding>): ServiceElements {
+  const out: ServiceElements = { elements: new Map(), truncated: [] };
+  const add = (set: string, key: string, value: string, element: MapElement) => out.elements.set(`${set}|${key}`, { set, key, value, element });
+  const bridges = svc.sources.map((s) => nets.get(s)).filter((n) => n !== undefined).map((n) => bridgeFor(n.id));
+  if (bridges.length === 0) return out;
+  for (const vip of svc.clusterIPs) {
+    const ip = canonicalIp(vip);
+    const fam = ip.includes(":") ? 6 : 4;
+    add(`vips${fam}`, ip, "", { key: ipBytes(ip) });
+    svc.ports.forEach((port, i) => {
+      const proto = PROTO[port.protocol];
+      const name = port.protocol.toLowerCase();
+      let targets = svc.endpoints.flatMap((e) => {
+        const address = e.addresses.find((a) => a.includes(":") === (fam === 6));
+        return address && e.ports[i] > 0 ? [{ address: canonicalIp(address), port: e.ports[i] }] : [];
+      });
+      if (targets.length === 0) return;
+      if (targets.length > MAX_SERVICE_ENDPOINTS) {
+        out.truncated.push(`${svc.id} ${port.port}/${port.protocol}: ${targets.length} endpoints`);
+        targets = targets.slice(0, MAX_SERVICE_ENDPOINTS);
+      }
+      const chain = lbChain(fam, svc.sessionAffinity === "ClientIP", targets.length);
+      for (const br of bridges) {
+        add(`svc${fam}`, `${br} . ${ip} . ${name} . ${port.port}`, `goto ${chain}`, {
+          key: concatKey([ifnameKey(br), ipBytes(ip), Uint8Array.of(proto), be16(port.port)]),
+          goto: chain,
+        });
+      }
+      targets.forEach((t, index) => {
+        add(`ep${fam}`, `${ip} . ${name} . ${port.port} . ${index}`, `${t.address} . ${t.port}`, {
+          key: concatKey([ipBytes(ip), Uint8Array.of(proto), be16(port.port), hostU32(index)]),
+          value: concatKey([ipBytes(t.address), be16(t.port)]),
+        });
+      });
+    });
+  }
+  // Hairpin: this node's endpoints, reached by the Service network's own pods.
+  const net = nets.get(svc.network);
+  if (net) {
+    const mark = returnMark(net.id);
+    for (const e of svc.endpoints) {
+      if (e.node !== node) continue;
+      for (const a of e.addresses) {
+        const target = canonicalIp(a);
+        const fam = target.includes(":") ? 6 : 4;
+        const gw = net.gateways.map((g) => canonicalIp(g.split("/")[0])).find((g) => g.includes(":") === (fam === 6));
+        if (gw) add(`hairpin${fam}`, `${hex(mark)} . ${target}`, gw, { key: concatKey([hostU32(mark), ipBytes(target)]), value: ipBytes(gw) });
+      }
+    }
+  }
+  return out;
 }
 
 /** The chain that picks one of `n` endpoints: `lb4-r-3` (random), `lb6-a-2` (by client address). */
@@ -204,30 +226,72 @@ function nft(netns: string | undefined, args: string[], input?: string): { statu
 /**
  * The node's service table, kept in step with plans by element changes.
  * The first apply of a process loads the table afresh (its elements are
- * not read back), then writes every element; later applies write only the
- * difference. With no Services the table is removed.
+ * not read back), then writes every element; later applies compare only
+ * the Services whose plan changed (by identity) and write the elements
+ * that differ. Elements several Services share are counted, so one stays
+ * while any Service still has it. With no Services the table is removed.
  */
 export class ServiceTable {
-  /** What the kernel holds, by `set|key`; undefined until this process loaded the table. */
-  private current?: Map<string, ServiceElement>;
+  /** What the kernel holds: each Service's plan as applied, and every element with how many Services have it. */
+  private applied?: Map<string, ServiceElements>;
+  private counts = new Map<string, { e: ServiceElement; n: number }>();
 
   constructor(private readonly nf: NetlinkClient, private readonly netns: string | undefined, private readonly label: string) {}
 
   /** Makes the table hold `plan`'s elements; returns the number of elements removed and added. */
   async apply(plan: ServicePlan): Promise<{ added: number; removed: number; loaded: boolean }> {
     let loaded = false;
-    if (plan.elements.size === 0) {
-      if (this.current?.size === 0) return { added: 0, removed: 0, loaded };
-      if (this.current !== undefined || (await listTables(this.nf)).some((t) => t.family === NFPROTO.INET && t.name === SERVICE_TABLE)) this.remove();
-      this.current = new Map();
+    const empty = [...plan.services.values()].every((p) => p.elements.size === 0);
+    if (empty) {
+      if (this.applied?.size === 0) return { added: 0, removed: 0, loaded };
+      if (this.applied !== undefined || (await listTables(this.nf)).some((t) => t.family === NFPROTO.INET && t.name === SERVICE_TABLE)) this.remove();
+      this.applied = new Map();
+      this.counts = new Map();
       return { added: 0, removed: 0, loaded };
     }
-    let current = this.current;
-    if (!current || current.size === 0) {
+    let applied = this.applied;
+    if (!applied || applied.size === 0 || this.counts.size === 0) {
       const r = nft(this.netns, ["-f", "-"], `table inet ${SERVICE_TABLE}\ndelete table inet ${SERVICE_TABLE}\n${renderServiceTable()}`);
       if (r.status !== 0) throw new Error(`Cannot load the service table in netns ${this.label}: ${r.stderr.trim()}`);
-      current = new Map();
+      applied = new Map();
+      this.counts = new Map();
       loaded = true;
+    }
+    const counts = this.counts;
+    const removed = new Map<string, ServiceElement>();
+    const added = new Map<string, ServiceElement>();
+    const drop = (k: string) => {
+      const c = counts.get(k)!;
+      if (--c.n > 0) return;
+      counts.delete(k);
+      if (added.get(k) === c.e) added.delete(k);
+      else removed.set(k, c.e);
+    };
+    const take = (k: string, e: ServiceElement) => {
+      const c = counts.get(k);
+      if (c) {
+        c.n++;
+        if (c.e.value === e.value) return;
+        // Another value for the key: the last planned wins.
+        if (!added.has(k)) removed.set(k, c.e);
+        c.e = e;
+        added.set(k, e);
+        return;
+      }
+      counts.set(k, { e, n: 1 });
+      const was = removed.get(k);
+      if (was && was.value === e.value) removed.delete(k);
+      else added.set(k, e);
+    };
+    for (const [id, before] of applied) {
+      const after = plan.services.get(id);
+      if (after === before) continue;
+      for (const k of before.elements.keys()) drop(k);
+    }
+    for (const [id, after] of plan.services) {
+      const before = applied.get(id);
+      if (after === before) continue;
+      for (const [k, e] of after.elements) take(k, e);
     }
     const bySet = new Map<string, ElementChanges>();
     const changes = (set: string) => {
@@ -235,31 +299,20 @@ export class ServiceTable {
       if (!c) bySet.set(set, c = { family: NFPROTO.INET, table: SERVICE_TABLE, set, remove: [], add: [], what: "service elements" });
       return c;
     };
-    let added = 0;
-    let removed = 0;
-    for (const [k, e] of current) {
-      const want = plan.elements.get(k);
-      if (want && want.value === e.value) continue;
-      changes(e.set).remove.push(e.element);
-      removed++;
-    }
-    for (const [k, e] of plan.elements) {
-      const have = current.get(k);
-      if (have && have.value === e.value) continue;
-      changes(e.set).add.push(e.element);
-      added++;
-    }
+    for (const e of removed.values()) changes(e.set).remove.push(e.element);
+    for (const e of added.values()) changes(e.set).add.push(e.element);
     // Until the write succeeded the kernel's contents are unknown: the next apply reloads.
-    this.current = undefined;
+    this.applied = undefined;
     await changeElements(this.nf, [...bySet.values()]);
-    this.current = new Map(plan.elements);
-    return { added, removed, loaded };
+    this.applied = new Map(plan.services);
+    return { added: added.size, removed: removed.size, loaded };
   }
 
   /** Removes the table (no Services left). A missing table is fine. */
   remove(): void {
     removeServiceTable(this.netns);
-    this.current = undefined;
+    this.applied = undefined;
+    this.counts = new Map();
   }
 }
 

@@ -24,7 +24,8 @@ const base: ServiceForwarding = {
   ],
 };
 
-const text = (s: NodeDesiredState) => [...planServices(s).elements.values()].map((e) => `${e.set}: ${e.key}${e.value ? ` → ${e.value}` : ""}`).sort();
+const elements = (s: NodeDesiredState) => new Map([...planServices(s).services.values()].flatMap((p) => [...p.elements]));
+const text = (s: NodeDesiredState) => [...elements(s).values()].map((e) => `${e.set}: ${e.key}${e.value ? ` → ${e.value}` : ""}`).sort();
 
 t("elements: one lookup per source bridge on the node, endpoints per port with their own target port, hairpin for local endpoints", () => {
   assert.equal(text(state(base)), [
@@ -55,8 +56,16 @@ t("a Service with no endpoints or no source here has only its ClusterIP (dropped
   const many = Array.from({ length: MAX_SERVICE_ENDPOINTS + 3 }, (_, i) => ({ pod: `shop/p-${i}`, node: "node-2", addresses: [`10.1.2.${i % 250}`], ports: [80, 53] }));
   const plan = planServices(state({ ...base, endpoints: many }));
   assert.equal(plan.truncated, [`shop/api 80/TCP: ${MAX_SERVICE_ENDPOINTS + 3} endpoints`, `shop/api 53/UDP: ${MAX_SERVICE_ENDPOINTS + 3} endpoints`]);
-  assert.ok(plan.elements.has(`svc4|lb1 . 10.96.0.10 . tcp . 80`));
-  assert.is(plan.elements.get(`svc4|lb1 . 10.96.0.10 . tcp . 80`)!.value, `goto lb4-r-${MAX_SERVICE_ENDPOINTS}`);
+  const svc = plan.services.get("shop/api")!;
+  assert.is(svc.elements.get(`svc4|lb1 . 10.96.0.10 . tcp . 80`)!.value, `goto lb4-r-${MAX_SERVICE_ENDPOINTS}`);
+});
+
+t("an unchanged Service object is planned once per node context", () => {
+  const s = state(base);
+  const first = planServices(s).services.get("shop/api");
+  assert.is(planServices(s).services.get("shop/api"), first, "same object, same networks: the same plan");
+  assert.is.not(planServices({ ...s, node: "node-2" }).services.get("shop/api"), first, "another node: planned again");
+  assert.is.not(planServices(state({ ...base })).services.get("shop/api"), first, "a new Service object: planned again");
 });
 
 t("the table has a chain for every endpoint count and mode", () => {
