@@ -124,7 +124,7 @@ export interface ElementChanges {
 }
 
 /** Elements per message: keeps each well inside a datagram. */
-const ELEMENTS_PER_MESSAGE = 256;
+const ELEMENTS_PER_MESSAGE = 128;
 
 /**
  * Applies element changes to several sets and maps: every removal first,

@@ -43,13 +43,13 @@ import { bridgeFor } from "./naming.ts";
 import { returnMark } from "./plan.ts";
 import type { NetlinkClient } from "./netlink.ts";
 import { inNetns } from "./netns.ts";
-import { changeElements, concatKey, type ElementChanges, ifnameKey, listTables, type MapElement, NFPROTO } from "./nfsets.ts";
+import { changeElements, type ElementChanges, ifnameKey, listTables, type MapElement, NFPROTO } from "./nfsets.ts";
 import { canonicalIp, ipBytes } from "./wire.ts";
 
 /** The table's name (family inet). */
 export const SERVICE_TABLE = "lace_svc";
 /** Endpoints one Service port forwards to, per family; more are left out (the first by pod name). */
-export const MAX_SERVICE_ENDPOINTS = 128;
+export const MAX_SERVICE_ENDPOINTS = 256;
 /** Capacity of the maps (elements); the kernel refuses more. */
 const MAP_SIZE = 262144;
 const VERSION = "lace-cni services 1";
@@ -62,7 +62,6 @@ export interface ServiceElement {
   key: string;
   /** The value as text (`10.40.1.5 . 8080`, `goto lb4-r-2`), or "" for a set. */
   value: string;
-  element: MapElement;
 }
 
 /** What the node's Services need: each Service's elements (several Services may share one, such as a hairpin entry). */
@@ -113,15 +112,15 @@ export function planServices(state: NodeDesiredState): ServicePlan {
 
 function planService(svc: ServiceForwarding, node: string, nets: Map<string, NetworkForwarding>): ServiceElements {
   const out: ServiceElements = { elements: new Map(), truncated: [] };
-  const add = (set: string, key: string, value: string, element: MapElement) => out.elements.set(`${set}|${key}`, { set, key, value, element });
+  // Text only: the wire form is made when an element is written (encodeElement), so planning allocates little.
+  const add = (set: string, key: string, value: string) => out.elements.set(`${set}|${key}`, { set, key, value });
   const bridges = svc.sources.map((s) => nets.get(s)).filter((n) => n !== undefined).map((n) => bridgeFor(n.id));
   if (bridges.length === 0) return out;
   for (const vip of svc.clusterIPs) {
     const ip = canonicalIp(vip);
     const fam = ip.includes(":") ? 6 : 4;
-    add(`vips${fam}`, ip, "", { key: ipBytes(ip) });
+    add(`vips${fam}`, ip, "");
     svc.ports.forEach((port, i) => {
-      const proto = PROTO[port.protocol];
       const name = port.protocol.toLowerCase();
       let targets = svc.endpoints.flatMap((e) => {
         const address = e.addresses.find((a) => a.includes(":") === (fam === 6));
@@ -134,16 +133,10 @@ function planService(svc: ServiceForwarding, node: string, nets: Map<string, Net
       }
       const chain = lbChain(fam, svc.sessionAffinity === "ClientIP", targets.length);
       for (const br of bridges) {
-        add(`svc${fam}`, `${br} . ${ip} . ${name} . ${port.port}`, `goto ${chain}`, {
-          key: concatKey([ifnameKey(br), ipBytes(ip), Uint8Array.of(proto), be16(port.port)]),
-          goto: chain,
-        });
+        add(`svc${fam}`, `${br} . ${ip} . ${name} . ${port.port}`, `goto ${chain}`);
       }
       targets.forEach((t, index) => {
-        add(`ep${fam}`, `${ip} . ${name} . ${port.port} . ${index}`, `${t.address} . ${t.port}`, {
-          key: concatKey([ipBytes(ip), Uint8Array.of(proto), be16(port.port), hostU32(index)]),
-          value: concatKey([ipBytes(t.address), be16(t.port)]),
-        });
+        add(`ep${fam}`, `${ip} . ${name} . ${port.port} . ${index}`, `${t.address} . ${t.port}`);
       });
     });
   }
@@ -157,7 +150,7 @@ function planService(svc: ServiceForwarding, node: string, nets: Map<string, Net
         const target = canonicalIp(a);
         const fam = target.includes(":") ? 6 : 4;
         const gw = net.gateways.map((g) => canonicalIp(g.split("/")[0])).find((g) => g.includes(":") === (fam === 6));
-        if (gw) add(`hairpin${fam}`, `${hex(mark)} . ${target}`, gw, { key: concatKey([hostU32(mark), ipBytes(target)]), value: ipBytes(gw) });
+        if (gw) add(`hairpin${fam}`, `${hex(mark)} . ${target}`, gw);
       }
     }
   }
@@ -169,12 +162,30 @@ export function lbChain(fam: 4 | 6, affinity: boolean, n: number): string {
   return `lb${fam}-${affinity ? "a" : "r"}-${n}`;
 }
 
+/** The chain `name` (an {@link lbChain} name) as nft text. */
+function renderLbChain(name: string): string {
+  const m = /^lb([46])-([ra])-(\d+)$/.exec(name);
+  if (!m) throw new Error(`Invalid load-balancing chain name "${name}"`);
+  const ip = m[1] === "4" ? "ip" : "ip6";
+  const pick = m[2] === "a" ? `jhash ${ip} saddr mod ${m[3]}` : `numgen random mod ${m[3]}`;
+  return `chain ${name} { meta l4proto { tcp, udp } dnat ${ip} to ${ip} daddr . meta l4proto . th dport . ${pick} map @ep${m[1]}; }`;
+}
+
+/**
+ * The chains the table is made with: both choices among 1 … 32 endpoints in
+ * both families. A Service needing another makes the next apply load the
+ * table afresh with it (nft 1.0.6 cannot add a rule naming a `typeof … th
+ * dport` map to a loaded table: "conflicting protocols specified").
+ */
+const BASE_CHAINS = [4, 6].flatMap((fam) => [false, true].flatMap((a) => Array.from({ length: 32 }, (_, i) => lbChain(fam as 4 | 6, a, i + 1))));
+
 /**
  * The table's structure (no elements): the maps and sets, the shared
- * chains for 1 … MAX_SERVICE_ENDPOINTS endpoints, the DNAT lookup and the
- * drop of untranslated ClusterIP traffic.
+ * chains `chains` (load-balancing among N endpoints; the others are added
+ * when a Service first needs them), the DNAT lookup and the drop of
+ * untranslated ClusterIP traffic.
  */
-export function renderServiceTable(): string {
+export function renderServiceTable(chains: Iterable<string> = BASE_CHAINS): string {
   const lines = [`table inet ${SERVICE_TABLE} {`, `  comment "${VERSION}"`];
   for (const fam of [4, 6] as const) {
     const ip = fam === 4 ? "ip" : "ip6";
@@ -182,13 +193,8 @@ export function renderServiceTable(): string {
     lines.push(`  map ep${fam} { typeof ${ip} daddr . meta l4proto . th dport . numgen random mod 1 : ${ip} daddr . th dport; size ${MAP_SIZE}; }`);
     lines.push(`  set vips${fam} { type ${fam === 4 ? "ipv4_addr" : "ipv6_addr"}; size ${MAP_SIZE}; }`);
     lines.push(`  map hairpin${fam} { type mark . ${fam === 4 ? "ipv4_addr" : "ipv6_addr"} : ${fam === 4 ? "ipv4_addr" : "ipv6_addr"}; size ${MAP_SIZE}; }`);
-    for (let n = 1; n <= MAX_SERVICE_ENDPOINTS; n++) {
-      for (const affinity of [false, true]) {
-        const pick = affinity ? `jhash ${ip} saddr mod ${n}` : `numgen random mod ${n}`;
-        lines.push(`  chain ${lbChain(fam, affinity, n)} { meta l4proto { tcp, udp } dnat ${ip} to ${ip} daddr . meta l4proto . th dport . ${pick} map @ep${fam}; }`);
-      }
-    }
   }
+  for (const c of [...new Set(chains)].sort()) lines.push(`  ${renderLbChain(c)}`);
   lines.push("  chain prerouting {", "    type nat hook prerouting priority dstnat; policy accept;");
   lines.push("    meta l4proto { tcp, udp } iifname . ip daddr . meta l4proto . th dport vmap @svc4");
   lines.push("    meta l4proto { tcp, udp } iifname . ip6 daddr . meta l4proto . th dport vmap @svc6");
@@ -204,18 +210,52 @@ export function renderServiceTable(): string {
   return lines.join("\n") + "\n";
 }
 
+/**
+ * An element's wire form, from its text (keys of concatenations: every
+ * part padded to 4 bytes; numgen, jhash and marks are host-order 32-bit).
+ * `withValue` false: the key alone (a delete).
+ */
+export function encodeElement(e: ServiceElement, withValue: boolean): MapElement {
+  const k = e.key.split(" . ");
+  const fam = e.set.endsWith("6") ? 16 : 4;
+  const set = e.set.slice(0, -1);
+  let key: Uint8Array;
+  if (set === "vips") key = ipBytes(k[0]);
+  else if (set === "svc") {
+    key = new Uint8Array(16 + fam + 8);
+    key.set(ifnameKey(k[0]), 0);
+    key.set(ipBytes(k[1]), 16);
+    key[16 + fam] = PROTO[k[2].toUpperCase() as "TCP" | "UDP"];
+    putBe16(key, 16 + fam + 4, Number(k[3]));
+  } else if (set === "ep") {
+    key = new Uint8Array(fam + 12);
+    key.set(ipBytes(k[0]), 0);
+    key[fam] = PROTO[k[1].toUpperCase() as "TCP" | "UDP"];
+    putBe16(key, fam + 4, Number(k[2]));
+    new DataView(key.buffer).setUint32(fam + 8, Number(k[3]), true);
+  } else {
+    key = new Uint8Array(4 + fam);
+    new DataView(key.buffer).setUint32(0, Number(k[0]), true);
+    key.set(ipBytes(k[1]), 4);
+  }
+  if (!withValue || e.value === "") return { key };
+  if (e.value.startsWith("goto ")) return { key, goto: e.value.slice(5) };
+  if (set === "ep") {
+    const [addr, port] = e.value.split(" . ");
+    const value = new Uint8Array(fam + 4);
+    value.set(ipBytes(addr), 0);
+    putBe16(value, fam, Number(port));
+    return { key, value };
+  }
+  return { key, value: ipBytes(e.value) };
+}
+
+function putBe16(b: Uint8Array, at: number, v: number): void {
+  b[at] = (v >> 8) & 0xff;
+  b[at + 1] = v & 0xff;
+}
+
 const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
-
-function be16(v: number): Uint8Array {
-  return Uint8Array.of((v >> 8) & 0xff, v & 0xff);
-}
-
-/** numgen and jhash write a host-order 32-bit register. */
-function hostU32(v: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, v >>> 0, true);
-  return b;
-}
 
 function nft(netns: string | undefined, args: string[], input?: string): { status: number; stderr: string } {
   const r = inNetns(netns, () => spawnSync("nft", args, { input, encoding: "utf8" }));
@@ -235,6 +275,8 @@ export class ServiceTable {
   /** What the kernel holds: each Service's plan as applied, and every element with how many Services have it. */
   private applied?: Map<string, ServiceElements>;
   private counts = new Map<string, { e: ServiceElement; n: number }>();
+  /** The load-balancing chains the table has. */
+  private chains = new Set<string>();
 
   constructor(private readonly nf: NetlinkClient, private readonly netns: string | undefined, private readonly label: string) {}
 
@@ -250,13 +292,27 @@ export class ServiceTable {
       return { added: 0, removed: 0, loaded };
     }
     let applied = this.applied;
-    if (!applied || applied.size === 0 || this.counts.size === 0) {
-      const r = nft(this.netns, ["-f", "-"], `table inet ${SERVICE_TABLE}\ndelete table inet ${SERVICE_TABLE}\n${renderServiceTable()}`);
+    let fresh = !applied || applied.size === 0 || this.counts.size === 0;
+    // The chains the elements go to: a chain the table lacks means loading it afresh with that chain.
+    const wanted = new Set<string>(BASE_CHAINS);
+    for (const c of this.chains) wanted.add(c);
+    for (const [id, after] of plan.services) {
+      if (!fresh && applied!.get(id) === after) continue;
+      for (const e of after.elements.values()) {
+        if (!e.value.startsWith("goto ") || wanted.has(e.value.slice(5))) continue;
+        wanted.add(e.value.slice(5));
+        fresh = true;
+      }
+    }
+    if (fresh) {
+      const r = nft(this.netns, ["-f", "-"], `table inet ${SERVICE_TABLE}\ndelete table inet ${SERVICE_TABLE}\n${renderServiceTable(wanted)}`);
       if (r.status !== 0) throw new Error(`Cannot load the service table in netns ${this.label}: ${r.stderr.trim()}`);
       applied = new Map();
       this.counts = new Map();
+      this.chains = wanted;
       loaded = true;
     }
+    applied = applied!;
     const counts = this.counts;
     const removed = new Map<string, ServiceElement>();
     const added = new Map<string, ServiceElement>();
@@ -299,8 +355,8 @@ export class ServiceTable {
       if (!c) bySet.set(set, c = { family: NFPROTO.INET, table: SERVICE_TABLE, set, remove: [], add: [], what: "service elements" });
       return c;
     };
-    for (const e of removed.values()) changes(e.set).remove.push(e.element);
-    for (const e of added.values()) changes(e.set).add.push(e.element);
+    for (const e of removed.values()) changes(e.set).remove.push(encodeElement(e, false));
+    for (const e of added.values()) changes(e.set).add.push(encodeElement(e, true));
     // Until the write succeeded the kernel's contents are unknown: the next apply reloads.
     this.applied = undefined;
     await changeElements(this.nf, [...bySet.values()]);
@@ -313,6 +369,7 @@ export class ServiceTable {
     removeServiceTable(this.netns);
     this.applied = undefined;
     this.counts = new Map();
+    this.chains = new Set();
   }
 }
 

@@ -68,10 +68,14 @@ t("an unchanged Service object is planned once per node context", () => {
   assert.is.not(planServices(state({ ...base })).services.get("shop/api"), first, "a new Service object: planned again");
 });
 
-t("the table has a chain for every endpoint count and mode", () => {
-  const table = renderServiceTable();
-  for (const c of ["lb4-r-1", `lb4-a-${MAX_SERVICE_ENDPOINTS}`, "lb6-r-7"]) assert.ok(table.includes(`chain ${c} {`), c);
-  assert.not.ok(table.includes(`lb4-r-${MAX_SERVICE_ENDPOINTS + 1} `));
+t("the table has the base chains, and those it is asked for", () => {
+  const base = renderServiceTable();
+  for (const c of ["lb4-r-1", "lb4-r-32", "lb6-a-8"]) assert.ok(base.includes(`chain ${c} {`), c);
+  assert.ok(base.includes("chain lb4-a-32 {"));
+  assert.not.ok(base.includes("chain lb4-r-33 "));
+  const more = renderServiceTable(["lb4-a-3", `lb6-r-${MAX_SERVICE_ENDPOINTS}`]);
+  assert.ok(more.includes("chain lb4-a-3 { meta l4proto { tcp, udp } dnat ip to ip daddr . meta l4proto . th dport . jhash ip saddr mod 3 map @ep4; }"));
+  assert.ok(more.includes(`chain lb6-r-${MAX_SERVICE_ENDPOINTS} {`));
 });
 
 t.run();
