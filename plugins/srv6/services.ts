@@ -105,7 +105,7 @@ export function planServices(state: NodeDesiredState): ServicePlan {
       planned.set(svc, { context, plan: one });
     }
     plan.services.set(svc.id, one);
-    plan.truncated.push(...one.truncated);
+    if (one.truncated.length) plan.truncated.push(...one.truncated);
   }
   return plan;
 }
@@ -283,7 +283,12 @@ export class ServiceTable {
   /** Makes the table hold `plan`'s elements; returns the number of elements removed and added. */
   async apply(plan: ServicePlan): Promise<{ added: number; removed: number; loaded: boolean }> {
     let loaded = false;
-    const empty = [...plan.services.values()].every((p) => p.elements.size === 0);
+    let empty = true;
+    for (const p of plan.services.values()) {
+      if (p.elements.size === 0) continue;
+      empty = false;
+      break;
+    }
     if (empty) {
       if (this.applied?.size === 0) return { added: 0, removed: 0, loaded };
       if (this.applied !== undefined || (await listTables(this.nf)).some((t) => t.family === NFPROTO.INET && t.name === SERVICE_TABLE)) this.remove();
@@ -296,8 +301,7 @@ export class ServiceTable {
     // The chains the elements go to: a chain the table lacks means loading it afresh with that chain.
     const wanted = new Set<string>(BASE_CHAINS);
     for (const c of this.chains) wanted.add(c);
-    for (const [id, after] of plan.services) {
-      if (!fresh && applied!.get(id) === after) continue;
+    for (const [id, after] of fresh ? plan.services : changedOnly(plan.services, applied!)) {
       for (const e of after.elements.values()) {
         if (!e.value.startsWith("goto ") || wanted.has(e.value.slice(5))) continue;
         wanted.add(e.value.slice(5));
@@ -339,16 +343,17 @@ export class ServiceTable {
       if (was && was.value === e.value) removed.delete(k);
       else added.set(k, e);
     };
-    for (const [id, before] of applied) {
-      const after = plan.services.get(id);
-      if (after === before) continue;
+    // Compared by identity, without allocating per entry: these maps hold every Service of the node.
+    const next = plan.services;
+    applied.forEach((before, id) => {
+      if (next.get(id) === before) return;
       for (const k of before.elements.keys()) drop(k);
-    }
-    for (const [id, after] of plan.services) {
-      const before = applied.get(id);
-      if (after === before) continue;
-      for (const [k, e] of after.elements) take(k, e);
-    }
+    });
+    const prev = applied;
+    next.forEach((after, id) => {
+      if (prev.get(id) === after) return;
+      after.elements.forEach((e, k) => take(k, e));
+    });
     const bySet = new Map<string, ElementChanges>();
     const changes = (set: string) => {
       let c = bySet.get(set);
@@ -360,7 +365,8 @@ export class ServiceTable {
     // Until the write succeeded the kernel's contents are unknown: the next apply reloads.
     this.applied = undefined;
     await changeElements(this.nf, [...bySet.values()]);
-    this.applied = new Map(plan.services);
+    // The plan is the caller's fresh map: kept as is rather than copied.
+    this.applied = plan.services;
     return { added: added.size, removed: removed.size, loaded };
   }
 
@@ -371,6 +377,15 @@ export class ServiceTable {
     this.counts = new Map();
     this.chains = new Set();
   }
+}
+
+/** The plans of `next` that are not the very ones in `applied`. */
+function changedOnly(next: Map<string, ServiceElements>, applied: Map<string, ServiceElements>): [string, ServiceElements][] {
+  const out: [string, ServiceElements][] = [];
+  next.forEach((p, id) => {
+    if (applied.get(id) !== p) out.push([id, p]);
+  });
+  return out;
 }
 
 /** Removes the service table from a node (teardown). A missing table is fine. */
