@@ -6,22 +6,15 @@
  * core/controller/services_test.ts). Needs root (skipped otherwise).
  * Run per backend by services_bpf_test.ts and services_kernel_test.ts.
  */
-import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { NodeDesiredState, ServiceForwarding } from "../../core/mod.ts";
 import { Srv6Dataplane } from "./dataplane.ts";
 import type { Backend } from "./plan.ts";
-import { noSeg6Reason } from "./kernel_config.ts";
-import { inNs, isRoot, podMtu, TestCluster, type TestNetwork, type TestPod } from "./testing.ts";
+import { backendSuite, inNs, podMtu, TestCluster, type TestNetwork, type TestPod } from "./testing.ts";
 import { answers, startNameServer, waitListening } from "./probes.ts";
 
 export function servicesSuite(backend: Backend): void {
-  const t = suite(`srv6 services (namespaces, ${backend} backend)`);
-  const seg6Missing = backend === "kernel" ? noSeg6Reason() : undefined;
-  const runs = isRoot && !seg6Missing;
-  const test = runs ? t : t.skip;
-  if (!isRoot) console.log(`srv6 services (${backend} backend) tests skipped: they need root to create network namespaces`);
-  else if (seg6Missing) console.log(`srv6 services (kernel backend) tests skipped: ${seg6Missing}`);
+  const { t, test, runs } = backendSuite("srv6 services", backend);
 
   const red: TestNetwork = { name: "red", id: 1, v4: 1, v6: 1 };
   const blue: TestNetwork = { name: "blue", id: 2, v4: 2, v6: 2 };
