@@ -669,7 +669,7 @@ export class Sandbox {
     await parallel(jobs, 8, async (j) => {
       j.entry.observed = (await this.pingFrom(j.netns, j.address, j.source)) ? "allow" : "deny";
     });
-    return [...jobs.map((j) => j.entry), ...await this.serviceMatrix(running, networks, rules)];
+    return [...jobs.map((j) => j.entry), ...await this.serviceRows(running, networks, rules)];
   }
 
   /**
@@ -681,7 +681,13 @@ export class Sandbox {
    * replies with its own name. A row is observed `allow` when every port
    * answered and every answer came from one of the expected endpoints.
    */
-  private async serviceMatrix(running: SandboxPod[], networks: Network[], rules: RoutingRules): Promise<MatrixEntry[]> {
+  async serviceRows(
+    running = this.listPods().filter((p) => p.state === "running"),
+    networks?: Network[],
+    rules?: RoutingRules,
+  ): Promise<MatrixEntry[]> {
+    networks ??= (await this.store.list<Network>("Network")).items;
+    rules ??= RoutingRules.compile((await this.store.list<NetworkRoutingPolicy>("NetworkRoutingPolicy")).items, networks);
     const services = (await this.store.list<Resource>("Service")).items.filter((s) => isService(s) && clusterIPs(s).length > 0);
     if (services.length === 0) return [];
     const binding = BindingRules.compile((await this.store.list<NetworkBindingPolicy>("NetworkBindingPolicy")).items);
@@ -701,11 +707,12 @@ export class Sandbox {
       const ports = tcpTargetPorts(svc, undefined).map((p) => p.port);
       if (ports.length === 0) continue;
       const known = network !== null && networks.some((n) => n.metadata.name === network);
+      const decide = rules;
       for (const a of running) {
         for (const family of ["ipv4", "ipv6"] as const) {
           const ip = clusterIPs(svc).find((x) => x.includes(":") === (family === "ipv6"));
           if (!ip || !a.addresses.some((x) => x.includes(":") === (family === "ipv6"))) continue;
-          const allowed = known && endpoints.length > 0 && (await rules.decide(a.network!, { network: network! })).decision === "allow";
+          const allowed = known && endpoints.length > 0 && (await decide.decide(a.network!, { network: network! })).decision === "allow";
           jobs.push({
             entry: {
               from: `${a.namespace}/${a.name}`, to: `svc/${namespace}/${svc.metadata.name}`, family,
