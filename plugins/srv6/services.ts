@@ -66,14 +66,16 @@ export interface ServiceElement {
 
 /** What the node's Services need: each Service's elements (several Services may share one, such as a hairpin entry). */
 export interface ServicePlan {
-  /** By Service id; an unchanged Service keeps the very same object from one plan to the next. */
-  services: Map<string, ServiceElements>;
+  /** Sorted by Service id; an unchanged Service keeps the very same object from one plan to the next. */
+  services: ServiceElements[];
   /** Service ports with more endpoints than {@link MAX_SERVICE_ENDPOINTS}: `shop/cart 80/TCP: 200 endpoints`. */
   truncated: string[];
 }
 
 /** One Service's elements, by `set|key`. */
 export interface ServiceElements {
+  /** The Service's id (`namespace/name`). */
+  id: string;
   elements: Map<string, ServiceElement>;
   truncated: string[];
 }
@@ -82,36 +84,55 @@ export interface ServiceElements {
 const planned = new WeakMap<ServiceForwarding, { context: string; plan: ServiceElements }>();
 
 /**
- * The elements for a node's Services. Pure; a Service object planned before
- * in the same node context (the builder hands unchanged Services over as the
- * same objects) gets its previous elements back, so an apply that changes
- * one Service of 10,000 plans one.
+ * The elements for a node's Services. Pure (its caches only save work): a
+ * Service object planned before in the same node context (the builder hands
+ * unchanged Services over as the same objects) gets its previous elements
+ * back, so an apply that changes one Service of 10,000 plans one.
  *
  * @example
- * planServices(state).services.get("shop/api")?.elements.get("svc4|lb1 . 10.96.0.10 . tcp . 80")?.value; // "goto lb4-r-2"
+ * planServices(state).services[0].elements.get("svc4|lb1 . 10.96.0.10 . tcp . 80")?.value; // "goto lb4-r-2"
  */
 export function planServices(state: NodeDesiredState): ServicePlan {
-  const plan: ServicePlan = { services: new Map(), truncated: [] };
-  const services = state.services ?? [];
+  const plan: ServicePlan = { services: [], truncated: [] };
+  let services = state.services ?? [];
+  // The builder's list is sorted by id; a hand-made one may not be.
+  for (let i = 1; i < services.length; i++) {
+    if (services[i - 1].id < services[i].id) continue;
+    services = services.slice().sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+    break;
+  }
   if (services.length === 0) return plan;
   const nets = new Map(state.networks.filter((n) => n.forwarding !== "underlay").map((n) => [n.name, n]));
   // What a Service's elements depend on besides the Service: the node, and its networks' ids and gateways.
   const context = JSON.stringify([state.node, [...nets.values()].map((n) => [n.name, n.id, n.gateways])]);
+  // The previous call's list, walked beside this one: an unchanged Service at the same place needs no lookup.
+  const prev = last?.context === context ? last : undefined;
+  let k = 0;
   for (const svc of services) {
-    const cached = planned.get(svc);
-    let one = cached?.context === context ? cached.plan : undefined;
+    let one: ServiceElements | undefined;
+    if (prev && prev.input[k] === svc) one = prev.plans[k++];
+    else {
+      // Replaced in place: step over the old one; anything else (added, removed) goes through the WeakMap.
+      if (prev && prev.input[k]?.id === svc.id) k++;
+      const cached = planned.get(svc);
+      if (cached?.context === context) one = cached.plan;
+    }
     if (!one) {
       one = planService(svc, state.node, nets);
       planned.set(svc, { context, plan: one });
     }
-    plan.services.set(svc.id, one);
+    plan.services.push(one);
     if (one.truncated.length) plan.truncated.push(...one.truncated);
   }
+  last = { context, input: services, plans: plan.services };
   return plan;
 }
 
+/** The last list planned (one node per process: the agent's), for the walk above. */
+let last: { context: string; input: readonly ServiceForwarding[]; plans: ServiceElements[] } | undefined;
+
 function planService(svc: ServiceForwarding, node: string, nets: Map<string, NetworkForwarding>): ServiceElements {
-  const out: ServiceElements = { elements: new Map(), truncated: [] };
+  const out: ServiceElements = { id: svc.id, elements: new Map(), truncated: [] };
   // Text only: the wire form is made when an element is written (encodeElement), so planning allocates little.
   const add = (set: string, key: string, value: string) => out.elements.set(`${set}|${key}`, { set, key, value });
   const bridges = svc.sources.map((s) => nets.get(s)).filter((n) => n !== undefined).map((n) => bridgeFor(n.id));
@@ -273,7 +294,7 @@ function nft(netns: string | undefined, args: string[], input?: string): { statu
  */
 export class ServiceTable {
   /** What the kernel holds: each Service's plan as applied, and every element with how many Services have it. */
-  private applied?: Map<string, ServiceElements>;
+  private applied?: ServiceElements[];
   private counts = new Map<string, { e: ServiceElement; n: number }>();
   /** The load-balancing chains the table has. */
   private chains = new Set<string>();
@@ -284,39 +305,42 @@ export class ServiceTable {
   async apply(plan: ServicePlan): Promise<{ added: number; removed: number; loaded: boolean }> {
     let loaded = false;
     let empty = true;
-    for (const p of plan.services.values()) {
+    for (const p of plan.services) {
       if (p.elements.size === 0) continue;
       empty = false;
       break;
     }
     if (empty) {
-      if (this.applied?.size === 0) return { added: 0, removed: 0, loaded };
+      if (this.applied?.length === 0) return { added: 0, removed: 0, loaded };
       if (this.applied !== undefined || (await listTables(this.nf)).some((t) => t.family === NFPROTO.INET && t.name === SERVICE_TABLE)) this.remove();
-      this.applied = new Map();
+      this.applied = [];
       this.counts = new Map();
       return { added: 0, removed: 0, loaded };
     }
-    let applied = this.applied;
-    let fresh = !applied || applied.size === 0 || this.counts.size === 0;
+    let fresh = !this.applied || this.applied.length === 0 || this.counts.size === 0;
+    // Which Services changed, by a walk over both id-sorted lists comparing plans by identity.
+    let { gone, came }: { gone: ServiceElements[]; came: ServiceElements[] } = fresh ? { gone: [], came: plan.services } : changedServices(this.applied!, plan.services);
     // The chains the elements go to: a chain the table lacks means loading it afresh with that chain.
-    const wanted = new Set<string>(BASE_CHAINS);
-    for (const c of this.chains) wanted.add(c);
-    for (const [id, after] of fresh ? plan.services : changedOnly(plan.services, applied!)) {
+    const wanted = new Set<string>(fresh ? BASE_CHAINS : this.chains);
+    for (const after of came) {
       for (const e of after.elements.values()) {
         if (!e.value.startsWith("goto ") || wanted.has(e.value.slice(5))) continue;
+        if (!fresh) {
+          for (const c of BASE_CHAINS) wanted.add(c);
+          ({ gone, came } = { gone: [], came: plan.services });
+          fresh = true;
+        }
         wanted.add(e.value.slice(5));
-        fresh = true;
       }
     }
     if (fresh) {
+      for (const after of came) for (const e of after.elements.values()) if (e.value.startsWith("goto ")) wanted.add(e.value.slice(5));
       const r = nft(this.netns, ["-f", "-"], `table inet ${SERVICE_TABLE}\ndelete table inet ${SERVICE_TABLE}\n${renderServiceTable(wanted)}`);
       if (r.status !== 0) throw new Error(`Cannot load the service table in netns ${this.label}: ${r.stderr.trim()}`);
-      applied = new Map();
       this.counts = new Map();
       this.chains = wanted;
       loaded = true;
     }
-    applied = applied!;
     const counts = this.counts;
     const removed = new Map<string, ServiceElement>();
     const added = new Map<string, ServiceElement>();
@@ -343,17 +367,8 @@ export class ServiceTable {
       if (was && was.value === e.value) removed.delete(k);
       else added.set(k, e);
     };
-    // Compared by identity, without allocating per entry: these maps hold every Service of the node.
-    const next = plan.services;
-    applied.forEach((before, id) => {
-      if (next.get(id) === before) return;
-      for (const k of before.elements.keys()) drop(k);
-    });
-    const prev = applied;
-    next.forEach((after, id) => {
-      if (prev.get(id) === after) return;
-      after.elements.forEach((e, k) => take(k, e));
-    });
+    for (const before of gone) for (const k of before.elements.keys()) drop(k);
+    for (const after of came) after.elements.forEach((e, k) => take(k, e));
     const bySet = new Map<string, ElementChanges>();
     const changes = (set: string) => {
       let c = bySet.get(set);
@@ -365,7 +380,7 @@ export class ServiceTable {
     // Until the write succeeded the kernel's contents are unknown: the next apply reloads.
     this.applied = undefined;
     await changeElements(this.nf, [...bySet.values()]);
-    // The plan is the caller's fresh map: kept as is rather than copied.
+    // The plan is the caller's fresh list: kept as is rather than copied.
     this.applied = plan.services;
     return { added: added.size, removed: removed.size, loaded };
   }
@@ -379,13 +394,36 @@ export class ServiceTable {
   }
 }
 
-/** The plans of `next` that are not the very ones in `applied`. */
-function changedOnly(next: Map<string, ServiceElements>, applied: Map<string, ServiceElements>): [string, ServiceElements][] {
-  const out: [string, ServiceElements][] = [];
-  next.forEach((p, id) => {
-    if (applied.get(id) !== p) out.push([id, p]);
-  });
-  return out;
+/**
+ * The Services whose plan differs between two id-sorted lists: those gone
+ * or replaced (`gone`), and those new or replacing (`came`). Identity only:
+ * an unchanged Service is the same object in both.
+ */
+function changedServices(prev: ServiceElements[], next: ServiceElements[]): { gone: ServiceElements[]; came: ServiceElements[] } {
+  const gone: ServiceElements[] = [];
+  const came: ServiceElements[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < prev.length || j < next.length) {
+    const a = prev[i];
+    const b = next[j];
+    if (a === b) {
+      i++;
+      j++;
+    } else if (b && (!a || b.id < a.id)) {
+      came.push(b);
+      j++;
+    } else if (a && (!b || a.id < b.id)) {
+      gone.push(a);
+      i++;
+    } else {
+      gone.push(a);
+      came.push(b);
+      i++;
+      j++;
+    }
+  }
+  return { gone, came };
 }
 
 /** Removes the service table from a node (teardown). A missing table is fine. */

@@ -56,16 +56,16 @@ t("a Service with no endpoints or no source here has only its ClusterIP (dropped
   const many = Array.from({ length: MAX_SERVICE_ENDPOINTS + 3 }, (_, i) => ({ pod: `shop/p-${i}`, node: "node-2", addresses: [`10.1.2.${i % 250}`], ports: [80, 53] }));
   const plan = planServices(state({ ...base, endpoints: many }));
   assert.equal(plan.truncated, [`shop/api 80/TCP: ${MAX_SERVICE_ENDPOINTS + 3} endpoints`, `shop/api 53/UDP: ${MAX_SERVICE_ENDPOINTS + 3} endpoints`]);
-  const svc = plan.services.get("shop/api")!;
+  const svc = plan.services.find((p) => p.id === "shop/api")!;
   assert.is(svc.elements.get(`svc4|lb1 . 10.96.0.10 . tcp . 80`)!.value, `goto lb4-r-${MAX_SERVICE_ENDPOINTS}`);
 });
 
 t("an unchanged Service object is planned once per node context", () => {
   const s = state(base);
-  const first = planServices(s).services.get("shop/api");
-  assert.is(planServices(s).services.get("shop/api"), first, "same object, same networks: the same plan");
-  assert.is.not(planServices({ ...s, node: "node-2" }).services.get("shop/api"), first, "another node: planned again");
-  assert.is.not(planServices(state({ ...base })).services.get("shop/api"), first, "a new Service object: planned again");
+  const first = planServices(s).services.find((p) => p.id === "shop/api");
+  assert.is(planServices(s).services.find((p) => p.id === "shop/api"), first, "same object, same networks: the same plan");
+  assert.is.not(planServices({ ...s, node: "node-2" }).services.find((p) => p.id === "shop/api"), first, "another node: planned again");
+  assert.is.not(planServices(state({ ...base })).services.find((p) => p.id === "shop/api"), first, "a new Service object: planned again");
 });
 
 t("the table has the base chains, and those it is asked for", () => {
