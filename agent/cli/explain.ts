@@ -1,6 +1,6 @@
 /**
  * `lace explain -f <file|dir> --from <network | namespace/pod> --to
- * <network | address | namespace/pod> [--json]`: says whether the source may
+ * <network | address | namespace/pod | svc/namespace/name> [--json]`: says whether the source may
  * open connections to the destination, which routing policy decided (or
  * which default applied), and how every policy fared, condition by
  * condition. Pods are placed on networks by the binding policies in the
@@ -13,6 +13,11 @@
  * @example
  * lace explain -f examples/ --from team-a/web-0 --to team-a/api-0
  * lace explain -f examples/ --from backend --to 192.0.2.200 --json
+ * lace explain -f examples/ --from team-a/web-0 --to svc/team-a/api
+ *
+ * A Service destination (`svc/<namespace>/<name>`, or one of its ClusterIPs)
+ * is decided as source network → the Service's network, the decision the
+ * dataplane applies to its ClusterIPs (service_destination.ts).
  */
 import type { Command } from "commander";
 import {
@@ -43,6 +48,7 @@ import { loadRuntime } from "../config/runtime.ts";
 import { formatProblem } from "../../core/resources/problem.ts";
 import { readManifestFiles } from "./files.ts";
 import { isLive, type LiveFlags, withLiveFlags } from "./live.ts";
+import { resolveServiceDestination, type ServiceDestination } from "./service_destination.ts";
 
 
 export interface ExplainOptions {
@@ -64,6 +70,8 @@ export interface Endpoint {
   pod?: string;
   address?: string;
   binding?: BindingExplanation;
+  /** A Service destination: the decision is source → the Service's network. */
+  service?: ServiceDestination;
 }
 
 /** Runs `lace explain`; returns the exit code. */
@@ -89,7 +97,10 @@ export async function runExplain(opts: ExplainOptions): Promise<number> {
 
   try {
     const from = await resolveEndpoint(opts.from, "from", { pods, namespaces, binding, endpoints });
-    const to = await resolveEndpoint(opts.to, "to", { pods, namespaces, binding, endpoints });
+    const service = await resolveServiceDestination(opts.to, { resources, binding, namespaces });
+    const to: Endpoint = service
+      ? { network: service.network, service, ...(service.network === null ? { binding: service.binding } : {}) }
+      : await resolveEndpoint(opts.to, "to", { pods, namespaces, binding, endpoints });
     for (const side of [from, to]) {
       if (side.network === null && side.binding) {
         opts.err(`lace explain: ${side.binding.error}`);
@@ -155,6 +166,14 @@ export function toJson(e: RouteExplanation, from: Endpoint, to: Endpoint, skippe
     ...(prefix !== undefined ? { prefix } : {}),
     ...(s.address ? { address: s.address } : {}),
     ...(s.pod ? { pod: s.pod } : {}),
+    ...(s.service
+      ? {
+        service: {
+          name: s.service.service, clusterIPs: s.service.clusterIPs, endpoints: s.service.endpoints, offNetwork: s.service.offNetwork,
+          binding: { policy: s.service.binding.policy, defaulted: s.service.binding.defaulted },
+        },
+      }
+      : {}),
     ...(s.binding
       ? { binding: { policy: s.binding.policy, defaulted: s.binding.defaulted, considered: s.binding.considered } }
       : {}),
@@ -199,6 +218,11 @@ export function printText(e: RouteExplanation, from: Endpoint, to: Endpoint, out
   out(`from: ${describeEndpoint(from)}`);
   out(`to:   ${describeEndpoint(to)}${e.prefix ? ` (destination ${e.prefix})` : ""}`);
   if (where !== undefined) out(`where: ${describeLocation(where)}`);
+  if (to.service) {
+    const svc = to.service;
+    out(`endpoints: ${svc.endpoints.length ? svc.endpoints.join(", ") : "none (no pod its selector picks is bound to its network)"}`);
+    for (const o of svc.offNetwork) out(`  not an endpoint: ${o.pod} is bound to network ${o.network}`);
+  }
   const by = e.policy ? `by policy ${e.policy}` : `by default: ${e.default}`;
   out(`decision: ${e.decision.toUpperCase()} ${by}`);
   for (const p of e.prefixes) out(`  ${p.prefix}: ${p.decision}${p.policy ? ` (${p.policy})` : " (default)"}`);
@@ -231,6 +255,13 @@ export function printText(e: RouteExplanation, from: Endpoint, to: Endpoint, out
 
 function describeEndpoint(s: Endpoint): string {
   const parts = [];
+  if (s.service) {
+    parts.push(`service ${s.service.service}`);
+    if (s.service.clusterIPs.length) parts.push(`(ClusterIP ${s.service.clusterIPs.join(", ")})`);
+    parts.push(`network ${s.network}`);
+    parts.push(s.service.binding.policy ? `(bound by ${s.service.binding.policy})` : "(default network)");
+    return parts.join(" ");
+  }
   if (s.pod) parts.push(`pod ${s.pod}`);
   if (s.address) parts.push(`address ${s.address}`);
   parts.push(s.network === null ? "in no network" : `network ${s.network}`);
@@ -255,7 +286,7 @@ export function registerExplain(program: Command): void {
       (value: string, previous: string[] = []) => [...previous, value],
     ))
     .requiredOption("--from <source>", "a network name or namespace/pod")
-    .requiredOption("--to <destination>", "a network name, an IP address or namespace/pod")
+    .requiredOption("--to <destination>", "a network name, an IP address (a Service's ClusterIP included), namespace/pod or svc/namespace/name")
     .option("--json", "print one JSON object (decision, policy, every policy considered)")
     .option("--default-network <name>", "the network pods no binding policy matches go to (default: the configuration's)")
     .option("--config <file>", "lace configuration whose plugins provide rule facts and operators (default: the built-in plugins)")

@@ -140,4 +140,32 @@ t("an address destination: where it lives, as its network type's locate hook say
   assert.ok(external.out.includes("where: external network lab, prefix 192.0.2.128/25"), external.out.join("\n"));
 });
 
+t("a Service as destination: decided as source network → the Service's network, by name or ClusterIP", async () => {
+  const byName = await explain("shop/web-1", "svc/shop/db", { json: true });
+  assert.is(byName.code, 0, byName.err.join("\n"));
+  const j = byName.json();
+  assert.is(j.decision, "allow");
+  assert.is(j.policy, "web-to-db");
+  assert.is(j.to.network, "db");
+  assert.equal(j.to.service, { name: "shop/db", clusterIPs: ["10.96.0.20"], endpoints: ["shop/admin-1", "shop/db-1"], offNetwork: [], binding: { policy: "shop-db-services", defaulted: false } });
+  const byIp = await explain("shop/web-1", "10.96.0.20", { json: true });
+  assert.equal(byIp.json().to, j.to);
+  const reverse = await explain("db", "svc/shop/db");
+  assert.is(reverse.code, 0);
+  assert.ok(reverse.out.some((l) => l.startsWith("decision: ALLOW by default")), reverse.out.join("\n"));
+  assert.ok(reverse.out.some((l) => l.startsWith("to:   service shop/db (ClusterIP 10.96.0.20) network db (bound by shop-db-services) (destination 10.2.0.0/16)")), reverse.out.join("\n"));
+  assert.ok(reverse.out.includes("endpoints: shop/admin-1, shop/db-1"));
+  const denied = await explain("hsm", "svc/shop/db", { json: true });
+  assert.is(denied.json().decision, "deny");
+});
+
+t("a Service no binding policy places, or one not in the manifests, is an error", async () => {
+  const unbound = await explain("web", "svc/shop/batch");
+  assert.is(unbound.code, 1);
+  assert.match(unbound.err.join("\n"), /no binding policy|matched/i);
+  const missing = await explain("web", "svc/shop/nope");
+  assert.is(missing.code, 1);
+  assert.match(missing.err.join("\n"), /no Service shop\/nope in the manifests: expected one of svc\/shop\/batch, svc\/shop\/db/);
+});
+
 t.run();

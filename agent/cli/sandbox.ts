@@ -31,11 +31,18 @@ function requireRoot(): void {
   }
 }
 
-/** The matrix as a table: one row per ordered pair and family, mismatches marked. */
-export function formatMatrix(rows: { from: string; to: string; family: string; expected: string; observed: string }[]): string {
+/**
+ * The matrix as a table: one row per ordered pair and family, mismatches
+ * marked; Service rows (`svc/<namespace>/<name>`) add the pods that answered.
+ */
+export function formatMatrix(rows: { from: string; to: string; family: string; expected: string; observed: string; answeredBy?: string[] }[]): string {
   if (rows.length === 0) return "no pairs of running pods to test";
-  const head = ["from", "to", "family", "expected", "observed", ""];
-  const body = rows.map((r) => [r.from, r.to, r.family, r.expected, r.observed, r.expected === r.observed ? "ok" : "MISMATCH"]);
+  const answered = rows.some((r) => r.answeredBy);
+  const head = ["from", "to", "family", "expected", "observed", "", ...(answered ? ["answered by"] : [])];
+  const body = rows.map((r) => [
+    r.from, r.to, r.family, r.expected, r.observed, r.expected === r.observed ? "ok" : "MISMATCH",
+    ...(answered ? [r.answeredBy ? r.answeredBy.join(",") || "-" : ""] : []),
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ").trimEnd();
   return [line(head), ...body.map(line)].join("\n");
@@ -73,6 +80,9 @@ async function runSandbox(o: SandboxCliOptions, controller: boolean): Promise<vo
     say(sb.listExternals().length
       ? "testing every ordered pair of running pods, and each pod to and from each external network's host (ping, per family)"
       : "testing every ordered pair of running pods (ping, per family)");
+    if (resources.some((r) => r.kind === "Service" && !r.apiVersion.startsWith("lace-cni.io/"))) {
+      say("and each pod to each Service's ClusterIP (TCP to each port, answered by the endpoint pods with their names)");
+    }
     const matrix = await sb.matrix();
     mismatches = matrix.filter((m) => m.expected !== m.observed).length;
     const failed = pods.filter((p) => p.failed);

@@ -36,6 +36,17 @@ t("the matrix table marks each mismatch", () => {
     "a/x   a/y  ipv4    allow     allow     ok",
     "a/y   a/x  ipv6    deny      allow     MISMATCH",
   ]);
+  const withService = formatMatrix([
+    { from: "a/x", to: "a/y", family: "ipv4", expected: "allow", observed: "allow" },
+    { from: "a/x", to: "svc/a/s", family: "ipv4", expected: "allow", observed: "allow", answeredBy: ["p-0", "p-1"] },
+    { from: "b/z", to: "svc/a/s", family: "ipv4", expected: "deny", observed: "deny", answeredBy: [] },
+  ]);
+  assert.equal(withService.split("\n"), [
+    "from  to       family  expected  observed      answered by",
+    "a/x   a/y      ipv4    allow     allow     ok",
+    "a/x   svc/a/s  ipv4    allow     allow     ok  p-0,p-1",
+    "b/z   svc/a/s  ipv4    deny      deny      ok  -",
+  ]);
 });
 
 t("without root it stops at once with a clear message", async () => {

@@ -26,7 +26,7 @@ const BAD = [
 
 t("the shipped examples are valid", async () => {
   const { code, lines } = await run([at("../../examples/")]);
-  assert.equal(lines, ["ok: 33 resources"]);
+  assert.equal(lines, ["ok: 35 resources"]);
   assert.is(code, 0);
 });
 
@@ -63,7 +63,7 @@ t("as a command: `lace validate -f` prints and exits the same way", () => {
   const lace = (...args: string[]) =>
     spawnSync(process.execPath, ["--import", "tsx", "agent/cli/main.ts", "validate", ...args], { cwd: root, encoding: "utf8" });
   const ok = lace("-f", "examples/");
-  assert.is(ok.stdout, "ok: 33 resources\n");
+  assert.is(ok.stdout, "ok: 35 resources\n");
   assert.is(ok.status, 0);
   const bad = lace("-f", "agent/cli/testdata/bad.yaml", "-f", "examples/topology.yaml");
   assert.is(bad.stdout, BAD.map((l) => `${l}\n`).join(""));

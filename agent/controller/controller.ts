@@ -119,7 +119,7 @@ export interface ReconcileReport {
 }
 
 /** Kinds the desired-state builder is fed. */
-const BUILDER_KINDS = ["Topology", "Node", "Network", "NetworkRoutingPolicy", "Allocation", "NetworkEndpoint", "Neighbor", "FDBEntry"] as const;
+const BUILDER_KINDS = ["Topology", "Node", "Network", "NetworkRoutingPolicy", "Allocation", "NetworkEndpoint", "Neighbor", "FDBEntry", "Pod", "Service"] as const;
 /** Kinds whose changes call for a reconcile (allocation, ids, locators, bindings). */
 const RECONCILE_KINDS = ["Topology", "Node", "Network", "Pod", "Service", "Namespace", "NetworkBindingPolicy"] as const;
 

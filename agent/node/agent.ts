@@ -48,7 +48,7 @@ import {
 export { CONTAINER_ID_ANNOTATION, IFNAME_ANNOTATION, NETNS_ANNOTATION };
 
 /** The kinds the desired state is computed from. */
-export const STATE_KINDS = ["Topology", "Network", "Allocation", "NetworkEndpoint", "NetworkRoutingPolicy", "Neighbor", "FDBEntry", "Node"] as const;
+export const STATE_KINDS = ["Topology", "Network", "Allocation", "NetworkEndpoint", "NetworkRoutingPolicy", "Neighbor", "FDBEntry", "Node", "Pod", "Service"] as const;
 
 /** How long changes may gather before they are applied together. */
 export const APPLY_COALESCE_MS = 50;
@@ -110,8 +110,6 @@ export class NodeAgent {
   private readonly metrics?: AgentMetrics;
   private readonly clock: Clock;
   private readonly informers: Informer<Resource>[] = [];
-  /** This node's pods (field selector `spec.nodeName`): ADD reads its pod here, not from the store. */
-  private readonly pods: Informer<Pod>;
   private readonly binding: BindingRules;
   private readonly allocators = new Map<string, AddressAllocator>();
   /** Last resourceVersion fed to the state engine per object, so a late event never rolls it back. */
@@ -155,8 +153,6 @@ export class NodeAgent {
     this.metrics = opts.metrics;
     this.clock = opts.clock ?? systemClock;
     this.binding = new BindingRules({ defaultNetwork: opts.defaultNetwork, extensions: opts.extensions });
-    this.pods = new Informer<Pod>(opts.store, "Pod", { fieldSelector: `spec.nodeName=${opts.node}` });
-    this.pods.on("error", (e) => this.log.warn({ kind: "Pod", err: String((e as Error)?.message ?? e) }, "store watch failed; relisting"));
     this.states.onChange((node) => {
       if (node === this.node && this.synced) this.applySoon();
     });
@@ -173,7 +169,7 @@ export class NodeAgent {
       inf.on("error", (e) => this.log.warn({ kind, err: String((e as Error)?.message ?? e) }, "store watch failed; relisting"));
       this.informers.push(inf);
     }
-    await Promise.all([...this.informers, this.pods].map((i) => i.start()));
+    await Promise.all(this.informers.map((i) => i.start()));
     this.synced = true;
     this.log.info({ node: this.node }, "store caches synced");
     // A failed first apply is retried (and reported by STATUS); the agent keeps serving.
@@ -230,7 +226,7 @@ export class NodeAgent {
   }
 
   async stop(): Promise<void> {
-    for (const i of [...this.informers, this.pods]) i.stop();
+    for (const i of this.informers) i.stop();
     clearTimeout(this.applyTimer);
     clearTimeout(this.retryTimer);
     clearInterval(this.learnTimer);
@@ -432,7 +428,7 @@ export class NodeAgent {
   private async add(req: CniRequest): Promise<AgentReply> {
     if (!this.synced) throw new CniFailure(CNI_ERRORS.TRY_AGAIN_LATER, `The lace agent on ${this.node} is still syncing with the store`);
     const { namespace, name } = podOf(req);
-    const cached = this.pods.get(name, namespace);
+    const cached = this.cache<Pod>("Pod")?.get(name, namespace);
     if (cached && (!req.args.K8S_POD_UID || cached.metadata.uid === req.args.K8S_POD_UID)) {
       try {
         return await this.addWith(req, cached, this.cache<NetworkEndpoint>("NetworkEndpoint")?.get(name, namespace), performance.now());

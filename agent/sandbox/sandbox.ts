@@ -28,6 +28,7 @@ import {
 import { KubeStore } from "../store/kube.ts";
 import { embeddedKubeConfig, loadKubeConfig } from "../store/kubeconfig.ts";
 import { externalHostAddresses } from "./external_hosts.ts";
+import { assignClusterIPs, clusterIPs, DEFAULT_SERVICE_CIDRS, isService, selects, tcpTargetPorts } from "./service_rows.ts";
 import { loadRuntime } from "../config/runtime.ts";
 import { alive, cniArgv, killGroup, laceArgv, run, sh, sleep, startDetached, startTime, waitFor } from "./processes.ts";
 
@@ -57,6 +58,8 @@ export interface SandboxOptions {
   config?: string;
   /** More arguments for every `lace agent` (e.g. `--learning-age 3000`). */
   agentArgs?: string[];
+  /** Where Services without a ClusterIP get one (one prefix per family); default 10.96.0.0/16 and fd00:96::/112. */
+  serviceCidrs?: string[];
 }
 
 interface SandboxRecord {
@@ -77,6 +80,10 @@ interface SandboxRecord {
   pods: SandboxPod[];
   /** The hosts standing in for external networks, one namespace each on the fabric. */
   externals?: SandboxExternal[];
+  /** Where Services without a ClusterIP get one. */
+  serviceCidrs?: string[];
+  /** Pods (`namespace/name`) whose name responder runs, with its ports. */
+  responders?: Record<string, number[]>;
 }
 
 /** A host on the fabric standing in for an external network: its addresses from the network's prefixes. */
@@ -110,10 +117,15 @@ export interface SandboxPod {
 
 export interface MatrixEntry {
   from: string;
+  /** A pod, `external/<network>`, or a Service: `svc/<namespace>/<name>`. */
   to: string;
   family: "ipv4" | "ipv6";
   expected: "allow" | "deny";
   observed: "allow" | "deny";
+  /** Service rows: the pods that answered over several connections to each of its TCP ports, sorted. */
+  answeredBy?: string[];
+  /** Service rows: its endpoints as the policies place them (the pods its selector picks on its network). */
+  endpoints?: string[];
 }
 
 export function defaultDir(prefix = ""): string {
@@ -231,7 +243,9 @@ export class Sandbox {
     if (!["auto", "kernel", "bpf"].includes(backend)) throw new Error(`Invalid backend "${backend}": expected auto, kernel or bpf`);
     const config = opts.config ? resolve(opts.config) : undefined;
     if (config && !existsSync(config)) throw new Error(`Invalid config "${opts.config}": no such file`);
-    const sb = new Sandbox({ controller: opts.controller ?? true, backend, ...(config ? { config } : {}), ...(opts.agentArgs?.length ? { agentArgs: opts.agentArgs } : {}), prefix, dir, nodes, created: new Date().toISOString(), pids: {}, pods: [] }, progress);
+    const serviceCidrs = opts.serviceCidrs ?? DEFAULT_SERVICE_CIDRS;
+    for (const c of serviceCidrs) if (!Prefix.tryParse(c).ok) throw new Error(`Invalid service CIDR "${c}": expected a prefix such as 10.96.0.0/16`);
+    const sb = new Sandbox({ controller: opts.controller ?? true, backend, ...(config ? { config } : {}), ...(opts.agentArgs?.length ? { agentArgs: opts.agentArgs } : {}), prefix, dir, nodes, created: new Date().toISOString(), pids: {}, pods: [], serviceCidrs }, progress);
     if (opts.count) sb.count = opts.count;
     sb.save();
     try {
@@ -393,7 +407,14 @@ export class Sandbox {
     if (skipped.length) this.progress(`skipped ${skipped.length} object(s) the controller and agents write themselves: ${[...new Set(skipped.map((r) => r.kind))].join(", ")}`);
     const order = ["Namespace", "Topology", "Network", "NetworkBindingPolicy", "NetworkRoutingPolicy"];
     objects.sort((a, b) => rank(order, a.kind) - rank(order, b.kind));
-    for (const o of objects) await this.createOrReplace(o);
+    // Services without a ClusterIP get one, as the API server's allocator gives it.
+    const taken = new Set((await this.store.list<Resource>("Service")).items.flatMap(clusterIPs));
+    const services = new Map(assignClusterIPs(objects.filter(isService), taken, this.rec.serviceCidrs ?? DEFAULT_SERVICE_CIDRS).map((s) => [`${s.metadata.namespace ?? "default"}/${s.metadata.name}`, s]));
+    for (let o of objects) {
+      if (isService(o)) o = services.get(`${o.metadata.namespace ?? "default"}/${o.metadata.name}`)!;
+      await this.createOrReplace(o);
+    }
+    for (const svc of services.values()) this.progress(`service ${svc.metadata.namespace ?? "default"}/${svc.metadata.name}: ClusterIP ${clusterIPs(svc).join(" ")}`);
     if (objects.length) this.progress(`applied ${objects.length} object(s): ${summarize(objects)}`);
     const types = await this.networkTypes();
     const forwardingOf = (n: Network) => types.get(n.spec?.type ?? "")?.forwarding;
@@ -663,7 +684,103 @@ export class Sandbox {
       j.entry.observed = (await this.pingFrom(j.netns, j.address, j.source)) ? "allow" : "deny";
       this.count("pairs tested", ++tested, jobs.length);
     });
+    return [...jobs.map((j) => j.entry), ...await this.serviceRows(running, networks, rules)];
+  }
+
+  /**
+   * Every running pod to every Service with a ClusterIP, per family both
+   * have: expected from the policies (the Service's network by the binding
+   * policies, then source network → that network by the routing policies,
+   * and at least one running endpoint), observed by TCP connections to each
+   * of its TCP ports, answered by a responder in each endpoint pod that
+   * replies with its own name. A row is observed `allow` when every port
+   * answered and every answer came from one of the expected endpoints.
+   */
+  async serviceRows(
+    running = this.listPods().filter((p) => p.state === "running"),
+    networks?: Network[],
+    rules?: RoutingRules,
+  ): Promise<MatrixEntry[]> {
+    networks ??= (await this.store.list<Network>("Network")).items;
+    rules ??= RoutingRules.compile((await this.store.list<NetworkRoutingPolicy>("NetworkRoutingPolicy")).items, networks);
+    const services = (await this.store.list<Resource>("Service")).items.filter((s) => isService(s) && clusterIPs(s).length > 0);
+    if (services.length === 0) return [];
+    const binding = BindingRules.compile((await this.store.list<NetworkBindingPolicy>("NetworkBindingPolicy")).items);
+    const podObjects = new Map((await this.store.list<Resource>("Pod")).items.map((p) => [`${p.metadata.namespace ?? "default"}/${p.metadata.name}`, p]));
+    const jobs: { entry: MatrixEntry; netns: string; targets: { ip: string; port: number }[]; tries: number }[] = [];
+    for (const svc of services) {
+      const namespace = svc.metadata.namespace ?? "default";
+      const ns = await this.store.get<Resource>("Namespace", namespace);
+      let network: string | null = null;
+      try {
+        network = (await binding.decide({ kind: "Service", namespace, name: svc.metadata.name, labels: svc.metadata.labels, annotations: svc.metadata.annotations, namespaceLabels: ns?.metadata.labels })).network;
+      } catch {
+        network = null; // no binding policy places it: nothing forwards its ClusterIP
+      }
+      const endpoints = running.filter((p) => p.network === network && selects(svc, { namespace: p.namespace, labels: podObjects.get(`${p.namespace}/${p.name}`)?.metadata.labels }));
+      await this.startResponders(svc, endpoints, podObjects);
+      const ports = tcpTargetPorts(svc, undefined).map((p) => p.port);
+      if (ports.length === 0) continue;
+      const known = network !== null && networks.some((n) => n.metadata.name === network);
+      const decide = rules;
+      for (const a of running) {
+        for (const family of ["ipv4", "ipv6"] as const) {
+          const ip = clusterIPs(svc).find((x) => x.includes(":") === (family === "ipv6"));
+          if (!ip || !a.addresses.some((x) => x.includes(":") === (family === "ipv6"))) continue;
+          const allowed = known && endpoints.length > 0 && (await decide.decide(a.network!, { network: network! })).decision === "allow";
+          jobs.push({
+            entry: {
+              from: `${a.namespace}/${a.name}`, to: `svc/${namespace}/${svc.metadata.name}`, family,
+              expected: allowed ? "allow" : "deny", observed: "deny", answeredBy: [], endpoints: endpoints.map((p) => p.name).sort(),
+            },
+            netns: a.netns!,
+            targets: ports.map((port) => ({ ip, port })),
+            // Enough connections that each endpoint is all but sure to answer one (random choice).
+            tries: Math.min(40, Math.max(6, 6 * endpoints.length)),
+          });
+        }
+      }
+    }
+    await parallel(jobs, 4, async (j) => {
+      // The Service reaches the agents through the controller's binding, then an apply: an allowed row waits for it.
+      const end = Date.now() + (j.entry.expected === "allow" ? 20_000 : 0);
+      for (;;) {
+        const names = new Set<string>();
+        let everyPort = true;
+        for (const t of j.targets) {
+          const got = (await connectAnswers(j.netns, t.ip, t.port, j.tries)).filter(Boolean);
+          if (got.length === 0) everyPort = false;
+          for (const n of got) names.add(n);
+        }
+        j.entry.answeredBy = [...names].sort();
+        const fromEndpoints = j.entry.answeredBy.every((n) => j.entry.endpoints!.includes(n));
+        j.entry.observed = everyPort && names.size > 0 && fromEndpoints ? "allow" : "deny";
+        if (j.entry.observed === j.entry.expected || Date.now() > end) break;
+        await sleep(500);
+      }
+    });
     return jobs.map((j) => j.entry);
+  }
+
+  /**
+   * A TCP responder in each endpoint pod, on the Service's target ports,
+   * replying with the pod's name (both families). Started once per pod and
+   * port; stopped with the pod's namespace.
+   */
+  private async startResponders(svc: Resource, endpoints: SandboxPod[], pods: Map<string, Resource>): Promise<void> {
+    const started = (this.rec.responders ??= {});
+    for (const p of endpoints) {
+      const key = `${p.namespace}/${p.name}`;
+      const want = tcpTargetPorts(svc, pods.get(key)).map((x) => x.target).filter((t) => t > 0 && !(started[key] ?? []).includes(t));
+      if (want.length === 0 || !p.netns) continue;
+      const proc = startDetached(["python3", "-c", responderScript(p.name, want)], join(this.dir, `responder-${p.namespace}-${p.name}.log`), p.netns);
+      if (proc.pid) this.recordPid(`responder:${key}:${want.join(",")}`, proc.pid);
+      started[key] = [...started[key] ?? [], ...want];
+      this.save();
+      for (const port of want) {
+        await waitFor(`the responder of ${key} on port ${port}`, async () => (await connectAnswers(p.netns!, "127.0.0.1", port, 1))[0] === p.name, 10_000);
+      }
+    }
   }
 
   /** One ping exchange from a pod (two tries, so one slow first packet is not a deny). */
@@ -811,6 +928,45 @@ function teardown(rec: SandboxRecord): void {
   // The agents' bpffs: unmounted (its pins go with it) before the directory is removed.
   spawnSync("umount", [join(rec.dir, "bpf")], { stdio: "ignore" });
   rmSync(rec.dir, { recursive: true, force: true });
+}
+
+/** A TCP server per port (IPv4 and IPv6) answering every connection with `name`. */
+function responderScript(name: string, ports: number[]): string {
+  return `
+import socket, threading
+def serve(fam, addr, port):
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if fam == socket.AF_INET6: s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind((addr, port)); s.listen(64)
+    while True:
+        c, _ = s.accept()
+        try: c.sendall(${JSON.stringify(name)}.encode())
+        finally: c.close()
+ts = [threading.Thread(target=serve, args=a, daemon=True) for p in ${JSON.stringify(ports)} for a in ((socket.AF_INET, "0.0.0.0", p), (socket.AF_INET6, "::", p))]
+for t in ts: t.start()
+for t in ts: t.join()
+`;
+}
+
+/** Opens `count` TCP connections to ip:port from a namespace, one after another; what each got ("" when it failed, 1 s each). */
+async function connectAnswers(netns: string, ip: string, port: number, count: number): Promise<string[]> {
+  const fam = ip.includes(":") ? "AF_INET6" : "AF_INET";
+  const code = `
+import socket, sys
+out = []
+for i in range(${count}):
+    s = socket.socket(socket.${fam}, socket.SOCK_STREAM); s.settimeout(1)
+    try:
+        s.connect((${JSON.stringify(ip)}, ${port})); out.append(s.recv(253).decode())
+    except Exception:
+        out.append("")
+    finally:
+        s.close()
+sys.stdout.write("\\n".join(out))
+`;
+  const r = await run(["ip", "netns", "exec", netns, "python3", "-c", code], { timeoutMs: 5_000 + count * 1_100 });
+  return r.stdout.split("\n").slice(0, count);
 }
 
 function rank(order: string[], kind: string): number {

@@ -49,6 +49,12 @@ export function sandboxSuite(backend: "kernel" | "bpf"): void {
     spec: { nodeName: `node-${node}`, containers: [{ name: "c", image: "pause" }] },
   });
 
+  const echo = (p: Resource): Resource => ({ ...p, metadata: { ...p.metadata, labels: { ...p.metadata.labels, app: "echo" } } });
+  const bindService = (network: string): Resource => ({
+    apiVersion: L, kind: "NetworkBindingPolicy", metadata: { name: "echo-service" },
+    spec: { network, priority: 100, matchKind: "Service", selector: { matchLabels: { svc: "echo" } } },
+  });
+
   let sb: Sandbox;
   const P = (name: string): SandboxPod => sb.pod("e2e", name)!;
   const v4 = (name: string) => P(name).addresses.find((a) => !a.includes(":"))!;
@@ -100,6 +106,8 @@ export function sandboxSuite(backend: "kernel" | "bpf"): void {
         // A network of a third-party type, its gateway at the end of each block.
         { apiVersion: L, kind: "Network", metadata: { name: "shop" }, spec: { type: "segment", ipv4Subnet: { prefix: "10.44.0.0/16", hostLocalPrefixLength: 24 }, ipv6Subnet: { prefix: "fd00:44::/48", hostLocalPrefixLength: 64 } } },
         bind("shop"), pod("s1", "shop", 1), pod("s1s", "shop", 1), pod("s2", "shop", 2),
+        // Endpoints of a Service that moves between red and blue (a pod of each, labelled app: echo).
+        echo(pod("er", "red", 2)), echo(pod("eb", "blue", 3)),
       ]);
       const notRun = sb.listPods().filter((p) => p.state !== "running");
       if (notRun.length) throw new Error(`pods not running: ${JSON.stringify(notRun)}`);
@@ -133,6 +141,44 @@ export function sandboxSuite(backend: "kernel" | "bpf"): void {
     for (const [a, b] of [["v1", "v1s"], ["v1s", "v1"]]) assert.is(pair(a, b, "ipv4")?.observed, "deny", `${a} → ${b} (anonymous, same node)`);
     // Addresses come from each node's own block.
     assert.ok(v4("r1").startsWith("10.41.") && v4("r2").startsWith("10.41.") && v4("r1").split(".")[2] !== v4("r2").split(".")[2], `${v4("r1")} ${v4("r2")}`);
+  });
+
+  test("a Service's ClusterIP forwarding follows its binding policy to another network, by packets", async () => {
+    // No clusterIP: the sandbox gives it one from its service CIDR.
+    await sb.apply([
+      bindService("red"),
+      { apiVersion: "v1", kind: "Service", metadata: { name: "echo", namespace: "e2e", labels: { svc: "echo" } }, spec: { selector: { app: "echo" }, ports: [{ port: 80, targetPort: 8080 }] } },
+    ]);
+    const rows = async (want: Record<string, [string, string[]]>) => {
+      // The binding reaches the agents through the controller, then an apply: asked again until it has.
+      const end = Date.now() + 30_000;
+      for (;;) {
+        const got = (await sb.serviceRows()).filter((r) => r.to === "svc/e2e/echo" && r.family === "ipv4");
+        const seen = Object.fromEntries(Object.keys(want).map((from) => {
+          const r = got.find((x) => x.from === `e2e/${from}`);
+          return [from, [r?.observed ?? "missing", r?.answeredBy ?? []]];
+        }));
+        if (JSON.stringify(seen) === JSON.stringify(want) || Date.now() > end) return seen;
+        await sleep(500);
+      }
+    };
+    try {
+      const ip = (await sb.store.get<Resource>("Service", "echo", "e2e"))?.spec as { clusterIP?: string } | undefined;
+      assert.match(ip?.clusterIP ?? "", /^10\.96\./, "a ClusterIP from the service CIDR");
+      // On red: red pods (node 1, and er's own node) reach it, answered by er; blue and vault pods do not.
+      assert.equal(await rows({ r1: ["allow", ["er"]], r2: ["allow", ["er"]], b1: ["deny", []], v1: ["deny", []] }), {
+        r1: ["allow", ["er"]], r2: ["allow", ["er"]], b1: ["deny", []], v1: ["deny", []],
+      });
+      // The binding policy now places it on blue: the same ClusterIP goes to eb, for blue pods only.
+      await sb.apply([bindService("blue")]);
+      assert.equal(await rows({ r1: ["deny", []], r2: ["deny", []], b1: ["allow", ["eb"]], b2: ["allow", ["eb"]] }), {
+        r1: ["deny", []], r2: ["deny", []], b1: ["allow", ["eb"]], b2: ["allow", ["eb"]],
+      });
+      assert.equal(mismatches(await sb.serviceRows()), [], "every Service row as the policies decide");
+    } finally {
+      await sb.store.delete("Service", "echo", "e2e").catch(() => {});
+      await sb.store.delete("NetworkBindingPolicy", "echo-service").catch(() => {});
+    }
   });
 
   test("an anonymous network: its pods do not reach each other without a policy; a policy from another network opens it", async () => {

@@ -53,6 +53,7 @@ import type {
   PathRoute,
   Peer,
   RemoteBlock,
+  ServiceForwarding,
 } from "../dataplane/desired_state.ts";
 import { IPAddress, Prefix } from "../ip/mod.ts";
 import type {
@@ -73,6 +74,7 @@ import { mapAdd, mapDelete, mapSetAdd, mapSetDelete } from "./multimap.ts";
 import type { Block, NetInfo, SharedPaths } from "./model.ts";
 import { computeSharedPaths, type PathContext } from "./shared_paths.ts";
 import { deepEqual, sameList, sameLocalEndpoint } from "./sameness.ts";
+import { ServiceIndex } from "./services.ts";
 
 export interface DesiredStateBuilderOptions {
   /** Keep only this node's state (an agent); every node's when absent (the controller, `lace plan`). */
@@ -192,6 +194,8 @@ interface NodeCache {
   /** The networks the node should have, and the membership epoch they were computed in. */
   desired: Set<string> | null;
   desiredEpoch: number;
+  /** The Services the node forwards, sorted by id. */
+  services: ServiceForwarding[];
 }
 
 const EMPTY: never[] = [];
@@ -222,6 +226,9 @@ export class DesiredStateBuilder {
   private readonly endpointsByNet = new Map<string, Map<string, EndpointInfo>>();
   private readonly l2 = new Map<string, L2Entry>();
   private readonly l2ByNet = new Map<string, Map<string, L2Entry>>();
+  /** Services, Pods and endpoints → each bound Service's forwarding. */
+  private readonly svc = new ServiceIndex();
+  private servicesPending = false;
 
   // Derived.
   /** node → network → endpoints there (+1 while the node holds blocks of it). */
@@ -254,6 +261,8 @@ export class DesiredStateBuilder {
   /** Bumped when any node's set may have changed (networks, the reachability table): every rebuilt node recomputes its set. */
   private membershipEpoch = 0;
   private readonly dirtyNets = new Map<string, Set<string>>();
+  /** node → the Services that changed there. */
+  private readonly dirtyServices = new Map<string, Set<string>>();
   /** node → the endpoint keys that changed there, or null: rebuild its whole list. */
   private readonly dirtyEndpoints = new Map<string, Set<string> | null>();
   private everything = true;
@@ -316,6 +325,7 @@ export class DesiredStateBuilder {
       underlay: { interface: this.underlayInterface, mtu: this.underlayMtu, ...(address ? { address } : {}) },
       networks: c ? this.listOf(c) : [],
       endpoints: c?.endpoints ?? [],
+      ...(c?.services.length ? { services: c.services } : {}),
       // The peer list is cut from the shared one only when read: most listeners of a pod event never look.
       [PEERS]: this.peers(),
     };
@@ -359,6 +369,10 @@ export class DesiredStateBuilder {
   // ------------------------------------------------------------ events in
 
   private apply(r: Resource): void {
+    if (ServiceIndex.reads(r.kind)) {
+      this.svc.set(r);
+      this.servicesPending = true;
+    }
     switch (r.kind) {
       case "Topology":
         if (r.metadata.name === "default") this.setTopology(r as Topology);
@@ -389,6 +403,10 @@ export class DesiredStateBuilder {
   }
 
   private drop(kind: string, name: string, namespace?: string): void {
+    if (ServiceIndex.reads(kind)) {
+      this.svc.remove(kind, name, namespace);
+      this.servicesPending = true;
+    }
     switch (kind) {
       case "Topology":
         if (name === "default") this.setTopology(undefined);
@@ -408,6 +426,8 @@ export class DesiredStateBuilder {
         this.forgetNetworkCaches(name);
         this.routing.removeNetwork(name);
         this.routingDirty = true;
+        this.svc.invalidateSources();
+        this.servicesPending = true;
         this.membershipEpoch++;
         return;
       }
@@ -482,6 +502,8 @@ export class DesiredStateBuilder {
     if (old && old.routingKey === info.routingKey && old.id === info.id && old.forwarding === info.forwarding && old.snat === info.snat) {
       return; // a status write (conditions, usage): nothing forwarding depends on
     }
+    this.svc.invalidateSources();
+    this.servicesPending = true;
     if (!old || old.routingKey !== info.routingKey) {
       this.routing.setNetwork(n);
       this.routingDirty = true;
@@ -749,6 +771,12 @@ export class DesiredStateBuilder {
     if (this.routingDirty) {
       this.routingDirty = false;
       await this.recomputeRouting();
+      this.svc.invalidateSources();
+      this.servicesPending = true;
+    }
+    if (this.servicesPending) {
+      this.servicesPending = false;
+      this.servicesChanged();
     }
     const nodes = new Set<string>();
     const full = this.everything;
@@ -758,6 +786,7 @@ export class DesiredStateBuilder {
     this.committedPeers = this.peersVersion;
     for (const n of this.dirtyNets.keys()) nodes.add(n);
     for (const n of this.dirtyEndpoints.keys()) nodes.add(n);
+    for (const n of this.dirtyServices.keys()) nodes.add(n);
     const changed: string[] = [];
     for (const node of nodes) {
       if (this.only !== undefined && node !== this.only) continue;
@@ -765,6 +794,7 @@ export class DesiredStateBuilder {
     }
     this.dirtyNets.clear();
     this.dirtyEndpoints.clear();
+    this.dirtyServices.clear();
     this.membershipDirty.clear();
     if (this.listeners.size === 0) return;
     for (const node of changed) {
@@ -776,7 +806,7 @@ export class DesiredStateBuilder {
   private rebuild(node: string, full: boolean): boolean {
     let c = this.caches.get(node);
     if (!c) {
-      c = { revision: 0, nets: new Map(), list: null, listStale: null, endpoints: [], peersVersion: -1, desired: null, desiredEpoch: -1 };
+      c = { revision: 0, nets: new Map(), list: null, listStale: null, endpoints: [], peersVersion: -1, desired: null, desiredEpoch: -1, services: [] };
       this.caches.set(node, c);
     }
     let changed = c.revision === 0 || c.peersVersion !== this.peersVersion;
@@ -828,8 +858,66 @@ export class DesiredStateBuilder {
         changed = true;
       }
     }
+    const svcKeys = this.dirtyServices.get(node);
+    if (full || this.membershipDirty.has(node) || svcKeys) {
+      const next = full || this.membershipDirty.has(node) ? this.nodeServices(node) : this.patchServices(node, c.services, svcKeys!);
+      if (!sameList(c.services, next, (a, b) => a === b)) {
+        c.services = next;
+        changed = true;
+      }
+    }
     if (changed) c.revision++;
     return changed;
+  }
+
+  // ------------------------------------------------------------ services
+
+  /** Rebuilds the Services events touched and marks the nodes whose lists they are on (before or after). */
+  private servicesChanged(): void {
+    const changes = this.svc.update(this.table, (n) => {
+      const net = this.nets.get(n);
+      return net && net.id !== undefined && net.forwarding !== "underlay" ? net.subnets.map((p) => p.toString()) : undefined;
+    });
+    for (const ch of changes) {
+      const sources = new Set([...ch.before?.sources ?? [], ...ch.after?.sources ?? []]);
+      const nodes = new Set<string>();
+      if (this.only !== undefined) {
+        const m = this.presence.get(this.only);
+        if (m && [...sources].some((s) => m.has(s))) nodes.add(this.only);
+      } else {
+        for (const s of sources) for (const n of this.netNodes.get(s) ?? []) nodes.add(n);
+      }
+      for (const n of nodes) {
+        let set = this.dirtyServices.get(n);
+        if (!set) this.dirtyServices.set(n, set = new Set());
+        set.add(ch.key);
+      }
+    }
+  }
+
+  /** Whether the node has endpoints (or blocks) of one of the Service's source networks. */
+  private forwardsService(node: string, s: ServiceForwarding): boolean {
+    const m = this.presence.get(node);
+    return m !== undefined && s.sources.some((x) => m.has(x));
+  }
+
+  private nodeServices(node: string): ServiceForwarding[] {
+    const out: ServiceForwarding[] = [];
+    for (const s of this.svc.list()) if (this.forwardsService(node, s)) out.push(s);
+    return out.sort(byId);
+  }
+
+  private patchServices(node: string, current: ServiceForwarding[], keys: Set<string>): ServiceForwarding[] {
+    const out = current.slice();
+    for (const key of keys) {
+      let i = lowerBound(out, key);
+      if (i < out.length && out[i].id === key) out.splice(i, 1);
+      const s = this.svc.get(key);
+      if (!s || !this.forwardsService(node, s)) continue;
+      i = lowerBound(out, key);
+      out.splice(i, 0, s);
+    }
+    return out;
   }
 
   /** The node's networks: those it has endpoints or blocks of, plus bridged networks they route to. */
@@ -1141,7 +1229,7 @@ const PEERS_PROPERTY: PropertyDescriptorMap = {
 
 /** The sorted peer list without `node`: two slices, not a filter, since it runs for every published state. */
 /** The first index whose endpoint id is not below `id`. */
-function lowerBound(list: LocalEndpoint[], id: string): number {
+function lowerBound(list: { id: string }[], id: string): number {
   let lo = 0;
   let hi = list.length;
   while (lo < hi) {
@@ -1183,6 +1271,10 @@ function internInto(s: SharedPaths, prev: SharedPaths): void {
   if (same) s.paths = prev.paths;
   if (deepEqual(s.egress, prev.egress)) s.egress = prev.egress;
   if (deepEqual(s.denied, prev.denied)) s.denied = prev.denied;
+}
+
+function byId(a: { id: string }, b: { id: string }): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 function byName(a: NetworkForwarding, b: NetworkForwarding): number {

@@ -12,6 +12,7 @@ import {
   type NetworkEndpoint,
   type NetworkRoutingPolicy,
   type NetworkSpec,
+  type Resource,
   type Topology,
 } from "../resources/types.ts";
 
@@ -67,6 +68,32 @@ export function endpoint(namespace: string, name: string, net: string, node: str
     kind: "NetworkEndpoint",
     metadata: { name, namespace },
     spec: { network: net, node, addresses, ...(mac ? { mac } : {}) },
+  };
+}
+
+/** A Service bound to `net` (its `lace-cni.io/network` annotation); `net` undefined: not bound. */
+export function service(
+  namespace: string,
+  name: string,
+  net: string | undefined,
+  o: { selector: Record<string, string>; clusterIP: string; ports?: { port: number; targetPort?: number | string; protocol?: string; name?: string }[]; affinity?: "ClientIP" },
+): Resource {
+  return {
+    apiVersion: "v1",
+    kind: "Service",
+    metadata: { name, namespace, ...(net ? { annotations: { "lace-cni.io/network": net } } : {}) },
+    spec: { selector: o.selector, clusterIP: o.clusterIP, ports: o.ports ?? [{ port: 80 }], ...(o.affinity ? { sessionAffinity: o.affinity } : {}) },
+  };
+}
+
+/** A Pod with labels (and named container ports); `ready: false` adds a Ready=False condition. */
+export function pod(namespace: string, name: string, labels: Record<string, string>, o: { ports?: { name: string; containerPort: number }[]; ready?: boolean } = {}): Resource {
+  return {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, namespace, labels },
+    spec: { containers: [{ name: "c", ...(o.ports ? { ports: o.ports } : {}) }] },
+    ...(o.ready === false ? { status: { phase: "Running", conditions: [{ type: "Ready", status: "False" }] } } : {}),
   };
 }
 

@@ -40,6 +40,59 @@ export interface NodeDesiredState {
   endpoints: LocalEndpoint[];
   /** The other nodes: where their locators are reached over the underlay. */
   peers?: Peer[];
+  /**
+   * The Services this node load-balances: those bound to a network that one
+   * of the node's networks may reach (sorted by id). Absent: none.
+   */
+  services?: ServiceForwarding[];
+}
+
+/**
+ * A Service bound to a network, as a node forwards it: a connection a pod of
+ * one of `sources` opens to a ClusterIP and port goes to one of
+ * `endpoints`; connections to the ClusterIPs from any other network are
+ * dropped. The sources follow the same reachability decision as pod → pod
+ * (the service's own network unless anonymous, or a routing policy
+ * allowing source → network).
+ *
+ * @example
+ * const svc: ServiceForwarding = {
+ *   id: "shop/cart", network: "backend", clusterIPs: ["10.96.0.10"], sessionAffinity: "None",
+ *   ports: [{ protocol: "TCP", port: 80 }], sources: ["backend", "frontend"],
+ *   endpoints: [{ pod: "shop/cart-0", node: "node-1", addresses: ["10.40.1.5"], ports: [8080] }],
+ * };
+ */
+export interface ServiceForwarding {
+  /** `namespace/name` of the Service. */
+  id: string;
+  /** The network the Service is bound to (its `lace-cni.io/network` annotation). */
+  network: string;
+  /** The Service's ClusterIPs (no prefix length), IPv4 first. */
+  clusterIPs: string[];
+  ports: ServicePortForwarding[];
+  /** `ClientIP`: one client address keeps reaching the same endpoint while the endpoints stay the same. */
+  sessionAffinity: "None" | "ClientIP";
+  /** The networks whose endpoints may open connections to the Service, sorted. */
+  sources: string[];
+  /** The ready pods the selector picks that are bound to `network`, sorted by pod. */
+  endpoints: ServiceEndpoint[];
+}
+
+export interface ServicePortForwarding {
+  name?: string;
+  protocol: "TCP" | "UDP";
+  port: number;
+}
+
+/** One endpoint of a Service. */
+export interface ServiceEndpoint {
+  /** `namespace/name` of the pod. */
+  pod: string;
+  node: string;
+  /** The pod's addresses in the service's network (no prefix length). */
+  addresses: string[];
+  /** The target port for each of the Service's `ports`, in order; 0 where a named target port is not among the pod's. */
+  ports: number[];
 }
 
 /** Another node, as seen from this one. */

@@ -51,5 +51,8 @@ export type {
   PodCheck,
   PodDataplane,
   RemoteBlock,
+  ServiceEndpoint,
+  ServiceForwarding,
+  ServicePortForwarding,
   TraceQuery,
 } from "../dataplane/desired_state.ts";

@@ -27,6 +27,7 @@ import { probeCapabilities } from "./capabilities.ts";
 import { attachPod, detachPod, forgetNeighbours, type NodeHandle, type PodAttachment } from "./pods.ts";
 import { bridgeFor, localBridge } from "./naming.ts";
 import { NETLINK_NETFILTER, NFPROTO, podSourceKey, writeSetElements } from "./nfsets.ts";
+import { planServices, removeServiceTable, ServiceTable } from "./services.ts";
 import { AF, RTA, RTM, rtmsg, attrMap, ipText, readU32 } from "./wire.ts";
 import { fdbAdd, managedAdd, ourTunnels, readFdb, readManaged, setNeighSuppress, tunnelAdd } from "./l2_kernel.ts";
 
@@ -112,6 +113,7 @@ export class Srv6Dataplane implements Dataplane {
   private busy: Promise<unknown> = Promise.resolve();
   /** Netfilter netlink socket for pod attach (opened on first use). */
   private nf?: NetlinkClient;
+  private serviceTable?: ServiceTable;
   /** The bpf backend's programs and maps (loaded on the first apply). */
   private bpfDatapath?: BpfDatapath;
   /** The underlay device the bpf programs are attached to. */
@@ -249,6 +251,8 @@ export class Srv6Dataplane implements Dataplane {
     };
     await this.reconcile(empty, false);
     removeRuleset(this.netns);
+    removeServiceTable(this.netns);
+    this.serviceTable = undefined;
     if (this.backend === "bpf") {
       const bpf = this.bpf();
       // Every device of the node: a fresh process does not know which one was the underlay.
@@ -582,6 +586,13 @@ export class Srv6Dataplane implements Dataplane {
       }
       // Conntrack's sysctls exist once the ruleset (which uses ct) has loaded it.
       for (const [k, v] of later) if (k.startsWith("net/netfilter/") && this.trySysctl(k, v)) sysWrites++;
+
+      // 7b. Services: ClusterIP load-balancing, element by element (services.ts).
+      this.serviceTable ??= new ServiceTable(this.nf, this.netns, this.label);
+      const svc = await this.serviceTable.apply(planServices(state));
+      added += svc.added;
+      removed += svc.removed;
+      if (svc.added + svc.removed) sysWrites++;
     }
 
     // 8. removals, in reverse dependency order.

@@ -240,11 +240,13 @@ export class NetlinkClient {
           let lastSeq = 0;
           while (i < requests.length && (parts.length === 0 || size < MAX_DATAGRAM)) {
             const r = requests[i++];
-            const last = i === requests.length || size >= MAX_DATAGRAM - 512;
             const seq = this.nextSeq();
             const m = r.message;
             // Flags are patched in: the builder was created with the object's flags.
             const wire = m.finish(seq);
+            // Decided with this message's own size: a large one that fills the datagram must carry the ACK the
+            // batch is waited on (nf_tables element lists run to kilobytes).
+            const last = i === requests.length || size + wire.length >= MAX_DATAGRAM - 512;
             const view = new DataView(wire.buffer, wire.byteOffset, wire.byteLength);
             view.setUint16(6, (view.getUint16(6, true) | NLM_F.REQUEST | (last ? NLM_F.ACK : 0)) & ~(last ? 0 : NLM_F.ACK), true);
             parts.push(wire);

@@ -34,7 +34,12 @@ const NFTA_TABLE = { NAME: 1, USERDATA: 6 } as const;
 const NFTA_SET_ELEM_LIST = { TABLE: 1, SET: 2, ELEMENTS: 3 } as const;
 const NFTA_LIST_ELEM = 1;
 const NFTA_SET_ELEM_KEY = 1;
+const NFTA_SET_ELEM_DATA = 2;
 const NFTA_DATA_VALUE = 1;
+const NFTA_DATA_VERDICT = 2;
+const NFTA_VERDICT = { CODE: 1, CHAIN: 2 } as const;
+/** NFT_GOTO, as the kernel's signed verdict code. */
+const NFT_GOTO = -4;
 const IFNAMSIZ = 16;
 
 /** struct nfgenmsg: family, version 0, resource id (big endian). */
@@ -73,11 +78,72 @@ export function podSourceKey(ifname: string, address: string): Uint8Array {
   return concatKey([ifnameKey(ifname), ipBytes(address)]);
 }
 
-function elementsMessage(type: number, family: number, table: string, set: string, keys: Uint8Array[]): MessageBuilder {
-  const m = new MessageBuilder((NFNL_SUBSYS_NFTABLES << 8) | type, NLM_F.CREATE).bytes(nfgenmsg(family));
+/** A map element: its key and either a value or a chain to go to (a verdict map). */
+export interface MapElement {
+  key: Uint8Array;
+  value?: Uint8Array;
+  goto?: string;
+}
+
+function mapElementsMessage(type: number, family: number, table: string, set: string, elements: MapElement[]): MessageBuilder {
+  const m = new MessageBuilder((NFNL_SUBSYS_NFTABLES << 8) | type, type === NFT_MSG_NEWSETELEM ? NLM_F.CREATE : 0).bytes(nfgenmsg(family));
   m.str(NFTA_SET_ELEM_LIST.TABLE, table).str(NFTA_SET_ELEM_LIST.SET, set).begin(NFTA_SET_ELEM_LIST.ELEMENTS);
-  for (const k of keys) m.begin(NFTA_LIST_ELEM).begin(NFTA_SET_ELEM_KEY).attrBytes(NFTA_DATA_VALUE, k).end().end();
+  for (const e of elements) {
+    m.begin(NFTA_LIST_ELEM).begin(NFTA_SET_ELEM_KEY).attrBytes(NFTA_DATA_VALUE, e.key).end();
+    // Data only on adds: a delete names the key alone.
+    if (type === NFT_MSG_NEWSETELEM && e.value) m.begin(NFTA_SET_ELEM_DATA).attrBytes(NFTA_DATA_VALUE, e.value).end();
+    if (type === NFT_MSG_NEWSETELEM && e.goto) {
+      m.begin(NFTA_SET_ELEM_DATA).begin(NFTA_DATA_VERDICT).attrBytes(NFTA_VERDICT.CODE, u32be(NFT_GOTO)).str(NFTA_VERDICT.CHAIN, e.goto).end().end();
+    }
+    m.end();
+  }
   return m.end();
+}
+
+function u32be(v: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, v >>> 0, false);
+  return b;
+}
+
+/** Changes to one set or map: elements removed, then elements added, in one batch request each. */
+export interface ElementChanges {
+  family: number;
+  table: string;
+  set: string;
+  remove: MapElement[];
+  add: MapElement[];
+  /** What the elements stand for, for errors: `service shop/cart`. */
+  what: string;
+}
+
+/** Elements per message: keeps each well inside a datagram. */
+const ELEMENTS_PER_MESSAGE = 128;
+
+/**
+ * Applies element changes to several sets and maps: every removal first,
+ * then every addition, as one nf_tables transaction per datagram (one
+ * for any change of a few Services: packets see the old elements or the
+ * new ones, never a mix). A changed map value is a removal plus an
+ * addition of its key.
+ *
+ * @example
+ * await changeElements(nf, [{ family: NFPROTO.INET, table: "lace_svc", set: "vips4", remove: [], add: [{ key: ipBytes("10.96.0.10") }], what: "ClusterIPs" }]);
+ */
+export async function changeElements(nf: NetlinkClient, changes: ElementChanges[]): Promise<void> {
+  const reqs: WriteRequest[] = [];
+  for (const op of ["remove", "add"] as const) {
+    for (const c of changes) {
+      const list = c[op];
+      for (let i = 0; i < list.length; i += ELEMENTS_PER_MESSAGE) {
+        reqs.push({
+          message: mapElementsMessage(op === "add" ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM, c.family, c.table, c.set, list.slice(i, i + ELEMENTS_PER_MESSAGE)),
+          what: `${op} ${c.what} ${op === "add" ? "to" : "from"} ${c.table} ${c.set}`,
+        });
+      }
+    }
+  }
+  await nf.write(reqs, envelope);
 }
 
 /** Elements to add to one set, as one request of a batch. */
@@ -96,11 +162,7 @@ export interface SetElements {
  * set rejects with a NetlinkError of code ENOENT.
  */
 export async function writeSetElements(nf: NetlinkClient, changes: SetElements[]): Promise<void> {
-  const reqs: WriteRequest[] = changes.filter((c) => c.keys.length).map((c) => ({
-    message: elementsMessage(NFT_MSG_NEWSETELEM, c.family, c.table, c.set, c.keys),
-    what: `add ${c.what} to set ${c.table} ${c.set}`,
-  }));
-  await nf.write(reqs, envelope);
+  await changeElements(nf, changes.map((c) => ({ family: c.family, table: c.table, set: c.set, remove: [], add: c.keys.map((key) => ({ key })), what: c.what })));
 }
 
 /**
@@ -108,11 +170,7 @@ export async function writeSetElements(nf: NetlinkClient, changes: SetElements[]
  * element must exist (ENOENT otherwise): remove only what was read back.
  */
 export async function deleteSetElements(nf: NetlinkClient, changes: SetElements[]): Promise<void> {
-  const reqs: WriteRequest[] = changes.filter((c) => c.keys.length).map((c) => {
-    const m = elementsMessage(NFT_MSG_DELSETELEM, c.family, c.table, c.set, c.keys);
-    return { message: m, what: `remove ${c.what} from set ${c.table} ${c.set}` };
-  });
-  await nf.write(reqs, envelope);
+  await changeElements(nf, changes.map((c) => ({ family: c.family, table: c.table, set: c.set, remove: c.keys.map((key) => ({ key })), add: [], what: c.what })));
 }
 
 /**

@@ -140,3 +140,40 @@ except Exception:
     sys.exit(1)
 `;
 }
+
+/** Starts TCP and UDP listeners at addr:port that answer every connection (datagram) with `name`: a Service endpoint. */
+export function startNameServer(cluster: TestCluster, ns: string, addr: string, port: number, name: string): void {
+  serveTcp(cluster, ns, addr, port, JSON.stringify(name).replace(/^/, "b"));
+  const fam = addr.includes(":") ? "AF_INET6" : "AF_INET";
+  cluster.start(ns, [PY, "-c", `
+import socket
+s = socket.socket(socket.${fam}, socket.SOCK_DGRAM)
+s.bind(("${addr}", ${port}))
+while True:
+    d, peer = s.recvfrom(100); s.sendto(${JSON.stringify(name).replace(/^/, "b")}, peer)
+`]);
+}
+
+/**
+ * Opens `count` connections (TCP, or UDP exchanges from fresh sockets) to
+ * addr:port from `ns`, one after the other, and returns what each got back
+ * ("" for a connection that failed or got no answer within 1 s).
+ */
+export async function answers(ns: string, addr: string, port: number, count: number, proto: "tcp" | "udp" = "tcp"): Promise<string[]> {
+  const fam = addr.includes(":") ? "AF_INET6" : "AF_INET";
+  const code = `
+import socket, sys
+out = []
+for i in range(${count}):
+    s = socket.socket(socket.${fam}, socket.${proto === "tcp" ? "SOCK_STREAM" : "SOCK_DGRAM"}); s.settimeout(1)
+    try:
+        ${proto === "tcp" ? `s.connect(("${addr}", ${port})); out.append(s.recv(100).decode())` : `s.sendto(b"?", ("${addr}", ${port})); out.append(s.recv(100).decode())`}
+    except Exception:
+        out.append("")
+    finally:
+        s.close()
+sys.stdout.write("\\n".join(out))
+`;
+  const r = await inNsAsync(ns, [PY, "-c", code], 5_000 + count * 1_100);
+  return r.out.split("\n").slice(0, count);
+}

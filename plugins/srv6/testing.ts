@@ -14,9 +14,28 @@ import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_pro
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { suite, type Test } from "uvu";
 import type { EgressRoute, NetworkForwarding, NodeDesiredState, PathRoute } from "../../core/mod.ts";
+import { noSeg6Reason } from "./kernel_config.ts";
 
 export const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+/**
+ * A uvu suite for tests that run one srv6 backend in namespaces: `test`
+ * skips them, saying why once, without root, or for the kernel backend
+ * where the kernel has no seg6.
+ *
+ * @example
+ * const { t, test, runs } = backendSuite("srv6 services", "bpf");
+ */
+export function backendSuite(what: string, backend: "kernel" | "bpf"): { t: Test; test: Test | Test["skip"]; runs: boolean } {
+  const t = suite(`${what} (namespaces, ${backend} backend)`);
+  const seg6Missing = backend === "kernel" ? noSeg6Reason() : undefined;
+  const runs = isRoot && !seg6Missing;
+  if (!isRoot) console.log(`${what} (${backend} backend) tests skipped: they need root to create network namespaces`);
+  else if (seg6Missing) console.log(`${what} (kernel backend) tests skipped: ${seg6Missing}`);
+  return { t, test: runs ? t : t.skip, runs };
+}
 
 export function sh(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: "utf8", input, stdio: ["pipe", "pipe", "pipe"] });

@@ -1,0 +1,307 @@
+/**
+ * The Services a node load-balances, computed from Services, Pods and
+ * NetworkEndpoints: for each Service bound to a network N (annotation
+ * `lace-cni.io/network`, written by the controller's binder), its
+ * ClusterIPs and ports, its endpoints (the ready pods its selector picks
+ * that are bound to N, with each service port's target port resolved
+ * against the pod's container ports) and the source networks that may use
+ * it: those the reachability table allows to reach N's subnets, the same
+ * decision as pod → pod.
+ *
+ * Endpoints come from the selector here, on every store: the embedded store
+ * has no endpoint controller. On Kubernetes, reading EndpointSlices instead
+ * is a follow-up (docs/services.md); the result is the same for pods with a
+ * readiness the kubelet reports.
+ *
+ * Incremental: an event marks the Services it can change (a pod: the
+ * Services of its namespace whose selector matches its old or new labels);
+ * `update` rebuilds only those and returns them with their old and new
+ * forwarding, so the builder republishes only the nodes they concern.
+ *
+ * @example
+ * const idx = new ServiceIndex();
+ * idx.set(service); idx.set(pod); idx.set(endpoint);
+ * const changed = idx.update(table, (n) => subnetsOf(n));
+ * changed[0].after?.endpoints; // [{ pod: "shop/cart-0", ... }]
+ */
+import type { ServiceEndpoint, ServiceForwarding, ServicePortForwarding } from "../dataplane/desired_state.ts";
+import { podHasFinished } from "../ipam/owner.ts";
+import type { Resource } from "../resources/types.ts";
+import type { ReachabilityTable } from "../rules/routing.ts";
+
+/** The annotation a Service's network is recorded in (by the controller's ServiceBinder). */
+export const SERVICE_NETWORK_ANNOTATION = "lace-cni.io/network";
+
+interface SvcInput {
+  key: string;
+  namespace: string;
+  network?: string;
+  selector?: [string, string][];
+  clusterIPs: string[];
+  ports: { name?: string; protocol: "TCP" | "UDP"; port: number; target: number | string }[];
+  affinity: "None" | "ClientIP";
+}
+
+interface PodInput {
+  key: string;
+  namespace: string;
+  labels: Record<string, string>;
+  ready: boolean;
+  /** Named container ports: `name/PROTOCOL` → port. */
+  named: Map<string, number>;
+}
+
+interface EpInput {
+  network: string;
+  node: string;
+  addresses: string[];
+}
+
+/** A Service whose forwarding changed: absent `before` is new, absent `after` is gone. */
+export interface ServiceChange {
+  key: string;
+  before?: ServiceForwarding;
+  after?: ServiceForwarding;
+}
+
+export class ServiceIndex {
+  private readonly services = new Map<string, SvcInput>();
+  private readonly byNamespace = new Map<string, Set<string>>();
+  private readonly pods = new Map<string, PodInput>();
+  private readonly podsByNamespace = new Map<string, Set<string>>();
+  private readonly endpoints = new Map<string, EpInput>();
+  private readonly built = new Map<string, ServiceForwarding>();
+  private readonly dirty = new Set<string>();
+  private all = false;
+
+  /** Whether `kind` is one this index reads. */
+  static reads(kind: string): boolean {
+    return kind === "Service" || kind === "Pod" || kind === "NetworkEndpoint";
+  }
+
+  /** Adds or replaces a Service, Pod or NetworkEndpoint. */
+  set(r: Resource): void {
+    if (r.kind === "Service") this.setService(r);
+    else if (r.kind === "Pod") this.setPod(r);
+    else if (r.kind === "NetworkEndpoint") this.setEndpoint(r);
+  }
+
+  /** Removes one by kind and name. */
+  remove(kind: string, name: string, namespace = "default"): void {
+    const key = `${namespace}/${name}`;
+    if (kind === "Service") {
+      if (!this.services.delete(key)) return;
+      this.byNamespace.get(namespace)?.delete(key);
+      this.dirty.add(key);
+    } else if (kind === "Pod") {
+      const old = this.pods.get(key);
+      if (!old) return;
+      this.pods.delete(key);
+      this.podsByNamespace.get(namespace)?.delete(key);
+      this.podMoved(old, undefined);
+    } else if (kind === "NetworkEndpoint") {
+      if (!this.endpoints.delete(key)) return;
+      const pod = this.pods.get(key);
+      if (pod) this.podMoved(pod, undefined);
+    }
+  }
+
+  /** Every Service has to be decided again (the reachability table changed). */
+  invalidateSources(): void {
+    this.all = true;
+  }
+
+  /**
+   * Rebuilds the marked Services against `table`; `subnets(network)` gives
+   * a network's subnet prefixes (text). Returns those whose forwarding changed.
+   */
+  update(table: ReachabilityTable, subnets: (network: string) => string[] | undefined): ServiceChange[] {
+    const keys = this.all ? new Set([...this.services.keys(), ...this.built.keys()]) : this.dirty;
+    const out: ServiceChange[] = [];
+    const sourcesOf = new Map<string, string[]>();
+    for (const key of keys) {
+      const before = this.built.get(key);
+      const after = this.build(key, table, subnets, sourcesOf);
+      if (before && after && sameService(before, after)) continue;
+      if (!before && !after) continue;
+      if (after) this.built.set(key, after);
+      else this.built.delete(key);
+      out.push({ key, before, after });
+    }
+    this.dirty.clear();
+    this.all = false;
+    return out;
+  }
+
+  /** The current forwarding of every bound Service. */
+  list(): Iterable<ServiceForwarding> {
+    return this.built.values();
+  }
+
+  get(key: string): ServiceForwarding | undefined {
+    return this.built.get(key);
+  }
+
+  // ------------------------------------------------------------ inputs
+
+  private setService(r: Resource): void {
+    const namespace = r.metadata.namespace ?? "default";
+    const key = `${namespace}/${r.metadata.name}`;
+    const spec = (r.spec ?? {}) as Record<string, unknown>;
+    const selector = spec.selector && typeof spec.selector === "object" && !Array.isArray(spec.selector)
+      ? Object.entries(spec.selector as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === "string")
+      : undefined;
+    const ips = Array.isArray(spec.clusterIPs) ? spec.clusterIPs : typeof spec.clusterIP === "string" ? [spec.clusterIP] : [];
+    const clusterIPs = [...new Set(ips.filter((x): x is string => typeof x === "string" && x !== "" && x !== "None"))]
+      .sort((a, b) => Number(a.includes(":")) - Number(b.includes(":")) || (a < b ? -1 : a > b ? 1 : 0));
+    const ports: SvcInput["ports"] = [];
+    for (const p of Array.isArray(spec.ports) ? spec.ports as Record<string, unknown>[] : []) {
+      if (typeof p?.port !== "number") continue;
+      const protocol = p.protocol === "UDP" ? "UDP" : p.protocol === undefined || p.protocol === "TCP" ? "TCP" : undefined;
+      if (!protocol) continue; // SCTP: not forwarded
+      const target = typeof p.targetPort === "number" || (typeof p.targetPort === "string" && p.targetPort !== "") ? p.targetPort : p.port;
+      ports.push({ ...(typeof p.name === "string" && p.name ? { name: p.name } : {}), protocol, port: p.port, target: /^\d+$/.test(String(target)) ? Number(target) : target as string });
+    }
+    const network = r.metadata.annotations?.[SERVICE_NETWORK_ANNOTATION];
+    const info: SvcInput = {
+      key,
+      namespace,
+      network: typeof network === "string" && network ? network : undefined,
+      selector: selector && selector.length ? selector : undefined,
+      clusterIPs,
+      ports,
+      affinity: spec.sessionAffinity === "ClientIP" ? "ClientIP" : "None",
+    };
+    const old = this.services.get(key);
+    if (old && JSON.stringify(old) === JSON.stringify(info)) return; // a status write
+    this.services.set(key, info);
+    let s = this.byNamespace.get(namespace);
+    if (!s) this.byNamespace.set(namespace, s = new Set());
+    s.add(key);
+    this.dirty.add(key);
+  }
+
+  private setPod(r: Resource): void {
+    const namespace = r.metadata.namespace ?? "default";
+    const key = `${namespace}/${r.metadata.name}`;
+    const status = r.status as { conditions?: { type?: string; status?: string }[] } | undefined;
+    const readyCond = status?.conditions?.find((c) => c.type === "Ready");
+    const named = new Map<string, number>();
+    const spec = r.spec as { containers?: { ports?: { name?: string; containerPort?: number; protocol?: string }[] }[] } | undefined;
+    for (const c of spec?.containers ?? []) {
+      for (const p of c.ports ?? []) {
+        if (p.name && typeof p.containerPort === "number") named.set(`${p.name}/${p.protocol ?? "TCP"}`, p.containerPort);
+      }
+    }
+    const info: PodInput = {
+      key,
+      namespace,
+      labels: { ...(r.metadata.labels ?? {}) },
+      // Without a kubelet (the embedded store) a pod has no Ready condition: a running pod counts as ready.
+      ready: !r.metadata.deletionTimestamp && !podHasFinished(r) && (readyCond ? readyCond.status === "True" : true),
+      named,
+    };
+    const old = this.pods.get(key);
+    if (old && samePod(old, info)) return;
+    this.pods.set(key, info);
+    let s = this.podsByNamespace.get(namespace);
+    if (!s) this.podsByNamespace.set(namespace, s = new Set());
+    s.add(key);
+    this.podMoved(old, info);
+  }
+
+  private setEndpoint(r: Resource): void {
+    const key = `${r.metadata.namespace ?? "default"}/${r.metadata.name}`;
+    const spec = r.spec as { network?: string; node?: string; addresses?: string[]; detachedAt?: string } | undefined;
+    if (!spec || typeof spec.network !== "string" || typeof spec.node !== "string" || spec.detachedAt) {
+      this.remove("NetworkEndpoint", r.metadata.name, r.metadata.namespace ?? "default");
+      return;
+    }
+    const info: EpInput = { network: spec.network, node: spec.node, addresses: (spec.addresses ?? []).map((a) => a.split("/")[0]) };
+    const old = this.endpoints.get(key);
+    if (old && old.network === info.network && old.node === info.node && old.addresses.join() === info.addresses.join()) return;
+    this.endpoints.set(key, info);
+    const pod = this.pods.get(key);
+    if (pod) this.podMoved(pod, undefined);
+  }
+
+  /** Marks the Services of the pod's namespace whose selector matches it before or after. */
+  private podMoved(before: PodInput | undefined, after: PodInput | undefined): void {
+    const ns = (before ?? after)!.namespace;
+    for (const key of this.byNamespace.get(ns) ?? []) {
+      const sel = this.services.get(key)?.selector;
+      if (!sel) continue;
+      if ((before && matches(sel, before.labels)) || (after && matches(sel, after.labels))) this.dirty.add(key);
+    }
+  }
+
+  // ------------------------------------------------------------ building
+
+  private build(key: string, table: ReachabilityTable, subnets: (n: string) => string[] | undefined, sourcesOf: Map<string, string[]>): ServiceForwarding | undefined {
+    const s = this.services.get(key);
+    if (!s || !s.network || !s.selector || s.clusterIPs.length === 0 || s.ports.length === 0) return undefined;
+    const own = subnets(s.network);
+    if (!own) return undefined; // a network no loaded type forwards
+    let sources = sourcesOf.get(s.network);
+    if (!sources) sourcesOf.set(s.network, sources = sourcesFor(table, s.network, own));
+    const endpoints: ServiceEndpoint[] = [];
+    for (const podKey of this.podsByNamespace.get(s.namespace) ?? []) {
+      const pod = this.pods.get(podKey)!;
+      if (!pod.ready || !matches(s.selector, pod.labels)) continue;
+      const ep = this.endpoints.get(podKey);
+      // Pods the selector picks on another network are not endpoints (the PodsOnNetwork condition names them).
+      if (!ep || ep.network !== s.network || ep.addresses.length === 0) continue;
+      endpoints.push({
+        pod: podKey,
+        node: ep.node,
+        addresses: ep.addresses,
+        ports: s.ports.map((p) => typeof p.target === "number" ? p.target : pod.named.get(`${p.target}/${p.protocol}`) ?? 0),
+      });
+    }
+    endpoints.sort((a, b) => a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : 0);
+    return {
+      id: key,
+      network: s.network,
+      clusterIPs: s.clusterIPs,
+      ports: s.ports.map(({ name, protocol, port }): ServicePortForwarding => ({ ...(name ? { name } : {}), protocol, port })),
+      sessionAffinity: s.affinity,
+      sources,
+      endpoints,
+    };
+  }
+}
+
+/**
+ * The networks that may open connections to `network`'s endpoints: those
+ * whose reachability entries allow one of its subnets as a whole (the same
+ * entries that install pod → pod routes).
+ *
+ * @example
+ * sourcesFor(table, "backend", ["10.40.0.0/16"]); // ["backend", "frontend"]
+ */
+export function sourcesFor(table: ReachabilityTable, network: string, subnets: string[]): string[] {
+  const out: string[] = [];
+  for (const [source, entries] of table.sources) {
+    if (entries.some((e) => e.network === network && e.action === "allow" && (e.prefix === null || subnets.includes(e.prefix)))) out.push(source);
+  }
+  return out.sort();
+}
+
+function matches(selector: [string, string][], labels: Record<string, string>): boolean {
+  return selector.every(([k, v]) => labels[k] === v);
+}
+
+function samePod(a: PodInput, b: PodInput): boolean {
+  return a.ready === b.ready && JSON.stringify(a.labels) === JSON.stringify(b.labels) && JSON.stringify([...a.named]) === JSON.stringify([...b.named]);
+}
+
+/** Whether two forwardings are the same (endpoints compared entry by entry). */
+export function sameService(a: ServiceForwarding, b: ServiceForwarding): boolean {
+  return a.network === b.network && a.sessionAffinity === b.sessionAffinity && a.clusterIPs.join() === b.clusterIPs.join() &&
+    a.sources.join() === b.sources.join() && JSON.stringify(a.ports) === JSON.stringify(b.ports) &&
+    a.endpoints.length === b.endpoints.length &&
+    a.endpoints.every((e, i) => {
+      const f = b.endpoints[i];
+      return e.pod === f.pod && e.node === f.node && e.addresses.join() === f.addresses.join() && e.ports.join() === f.ports.join();
+    });
+}

@@ -1,0 +1,4 @@
+/** The srv6 services suite on the bpf backend (tc-eBPF on the underlay). */
+import { servicesSuite } from "./services_suite.ts";
+
+servicesSuite("bpf");

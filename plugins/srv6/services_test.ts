@@ -1,0 +1,81 @@
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import type { NodeDesiredState, ServiceForwarding } from "../../core/mod.ts";
+import { MAX_SERVICE_ENDPOINTS, planServices, renderServiceTable } from "./services.ts";
+import { TestCluster } from "./testing.ts";
+
+const t = suite("srv6/services (plan)");
+
+const red = { name: "red", id: 1, v4: 1, v6: 1 };
+const blue = { name: "blue", id: 2, v4: 2, v6: 2 };
+const pods = [{ name: "ra", node: 1, network: "red", host: 10 }];
+
+function state(svc: ServiceForwarding): NodeDesiredState {
+  return { ...new TestCluster(2).desiredState(1, [red, blue], pods), services: [svc] };
+}
+
+const base: ServiceForwarding = {
+  id: "shop/api", network: "red", clusterIPs: ["10.96.0.10"], sessionAffinity: "None",
+  ports: [{ protocol: "TCP", port: 80 }, { protocol: "UDP", port: 53, name: "dns" }],
+  sources: ["blue", "red", "elsewhere"],
+  endpoints: [
+    { pod: "shop/api-1", node: "node-1", addresses: ["10.1.1.5", "fd00:1:0:1::5"], ports: [8080, 0] },
+    { pod: "shop/api-2", node: "node-2", addresses: ["10.1.2.5"], ports: [9090, 5353] },
+  ],
+};
+
+const elements = (s: NodeDesiredState) => new Map([...planServices(s).services.values()].flatMap((p) => [...p.elements]));
+const text = (s: NodeDesiredState) => [...elements(s).values()].map((e) => `${e.set}: ${e.key}${e.value ? ` → ${e.value}` : ""}`).sort();
+
+t("elements: one lookup per source bridge on the node, endpoints per port with their own target port, hairpin for local endpoints", () => {
+  assert.equal(text(state(base)), [
+    "ep4: 10.96.0.10 . tcp . 80 . 0 → 10.1.1.5 . 8080",
+    "ep4: 10.96.0.10 . tcp . 80 . 1 → 10.1.2.5 . 9090",
+    // api-1 has no port named for 53: only api-2 serves it.
+    "ep4: 10.96.0.10 . udp . 53 . 0 → 10.1.2.5 . 5353",
+    "hairpin4: 0x4d000001 . 10.1.1.5 → 10.1.1.1",
+    "hairpin6: 0x4d000001 . fd00:1:0:1::5 → fd00:1:0:1::1",
+    "svc4: lb1 . 10.96.0.10 . tcp . 80 → goto lb4-r-2",
+    "svc4: lb1 . 10.96.0.10 . udp . 53 → goto lb4-r-1",
+    "svc4: lb2 . 10.96.0.10 . tcp . 80 → goto lb4-r-2",
+    "svc4: lb2 . 10.96.0.10 . udp . 53 → goto lb4-r-1",
+    "vips4: 10.96.0.10",
+  ]);
+});
+
+t("ClientIP affinity picks by client address; an IPv6 ClusterIP uses the endpoints' IPv6 addresses only", () => {
+  const s = text(state({ ...base, clusterIPs: ["fd00:96::10"], sessionAffinity: "ClientIP", sources: ["red"] }));
+  assert.ok(s.includes("svc6: lb1 . fd00:96::10 . tcp . 80 → goto lb6-a-1"), s.join("\n"));
+  assert.ok(s.includes("ep6: fd00:96::10 . tcp . 80 . 0 → fd00:1:0:1::5 . 8080"));
+  assert.not.ok(s.some((x) => x.includes("udp")), "no endpoint has both an IPv6 address and port 53");
+});
+
+t("a Service with no endpoints or no source here has only its ClusterIP (dropped); too many endpoints are cut and reported", () => {
+  assert.equal(text(state({ ...base, endpoints: [] })), ["vips4: 10.96.0.10"]);
+  assert.equal(text(state({ ...base, sources: ["elsewhere"] })), []);
+  const many = Array.from({ length: MAX_SERVICE_ENDPOINTS + 3 }, (_, i) => ({ pod: `shop/p-${i}`, node: "node-2", addresses: [`10.1.2.${i % 250}`], ports: [80, 53] }));
+  const plan = planServices(state({ ...base, endpoints: many }));
+  assert.equal(plan.truncated, [`shop/api 80/TCP: ${MAX_SERVICE_ENDPOINTS + 3} endpoints`, `shop/api 53/UDP: ${MAX_SERVICE_ENDPOINTS + 3} endpoints`]);
+  const svc = plan.services.find((p) => p.id === "shop/api")!;
+  assert.is(svc.elements.get(`svc4|lb1 . 10.96.0.10 . tcp . 80`)!.value, `goto lb4-r-${MAX_SERVICE_ENDPOINTS}`);
+});
+
+t("an unchanged Service object is planned once per node context", () => {
+  const s = state(base);
+  const first = planServices(s).services.find((p) => p.id === "shop/api");
+  assert.is(planServices(s).services.find((p) => p.id === "shop/api"), first, "same object, same networks: the same plan");
+  assert.is.not(planServices({ ...s, node: "node-2" }).services.find((p) => p.id === "shop/api"), first, "another node: planned again");
+  assert.is.not(planServices(state({ ...base })).services.find((p) => p.id === "shop/api"), first, "a new Service object: planned again");
+});
+
+t("the table has the base chains, and those it is asked for", () => {
+  const base = renderServiceTable();
+  for (const c of ["lb4-r-1", "lb4-r-32", "lb6-a-8"]) assert.ok(base.includes(`chain ${c} {`), c);
+  assert.ok(base.includes("chain lb4-a-32 {"));
+  assert.not.ok(base.includes("chain lb4-r-33 "));
+  const more = renderServiceTable(["lb4-a-3", `lb6-r-${MAX_SERVICE_ENDPOINTS}`]);
+  assert.ok(more.includes("chain lb4-a-3 { meta l4proto { tcp, udp } dnat ip to ip daddr . meta l4proto . th dport . jhash ip saddr mod 3 map @ep4; }"));
+  assert.ok(more.includes(`chain lb6-r-${MAX_SERVICE_ENDPOINTS} {`));
+});
+
+t.run();
