@@ -23,10 +23,17 @@ export { embeddedKubeConfig, UNIX_SOCKET_EXTENSION } from "./embedded/kubeconfig
 export function bindToUnixSocket(kc: KubeConfig, socketPath: string): KubeConfig {
   // Node's Agent merges its own options into each connection, so `socketPath` here
   // routes every request to the socket. client-node builds a fresh agent per request in a private method; swapping it
-  // is the only hook that reaches both the generated APIs and Watch.
-  (kc as unknown as { createAgent: () => Agent }).createAgent = () => new Agent({ socketPath } as ConstructorParameters<typeof Agent>[0]);
+  // is the only hook that reaches both the generated APIs and Watch. One agent for all, keeping connections
+  // open between requests: a new connection per request cost an agent's CNI ADD a few milliseconds. An idle
+  // connection is closed after FREE_SOCKET_MS, before the server's keep-alive timeout (5 s) would close it
+  // under a request about to reuse it. (The timeout does nothing to a socket in use: a watch stays open.)
+  const agent = new Agent({ socketPath, keepAlive: true, timeout: FREE_SOCKET_MS } as ConstructorParameters<typeof Agent>[0]);
+  (kc as unknown as { createAgent: () => Agent }).createAgent = () => agent;
   return kc;
 }
+
+/** How long a kept-alive connection to the store may sit idle (below Node's server keepAliveTimeout of 5 s). */
+const FREE_SOCKET_MS = 4_000;
 
 /**
  * Loads a kubeconfig from `path`, `text`, or client-node's defaults

@@ -193,6 +193,11 @@ export class Srv6Dataplane implements Dataplane {
     this.podNetworks = podNetworks(state);
   }
 
+  /** The networks' pod-facing sides, from a thread that applied the state (see pod_dataplane.ts). */
+  usePodNetworks(networks: Map<string, PodNetwork>): void {
+    this.podNetworks = networks;
+  }
+
   async l2Sightings(): Promise<{ network: string; port: string; mac: string; ip?: string }[]> {
     if (this.backend !== "bpf") return [];
     const seen = this.bpf().sightings();

@@ -4,7 +4,7 @@
  * Srv6Dataplane; CHECK and GC read the kernel through the plugin's own
  * netlink helpers (the pod side from inside the pod's namespace). With
  * `applyInWorker` (the agent's `background` option), applies run in a
- * worker thread of their own.
+ * worker thread of their own, and attach and detach in another.
  *
  * @example
  * const dp = await Srv6PodDataplane.open({ node: "node-1", netns: "/run/netns/node-1" });
@@ -19,74 +19,96 @@ import { NetlinkClient } from "./netlink.ts";
 import { POD_ALIAS_PREFIX, readAddrs, readLink, readLinks } from "./kernel.ts";
 import { netnsExists, netnsPath } from "./netns.ts";
 import { traceDestination } from "./trace.ts";
+import type { WorkerRequest } from "./apply_worker.ts";
+import { podNetworks } from "./plan.ts";
+
+/** Omit over each member of a union. */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 export class Srv6PodDataplane implements PodDataplane {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: ApplyReport) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
 
-  private constructor(readonly dp: Srv6Dataplane, private readonly worker?: Worker) {
-    worker?.on("message", (m: { id?: number; report?: ApplyReport; error?: string }) => {
-      const p = m.id === undefined ? undefined : this.pending.get(m.id);
-      if (!p) return;
-      this.pending.delete(m.id!);
-      if (m.error !== undefined) p.reject(new Error(m.error));
-      else p.resolve(m.report!);
-    });
-    worker?.on("error", (e) => {
-      for (const p of this.pending.values()) p.reject(e);
-      this.pending.clear();
-    });
+  /**
+   * `applier` applies desired states, `plugger` attaches and detaches pods,
+   * each in a thread of its own (see apply_worker.ts); without them, this
+   * thread does all.
+   */
+  private constructor(readonly dp: Srv6Dataplane, private readonly applier?: Worker, private readonly plugger?: Worker) {
+    for (const worker of [applier, plugger]) {
+      worker?.on("message", (m: { id?: number; result?: unknown; error?: string }) => {
+        const p = m.id === undefined ? undefined : this.pending.get(m.id);
+        if (!p) return;
+        this.pending.delete(m.id!);
+        if (m.error !== undefined) p.reject(new Error(m.error));
+        else p.resolve(m.result);
+      });
+      worker?.on("error", (e) => {
+        for (const p of this.pending.values()) p.reject(e);
+        this.pending.clear();
+      });
+    }
   }
 
   /**
    * Opens the node's dataplane. With `applyInWorker`, applies run in a
-   * worker thread of their own (the srv6 plugin calls `nft` synchronously),
-   * so CNI requests are served while the node's state is being applied.
+   * worker thread, and pods are plugged in and out in another (netlink
+   * sends and `nft` are synchronous), so CNI requests are served, and the
+   * store's replies read, while the kernel works.
    */
   static async open(opts: Srv6Options & { applyInWorker?: boolean }): Promise<Srv6PodDataplane> {
     const dp = await Srv6Dataplane.open(opts);
     if (!opts.applyInWorker) return new Srv6PodDataplane(dp);
     const workerData = { node: opts.node, netns: opts.netns, backend: dp.backend, bpffs: opts.bpffs };
-    // The bundle has the worker as an entry of its own; the sources register tsx in the worker first
-    // (Node 20 does not carry the parent's --import hooks into workers).
-    const worker = import.meta.url.endsWith(".ts")
-      ? new Worker(`import("tsx/esm/api").then((t) => { t.register(); return import(${JSON.stringify(new URL("./apply_worker.ts", import.meta.url).href)}); });`, { eval: true, workerData })
-      : new Worker(bundledWorker(), { workerData });
-    await new Promise<void>((resolve, reject) => {
-      worker.once("message", () => resolve());
-      worker.once("error", reject);
+    const start = async (): Promise<Worker> => {
+      // The bundle has the worker as an entry of its own; the sources register tsx in the worker first
+      // (Node 20 does not carry the parent's --import hooks into workers).
+      const worker = import.meta.url.endsWith(".ts")
+        ? new Worker(`import("tsx/esm/api").then((t) => { t.register(); return import(${JSON.stringify(new URL("./apply_worker.ts", import.meta.url).href)}); });`, { eval: true, workerData })
+        : new Worker(bundledWorker(), { workerData });
+      await new Promise<void>((resolve, reject) => {
+        worker.once("message", () => resolve());
+        worker.once("error", reject);
+      });
+      return worker;
+    };
+    const [applier, plugger] = await Promise.all([start(), start()]);
+    return new Srv6PodDataplane(dp, applier, plugger);
+  }
+
+  private call<T>(worker: Worker, request: DistributiveOmit<WorkerRequest, "id">): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (r: unknown) => void, reject });
+      worker.postMessage({ ...request, id });
     });
-    return new Srv6PodDataplane(dp, worker);
   }
 
   capabilities(): Promise<DataplaneCapabilities> {
     return this.dp.capabilities();
   }
 
-  apply(state: NodeDesiredState): Promise<ApplyReport> {
-    if (!this.worker) return this.dp.apply(state);
-    const id = this.nextId++;
-    return new Promise<ApplyReport>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker!.postMessage({ id, state });
-    }).then((report) => {
-      // The worker applied it: this thread reads the sightings, and names their networks by this state.
-      this.dp.rememberNetworks(state);
-      return report;
-    });
+  async apply(state: NodeDesiredState): Promise<ApplyReport> {
+    if (!this.applier) return this.dp.apply(state);
+    const report = await this.call<ApplyReport>(this.applier, { op: "apply", state });
+    // The worker applied it: this thread reads the sightings, and names their networks by this state;
+    // the pod thread plugs pods into the networks as this state has them (posted before any later attach).
+    this.dp.rememberNetworks(state);
+    if (this.plugger) void this.call(this.plugger, { op: "podNetworks", networks: [...podNetworks(state)] }).catch(() => undefined);
+    return report;
   }
 
   async close(): Promise<void> {
-    if (this.worker) await this.worker.terminate();
+    for (const w of [this.applier, this.plugger]) if (w) await w.terminate();
     await this.dp.close();
   }
 
   attachPod(pod: PodAttachment): Promise<void> {
-    return this.dp.attachPod(pod);
+    return this.plugger ? this.call<void>(this.plugger, { op: "attach", pod }) : this.dp.attachPod(pod);
   }
 
   detachPod(pod: { hostIfname: string; netns?: string }): Promise<void> {
-    return this.dp.detachPod(pod);
+    return this.plugger ? this.call<void>(this.plugger, { op: "detach", pod }) : this.dp.detachPod(pod);
   }
 
   /** What the l2 datapath learned since the last call (bpf backend; none on the kernel backend). */
