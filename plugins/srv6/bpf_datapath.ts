@@ -68,7 +68,8 @@ export function objectPath(): string {
   return candidates.find((p) => existsSync(p)) ?? candidates[candidates.length - 1];
 }
 
-const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+// A view of the bytes, not a copy: a sync turns tens of thousands of keys and values into text.
+const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 
 function prefixParts(prefix: string): [Uint8Array, number] {
   const i = prefix.lastIndexOf("/");

@@ -130,6 +130,8 @@ const TC_HANDLE = 0x1ace;
 const TC_PRIORITY = 1;
 
 const BPF_FS_MAGIC = 0xcafe4a11;
+/** Loads tried again after the verifier was interrupted (EAGAIN). */
+const EAGAIN_RETRIES = 10;
 
 /** Whether `dir` is the root of a mounted bpffs. */
 export function isBpffs(dir: string): boolean {
@@ -195,6 +197,9 @@ export class BpfObject {
       return { obj };
     };
     let r = attempt(false);
+    // The verifier gives up with EAGAIN when a signal arrives while it works (a profiler's SIGPROF, say;
+    // libbpf's own retries can all meet one): load again, keeping the pinned maps and their entries.
+    for (let i = 0; i < EAGAIN_RETRIES && r.err === -11; i++) r = attempt(false);
     if (r.err !== undefined && r.err !== 0) {
       // A pinned map of an older layout cannot be reused: drop the pins and load once more (saying why if it fails).
       for (const name of readdirSync(pinDir)) rmSync(`${pinDir}/${name}`, { force: true });

@@ -228,9 +228,9 @@ export function planNode(state: NodeDesiredState, underlay: string, gateways: Un
     plan.nexthops.set(sig, n);
     return sig;
   };
-  const encapTo = (net: NetworkForwarding, prefix: string, sid: string): void => {
+  /** `prefix` is canonical already (canonicalPrefix): it is the route's destination too. */
+  const encapTo = (net: NetworkForwarding, p: string, sid: string): void => {
     if (!bpf) return;
-    const p = canonicalPrefix(prefix);
     bpf.encap.set(`${net.id}|${p}`, { net: net.id, prefix: p, sid: family(p) === 4 ? canonicalIp(sid) : ipv6Sid(sid), srh: state.encapsulation === "SRH" });
   };
 
@@ -426,8 +426,9 @@ function planRoutedNetwork(
   }
   for (const b of net.remoteBlocks) {
     const fam = family(b.prefix);
-    addRoute({ family: fam, table: T, dst: canonicalPrefix(b.prefix), type: "unicast", nexthop: nexthopTo(b.sid, fam, b.node) });
-    encapTo(net, b.prefix, b.sid);
+    const dst = canonicalPrefix(b.prefix);
+    addRoute({ family: fam, table: T, dst, type: "unicast", nexthop: nexthopTo(b.sid, fam, b.node) });
+    encapTo(net, dst, b.sid);
   }
   const snatOf = new Map(net.egress.map((e) => [canonicalPrefix(e.prefix), e.snat]));
   const egressTo = new Set<string>();
