@@ -51,18 +51,23 @@ async function stateOfStorage(store: Store) {
   return b.stateFor("node-3").networks.find((n) => n.name === "storage");
 }
 
+/** The storage network (id 5), a binding policy for pods labelled vm=yes, and one such pod, vms/vm-0. */
+async function seedVm(store: SqliteStore): Promise<void> {
+  for (const o of [
+    storage,
+    { apiVersion: "lace-cni.io/v1alpha1", kind: "NetworkBindingPolicy", metadata: { name: "vms" }, spec: { network: "storage", priority: 10, matchKind: "Pod", selector: { matchLabels: { vm: "yes" } } } },
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "vms" } },
+    { apiVersion: "v1", kind: "Pod", metadata: { name: "vm-0", namespace: "vms", uid: "uid-vm-0", labels: { vm: "yes" } }, spec: {} },
+  ] as Resource[]) await store.create(o);
+  // The controller's part: the network's id (a status, which create leaves out).
+  await store.updateStatus({ ...(await store.get<Network>("Network", "storage"))!, status: { id: 5 } });
+}
+
 t("ADD writes the endpoint's Neighbors and FDBEntry, a second node's ADD takes them over with the next sequence, the last DEL removes them", async () => {
   const store = SqliteStore.open(":memory:");
   const agents: NodeAgent[] = [];
   try {
-    for (const o of [
-      storage,
-      { apiVersion: "lace-cni.io/v1alpha1", kind: "NetworkBindingPolicy", metadata: { name: "vms" }, spec: { network: "storage", priority: 10, matchKind: "Pod", selector: { matchLabels: { vm: "yes" } } } },
-      { apiVersion: "v1", kind: "Namespace", metadata: { name: "vms" } },
-      { apiVersion: "v1", kind: "Pod", metadata: { name: "vm-0", namespace: "vms", uid: "uid-vm-0", labels: { vm: "yes" } }, spec: {} },
-    ] as Resource[]) await store.create(o);
-    // The controller's part: the network's id (a status, which create leaves out).
-    await store.updateStatus({ ...(await store.get<Network>("Network", "storage"))!, status: { id: 5 } });
+    await seedVm(store);
     const [a1, a2] = [await agentOn(store, "node-1"), await agentOn(store, "node-2")];
     agents.push(a1, a2);
 
@@ -137,13 +142,7 @@ t("a MAC the datapath learned before its pod's ADD became static (the pod's own)
 t("a dataplane that does not forward bridged networks (srv6's kernel backend) refuses an l2 pod naming its backend and why, and writes nothing", async () => {
   const store = SqliteStore.open(":memory:");
   try {
-    for (const o of [
-      storage,
-      { apiVersion: "lace-cni.io/v1alpha1", kind: "NetworkBindingPolicy", metadata: { name: "vms" }, spec: { network: "storage", priority: 10, matchKind: "Pod", selector: { matchLabels: { vm: "yes" } } } },
-      { apiVersion: "v1", kind: "Namespace", metadata: { name: "vms" } },
-      { apiVersion: "v1", kind: "Pod", metadata: { name: "vm-0", namespace: "vms", uid: "uid-vm-0", labels: { vm: "yes" } }, spec: {} },
-    ] as Resource[]) await store.create(o);
-    await store.updateStatus({ ...(await store.get<Network>("Network", "storage"))!, status: { id: 5 } });
+    await seedVm(store);
     const dp = new RecordingDataplane();
     dp.forwarding = ["routed", "underlay"];
     dp.backend = "kernel";

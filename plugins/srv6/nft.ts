@@ -151,19 +151,10 @@ function nft(netns: string | undefined, args: string[], input?: string): { statu
   return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** The content hash of the loaded ruleset, or undefined when ours is not loaded. */
-export function loadedRulesetHash(netns: string | undefined): string | undefined {
-  // Two runs: nft 1.0.6 cannot list two tables of different families in one command.
-  const r = nft(netns, ["list", "table", "inet", "lace"]);
-  if (r.status !== 0) return undefined;
-  const m = /comment "lace-cni ([0-9a-f]+)"/.exec(r.stdout);
-  if (!m) return undefined;
-  return nft(netns, ["list", "table", "bridge", "lace"]).status === 0 ? m[1] : undefined;
-}
-
 /**
- * Like {@link loadedRulesetHash}, over netfilter netlink: an apply that
- * changes nothing runs no process at all.
+ * The content hash of the loaded ruleset (the tag loadRuleset puts in the
+ * inet table's comment), or undefined when ours is not loaded; read over
+ * netfilter netlink, so an apply that changes nothing runs no process.
  */
 export async function loadedRulesetHashOver(nf: NetlinkClient): Promise<string | undefined> {
   const tables = await listTables(nf);

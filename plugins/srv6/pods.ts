@@ -18,7 +18,7 @@ import { closeSync, openSync } from "node:fs";
 import { IPAddress, type PodAttachment, Prefix } from "../../core/plugin/mod.ts";
 import { NetlinkClient, type WriteRequest } from "./netlink.ts";
 import { getSysctl, netnsExists, netnsPath, setSysctl } from "./netns.ts";
-import { type Links, neighborAdd, POD_ALIAS_PREFIX, POD_LINK_GROUP, proxyAdd, readLink, readLinks, routeAdd, setPortIsolated } from "./kernel.ts";
+import { type LinkInfo, type Links, neighborAdd, POD_ALIAS_PREFIX, POD_LINK_GROUP, proxyAdd, readLink, readLinks, routeAdd, setPortIsolated } from "./kernel.ts";
 import { LINK_LOCAL_GATEWAY, podMac, podObjects, type PodNetwork } from "./plan.ts";
 import { deleteSetElements, NETLINK_NETFILTER, writeSetElements } from "./nfsets.ts";
 import { podSourceElements, readPodSources } from "./pod_sources.ts";
@@ -87,7 +87,7 @@ export async function attachPod(node: NodeHandle, pod: PodAttachment, bridge: st
   try {
     await configurePodSide(podPath, pod);
     await allowSources(node, pod);
-    if (net) await writeOwnObjects(node, podObjects(net, { interface: pod.hostIfname, addresses: pod.addresses, mac: pod.mac }), pod.hostIfname, net.bridge);
+    if (net) await writeOwnObjects(node, podObjects(net, { interface: pod.hostIfname, addresses: pod.addresses, mac: pod.mac }), pod.hostIfname, br);
   } catch (e) {
     await detachPod(node, { hostIfname: pod.hostIfname }).catch(() => undefined);
     throw e;
@@ -117,15 +117,14 @@ async function allowSources(node: NodeHandle, pod: PodAttachment): Promise<void>
  * reachable from the whole cluster once its ADD returns, and that apply
  * finds nothing to do for it.
  */
-async function writeOwnObjects(node: NodeHandle, objs: ReturnType<typeof podObjects>, port: string, bridge: string): Promise<void> {
+async function writeOwnObjects(node: NodeHandle, objs: ReturnType<typeof podObjects>, port: string, bridge: LinkInfo): Promise<void> {
   if (!objs.routes.length && !objs.neighbors.length && !objs.proxies.length) return;
-  const links: Links = { byName: new Map(), byIndex: new Map() };
-  for (const name of [port, bridge]) {
-    const l = await readLink(node.netlink, name);
-    if (l) {
-      links.byName.set(name, l);
-      links.byIndex.set(l.index, l);
-    }
+  // The bridge was read at the start of the attach; the port is new.
+  const links: Links = { byName: new Map([[bridge.name, bridge]]), byIndex: new Map([[bridge.index, bridge]]) };
+  const l = await readLink(node.netlink, port);
+  if (l) {
+    links.byName.set(port, l);
+    links.byIndex.set(l.index, l);
   }
   await node.netlink.write([
     ...objs.neighbors.map((n) => neighborAdd(links, n)),
