@@ -82,6 +82,11 @@ export interface NodeAgentOptions {
   clock?: Clock;
   /** l2 learning: how often the dataplane's sightings are read (ms; 0: never), how long a silent learned entry lives, and when a moving MAC is frozen. */
   learning?: { everyMs?: number; ageMs?: number; flap?: L2LearnerOptions["flap"] };
+  /**
+   * How often the node's state is applied again when nothing changed (ms; 0: never): the dataplane
+   * then reads the kernel back and repairs what was changed behind its back. Default 30 s.
+   */
+  resyncMs?: number;
 }
 
 /** The host-side interface name of an attachment: stable, unique, at most 15 characters. */
@@ -130,6 +135,8 @@ export class NodeAgent {
   private applyTimer?: ReturnType<typeof setTimeout>;
   private retryTimer?: ReturnType<typeof setTimeout>;
   private learnTimer?: ReturnType<typeof setInterval>;
+  private resyncTimer?: ReturnType<typeof setInterval>;
+  private readonly resyncMs: number;
   private readonly learner: L2Learner;
   private readonly learnEveryMs: number;
   private learning = false;
@@ -148,6 +155,7 @@ export class NodeAgent {
     });
     // A sighting read costs one ring-buffer poll (a syscall) when nothing was seen: cheap enough to ask often.
     this.learnEveryMs = opts.learning?.everyMs ?? 20;
+    this.resyncMs = opts.resyncMs ?? 30_000;
     this.blocks = opts.blocks ?? new BlockAllocator(opts.store);
     this.log = opts.log ?? silent;
     this.metrics = opts.metrics;
@@ -176,6 +184,7 @@ export class NodeAgent {
     await this.requestApply().catch(() => undefined);
     await this.removeStrayPorts();
     if (this.dp.sightings && this.learnEveryMs > 0) this.learnTimer = setInterval(() => void this.learn(), this.learnEveryMs);
+    if (this.resyncMs > 0) this.resyncTimer = setInterval(() => this.applySoon(), this.resyncMs);
   }
 
   /**
@@ -230,7 +239,8 @@ export class NodeAgent {
     clearTimeout(this.applyTimer);
     clearTimeout(this.retryTimer);
     clearInterval(this.learnTimer);
-    this.applyTimer = this.retryTimer = this.learnTimer = undefined;
+    clearInterval(this.resyncTimer);
+    this.applyTimer = this.retryTimer = this.learnTimer = this.resyncTimer = undefined;
     this.stopped = true;
     await this.detached();
     await this.applyChain;

@@ -28,6 +28,7 @@ import { attachPod, detachPod, forgetNeighbours, type NodeHandle, type PodAttach
 import { bridgeFor, localBridge } from "./naming.ts";
 import { NETLINK_NETFILTER, NFPROTO, podSourceKey, writeSetElements } from "./nfsets.ts";
 import { planServices, removeServiceTable, ServiceTable } from "./services.ts";
+import { FULL_RECONCILE_EVERY_MS, onlyServicesChanged } from "./state_sameness.ts";
 import { AF, RTA, RTM, rtmsg, attrMap, ipText, readU32 } from "./wire.ts";
 import { fdbAdd, managedAdd, ourTunnels, readFdb, readManaged, setNeighSuppress, tunnelAdd } from "./l2_kernel.ts";
 
@@ -129,6 +130,12 @@ export class Srv6Dataplane implements Dataplane {
   private networkNames = new Map<number, string>();
   /** Each network's local side as of the last successful apply: attach writes a pod's own objects from it. */
   private podNetworks = new Map<string, PodNetwork>();
+  /**
+   * The last state reconciled in full (everything read back and diffed), and
+   * when. An apply within {@link FULL_RECONCILE_EVERY_MS} of it whose state
+   * differs only in its Services writes the Services' table alone.
+   */
+  private lastFull?: { state: NodeDesiredState; at: number };
 
   private constructor(readonly node: string, netns: string | undefined, private readonly nl: NetlinkClient) {
     this.netns = netns;
@@ -222,6 +229,7 @@ export class Srv6Dataplane implements Dataplane {
     if (this.backend !== "bpf") return undefined;
     // The next apply reads the maps back rather than trusting what it wrote last.
     this.bpf().distrust();
+    this.lastFull = undefined;
     return this.bpf().mapFd(name);
   }
 
@@ -254,6 +262,7 @@ export class Srv6Dataplane implements Dataplane {
       node: this.node, revision: 0, locator: "::/128", encapsulation: "Reduced",
       underlay: { interface: "lo", mtu: 1500 }, networks: [], endpoints: [],
     };
+    this.lastFull = undefined;
     await this.reconcile(empty, false);
     removeRuleset(this.netns);
     removeServiceTable(this.netns);
@@ -272,7 +281,17 @@ export class Srv6Dataplane implements Dataplane {
 
   async apply(state: NodeDesiredState): Promise<ApplyReport> {
     return this.serial(async () => {
+      const last = this.lastFull;
+      this.lastFull = undefined;
+      if (last && performance.now() - last.at < FULL_RECONCILE_EVERY_MS && onlyServicesChanged(last.state, state)) {
+        // Only the Services changed since a full reconcile a moment ago: the Services' table alone.
+        const report = await this.applyServices(state);
+        // Beside its Services the state is the one reconciled then.
+        this.lastFull = { state, at: last.at };
+        return report;
+      }
       const report = await this.reconcile(state, true);
+      this.lastFull = { state, at: performance.now() };
       this.bridges = new Map(state.networks.flatMap((n) => {
         const br = localBridge(n);
         return br ? [[n.name, br] as const] : [];
@@ -280,6 +299,15 @@ export class Srv6Dataplane implements Dataplane {
       this.rememberNetworks(state);
       return report;
     });
+  }
+
+  /** Step 7b of a reconcile on its own: the Services' elements (services.ts), nothing read back. */
+  private async applyServices(state: NodeDesiredState): Promise<ApplyReport> {
+    const t0 = performance.now();
+    this.nf ??= NetlinkClient.open(this.netns, this.label, NETLINK_NETFILTER);
+    this.serviceTable ??= new ServiceTable(this.nf, this.netns, this.label);
+    const svc = await this.serviceTable.apply(planServices(state));
+    return { added: svc.added, changed: 0, removed: svc.removed, writes: svc.added + svc.removed ? 1 : 0, durationMs: performance.now() - t0 };
   }
 
   /** One apply (or pod change) at a time: a reconcile reads, diffs and writes as one step. */

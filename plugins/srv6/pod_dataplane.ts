@@ -21,6 +21,7 @@ import { netnsExists, netnsPath } from "./netns.ts";
 import { traceDestination } from "./trace.ts";
 import type { WorkerRequest } from "./apply_worker.ts";
 import { podNetworks } from "./plan.ts";
+import { STATE_MISMATCH, StateSender } from "./state_transfer.ts";
 
 /** Omit over each member of a union. */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -28,6 +29,8 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 export class Srv6PodDataplane implements PodDataplane {
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (r: unknown) => void; reject: (e: Error) => void }>();
+  /** States go to the applier as the changes since the last one (state_transfer.ts). */
+  private readonly states = new StateSender();
 
   /**
    * `applier` applies desired states, `plugger` attaches and detaches pods,
@@ -90,7 +93,15 @@ export class Srv6PodDataplane implements PodDataplane {
 
   async apply(state: NodeDesiredState): Promise<ApplyReport> {
     if (!this.applier) return this.dp.apply(state);
-    const report = await this.call<ApplyReport>(this.applier, { op: "apply", state });
+    let report: ApplyReport;
+    try {
+      report = await this.call<ApplyReport>(this.applier, { op: "apply", state: this.states.encode(state) });
+    } catch (e) {
+      // After a failure the next state goes whole; one the worker could not decode goes whole now.
+      this.states.reset();
+      if (!(e as Error).message.startsWith(STATE_MISMATCH)) throw e;
+      report = await this.call<ApplyReport>(this.applier, { op: "apply", state: this.states.encode(state) });
+    }
     // The worker applied it: this thread reads the sightings, and names their networks by this state;
     // the pod thread plugs pods into the networks as this state has them (posted before any later attach).
     this.dp.rememberNetworks(state);

@@ -148,6 +148,28 @@ export function servicesSuite(backend: Backend): void {
     }
   });
 
+  test("a state whose Services alone changed writes the Services' table alone; the same state again is reconciled in full", async () => {
+    // A route of ours removed behind the dataplane's back shows which applies read the kernel back.
+    const route = () => inNs(cluster.node(1), ["ip", "-4", "route", "show", "table", "all", `${addr("ra")[0]}/32`]).out.trim();
+    await applyAll();
+    const had = route();
+    assert.ok(had.length > 0, "ra has a host route on node 1");
+    inNs(cluster.node(1), ["sh", "-c", `ip -4 route show table all ${addr("ra")[0]}/32 | while read r; do ip route del $r; done`]);
+    assert.is(route(), "", "removed behind the dataplane's back");
+    const saved = service;
+    try {
+      service = { ...service, endpoints: [endpoint("rb")] };
+      await applyAll();
+      assert.equal(names(await answers(ns("rc"), VIP4, 80, 8)), ["rb"], "the Service changed");
+      assert.is(route(), "", "a Services-only apply did not read routes back");
+      await applyAll();
+      assert.is(route(), had, "the same state again: reconciled in full, the route is back");
+    } finally {
+      service = saved;
+      await applyAll();
+    }
+  });
+
   test("without Services the table is gone", async () => {
     const saved = service;
     service = { ...service, endpoints: [] };

@@ -1,0 +1,55 @@
+/**
+ * Whether two desired states of a node differ only in their Services (and
+ * revision): then an apply needs to write the Services' table alone, not
+ * read back and diff links, routes, rules and neighbours. A state whose
+ * Services are the same objects too is not "only Services changed": its
+ * apply is a request to reconcile (a retry, a resync) and goes in full.
+ * The rest is compared by structure, identical parts skipped (the agent's
+ * apply worker keeps unchanged parts' identity: state_transfer.ts).
+ *
+ * @example
+ * onlyServicesChanged(applied, { ...applied, revision: 8, services: [svc] }); // true
+ * onlyServicesChanged(applied, { ...applied, revision: 8 });                 // false: a resync
+ * onlyServicesChanged(applied, { ...applied, endpoints: [], services: [svc] }); // false
+ */
+import type { NodeDesiredState } from "../../core/plugin/mod.ts";
+
+/** How often a state is reconciled in full at least, however few its changes: kernel drift is repaired then. */
+export const FULL_RECONCILE_EVERY_MS = 30_000;
+
+const IGNORED = new Set(["services", "revision"]);
+
+export function onlyServicesChanged(a: NodeDesiredState, b: NodeDesiredState): boolean {
+  if (a === b || sameObjects(a.services ?? [], b.services ?? [])) return false;
+  const ka = Object.keys(a).filter((k) => !IGNORED.has(k));
+  const kb = Object.keys(b).filter((k) => !IGNORED.has(k));
+  if (ka.length !== kb.length) return false;
+  const ra = a as unknown as Record<string, unknown>;
+  const rb = b as unknown as Record<string, unknown>;
+  for (const k of ka) if (!Object.hasOwn(rb, k) || !same(ra[k], rb[k])) return false;
+  return true;
+}
+
+function sameObjects<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Structural equality of plain JSON values (what a desired state is made of). */
+function same(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!same(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) {
+    if (!Object.hasOwn(b, k) || !same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  }
+  return true;
+}
