@@ -52,7 +52,7 @@ export const SERVICE_TABLE = "lace_svc";
 export const MAX_SERVICE_ENDPOINTS = 256;
 /** Capacity of the maps (elements); the kernel refuses more. */
 const MAP_SIZE = 262144;
-const VERSION = "lace-cni services 1";
+const VERSION = "lace-cni services 2";
 const PROTO = { TCP: 6, UDP: 17 } as const;
 
 /** One entry of a map or set, as text (for `lace plan` and tests) and as what goes on the wire. */
@@ -183,20 +183,39 @@ export function lbChain(fam: 4 | 6, affinity: boolean, n: number): string {
   return `lb${fam}-${affinity ? "a" : "r"}-${n}`;
 }
 
-/** The chain `name` (an {@link lbChain} name) as nft text. */
-function renderLbChain(name: string): string {
+/**
+ * The rules of the chain `name` (an {@link lbChain} name) as nft text, one
+ * per transport protocol. `tcp dport` and `udp dport` rather than one rule
+ * with `th dport`: nft 1.0.6 cannot read a `meta l4proto { tcp, udp } …
+ * th dport` rule back ("conflicting protocols specified"), and so could not
+ * add anything to a table holding one.
+ */
+function lbRules(name: string): string[] {
   const m = /^lb([46])-([ra])-(\d+)$/.exec(name);
   if (!m) throw new Error(`Invalid load-balancing chain name "${name}"`);
   const ip = m[1] === "4" ? "ip" : "ip6";
   const pick = m[2] === "a" ? `jhash ${ip} saddr mod ${m[3]}` : `numgen random mod ${m[3]}`;
-  return `chain ${name} { meta l4proto { tcp, udp } dnat ${ip} to ${ip} daddr . meta l4proto . th dport . ${pick} map @ep${m[1]}; }`;
+  return ["tcp", "udp"].map((p) => `meta l4proto ${p} dnat ${ip} to ${ip} daddr . meta l4proto . ${p} dport . ${pick} map @ep${m[1]}`);
+}
+
+function renderLbChain(name: string): string {
+  return `chain ${name} { ${lbRules(name).join("; ")}; }`;
+}
+
+/** nft commands adding the chains `names` to the loaded table (the elements going to them follow). */
+export function renderAddLbChains(names: Iterable<string>): string {
+  const lines: string[] = [];
+  for (const name of names) {
+    lines.push(`add chain inet ${SERVICE_TABLE} ${name}`);
+    for (const r of lbRules(name)) lines.push(`add rule inet ${SERVICE_TABLE} ${name} ${r}`);
+  }
+  return lines.join("\n") + "\n";
 }
 
 /**
  * The chains the table is made with: both choices among 1 … 32 endpoints in
- * both families. A Service needing another makes the next apply load the
- * table afresh with it (nft 1.0.6 cannot add a rule naming a `typeof … th
- * dport` map to a loaded table: "conflicting protocols specified").
+ * both families. A Service needing another has it added to the loaded
+ * table, once (one `nft` run).
  */
 const BASE_CHAINS = [4, 6].flatMap((fam) => [false, true].flatMap((a) => Array.from({ length: 32 }, (_, i) => lbChain(fam as 4 | 6, a, i + 1))));
 
@@ -211,7 +230,7 @@ export function renderServiceTable(chains: Iterable<string> = BASE_CHAINS): stri
   for (const fam of [4, 6] as const) {
     const ip = fam === 4 ? "ip" : "ip6";
     lines.push(`  map svc${fam} { type ifname . ${fam === 4 ? "ipv4_addr" : "ipv6_addr"} . inet_proto . inet_service : verdict; size ${MAP_SIZE}; }`);
-    lines.push(`  map ep${fam} { typeof ${ip} daddr . meta l4proto . th dport . numgen random mod 1 : ${ip} daddr . th dport; size ${MAP_SIZE}; }`);
+    lines.push(`  map ep${fam} { typeof ${ip} daddr . meta l4proto . tcp dport . numgen random mod 1 : ${ip} daddr . tcp dport; size ${MAP_SIZE}; }`);
     lines.push(`  set vips${fam} { type ${fam === 4 ? "ipv4_addr" : "ipv6_addr"}; size ${MAP_SIZE}; }`);
     lines.push(`  map hairpin${fam} { type mark . ${fam === 4 ? "ipv4_addr" : "ipv6_addr"} : ${fam === 4 ? "ipv4_addr" : "ipv6_addr"}; size ${MAP_SIZE}; }`);
   }
@@ -317,24 +336,24 @@ export class ServiceTable {
       this.counts = new Map();
       return { added: 0, removed: 0, loaded };
     }
-    let fresh = !this.applied || this.applied.length === 0 || this.counts.size === 0;
+    const fresh = !this.applied || this.applied.length === 0 || this.counts.size === 0;
     // Which Services changed, by a walk over both id-sorted lists comparing plans by identity.
-    let { gone, came }: { gone: ServiceElements[]; came: ServiceElements[] } = fresh ? { gone: [], came: plan.services } : changedServices(this.applied!, plan.services);
-    // The chains the elements go to: a chain the table lacks means loading it afresh with that chain.
+    const { gone, came }: { gone: ServiceElements[]; came: ServiceElements[] } = fresh ? { gone: [], came: plan.services } : changedServices(this.applied!, plan.services);
+    // The chains the elements go to: those the table lacks are made first.
     const wanted = new Set<string>(fresh ? BASE_CHAINS : this.chains);
+    const missing = new Set<string>();
     for (const after of came) {
       for (const e of after.elements.values()) {
-        if (!e.value.startsWith("goto ") || wanted.has(e.value.slice(5))) continue;
-        if (!fresh) {
-          for (const c of BASE_CHAINS) wanted.add(c);
-          ({ gone, came } = { gone: [], came: plan.services });
-          fresh = true;
-        }
-        wanted.add(e.value.slice(5));
+        if (e.value.startsWith("goto ") && !wanted.has(e.value.slice(5))) missing.add(e.value.slice(5));
       }
     }
+    if (!fresh && missing.size) {
+      const r = nft(this.netns, ["-f", "-"], renderAddLbChains(missing));
+      if (r.status !== 0) throw new Error(`Cannot add the load-balancing chains ${[...missing].join(", ")} to the service table in netns ${this.label}: ${r.stderr.trim()}`);
+      for (const c of missing) this.chains.add(c);
+    }
     if (fresh) {
-      for (const after of came) for (const e of after.elements.values()) if (e.value.startsWith("goto ")) wanted.add(e.value.slice(5));
+      for (const c of missing) wanted.add(c);
       const r = nft(this.netns, ["-f", "-"], `table inet ${SERVICE_TABLE}\ndelete table inet ${SERVICE_TABLE}\n${renderServiceTable(wanted)}`);
       if (r.status !== 0) throw new Error(`Cannot load the service table in netns ${this.label}: ${r.stderr.trim()}`);
       this.counts = new Map();

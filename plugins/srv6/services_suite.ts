@@ -170,6 +170,29 @@ export function servicesSuite(backend: Backend): void {
     }
   });
 
+  test("a Service with more endpoints than the table's first chains gets its chain added to the loaded table, the other Services' elements kept", async () => {
+    // 40 endpoint entries (re and rb, 20 times each under other pod names): the chain lb4-r-40 is not among the first 32.
+    const saved = service;
+    const other: ServiceForwarding = { ...service, id: "default/other", clusterIPs: ["10.96.0.11"], ports: [{ protocol: "TCP", port: 81 }], endpoints: [endpoint("rb")] };
+    const many = Array.from({ length: 40 }, (_, i) => ({ ...endpoint(i % 2 ? "rb" : "re"), pod: `default/copy-${i}` }));
+    const withOther = (n: number): NodeDesiredState => ({ ...state(n), services: [other, service] });
+    try {
+      for (let n = 1; n <= 2; n++) await dps[n - 1].apply(withOther(n));
+      const handle = () => inNs(cluster.node(1), ["sh", "-c", "nft -a list table inet lace_svc | head -1 | grep -o 'handle [0-9]*'"]).out.trim();
+      const before = handle();
+      assert.is(inNs(cluster.node(1), ["nft", "list", "chain", "inet", "lace_svc", "lb4-r-40"]).status, 1, "no such chain yet");
+      service = { ...service, endpoints: many };
+      for (let n = 1; n <= 2; n++) await dps[n - 1].apply(withOther(n));
+      assert.is(inNs(cluster.node(1), ["nft", "list", "chain", "inet", "lace_svc", "lb4-r-40"]).status, 0, "the chain was added");
+      assert.ok(before !== "" && handle() === before, `the same table (${before}): not loaded afresh`);
+      assert.equal(names(await answers(ns("ra"), VIP4, 80, 16)), ["rb", "re"], "spread over the 40");
+      assert.equal(names(await answers(ns("ra"), "10.96.0.11", 81, 2)), ["rb"], "the other Service still forwards");
+    } finally {
+      service = saved;
+      await applyAll();
+    }
+  });
+
   test("without Services the table is gone", async () => {
     const saved = service;
     service = { ...service, endpoints: [] };

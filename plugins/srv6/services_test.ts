@@ -1,7 +1,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { NodeDesiredState, ServiceForwarding } from "../../core/mod.ts";
-import { MAX_SERVICE_ENDPOINTS, planServices, renderServiceTable } from "./services.ts";
+import { MAX_SERVICE_ENDPOINTS, planServices, renderAddLbChains, renderServiceTable } from "./services.ts";
 import { TestCluster } from "./testing.ts";
 
 const t = suite("srv6/services (plan)");
@@ -74,8 +74,18 @@ t("the table has the base chains, and those it is asked for", () => {
   assert.ok(base.includes("chain lb4-a-32 {"));
   assert.not.ok(base.includes("chain lb4-r-33 "));
   const more = renderServiceTable(["lb4-a-3", `lb6-r-${MAX_SERVICE_ENDPOINTS}`]);
-  assert.ok(more.includes("chain lb4-a-3 { meta l4proto { tcp, udp } dnat ip to ip daddr . meta l4proto . th dport . jhash ip saddr mod 3 map @ep4; }"));
+  assert.ok(more.includes("chain lb4-a-3 { meta l4proto tcp dnat ip to ip daddr . meta l4proto . tcp dport . jhash ip saddr mod 3 map @ep4; meta l4proto udp dnat ip to ip daddr . meta l4proto . udp dport . jhash ip saddr mod 3 map @ep4; }"));
   assert.ok(more.includes(`chain lb6-r-${MAX_SERVICE_ENDPOINTS} {`));
+});
+
+t("a chain the loaded table lacks is added to it, a rule per protocol", () => {
+  assert.is(renderAddLbChains(["lb6-r-40"]), [
+    "add chain inet lace_svc lb6-r-40",
+    "add rule inet lace_svc lb6-r-40 meta l4proto tcp dnat ip6 to ip6 daddr . meta l4proto . tcp dport . numgen random mod 40 map @ep6",
+    "add rule inet lace_svc lb6-r-40 meta l4proto udp dnat ip6 to ip6 daddr . meta l4proto . udp dport . numgen random mod 40 map @ep6",
+    "",
+  ].join("\n"));
+  assert.throws(() => renderAddLbChains(["lb5-r-1"]), /Invalid load-balancing chain name "lb5-r-1"/);
 });
 
 t.run();
