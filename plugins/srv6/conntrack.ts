@@ -180,8 +180,8 @@ export function filterAttrs(m: MessageBuilder, f: ConntrackFilter): MessageBuild
  */
 export async function readConntrack(nf: NetlinkClient, family: number, filter: ConntrackFilter): Promise<ConntrackEntry[]> {
   const what = `conntrack entries (IPv${family === AF.INET6 ? 6 : 4}, protocol ${filter.proto}${filter.dst ? ` to ${filter.dst}` : ""}${filter.dport ? ` port ${filter.dport}` : ""})`;
-  // The kernel's IPv6 address filter matched no entry at all here (Linux 6.18; its test `!ipv6_addr_cmp(…)` is
-  // inverted): an IPv6 address is matched below only.
+  // The kernel's IPv6 address filter matched no entry here, to that address or another (Linux 6.18; its comparison,
+  // `!ipv6_addr_cmp(…)`, reads inverted too): an IPv6 address is matched below only.
   const asked = family === AF.INET6 ? { ...filter, dst: undefined } : filter;
   const msgs = await nf.dump(ctType(IPCTNL_MSG.GET), nfgenmsg(family), what, (m) => filterAttrs(m, asked));
   const out: ConntrackEntry[] = [];
