@@ -177,3 +177,47 @@ sys.stdout.write("\\n".join(out))
   const r = await inNsAsync(ns, [PY, "-c", code], 5_000 + count * 1_100);
   return r.out.split("\n").slice(0, count);
 }
+
+/** A UDP client's answers, each with when it came (performance.now()). */
+export interface UdpStream {
+  answers: { at: number; from: string }[];
+  /** Ends the client (its process group). */
+  stop: () => void;
+}
+
+/**
+ * A UDP client in `ns` that keeps one socket (one source port) and sends a
+ * datagram to addr:port every 20 ms, recording each answer (a name server's
+ * name): a client that keeps its conntrack entry alive. Stop it in a
+ * `finally` (destroy() kills it too).
+ */
+export function udpStream(cluster: TestCluster, ns: string, addr: string, port: number): UdpStream {
+  const fam = addr.includes(":") ? "AF_INET6" : "AF_INET";
+  const p = cluster.start(ns, [PY, "-u", "-c", `
+import socket, sys, time
+s = socket.socket(socket.${fam}, socket.SOCK_DGRAM); s.settimeout(0.05)
+s.connect(("${addr}", ${port}))
+while True:
+    try:
+        s.send(b"?"); sys.stdout.write(s.recv(100).decode() + "\\n")
+    except Exception:
+        sys.stdout.write("\\n")
+    time.sleep(0.02)
+`]);
+  const out: UdpStream = { answers: [], stop: () => {} };
+  let rest = "";
+  p.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+    const lines = (rest + chunk).split("\n");
+    rest = lines.pop()!;
+    const at = performance.now();
+    for (const from of lines) out.answers.push({ at, from });
+  });
+  out.stop = () => {
+    try {
+      if (p.pid && p.exitCode === null) process.kill(-p.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  };
+  return out;
+}

@@ -39,6 +39,7 @@
  */
 import { spawnSync } from "node:child_process";
 import type { NetworkForwarding, NodeDesiredState, ServiceForwarding } from "../../core/plugin/mod.ts";
+import { flushUdpToEndpoints, type RemovedUdpEndpoint } from "./conntrack.ts";
 import { bridgeFor } from "./naming.ts";
 import { returnMark } from "./plan.ts";
 import type { NetlinkClient } from "./netlink.ts";
@@ -317,6 +318,8 @@ export class ServiceTable {
   private counts = new Map<string, { e: ServiceElement; n: number }>();
   /** The load-balancing chains the table has. */
   private chains = new Set<string>();
+  /** UDP conntrack entries deleted because their endpoint was removed (conntrack.ts). */
+  flushed = 0;
 
   constructor(private readonly nf: NetlinkClient, private readonly netns: string | undefined, private readonly label: string) {}
 
@@ -331,12 +334,15 @@ export class ServiceTable {
     }
     if (empty) {
       if (this.applied?.length === 0) return { added: 0, removed: 0, loaded };
+      const stale = removedUdpEndpoints(this.applied?.flatMap((p) => [...p.elements.values()]) ?? [], new Map());
       if (this.applied !== undefined || (await listTables(this.nf)).some((t) => t.family === NFPROTO.INET && t.name === SERVICE_TABLE)) this.remove();
+      if (stale.length) this.flushed += (await flushUdpToEndpoints(this.nf, stale)).deleted;
       this.applied = [];
       this.counts = new Map();
       return { added: 0, removed: 0, loaded };
     }
     const fresh = !this.applied || this.applied.length === 0 || this.counts.size === 0;
+    const prior = this.counts;
     // Which Services changed, by a walk over both id-sorted lists comparing plans by identity.
     const { gone, came }: { gone: ServiceElements[]; came: ServiceElements[] } = fresh ? { gone: [], came: plan.services } : changedServices(this.applied!, plan.services);
     // The chains the elements go to: those the table lacks are made first.
@@ -401,6 +407,9 @@ export class ServiceTable {
     await changeElements(this.nf, [...bySet.values()]);
     // The plan is the caller's fresh list: kept as is rather than copied.
     this.applied = plan.services;
+    // A UDP client sending from one port keeps its conntrack entry, so its endpoint, even once that is gone.
+    const stale = loaded ? removedUdpEndpoints([...prior.values()].map((c) => c.e), counts) : removed.size ? removedUdpEndpoints(removed.values(), counts) : [];
+    if (stale.length) this.flushed += (await flushUdpToEndpoints(this.nf, stale)).deleted;
     return { added: added.size, removed: removed.size, loaded };
   }
 
@@ -443,6 +452,35 @@ function changedServices(prev: ServiceElements[], next: ServiceElements[]): { go
     }
   }
   return { gone, came };
+}
+
+/**
+ * The UDP endpoints whose `ep` elements were removed and that no element of
+ * the same ClusterIP port still has (`counts`: the elements now written).
+ * An endpoint that only moved to another index keeps its flows.
+ *
+ * @example
+ * removedUdpEndpoints([{ set: "ep4", key: "10.96.0.10 . udp . 53 . 1", value: "10.1.2.20 . 5353" }], counts); // [{ clusterIP: "10.96.0.10", port: 53, endpoint: "10.1.2.20" }]
+ */
+export function removedUdpEndpoints(removed: Iterable<ServiceElement>, counts: ReadonlyMap<string, { e: ServiceElement }>): RemovedUdpEndpoint[] {
+  const out: RemovedUdpEndpoint[] = [];
+  // `ep4|10.96.0.10 . udp . 53` → the endpoint addresses it has now (and those already listed, to list each once).
+  const known = new Map<string, Set<string>>();
+  for (const e of removed) {
+    if (!e.set.startsWith("ep") || !e.key.includes(" . udp . ")) continue;
+    const port = `${e.set}|${e.key.slice(0, e.key.lastIndexOf(" . "))}`;
+    let now = known.get(port);
+    if (!now) {
+      known.set(port, now = new Set());
+      for (let i = 0, c; (c = counts.get(`${port} . ${i}`)); i++) now.add(c.e.value.split(" . ")[0]);
+    }
+    const endpoint = e.value.split(" . ")[0];
+    if (now.has(endpoint)) continue;
+    now.add(endpoint);
+    const [clusterIP, , number] = e.key.split(" . ");
+    out.push({ clusterIP, port: Number(number), endpoint });
+  }
+  return out;
 }
 
 /** Removes the service table from a node (teardown). A missing table is fine. */

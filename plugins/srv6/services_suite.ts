@@ -11,7 +11,11 @@ import type { NodeDesiredState, ServiceForwarding } from "../../core/mod.ts";
 import { Srv6Dataplane } from "./dataplane.ts";
 import type { Backend } from "./plan.ts";
 import { backendSuite, inNs, podMtu, TestCluster, type TestNetwork, type TestPod } from "./testing.ts";
-import { answers, startNameServer, waitListening } from "./probes.ts";
+import { readConntrack } from "./conntrack.ts";
+import { NetlinkClient } from "./netlink.ts";
+import { NETLINK_NETFILTER } from "./nfsets.ts";
+import { answers, startNameServer, udpStream, waitListening } from "./probes.ts";
+import { AF } from "./wire.ts";
 
 export function servicesSuite(backend: Backend): void {
   const { t, test, runs } = backendSuite("srv6 services", backend);
@@ -48,6 +52,15 @@ export function servicesSuite(backend: Backend): void {
     for (let n = 1; n <= 2; n++) await dps[n - 1].apply(state(n));
   };
   const names = (list: string[]) => [...new Set(list)].sort();
+  /** Polls `probe` every 10 ms until it returns something; fails with `why` after `ms`. */
+  const until = async <T>(probe: () => T | undefined, ms: number, why: string): Promise<T> => {
+    for (const end = performance.now() + ms; ;) {
+      const v = probe();
+      if (v !== undefined) return v;
+      if (performance.now() > end) throw new Error(why);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
 
   process.on("exit", () => cluster.destroy());
 
@@ -126,6 +139,41 @@ export function servicesSuite(backend: Backend): void {
     service = { ...service, sessionAffinity: "None" };
     await applyAll();
     assert.equal(names(await answers(ns("ra"), VIP4, 80, 16)), ["rb", "re"], "random again");
+  });
+
+  test("a UDP client that keeps sending from one port is answered by another endpoint within a second of its endpoint's removal", async () => {
+    const nf = NetlinkClient.open(`/run/netns/${cluster.node(1)}`, cluster.node(1), NETLINK_NETFILTER);
+    const saved = service;
+    try {
+      for (const vip of [VIP4, VIP6]) {
+        const family = vip.includes(":") ? AF.INET6 : AF.INET;
+        const client = udpStream(cluster, ns("ra"), vip, 53);
+        try {
+          const first = await until(() => client.answers.find((a) => a.from !== "")?.from, 3000, `no answer from ${vip}`);
+          // Its conntrack entry keeps it there: answered by the same endpoint over and over.
+          await until(() => client.answers.filter((a) => a.from === first).length >= 5 || undefined, 3000, `${first} answered fewer than 5 times`);
+          assert.equal(names(client.answers.map((a) => a.from)), [first], `one endpoint for one source port over ${vip}`);
+          const entries = await readConntrack(nf, family, { proto: 17, dst: vip, dport: 53 });
+          assert.ok(entries.some((e) => e.reply.src === addr(first).find((a) => a.includes(":") === (family === AF.INET6))), `node 1 has the entry to ${first}`);
+
+          service = { ...saved, endpoints: saved.endpoints.filter((e) => e.pod !== `default/${first}`) };
+          const t0 = performance.now();
+          await applyAll();
+          const applied = performance.now() - t0;
+          const other = await until(() => client.answers.find((a) => a.at > t0 && a.from !== "" && a.from !== first), 1000, `${vip}: still answered by ${first} a second after its removal`);
+          console.log(`  ${vip}: apply ${applied.toFixed(1)} ms, answered by ${other.from} ${(other.at - t0).toFixed(0)} ms after the apply began`);
+          const later = () => client.answers.filter((a) => a.at > other.at && a.from !== "").map((a) => a.from);
+          await until(() => later().length >= 5 || undefined, 2000, "fewer than 5 answers after the move");
+          assert.equal(names(later()), [other.from], `only ${other.from} after the move: ${later()}`);
+        } finally {
+          client.stop();
+          service = saved;
+          await applyAll();
+        }
+      }
+    } finally {
+      nf.close();
+    }
   });
 
   test("without br_netfilter a pod reaches an endpoint on its own bridge, itself included, through the hairpin source NAT", async () => {

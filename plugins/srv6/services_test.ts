@@ -1,7 +1,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { NodeDesiredState, ServiceForwarding } from "../../core/mod.ts";
-import { MAX_SERVICE_ENDPOINTS, planServices, renderAddLbChains, renderServiceTable } from "./services.ts";
+import { MAX_SERVICE_ENDPOINTS, planServices, removedUdpEndpoints, renderAddLbChains, renderServiceTable } from "./services.ts";
 import { TestCluster } from "./testing.ts";
 
 const t = suite("srv6/services (plan)");
@@ -86,6 +86,28 @@ t("a chain the loaded table lacks is added to it, a rule per protocol", () => {
     "",
   ].join("\n"));
   assert.throws(() => renderAddLbChains(["lb5-r-1"]), /Invalid load-balancing chain name "lb5-r-1"/);
+});
+
+t("the UDP endpoints a change removes are those gone from a port, not those that moved to another index; never TCP ones", () => {
+  const ep = (n: number) => ({ pod: `shop/api-${n}`, node: "node-2", addresses: [`10.1.2.${n}`, `fd00:1:0:2::${n}`], ports: [8080, 5353] });
+  const svc = { ...base, clusterIPs: ["10.96.0.10", "fd00:96::10"], endpoints: [ep(1), ep(2), ep(3)] };
+  // As ServiceTable.apply has them: the old elements whose key went or whose value changed, and the elements now written.
+  const change = (before: ServiceForwarding, after: ServiceForwarding) => {
+    const old = elements(state(before));
+    const now = elements(state(after));
+    const removed = [...old].filter(([k, e]) => now.get(k)?.value !== e.value).map(([, e]) => e);
+    return removedUdpEndpoints(removed, new Map([...now].map(([k, e]) => [k, { e }])));
+  };
+  // api-1 goes: api-2 and api-3 move down one index each (their old elements are removed too).
+  assert.equal(change(svc, { ...svc, endpoints: [ep(2), ep(3)] }), [
+    { clusterIP: "10.96.0.10", port: 53, endpoint: "10.1.2.1" },
+    { clusterIP: "fd00:96::10", port: 53, endpoint: "fd00:1:0:2::1" },
+  ]);
+  assert.equal(change(svc, { ...svc, endpoints: [ep(1), ep(2)] }).map((r) => r.endpoint), ["10.1.2.3", "fd00:1:0:2::3"], "the last one");
+  assert.equal(change(svc, { ...svc, ports: [svc.ports[0]], endpoints: [ep(1), ep(2), ep(3)].map((e) => ({ ...e, ports: [8080] })) }).length, 6, "the UDP port goes: all of its endpoints");
+  assert.equal(change(svc, { ...svc, endpoints: [ep(1), ep(2), { ...ep(3), ports: [8080, 0] }] }).map((r) => r.endpoint), ["10.1.2.3", "fd00:1:0:2::3"], "an endpoint that no longer serves the port");
+  assert.equal(change({ ...svc, ports: [svc.ports[0]] }, { ...svc, ports: [svc.ports[0]], endpoints: [ep(2)] }), [], "TCP only: nothing");
+  assert.equal(change(svc, { ...svc, endpoints: [ep(3), ep(2), ep(1)] }), [], "reordered: nothing");
 });
 
 t.run();
