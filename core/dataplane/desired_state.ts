@@ -86,8 +86,9 @@ export interface ServicePortForwarding {
 
 /** One endpoint of a Service. */
 export interface ServiceEndpoint {
-  /** `namespace/name` of the pod. */
+  /** `namespace/name` of the pod; `""` for an EndpointSlice endpoint that names no pod (an address alone). */
   pod: string;
+  /** Where it runs; `""` when an EndpointSlice endpoint names neither a pod nor a node. */
   node: string;
   /** The pod's addresses in the service's network (no prefix length). */
   addresses: string[];
