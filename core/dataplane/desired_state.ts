@@ -74,7 +74,10 @@ export interface ServiceForwarding {
   sessionAffinity: "None" | "ClientIP";
   /** The networks whose endpoints may open connections to the Service, sorted. */
   sources: string[];
-  /** The ready pods the selector picks that are bound to `network`, sorted by pod. */
+  /**
+   * The ready endpoints bound to `network`, from the Service's EndpointSlices
+   * or its selector (core/controller/services.ts), sorted by pod, then address.
+   */
   endpoints: ServiceEndpoint[];
 }
 
