@@ -25,8 +25,9 @@
  * Incremental: an event marks the Services it can change (a pod: the
  * Services of its namespace whose selector matches its old or new labels;
  * a slice: its Service; a NetworkEndpoint: also the Services whose slices
- * name its pod); `update` rebuilds only those and returns them with their old and new
- * forwarding, so the builder republishes only the nodes they concern.
+ * name its pod); `update` rebuilds only those and returns them with their
+ * old and new forwarding, so the builder republishes only the nodes they
+ * concern.
  *
  * @example
  * const idx = new ServiceIndex();
