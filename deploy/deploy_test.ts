@@ -116,6 +116,10 @@ t("RBAC covers every kind and binds the service accounts the workloads run as", 
   assert.ok(controllerCore.some((r: Doc) => r.resources.includes("services/status") && r.verbs.includes("update")), "controller may write Service status conditions");
   const agentCore = roles.get("lace-agent").rules.filter((r: Doc) => r.apiGroups.includes("")).flatMap((r: Doc) => r.resources);
   for (const r of ["pods", "namespaces", "services", "nodes"]) assert.ok(agentCore.includes(r), `agent reads ${r}`);
+  for (const name of ["lace-controller", "lace-agent"]) {
+    const slices = roles.get(name).rules.find((r: Doc) => r.apiGroups.includes("discovery.k8s.io") && r.resources.includes("endpointslices"));
+    assert.ok(slices && ["list", "watch"].every((v) => slices.verbs.includes(v)), `${name} lists and watches EndpointSlices`);
+  }
   for (const b of all.filter((d) => d.kind === "ClusterRoleBinding")) {
     assert.ok(roles.has(b.roleRef.name), `binding ${b.metadata.name} names an existing role`);
     for (const s of b.subjects) assert.ok(accounts.has(s.name), `binding ${b.metadata.name} names an existing service account`);

@@ -115,6 +115,8 @@ function rbac(): Manifest[] {
     // Services are re-bound: the controller records the network in an annotation, and why in status conditions.
     { apiGroups: [""], resources: ["services"], verbs: [...READ, "update", "patch"] },
     { apiGroups: [""], resources: ["services/status"], verbs: ["get", "update", "patch"] },
+    // A Service's endpoints where it has EndpointSlices (the endpoint controller's): the desired state and the PodsOnNetwork condition.
+    { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: READ },
     { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update"] },
     ...events,
   ]);
@@ -123,6 +125,7 @@ function rbac(): Manifest[] {
     { apiGroups: [GROUP], resources: plurals(AGENT_WRITES), verbs: ALL_VERBS },
     { apiGroups: [GROUP], resources: AGENT_WRITES.filter((k) => SCHEMAS[k as keyof typeof SCHEMAS].status).map((k) => `${SCHEMAS[k as keyof typeof SCHEMAS].plural}/status`), verbs: ["get", "update", "patch"] },
     { apiGroups: [""], resources: ["namespaces", "pods", "services", "nodes"], verbs: READ },
+    { apiGroups: ["discovery.k8s.io"], resources: ["endpointslices"], verbs: READ },
     ...events,
   ]);
   return [sa("lace-controller"), sa("lace-agent"), controller, agent, binding("lace-controller"), binding("lace-agent")];

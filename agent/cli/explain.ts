@@ -220,7 +220,7 @@ export function printText(e: RouteExplanation, from: Endpoint, to: Endpoint, out
   if (where !== undefined) out(`where: ${describeLocation(where)}`);
   if (to.service) {
     const svc = to.service;
-    out(`endpoints: ${svc.endpoints.length ? svc.endpoints.join(", ") : "none (no pod its selector picks is bound to its network)"}`);
+    out(`endpoints: ${svc.endpoints.length ? svc.endpoints.join(", ") : "none (no ready pod its selector picks or its EndpointSlices name is bound to its network)"}`);
     for (const o of svc.offNetwork) out(`  not an endpoint: ${o.pod} is bound to network ${o.network}`);
   }
   const by = e.policy ? `by policy ${e.policy}` : `by default: ${e.default}`;

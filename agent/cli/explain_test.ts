@@ -159,13 +159,22 @@ t("a Service as destination: decided as source network → the Service's network
   assert.is(denied.json().decision, "deny");
 });
 
+t("a Service with an EndpointSlice (here without a selector): its endpoints are the ready pods the slice names on its network", async () => {
+  const r = await explain("shop/web-1", "svc/shop/db-ext", { json: true });
+  assert.is(r.code, 0, r.err.join("\n"));
+  assert.equal(r.json().to.service, {
+    name: "shop/db-ext", clusterIPs: ["10.96.0.40"], endpoints: ["shop/db-1"], offNetwork: [{ pod: "shop/web-1", network: "web" }],
+    binding: { policy: "shop-db-services", defaulted: false },
+  });
+});
+
 t("a Service no binding policy places, or one not in the manifests, is an error", async () => {
   const unbound = await explain("web", "svc/shop/batch");
   assert.is(unbound.code, 1);
   assert.match(unbound.err.join("\n"), /no binding policy|matched/i);
   const missing = await explain("web", "svc/shop/nope");
   assert.is(missing.code, 1);
-  assert.match(missing.err.join("\n"), /no Service shop\/nope in the manifests: expected one of svc\/shop\/batch, svc\/shop\/db/);
+  assert.match(missing.err.join("\n"), /no Service shop\/nope in the manifests: expected one of svc\/shop\/batch, svc\/shop\/db, svc\/shop\/db-ext/);
 });
 
 t.run();

@@ -2,8 +2,10 @@
  * A Service as the destination of `lace explain` (`--to svc/<namespace>/<name>`
  * or one of its ClusterIPs), resolved from manifests with the same rules the
  * controller and the dataplane use: the Service's network from the binding
- * policies (matchKind Service), its endpoints the pods its selector picks
- * that are bound to that network; the decision is then the routing decision
+ * policies (matchKind Service), its endpoints the pods bound to that network
+ * among those its EndpointSlices name (ready ones) when the manifests hold
+ * slices of it or it has no selector, else among those its selector picks
+ * (`endpointsFromSlices`); the decision is then the routing decision
  * source network → the Service's network, as for pod → pod (the dataplane
  * installs a ClusterIP's translation for exactly the networks allowed so).
  * Kept apart from the command so live explain can reuse it.
@@ -13,7 +15,7 @@
  * svc?.network; // "backend"
  * svc?.endpoints; // ["shop/cart-0"]
  */
-import { type BindingExplanation, type BindingRules, laceError, podSubject, type Resource } from "../../core/mod.ts";
+import { type BindingExplanation, type BindingRules, endpointsFromSlices, laceError, podSubject, readEndpointSlice, type Resource } from "../../core/mod.ts";
 
 /** What `lace explain` shows about a Service destination. */
 export interface ServiceDestination {
@@ -23,9 +25,13 @@ export interface ServiceDestination {
   network: string | null;
   binding: BindingExplanation;
   clusterIPs: string[];
-  /** The pods (`namespace/name`) its selector picks that are bound to its network. */
+  /**
+   * The pods (`namespace/name`) bound to its network that its endpoints come
+   * from: those its selector picks, or the ready ones its EndpointSlices
+   * name (slice endpoints naming no pod are not listed).
+   */
   endpoints: string[];
-  /** Pods its selector picks that are bound to another network: not endpoints. */
+  /** Those pods bound to another network: not endpoints. */
   offNetwork: { pod: string; network: string }[];
 }
 
@@ -68,14 +74,22 @@ export async function resolveServiceDestination(arg: string, l: ServiceLookup): 
   const selector = (svc.spec as { selector?: Record<string, string> } | undefined)?.selector ?? {};
   const endpoints: string[] = [];
   const offNetwork: { pod: string; network: string }[] = [];
-  if (Object.keys(selector).length) {
-    for (const pod of l.resources.filter((r) => r.kind === "Pod" && (r.metadata.namespace ?? "default") === namespace)) {
-      if (!Object.entries(selector).every(([k, v]) => pod.metadata.labels?.[k] === v)) continue;
-      const key = `${namespace}/${pod.metadata.name}`;
-      const on = (await l.binding.explain(podSubject({ metadata: { ...pod.metadata, namespace } }, l.namespaces.get(namespace), (pod.spec as { nodeName?: string } | undefined)?.nodeName))).network;
-      if (on === network) endpoints.push(key);
-      else if (on) offNetwork.push({ pod: key, network: on });
-    }
+  const slices = l.resources.filter((r) => r.kind === "EndpointSlice").map(readEndpointSlice)
+    .filter((s) => s?.service === `${namespace}/${svc!.metadata.name}`);
+  /** The pods its endpoints come from (`namespace/name` → ready); undefined: its selector's. */
+  let named: Map<string, boolean> | undefined;
+  if (endpointsFromSlices(Object.keys(selector).length > 0, slices.length)) {
+    named = new Map();
+    for (const e of slices.flatMap((s) => s!.endpoints)) if (e.pod) named.set(e.pod, (named.get(e.pod) ?? false) || e.ready);
+  }
+  for (const pod of l.resources.filter((r) => r.kind === "Pod")) {
+    const ns = pod.metadata.namespace ?? "default";
+    const key = `${ns}/${pod.metadata.name}`;
+    if (named ? !named.has(key) : ns !== namespace || !Object.keys(selector).length || !Object.entries(selector).every(([k, v]) => pod.metadata.labels?.[k] === v)) continue;
+    const on = (await l.binding.explain(podSubject({ metadata: { ...pod.metadata, namespace: ns } }, l.namespaces.get(ns), (pod.spec as { nodeName?: string } | undefined)?.nodeName))).network;
+    if (on === network) {
+      if (!named || named.get(key)) endpoints.push(key);
+    } else if (on) offNetwork.push({ pod: key, network: on });
   }
   return { service: `${namespace}/${svc.metadata.name}`, network, binding, clusterIPs: clusterIPsOf(svc), endpoints: endpoints.sort(), offNetwork };
 }

@@ -18,8 +18,9 @@
  * 5. Services: bound continuously (ServiceBinder); the network is recorded
  *    in annotation `lace-cni.io/network`, with an event when it moves, and
  *    removed (Warning event) when no policy binds the service any more.
- *    Status conditions say why, and whether the pods the service selects
- *    are bound to its network (service_status.ts); a Warning event names
+ *    Status conditions say why, and whether the pods its endpoints come
+ *    from (its selector's, or its EndpointSlices') are bound to its
+ *    network (service_status.ts); a Warning event names
  *    the pods on another network when that set changes.
  * 6. Usage: each `l3`/`l2` network's `status.usage` (IPAM's `networkUsage`),
  *    written when it changed; only networks whose Allocations moved are
@@ -119,9 +120,9 @@ export interface ReconcileReport {
 }
 
 /** Kinds the desired-state builder is fed. */
-const BUILDER_KINDS = ["Topology", "Node", "Network", "NetworkRoutingPolicy", "Allocation", "NetworkEndpoint", "Neighbor", "FDBEntry", "Pod", "Service"] as const;
-/** Kinds whose changes call for a reconcile (allocation, ids, locators, bindings). */
-const RECONCILE_KINDS = ["Topology", "Node", "Network", "Pod", "Service", "Namespace", "NetworkBindingPolicy"] as const;
+const BUILDER_KINDS = ["Topology", "Node", "Network", "NetworkRoutingPolicy", "Allocation", "NetworkEndpoint", "Neighbor", "FDBEntry", "Pod", "Service", "EndpointSlice"] as const;
+/** Kinds whose changes call for a reconcile (allocation, ids, locators, bindings, a Service's PodsOnNetwork condition). */
+const RECONCILE_KINDS = ["Topology", "Node", "Network", "Pod", "Service", "EndpointSlice", "Namespace", "NetworkBindingPolicy"] as const;
 
 interface PodLike extends Resource {
   spec?: { nodeName?: string; hostNetwork?: boolean };
@@ -513,7 +514,7 @@ export class Controller {
   private async reconcileServices(pods: PodLike[], report: ReconcileReport): Promise<void> {
     const b = this.binding!;
     for (const ns of await this.items<Resource>("Namespace")) await b.binder.setNamespace(ns.metadata.name, ns.metadata.labels ?? {});
-    const selected = new PodsBySelector(pods, await this.items<NetworkEndpoint>("NetworkEndpoint"));
+    const selected = new PodsBySelector(pods, await this.items<NetworkEndpoint>("NetworkEndpoint"), await this.items<Resource>("EndpointSlice"));
     const seen = new Set<string>();
     for (const svc of await this.items<ServiceLike>("Service")) {
       const ns = svc.metadata.namespace ?? "default";

@@ -355,6 +355,47 @@ t("services: the pods they select on another network are named, with both networ
   assert.is((await controller.reconcile()).servicesUnbound, 0, "removed once");
 });
 
+t("services with EndpointSlices: the pods the slices name on another network are reported; the builder reads the slices", async () => {
+  const endpointOf = (name: string, net: string): NetworkEndpoint => ({
+    apiVersion: API_VERSION,
+    kind: "NetworkEndpoint",
+    metadata: { name, namespace: "shop" },
+    spec: { network: net, node: "node-1", addresses: [net === "a" ? "10.1.0.2" : "10.2.0.2"], pod: { namespace: "shop", name, uid: `uid-shop-${name}` } },
+  });
+  const slice = (names: string[]): Resource => ({
+    apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice",
+    metadata: { name: "cart-x1", namespace: "shop", labels: { "kubernetes.io/service-name": "cart" } },
+    addressType: "IPv4",
+    endpoints: names.map((n) => ({ addresses: [n === "api-0" ? "10.1.0.2" : "10.2.0.2"], targetRef: { kind: "Pod", namespace: "shop", name: n } })),
+    ports: [{ name: "", protocol: "TCP", port: 8080 }],
+  } as Resource);
+  const store = await storeWith([
+    topology,
+    node("node-1"),
+    network("a", { ipv4: "10.1.0.0/16" }),
+    network("b", { ipv4: "10.2.0.0/16" }),
+    bindAll("a", "backend-services-to-a", { tier: "backend" }, "Service"),
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "shop" } },
+    pod("shop", "api-0", "node-1"),
+    pod("shop", "api-1", "node-1"),
+    endpointOf("api-0", "a"),
+    endpointOf("api-1", "b"),
+    // No selector: its endpoints are whatever its slices say.
+    { apiVersion: "v1", kind: "Service", metadata: { name: "cart", namespace: "shop", labels: { tier: "backend" } }, spec: { clusterIP: "10.96.0.7", ports: [{ port: 80 }] } },
+    slice(["api-0", "api-1"]),
+  ]);
+  const controller = new Controller(store, { networkTypes: builtInNetworkTypes(), clock: new ManualClock() });
+  const condition = async () => (await store.get<Resource<unknown, { conditions?: Condition[] }>>("Service", "cart", "shop"))!.status?.conditions?.find((c) => c.type === PODS_ON_NETWORK);
+  await controller.reconcile();
+  const off = await condition();
+  assert.equal([off?.status, off?.reason, off?.message], ["False", "PodsOnOtherNetwork", 'Service "shop/cart" is on network "a", but 1 of the pods it selects is bound to another network: shop/api-1 to network "b"']);
+  const svc = controller.builder.stateFor("node-1").services?.find((x) => x.id === "shop/cart");
+  assert.equal(svc?.endpoints, [{ pod: "shop/api-0", node: "node-1", addresses: ["10.1.0.2"], ports: [8080] }]);
+  await store.update(slice(["api-0"]));
+  await controller.reconcile();
+  assert.equal((await condition())?.status, "True");
+});
+
 t("started: informers feed the builder event by event and events trigger allocation", async () => {
   const store = await storeWith([topology, node("node-1"), network("backend", { ipv4: "10.40.0.0/16" }), bindAll("backend")]);
   const controller = new Controller(store, { networkTypes: builtInNetworkTypes(), debounceMs: 5, resyncMs: 60_000 });

@@ -7,17 +7,20 @@
  *   policy (or the default network); False, reason `NoBindingPolicy`, when
  *   no policy matches any more (the network annotation is then removed, with
  *   a Warning event naming the network it had), the message saying why.
- * - `lace-cni.io/PodsOnNetwork`: for a bound service with a selector, True
- *   when every selected pod that has a binding is on the service's network;
- *   False, reason `PodsOnOtherNetwork`, naming the pods bound elsewhere and
- *   their networks. Absent otherwise.
+ * - `lace-cni.io/PodsOnNetwork`: for a bound service, over the pods that
+ *   give its endpoints (those its EndpointSlices name when it has slices or
+ *   no selector, else those its selector picks: the rule of
+ *   `endpointsFromSlices`), True when every such pod that has a binding is
+ *   on the service's network; False, reason `PodsOnOtherNetwork`, naming
+ *   the pods bound elsewhere and their networks. Absent when there is no
+ *   such pod.
  *
  * @example
- * const pods = new PodsBySelector(allPods, endpoints);
+ * const pods = new PodsBySelector(allPods, endpoints, endpointSlices);
  * const { selected, off } = pods.offNetwork(service, "backend");  // off: [{ network: "frontend", pods: ["shop/web-0"] }]
  * const conditions = serviceConditions({ service: "shop/cart", network: "backend", policy: "p", selected, offNetwork: off });
  */
-import { type Condition, type NetworkEndpoint, podHasFinished, type Resource } from "../../core/mod.ts";
+import { type Condition, endpointsFromSlices, type NetworkEndpoint, podHasFinished, readEndpointSlice, type Resource } from "../../core/mod.ts";
 
 export const NETWORK_BOUND = "lace-cni.io/NetworkBound";
 export const PODS_ON_NETWORK = "lace-cni.io/PodsOnNetwork";
@@ -34,14 +37,16 @@ export interface OffNetwork {
   pods: string[];
 }
 
-/** Finds a service's selected pods and the networks their endpoints record. */
+/** Finds the pods a service's endpoints come from (its selector's, or its EndpointSlices') and the networks their endpoints record. */
 export class PodsBySelector {
   /** `namespace\0key\0value` → pods carrying that label. */
   private readonly byLabel = new Map<string, Resource[]>();
   /** `namespace/name` → the network of the pod's own endpoint. */
   private readonly networks = new Map<string, string>();
+  /** Service `namespace/name` → how many slices it has, and the pods they name. */
+  private readonly sliced = new Map<string, { slices: number; pods: Set<string> }>();
 
-  constructor(pods: Iterable<Resource>, endpoints: Iterable<NetworkEndpoint>) {
+  constructor(pods: Iterable<Resource>, endpoints: Iterable<NetworkEndpoint>, slices: Iterable<Resource> = []) {
     const uids = new Map<string, string | undefined>();
     for (const p of pods) {
       if (p.metadata.deletionTimestamp || podHasFinished(p)) continue;
@@ -62,23 +67,40 @@ export class PodsBySelector {
       if (!uids.has(key) || (ref.uid && uids.get(key) && ref.uid !== uids.get(key))) continue;
       this.networks.set(key, e.spec.network);
     }
+    for (const r of slices) {
+      const slice = readEndpointSlice(r);
+      if (!slice) continue;
+      let s = this.sliced.get(slice.service);
+      if (!s) this.sliced.set(slice.service, s = { slices: 0, pods: new Set() });
+      s.slices++;
+      for (const e of slice.endpoints) if (e.pod) s.pods.add(e.pod);
+    }
   }
 
   /**
-   * The service's selected pods bound to a network other than `network`,
-   * grouped by network. Pods without a binding yet are not counted; a
-   * service without a selector (its endpoints managed by hand) selects none.
+   * The pods the service's endpoints come from that are bound to a network
+   * other than `network`, grouped by network: the pods its EndpointSlices
+   * name (ready or not) when it has slices or no selector, else the pods
+   * its selector picks. Pods without a binding yet are not counted; a
+   * service without a selector or slices selects none.
    */
   offNetwork(service: Resource, network: string): { selected: number; off: OffNetwork[] } {
     const selector = (service.spec as { selector?: unknown } | undefined)?.selector;
-    if (!isLabelMap(selector) || Object.keys(selector).length === 0) return { selected: 0, off: [] };
+    const hasSelector = isLabelMap(selector) && Object.keys(selector).length > 0;
     const ns = service.metadata.namespace ?? "default";
-    const [first, ...rest] = Object.entries(selector);
+    const sliced = this.sliced.get(`${ns}/${service.metadata.name}`);
+    let candidates: Iterable<string>;
+    if (endpointsFromSlices(hasSelector, sliced?.slices ?? 0)) {
+      candidates = sliced?.pods ?? [];
+    } else {
+      const [first, ...rest] = Object.entries(selector as Record<string, string>);
+      candidates = (this.byLabel.get(`${ns}\0${first[0]}\0${first[1]}`) ?? [])
+        .filter((p) => rest.every(([k, v]) => p.metadata.labels?.[k] === v))
+        .map((p) => `${ns}/${p.metadata.name}`);
+    }
     const off = new Map<string, string[]>();
     let selected = 0;
-    for (const p of this.byLabel.get(`${ns}\0${first[0]}\0${first[1]}`) ?? []) {
-      if (!rest.every(([k, v]) => p.metadata.labels?.[k] === v)) continue;
-      const key = `${ns}/${p.metadata.name}`;
+    for (const key of candidates) {
       const on = this.networks.get(key);
       if (on === undefined) continue;
       selected++;
@@ -107,7 +129,7 @@ export interface ServiceFacts {
   policy: string | null;
   /** Why nothing binds it. */
   error?: string;
-  /** How many selected pods have a binding (0 without a selector). */
+  /** How many of the pods its endpoints come from have a binding (0 without a selector or slices). */
   selected?: number;
   /** Those of them on other networks. */
   offNetwork?: OffNetwork[];

@@ -12,6 +12,15 @@ const endpoint = (name: string, network: string, uid = `uid-${name}`): NetworkEn
   apiVersion: API_VERSION, kind: "NetworkEndpoint", metadata: { name, namespace: "shop" },
   spec: { network, node: "node-1", addresses: ["10.1.0.2"], pod: { namespace: "shop", name, uid } },
 });
+const endpointSlice = (name: string, svc: string, endpoints: { pod?: string; ready?: boolean }[]): Resource => ({
+  apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", metadata: { name, namespace: "shop", labels: { "kubernetes.io/service-name": svc } },
+  addressType: "IPv4",
+  endpoints: endpoints.map((e, i) => ({
+    addresses: [`10.1.0.${10 + i}`],
+    ...(e.ready === undefined ? {} : { conditions: { ready: e.ready } }),
+    ...(e.pod ? { targetRef: { kind: "Pod", namespace: "shop", name: e.pod } } : {}),
+  })),
+} as Resource);
 const service = (selector?: Record<string, string>, namespace = "shop"): Resource => ({
   apiVersion: "v1", kind: "Service", metadata: { name: "cart", namespace }, spec: selector ? { selector } : {},
 });
@@ -31,6 +40,25 @@ t("selected pods are matched on every selector label in the service's namespace,
   assert.equal(pods.offNetwork(service({ app: "cart", tier: "be" }), "x"), { selected: 2, off: [{ network: "y", pods: ["shop/b"] }] });
   assert.equal(pods.offNetwork(service({ app: "cart", tier: "be" }, "other"), "x"), { selected: 0, off: [] }, "another namespace's pods are not selected");
   assert.equal(pods.offNetwork(service(), "x"), { selected: 0, off: [] }, "no selector, no pods");
+});
+
+t("a service with EndpointSlices (or no selector) is judged on the pods its slices name, ready or not", () => {
+  const pods = new PodsBySelector(
+    [pod("a", { app: "cart" }), pod("b", { app: "cart" }), pod("c", { app: "other" }), pod("d", {})],
+    [endpoint("a", "x"), endpoint("b", "y"), endpoint("c", "z"), endpoint("d", "z")],
+    [
+      endpointSlice("cart-1", "cart", [{ pod: "a" }, { pod: "c", ready: false }]),
+      endpointSlice("cart-2", "cart", [{}]), // an address alone names no pod
+      endpointSlice("ext-1", "ext", [{ pod: "d" }]),
+    ],
+  );
+  // The slices name a and c (b, selected by the selector, is not named): c is off the network.
+  assert.equal(pods.offNetwork(service({ app: "cart" }), "x"), { selected: 2, off: [{ network: "z", pods: ["shop/c"] }] });
+  // No selector: its slices.
+  assert.equal(pods.offNetwork({ ...service(), metadata: { name: "ext", namespace: "shop" } }, "x"), { selected: 1, off: [{ network: "z", pods: ["shop/d"] }] });
+  // No slices: the selector.
+  const noSlices = new PodsBySelector([pod("a", { app: "cart" }), pod("b", { app: "cart" })], [endpoint("a", "x"), endpoint("b", "y")], []);
+  assert.equal(noSlices.offNetwork(service({ app: "cart" }), "x"), { selected: 2, off: [{ network: "y", pods: ["shop/b"] }] });
 });
 
 t("the message names both networks and at most ten pods, then counts the rest", () => {

@@ -47,8 +47,8 @@ import {
 
 export { CONTAINER_ID_ANNOTATION, IFNAME_ANNOTATION, NETNS_ANNOTATION };
 
-/** The kinds the desired state is computed from. */
-export const STATE_KINDS = ["Topology", "Network", "Allocation", "NetworkEndpoint", "NetworkRoutingPolicy", "Neighbor", "FDBEntry", "Node", "Pod", "Service"] as const;
+/** The kinds the desired state is computed from (EndpointSlice: a Service's endpoints, where it has slices). */
+export const STATE_KINDS = ["Topology", "Network", "Allocation", "NetworkEndpoint", "NetworkRoutingPolicy", "Neighbor", "FDBEntry", "Node", "Pod", "Service", "EndpointSlice"] as const;
 
 /** How long changes may gather before they are applied together. */
 export const APPLY_COALESCE_MS = 50;

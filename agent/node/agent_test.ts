@@ -1,7 +1,8 @@
 /**
  * The node agent over an in-memory store, with a recording dataplane and a
  * minimal desired-state source: binding, allocation, endpoint publication,
- * undo on failure, idempotent DEL, CHECK, GC and STATUS.
+ * undo on failure, idempotent DEL, CHECK, GC and STATUS; and, with the real
+ * desired-state builder, a Service's endpoints from an EndpointSlice.
  */
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
@@ -10,6 +11,8 @@ import {
   type Resource, type Store, type WatchEvent, type WatchOptions,
 } from "../../core/mod.ts";
 import { ManualClock } from "../../core/ipam/testing.ts";
+import { DesiredStateBuilder } from "../../core/controller/mod.ts";
+import * as fixtures from "../../core/controller/testing.ts";
 import { CNI_ERRORS, type CniRequest } from "../cni/spec.ts";
 import { Controller } from "../controller/controller.ts";
 import { APPLY_COALESCE_MS, CONTAINER_ID_ANNOTATION, hostIfnameFor, NodeAgent } from "./agent.ts";
@@ -547,6 +550,43 @@ t("concurrent ADDs of different pods get different addresses", async () => {
   assert.ok(rs.every((r) => r.ok), JSON.stringify(rs));
   assert.is(new Set(addrs).size, 2);
   await agent.stop();
+});
+
+t("with the real builder, a Service's endpoints in the node's state come from an EndpointSlice written into the store", async () => {
+  const store = new MemoryStore();
+  for (const o of [
+    fixtures.topology(fixtures.locatorsFor(["node-1", "node-2"])),
+    fixtures.network("backend", { ipv4: "10.40.0.0/16" }, 1),
+    fixtures.allocation("backend", "node-1", ["10.40.1.0/24"]),
+    { apiVersion: "v1", kind: "Namespace", metadata: { name: "team-a" } },
+    pod("api-0", "backend"),
+    fixtures.endpoint("team-a", "api-0", "backend", "node-2", ["10.40.2.5"]),
+    fixtures.service("team-a", "api", "backend", { selector: { tier: "backend" }, clusterIP: "10.96.0.10", ports: [{ name: "web", port: 80 }] }),
+  ] as Resource[]) await store.create(o);
+  const dp = new RecordingDataplane();
+  const states = new DesiredStateBuilder({ node: "node-1", forwardingOf: fixtures.builtInForwarding });
+  const agent = new NodeAgent({ store, node: "node-1", networkTypes: builtInNetworkTypes(), dataplane: dp, states });
+  await agent.start();
+  const endpoints = () => dp.applied.at(-1)?.services?.find((x) => x.id === "team-a/api")?.endpoints;
+  const until = async (cond: () => boolean, what: string) => {
+    for (const end = Date.now() + 5_000; !cond();) {
+      if (Date.now() > end) assert.unreachable(`Timed out waiting for ${what}: ${JSON.stringify(endpoints())}`);
+      await settle();
+    }
+  };
+  try {
+    // No slice (the embedded store has no endpoint controller): the selector's pod, on the service's port.
+    await until(() => endpoints()?.length === 1, "the selector's endpoint");
+    assert.equal(endpoints(), [{ pod: "team-a/api-0", node: "node-2", addresses: ["10.40.2.5"], ports: [80] }]);
+    // The endpoint controller's slice (as on Kubernetes): its resolved target port.
+    await store.create(fixtures.endpointSlice("team-a", "api-x7k2p", "api", [{ address: "10.40.2.5", pod: "api-0", node: "node-2" }], [{ name: "web", port: 8080 }]));
+    await until(() => endpoints()?.[0]?.ports[0] === 8080, "the slice's endpoint");
+    assert.equal(endpoints(), [{ pod: "team-a/api-0", node: "node-2", addresses: ["10.40.2.5"], ports: [8080] }]);
+    await store.delete("EndpointSlice", "api-x7k2p", "team-a");
+    await until(() => endpoints()?.[0]?.ports[0] === 80, "the selector again");
+  } finally {
+    await agent.stop();
+  }
 });
 
 t.run();

@@ -4,7 +4,9 @@
  * client side (`kube.ts`) and the embedded API server, so both agree.
  *
  * The lace-cni entries are read from `core/resources/schema.ts`, the source
- * the CRDs in `deploy/` are generated from.
+ * the CRDs in `deploy/` are generated from. The others are Kubernetes'
+ * built-in kinds the product reads (and Event, which it writes): core v1,
+ * and EndpointSlice in `discovery.k8s.io/v1`.
  *
  * @example
  * kindInfo("Network").plural;       // "networks"
@@ -23,6 +25,12 @@ export interface KindInfo {
   namespaced: boolean;
   /** A `/status` subresource exists: the main resource ignores status, `/status` ignores the rest. */
   statusSubresource: boolean;
+  /**
+   * A custom resource (the lace-cni kinds, served as the CRDs declare): its
+   * schema is ours, updates need a resourceVersion, no strategic merge
+   * patch. The others are built-in kinds whose specs are Kubernetes'.
+   */
+  custom: boolean;
   shortNames?: string[];
   /** Names that stand for several kinds in `kubectl get` (`lace`, `all`). */
   categories?: string[];
@@ -40,6 +48,7 @@ const LACE: KindInfo[] = KINDS.map((kind) => {
     singular: kind.toLowerCase(),
     namespaced: schema.scope === "Namespaced",
     statusSubresource: schema.status !== undefined,
+    custom: true,
     shortNames: schema.shortNames,
     // As the CRDs declare (deploy/generate.ts): `kubectl get lace` lists every lace-cni kind.
     categories: ["lace"],
@@ -53,10 +62,16 @@ const CORE: KindInfo[] = [
   { kind: "Service", plural: "services", namespaced: true, shortNames: ["svc"], categories: ["all"] },
   // Written, not read: the controller reports what it did as events.
   { kind: "Event", plural: "events", namespaced: true, shortNames: ["ev"], statusSubresource: false },
-].map((k) => ({ statusSubresource: true, ...k, group: "", version: "v1", singular: k.kind.toLowerCase() }));
+].map((k) => ({ statusSubresource: true, ...k, group: "", version: "v1", singular: k.kind.toLowerCase(), custom: false }));
 
-/** Every kind the stores serve: lace-cni's own, then the core kinds the product reads. */
-export const KIND_TABLE: readonly KindInfo[] = [...LACE, ...CORE];
+/** Built-in kinds of named groups. */
+const BUILT_IN: KindInfo[] = [
+  // Read: a Service's endpoints on Kubernetes, written by its endpoint controller (core/controller/endpoint_slices.ts).
+  { kind: "EndpointSlice", group: "discovery.k8s.io", version: "v1", plural: "endpointslices", singular: "endpointslice", namespaced: true, statusSubresource: false, custom: false },
+];
+
+/** Every kind the stores serve: lace-cni's own, then the built-in kinds the product reads. */
+export const KIND_TABLE: readonly KindInfo[] = [...LACE, ...CORE, ...BUILT_IN];
 
 const BY_KIND = new Map(KIND_TABLE.map((k) => [k.kind, k]));
 

@@ -1,7 +1,10 @@
 /**
- * The Store interface on `@kubernetes/client-node`: lace-cni kinds through
- * `CustomObjectsApi` (group `lace-cni.io`, `v1alpha1`), Namespace, Node, Pod
- * and Service through `CoreV1Api`, watches through client-node's `Watch`.
+ * The Store interface on `@kubernetes/client-node`: the kinds of a named
+ * group through `CustomObjectsApi`, whose calls are plain REST on
+ * group/version/plural (the lace-cni kinds in `lace-cni.io/v1alpha1`, and
+ * EndpointSlice in `discovery.k8s.io/v1`, as plain JSON), Namespace, Node,
+ * Pod, Service and Event through `CoreV1Api`, watches through client-node's
+ * `Watch`.
  * The same code talks to a real API server and to the embedded one.
  *
  * Errors come back as StoreErrors: 404 NotFound, 409 AlreadyExists or

@@ -288,6 +288,43 @@ t("core kinds through CoreV1Api: update, status, patch, delete of a Pod; Events"
   assert.match(await failure(ctx.store.get("Gadget", "x")), /Unknown kind "Gadget"/);
 });
 
+t("EndpointSlices (discovery.k8s.io/v1) round-trip: create, get, list by service, update, watch; discovery lists the group", async (ctx) => {
+  await setUp(ctx);
+  await ctx.store.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "shop" } });
+  const slice = {
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: { name: "api-x7k2p", namespace: "shop", labels: { "kubernetes.io/service-name": "api" } },
+    addressType: "IPv4",
+    endpoints: [{ addresses: ["10.40.1.5"], conditions: { ready: true }, nodeName: "node-1", targetRef: { kind: "Pod", namespace: "shop", name: "api-0" } }],
+    ports: [{ name: "web", protocol: "TCP", port: 8080 }],
+  } as unknown as Resource;
+  const seen: string[] = [];
+  const inf = new Informer<Resource>(ctx.store, "EndpointSlice", { resyncMs: 0 });
+  inf.on("add", (o) => seen.push(`add ${o.metadata.name}`));
+  inf.on("update", (o) => seen.push(`update ${(o as unknown as { endpoints: unknown[] }).endpoints.length}`));
+  await inf.start();
+  ctx.cleanup.push(() => inf.stop());
+  const created = await ctx.store.create(slice);
+  const { metadata: _m, ...fields } = slice as unknown as Record<string, unknown>;
+  const got = await ctx.store.get<Resource>("EndpointSlice", "api-x7k2p", "shop");
+  assert.equal({ ...got, metadata: undefined }, { ...fields, metadata: undefined }, "every field of the slice as written");
+  assert.is(created.metadata.resourceVersion, got?.metadata.resourceVersion);
+  const listed = await ctx.store.list<Resource>("EndpointSlice", { labelSelector: "kubernetes.io/service-name=api" });
+  assert.equal(listed.items.map((o) => [o.kind, o.apiVersion, o.metadata.name]), [["EndpointSlice", "discovery.k8s.io/v1", "api-x7k2p"]]);
+  assert.equal((await ctx.store.list("EndpointSlice", { labelSelector: "kubernetes.io/service-name=db" })).items, []);
+  // A built-in kind, not a custom resource: an update needs no resourceVersion, and there is no status subresource.
+  const { resourceVersion: _rv, ...meta } = got!.metadata;
+  await ctx.store.update({ ...got!, metadata: meta, endpoints: [] } as Resource);
+  await eventually(() => seen.includes("update 0"), "the informer to see the update");
+  assert.equal(seen, ["add api-x7k2p", "update 0"]);
+  assert.match(await failure(ctx.store.updateStatus(got!)), /has no status subresource/);
+  const groups = await http(ctx, "GET", "/apis");
+  assert.equal(groups.body.groups.map((g: { name: string }) => g.name), ["lace-cni.io", "discovery.k8s.io"]);
+  const resources = await http(ctx, "GET", "/apis/discovery.k8s.io/v1");
+  assert.equal(resources.body.resources.map((r: { name: string }) => r.name), ["endpointslices"]);
+});
+
 t("the unix socket is private to its owner", async (ctx) => {
   ctx.dir = mkdtempSync(join(tmpdir(), "lace-kube-"));
   ctx.db = SqliteStore.open(":memory:");

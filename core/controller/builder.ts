@@ -283,7 +283,8 @@ export class DesiredStateBuilder {
 
   /**
    * Adds or replaces a resource and publishes what changed. Kinds it does
-   * not use (Pods, Services, binding policies) are ignored.
+   * not use (binding policies, Namespaces) are ignored; Services, Pods and
+   * EndpointSlices feed the Services' forwarding (services.ts).
    */
   upsert(resource: Resource): Promise<void> {
     this.apply(resource);

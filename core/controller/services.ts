@@ -1,22 +1,33 @@
 /**
- * The Services a node load-balances, computed from Services, Pods and
- * NetworkEndpoints: for each Service bound to a network N (annotation
- * `lace-cni.io/network`, written by the controller's binder), its
- * ClusterIPs and ports, its endpoints (the ready pods its selector picks
- * that are bound to N, with each service port's target port resolved
- * against the pod's container ports) and the source networks that may use
- * it: those the reachability table allows to reach N's subnets, the same
- * decision as pod → pod.
+ * The Services a node load-balances, computed from Services, Pods,
+ * NetworkEndpoints and EndpointSlices: for each Service bound to a network
+ * N (annotation `lace-cni.io/network`, written by the controller's binder),
+ * its ClusterIPs and ports, its endpoints (below) and the source networks
+ * that may use it: those the reachability table allows to reach N's
+ * subnets, the same decision as pod → pod.
  *
- * Endpoints come from the selector here, on every store: the embedded store
- * has no endpoint controller. On Kubernetes, reading EndpointSlices instead
- * is a follow-up (docs/services.md); the result is the same for pods with a
- * readiness the kubelet reports.
+ * Endpoints come, per Service, from one of two sources
+ * (endpoint_slices.ts, `endpointsFromSlices`), whatever the store:
+ * - its EndpointSlices, when it has at least one or has no selector (none
+ *   then means no endpoints). This is the case on Kubernetes, whose
+ *   endpoint controller writes them. A ready slice endpoint (no `ready`
+ *   condition counts as ready) is an endpoint of N when the Pod its
+ *   `targetRef` names is bound to N (its NetworkEndpoint on N holds the
+ *   address), or, naming no pod, when its address lies in one of N's
+ *   subnets. Its node is the slice's `nodeName`, else the pod's endpoint's;
+ *   its target ports are the slice's ports, matched to the Service's by
+ *   name and protocol (a port the slice lacks is not served: 0);
+ * - else its selector: the ready pods it picks that are bound to N, with
+ *   each service port's target port resolved against the pod's container
+ *   ports. This is the case on the embedded store, which has no endpoint
+ *   controller.
  *
  * Incremental: an event marks the Services it can change (a pod: the
- * Services of its namespace whose selector matches its old or new labels);
- * `update` rebuilds only those and returns them with their old and new
- * forwarding, so the builder republishes only the nodes they concern.
+ * Services of its namespace whose selector matches its old or new labels;
+ * a slice: its Service; a NetworkEndpoint: also the Services whose slices
+ * name its pod); `update` rebuilds only those and returns them with their
+ * old and new forwarding, so the builder republishes only the nodes they
+ * concern.
  *
  * @example
  * const idx = new ServiceIndex();
@@ -25,9 +36,12 @@
  * changed[0].after?.endpoints; // [{ pod: "shop/cart-0", ... }]
  */
 import type { ServiceEndpoint, ServiceForwarding, ServicePortForwarding } from "../dataplane/desired_state.ts";
+import { IPAddress, Prefix } from "../ip/mod.ts";
 import { podHasFinished } from "../ipam/owner.ts";
 import type { Resource } from "../resources/types.ts";
 import type { ReachabilityTable } from "../rules/routing.ts";
+import { type EndpointSliceInfo, endpointsFromSlices, readEndpointSlice } from "./endpoint_slices.ts";
+import { mapSetAdd, mapSetDelete } from "./multimap.ts";
 
 /** The annotation a Service's network is recorded in (by the controller's ServiceBinder). */
 export const SERVICE_NETWORK_ANNOTATION = "lace-cni.io/network";
@@ -70,20 +84,27 @@ export class ServiceIndex {
   private readonly pods = new Map<string, PodInput>();
   private readonly podsByNamespace = new Map<string, Set<string>>();
   private readonly endpoints = new Map<string, EpInput>();
+  /** `namespace/name` of a slice → what it says. */
+  private readonly slices = new Map<string, EndpointSliceInfo>();
+  /** Service → its slices. */
+  private readonly slicesOf = new Map<string, Set<string>>();
+  /** Pod → the slices naming it (so its NetworkEndpoint's changes reach their Services). */
+  private readonly slicesNaming = new Map<string, Set<string>>();
   private readonly built = new Map<string, ServiceForwarding>();
   private readonly dirty = new Set<string>();
   private all = false;
 
   /** Whether `kind` is one this index reads. */
   static reads(kind: string): boolean {
-    return kind === "Service" || kind === "Pod" || kind === "NetworkEndpoint";
+    return kind === "Service" || kind === "Pod" || kind === "NetworkEndpoint" || kind === "EndpointSlice";
   }
 
-  /** Adds or replaces a Service, Pod or NetworkEndpoint. */
+  /** Adds or replaces a Service, Pod, NetworkEndpoint or EndpointSlice. */
   set(r: Resource): void {
     if (r.kind === "Service") this.setService(r);
     else if (r.kind === "Pod") this.setPod(r);
     else if (r.kind === "NetworkEndpoint") this.setEndpoint(r);
+    else if (r.kind === "EndpointSlice") this.setSlice(`${r.metadata.namespace ?? "default"}/${r.metadata.name}`, readEndpointSlice(r));
   }
 
   /** Removes one by kind and name. */
@@ -101,8 +122,9 @@ export class ServiceIndex {
       this.podMoved(old, undefined);
     } else if (kind === "NetworkEndpoint") {
       if (!this.endpoints.delete(key)) return;
-      const pod = this.pods.get(key);
-      if (pod) this.podMoved(pod, undefined);
+      this.endpointMoved(key);
+    } else if (kind === "EndpointSlice") {
+      this.setSlice(key, undefined);
     }
   }
 
@@ -221,8 +243,33 @@ export class ServiceIndex {
     const old = this.endpoints.get(key);
     if (old && old.network === info.network && old.node === info.node && old.addresses.join() === info.addresses.join()) return;
     this.endpoints.set(key, info);
-    const pod = this.pods.get(key);
+    this.endpointMoved(key);
+  }
+
+  /** Marks the Services a pod's NetworkEndpoint can change: those selecting the pod, and those whose slices name it. */
+  private endpointMoved(podKey: string): void {
+    const pod = this.pods.get(podKey);
     if (pod) this.podMoved(pod, undefined);
+    for (const sliceKey of this.slicesNaming.get(podKey) ?? []) this.dirty.add(this.slices.get(sliceKey)!.service);
+  }
+
+  /** Replaces (undefined: removes) a slice; marks its Service, before and after. */
+  private setSlice(key: string, info: EndpointSliceInfo | undefined): void {
+    const old = this.slices.get(key);
+    if (!old && !info) return;
+    if (old && info && JSON.stringify(old) === JSON.stringify(info)) return;
+    if (old) {
+      this.slices.delete(key);
+      mapSetDelete(this.slicesOf, old.service, key);
+      for (const e of old.endpoints) if (e.pod) mapSetDelete(this.slicesNaming, e.pod, key);
+      this.dirty.add(old.service);
+    }
+    if (info) {
+      this.slices.set(key, info);
+      mapSetAdd(this.slicesOf, info.service, key);
+      for (const e of info.endpoints) if (e.pod) mapSetAdd(this.slicesNaming, e.pod, key);
+      this.dirty.add(info.service);
+    }
   }
 
   /** Marks the Services of the pod's namespace whose selector matches it before or after. */
@@ -239,26 +286,15 @@ export class ServiceIndex {
 
   private build(key: string, table: ReachabilityTable, subnets: (n: string) => string[] | undefined, sourcesOf: Map<string, string[]>): ServiceForwarding | undefined {
     const s = this.services.get(key);
-    if (!s || !s.network || !s.selector || s.clusterIPs.length === 0 || s.ports.length === 0) return undefined;
+    if (!s || !s.network || s.clusterIPs.length === 0 || s.ports.length === 0) return undefined;
     const own = subnets(s.network);
     if (!own) return undefined; // a network no loaded type forwards
     let sources = sourcesOf.get(s.network);
     if (!sources) sourcesOf.set(s.network, sources = sourcesFor(table, s.network, own));
-    const endpoints: ServiceEndpoint[] = [];
-    for (const podKey of this.podsByNamespace.get(s.namespace) ?? []) {
-      const pod = this.pods.get(podKey)!;
-      if (!pod.ready || !matches(s.selector, pod.labels)) continue;
-      const ep = this.endpoints.get(podKey);
-      // Pods the selector picks on another network are not endpoints (the PodsOnNetwork condition names them).
-      if (!ep || ep.network !== s.network || ep.addresses.length === 0) continue;
-      endpoints.push({
-        pod: podKey,
-        node: ep.node,
-        addresses: ep.addresses,
-        ports: s.ports.map((p) => typeof p.target === "number" ? p.target : pod.named.get(`${p.target}/${p.protocol}`) ?? 0),
-      });
-    }
-    endpoints.sort((a, b) => a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : 0);
+    const slices = this.slicesOf.get(key);
+    const endpoints = endpointsFromSlices(s.selector !== undefined, slices?.size ?? 0)
+      ? this.sliceEndpoints(s, s.network, slices ?? [], own)
+      : this.selectedEndpoints(s, s.network, s.selector!);
     return {
       id: key,
       network: s.network,
@@ -269,7 +305,80 @@ export class ServiceIndex {
       endpoints,
     };
   }
+
+  /** The ready pods `selector` picks that are bound to `network`, target ports resolved per pod; sorted by pod. */
+  private selectedEndpoints(s: SvcInput, network: string, selector: [string, string][]): ServiceEndpoint[] {
+    const endpoints: ServiceEndpoint[] = [];
+    for (const podKey of this.podsByNamespace.get(s.namespace) ?? []) {
+      const pod = this.pods.get(podKey)!;
+      if (!pod.ready || !matches(selector, pod.labels)) continue;
+      const ep = this.endpoints.get(podKey);
+      // Pods the selector picks on another network are not endpoints (the PodsOnNetwork condition names them).
+      if (!ep || ep.network !== network || ep.addresses.length === 0) continue;
+      endpoints.push({
+        pod: podKey,
+        node: ep.node,
+        addresses: ep.addresses,
+        ports: s.ports.map((p) => typeof p.target === "number" ? p.target : pod.named.get(`${p.target}/${p.protocol}`) ?? 0),
+      });
+    }
+    return endpoints.sort((a, b) => a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : 0);
+  }
+
+  /**
+   * The ready endpoints of the Service's slices that count for `network`:
+   * those whose pod is bound to it with the address, and those naming no
+   * pod whose address lies in one of its subnets. A pod's entries of both
+   * families (two slices) become one endpoint when their ports agree; an
+   * endpoint two slices repeat (while the endpoint controller moves it)
+   * counts once. Sorted by pod, then address (those naming no pod first).
+   */
+  private sliceEndpoints(s: SvcInput, network: string, sliceKeys: Iterable<string>, subnets: string[]): ServiceEndpoint[] {
+    const byKey = new Map<string, ServiceEndpoint>();
+    let prefixes: Prefix[] | undefined;
+    for (const sliceKey of sliceKeys) {
+      const slice = this.slices.get(sliceKey)!;
+      // Kubernetes names a slice port after its Service port ("" when unnamed); its number is the resolved target port.
+      const ports = s.ports.map((p) => slice.ports.find((q) => q.name === (p.name ?? "") && q.protocol === p.protocol)?.port ?? 0);
+      for (const e of slice.endpoints) {
+        if (!e.ready) continue;
+        let node = e.node;
+        if (e.pod) {
+          const ep = this.endpoints.get(e.pod);
+          // A pod on another network is not an endpoint (the PodsOnNetwork condition names it).
+          if (!ep || ep.network !== network || !ep.addresses.some((a) => a === e.address || canonical(a) === e.address)) continue;
+          node ??= ep.node;
+        } else {
+          prefixes ??= subnets.flatMap((t) => {
+            const p = Prefix.tryParse(t);
+            return p.ok ? [p.value] : [];
+          });
+          const a = IPAddress.tryParse(e.address);
+          if (!a.ok || !prefixes.some((p) => p.contains(a.value))) continue;
+        }
+        const pod = e.pod ?? "";
+        const k = `${pod || e.address}|${ports.join()}`;
+        const had = byKey.get(k);
+        if (!had) byKey.set(k, { pod, node: node ?? "", addresses: [e.address], ports });
+        else if (!had.addresses.includes(e.address)) had.addresses = [...had.addresses, e.address].sort(byFamily);
+      }
+    }
+    return [...byKey.values()].sort((a, b) =>
+      a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : a.addresses[0] < b.addresses[0] ? -1 : a.addresses[0] > b.addresses[0] ? 1 : 0
+    );
+  }
 }
+
+function canonical(address: string): string | undefined {
+  const a = IPAddress.tryParse(address);
+  return a.ok ? a.value.toString() : undefined;
+}
+
+/** IPv4 before IPv6, then by text. */
+function byFamily(a: string, b: string): number {
+  return Number(a.includes(":")) - Number(b.includes(":")) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
 
 /**
  * The networks that may open connections to `network`'s endpoints: those

@@ -2,7 +2,9 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { NodeDesiredState, ServiceForwarding } from "../dataplane/desired_state.ts";
 import { DesiredStateBuilder } from "./builder.ts";
-import { allocation, builtInForwarding, endpoint, locatorsFor, network, pod, routingPolicy, service, topology } from "./testing.ts";
+import { ServiceIndex } from "./services.ts";
+import type { ReachabilityTable } from "../rules/routing.ts";
+import { allocation, builtInForwarding, endpoint, endpointSlice, locatorsFor, network, pod, routingPolicy, service, topology } from "./testing.ts";
 
 const t = suite("controller/services");
 
@@ -127,6 +129,119 @@ t("an agent's builder keeps other nodes' endpoints of a service", async () => {
   const s = svc(b.stateFor("node-1"), "shop/api")!;
   assert.equal(s.endpoints, [{ pod: "shop/api-2", node: "node-2", addresses: ["10.40.2.5"], ports: [80] }]);
   assert.is(s.sessionAffinity, "ClientIP");
+});
+
+// ------------------------------------------------------------ EndpointSlices
+
+/** api's two ports as the endpoint controller resolves them: "web" → 8080, the unnamed UDP one → 5353. */
+const API_PORTS = [{ name: "web", port: 8080 }, { name: "", protocol: "UDP", port: 5353 }];
+
+t("a service with slices takes its endpoints from them: ready ones whose pod is bound to its network", async () => {
+  const b = await cluster();
+  await b.upsertAll([
+    endpointSlice("shop", "api-a", "api", [
+      { address: "10.40.1.5", pod: "api-1", node: "node-1" },
+      { address: "10.40.2.5", pod: "api-2", ready: true }, // no nodeName: the pod's endpoint says node-2
+      { address: "10.40.2.6", pod: "api-3", node: "node-2", ready: false },
+      { address: "10.20.3.4", pod: "api-4", node: "node-3" }, // bound to "other"
+    ], API_PORTS),
+  ]);
+  const s = svc(b.stateFor("node-1"), "shop/api")!;
+  assert.equal(s.endpoints, [
+    { pod: "shop/api-1", node: "node-1", addresses: ["10.40.1.5"], ports: [8080, 5353] },
+    { pod: "shop/api-2", node: "node-2", addresses: ["10.40.2.5"], ports: [8080, 5353] },
+  ]);
+  // The slice's ports, not the pod's: api-2's container port (9090) is not read. A port the slice lacks is not served.
+  await b.upsert(endpointSlice("shop", "api-a", "api", [{ address: "10.40.2.5", pod: "api-2" }], [{ name: "web", port: 7070 }]));
+  assert.equal(svc(b.stateFor("node-1"), "shop/api")!.endpoints, [{ pod: "shop/api-2", node: "node-2", addresses: ["10.40.2.5"], ports: [7070, 0] }]);
+});
+
+t("a slice endpoint naming a pod that holds another address on the network is not an endpoint", async () => {
+  const b = await cluster();
+  await b.upsert(endpointSlice("shop", "api-a", "api", [{ address: "10.40.1.99", pod: "api-1" }], API_PORTS));
+  assert.equal(svc(b.stateFor("node-1"), "shop/api")!.endpoints, []);
+});
+
+t("a selector-less service's endpoints are its slices; without slices it has none", async () => {
+  const b = await cluster();
+  await b.upsert(service("shop", "ext", "backend", { clusterIP: "10.96.0.20", ports: [{ port: 443, name: "https" }] }));
+  assert.equal(svc(b.stateFor("node-1"), "shop/ext")!.endpoints, []);
+  await b.upsert(endpointSlice("shop", "ext-1", "ext", [{ address: "10.40.2.5", pod: "api-2" }], [{ name: "https", port: 8443 }]));
+  assert.equal(svc(b.stateFor("node-1"), "shop/ext")!.endpoints, [{ pod: "shop/api-2", node: "node-2", addresses: ["10.40.2.5"], ports: [8443] }]);
+});
+
+t("a slice endpoint naming no pod counts when its address lies in one of the network's subnets", async () => {
+  const b = await cluster();
+  await b.upsert(service("shop", "ext", "backend", { clusterIP: "10.96.0.20", ports: [{ port: 443, name: "https" }] }));
+  await b.upsert(endpointSlice("shop", "ext-1", "ext", [
+    { address: "10.40.9.9", node: "node-2" }, // in backend's 10.40.0.0/16
+    { address: "10.40.9.10" }, // no node
+    { address: "192.168.1.1", node: "node-1" }, // in no subnet of backend
+    { address: "10.10.2.5" }, // frontend's subnet
+  ], [{ name: "https", port: 443 }]));
+  assert.equal(svc(b.stateFor("node-1"), "shop/ext")!.endpoints, [
+    { pod: "", node: "", addresses: ["10.40.9.10"], ports: [443] },
+    { pod: "", node: "node-2", addresses: ["10.40.9.9"], ports: [443] },
+  ]);
+});
+
+t("a pod's slices of both families make one endpoint; slices of another type or another service do not count", async () => {
+  const b = new DesiredStateBuilder({ forwardingOf: builtInForwarding });
+  await b.upsertAll([
+    topology(locatorsFor(NODES)),
+    network("backend", { ipv4: "10.40.0.0/16", ipv6: "fd00:40::/48" }, 1),
+    allocation("backend", "node-1", ["10.40.1.0/24", "fd00:40:0:1::/64"]),
+    endpoint("shop", "api-1", "backend", "node-1", ["10.40.1.5/24", "fd00:40:0:1::5/64"]),
+    service("shop", "api", "backend", { selector: { app: "api" }, clusterIP: "10.96.0.10" }),
+    endpointSlice("shop", "api-4", "api", [{ address: "10.40.1.5", pod: "api-1" }]),
+    endpointSlice("shop", "api-6", "api", [{ address: "fd00:40:0:1:0::5", pod: "api-1" }], undefined, "IPv6"),
+    endpointSlice("shop", "api-f", "api", [{ address: "api.example", pod: "api-1" }], undefined, "FQDN"),
+    endpointSlice("shop", "web-4", "web", [{ address: "10.40.1.5", pod: "api-1" }]),
+  ]);
+  assert.equal(svc(b.stateFor("node-1"), "shop/api")!.endpoints, [
+    { pod: "shop/api-1", node: "node-1", addresses: ["10.40.1.5", "fd00:40:0:1::5"], ports: [80] },
+  ]);
+});
+
+t("slices switch a selector service over to them; deleting them switches it back", async () => {
+  const b = await cluster();
+  const fromSelector = ["shop/api-1", "shop/api-2"];
+  assert.equal(svc(b.stateFor("node-1"), "shop/api")!.endpoints.map((e) => e.pod), fromSelector);
+  await b.upsert(endpointSlice("shop", "api-a", "api", [{ address: "10.40.2.5", pod: "api-2" }], API_PORTS));
+  assert.equal(svc(b.stateFor("node-1"), "shop/api")!.endpoints.map((e) => e.pod), ["shop/api-2"]);
+  await b.upsert(endpointSlice("shop", "api-b", "api", [{ address: "10.40.2.6", pod: "api-3" }], API_PORTS));
+  assert.equal(svc(b.stateFor("node-1"), "shop/api")!.endpoints.map((e) => e.pod), ["shop/api-2", "shop/api-3"]);
+  await b.remove("EndpointSlice", "api-a", "shop");
+  assert.equal(svc(b.stateFor("node-1"), "shop/api")!.endpoints.map((e) => e.pod), ["shop/api-3"]);
+  await b.remove("EndpointSlice", "api-b", "shop");
+  assert.equal(svc(b.stateFor("node-1"), "shop/api")!.endpoints.map((e) => e.pod), fromSelector);
+});
+
+t("a slice change marks only its service; a pod's endpoint moving reaches the services whose slices name it", () => {
+  const idx = new ServiceIndex();
+  const table: ReachabilityTable = {
+    sources: new Map([["backend", [{ network: "backend", prefix: null, action: "allow", policy: null }]]]),
+    replies: new Map(),
+    stats: { networks: 1, destinations: 1, pairs: 1, evaluations: 0 },
+  };
+  const subnets = (n: string) => (n === "backend" ? ["10.40.0.0/16"] : undefined);
+  for (const r of [
+    endpoint("shop", "api-1", "backend", "node-1", ["10.40.1.5"]),
+    service("shop", "api", "backend", { selector: { app: "api" }, clusterIP: "10.96.0.10" }),
+    service("shop", "db", "backend", { selector: { app: "db" }, clusterIP: "10.96.0.11" }),
+    service("shop", "ext", "backend", { clusterIP: "10.96.0.12" }),
+  ]) idx.set(r);
+  assert.equal(idx.update(table, subnets).map((c) => c.key).sort(), ["shop/api", "shop/db", "shop/ext"]);
+  idx.set(endpointSlice("shop", "api-a", "api", [{ address: "10.40.1.5", pod: "api-1" }]));
+  const changed = idx.update(table, subnets);
+  assert.equal(changed.map((c) => c.key), ["shop/api"]);
+  assert.equal(changed[0].after!.endpoints.map((e) => e.pod), ["shop/api-1"]);
+  // The same slice again (a status-free rewrite): nothing.
+  idx.set(endpointSlice("shop", "api-a", "api", [{ address: "10.40.1.5", pod: "api-1" }]));
+  assert.equal(idx.update(table, subnets), []);
+  // The pod's endpoint moves to another network: the service its slice feeds loses it.
+  idx.set(endpoint("shop", "api-1", "other", "node-1", ["10.40.1.5"]));
+  assert.equal(idx.update(table, subnets).map((c) => [c.key, c.after!.endpoints.length]), [["shop/api", 0]]);
 });
 
 t.run();

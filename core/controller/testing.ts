@@ -76,14 +76,52 @@ export function service(
   namespace: string,
   name: string,
   net: string | undefined,
-  o: { selector: Record<string, string>; clusterIP: string; ports?: { port: number; targetPort?: number | string; protocol?: string; name?: string }[]; affinity?: "ClientIP" },
+  o: { selector?: Record<string, string>; clusterIP: string; ports?: { port: number; targetPort?: number | string; protocol?: string; name?: string }[]; affinity?: "ClientIP" },
 ): Resource {
   return {
     apiVersion: "v1",
     kind: "Service",
     metadata: { name, namespace, ...(net ? { annotations: { "lace-cni.io/network": net } } : {}) },
-    spec: { selector: o.selector, clusterIP: o.clusterIP, ports: o.ports ?? [{ port: 80 }], ...(o.affinity ? { sessionAffinity: o.affinity } : {}) },
+    spec: { ...(o.selector ? { selector: o.selector } : {}), clusterIP: o.clusterIP, ports: o.ports ?? [{ port: 80 }], ...(o.affinity ? { sessionAffinity: o.affinity } : {}) },
   };
+}
+
+/** One endpoint of {@link endpointSlice}: `pod` names its targetRef; `ready` absent: no condition (ready). */
+export interface SliceEndpointInput {
+  address: string;
+  pod?: string;
+  node?: string;
+  ready?: boolean;
+}
+
+/**
+ * An EndpointSlice of Service `service` (label `kubernetes.io/service-name`),
+ * as the endpoint controller writes one.
+ *
+ * @example
+ * endpointSlice("shop", "api-x1", "api", [{ address: "10.40.1.5", pod: "api-1" }], [{ name: "web", port: 8080 }]);
+ */
+export function endpointSlice(
+  namespace: string,
+  name: string,
+  service: string,
+  endpoints: SliceEndpointInput[],
+  ports: { name?: string; port: number; protocol?: string }[] = [{ name: "", port: 80 }],
+  addressType: "IPv4" | "IPv6" | "FQDN" = "IPv4",
+): Resource {
+  return {
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: { name, namespace, labels: { "kubernetes.io/service-name": service } },
+    addressType,
+    endpoints: endpoints.map((e) => ({
+      addresses: [e.address],
+      ...(e.ready === undefined ? {} : { conditions: { ready: e.ready } }),
+      ...(e.pod ? { targetRef: { kind: "Pod", namespace, name: e.pod } } : {}),
+      ...(e.node ? { nodeName: e.node } : {}),
+    })),
+    ports: ports.map((p) => ({ name: p.name ?? "", protocol: p.protocol ?? "TCP", port: p.port })),
+  } as Resource;
 }
 
 /** A Pod with labels (and named container ports); `ready: false` adds a Ready=False condition. */

@@ -74,7 +74,10 @@ export interface ServiceForwarding {
   sessionAffinity: "None" | "ClientIP";
   /** The networks whose endpoints may open connections to the Service, sorted. */
   sources: string[];
-  /** The ready pods the selector picks that are bound to `network`, sorted by pod. */
+  /**
+   * The ready endpoints bound to `network`, from the Service's EndpointSlices
+   * or its selector (core/controller/services.ts), sorted by pod, then address.
+   */
   endpoints: ServiceEndpoint[];
 }
 
@@ -86,8 +89,9 @@ export interface ServicePortForwarding {
 
 /** One endpoint of a Service. */
 export interface ServiceEndpoint {
-  /** `namespace/name` of the pod. */
+  /** `namespace/name` of the pod; `""` for an EndpointSlice endpoint that names no pod (an address alone). */
   pod: string;
+  /** Where it runs; `""` when an EndpointSlice endpoint names neither a pod nor a node. */
   node: string;
   /** The pod's addresses in the service's network (no prefix length). */
   addresses: string[];

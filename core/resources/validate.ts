@@ -30,12 +30,13 @@ import type { ValidationContext } from "./context.ts";
 
 export type { NetworkTypeLookup, ValidationContext } from "./context.ts";
 
-/** Core Kubernetes kinds accepted in manifests with a minimal check, and whether they are namespaced. */
-const CORE_KINDS: Readonly<Record<string, { namespaced: boolean; nameIsLabel: boolean }>> = {
-  Namespace: { namespaced: false, nameIsLabel: true },
-  Node: { namespaced: false, nameIsLabel: false },
-  Pod: { namespaced: true, nameIsLabel: false },
-  Service: { namespaced: true, nameIsLabel: true },
+/** Built-in Kubernetes kinds accepted in manifests with a minimal check: their apiVersion, and whether they are namespaced. */
+const CORE_KINDS: Readonly<Record<string, { apiVersion: string; namespaced: boolean; nameIsLabel: boolean }>> = {
+  Namespace: { apiVersion: "v1", namespaced: false, nameIsLabel: true },
+  Node: { apiVersion: "v1", namespaced: false, nameIsLabel: false },
+  Pod: { apiVersion: "v1", namespaced: true, nameIsLabel: false },
+  Service: { apiVersion: "v1", namespaced: true, nameIsLabel: true },
+  EndpointSlice: { apiVersion: "discovery.k8s.io/v1", namespaced: true, nameIsLabel: false },
 };
 
 const LACE_KINDS: ReadonlySet<string> = new Set(KINDS);
@@ -117,8 +118,9 @@ function checkMetadata(obj: Record<string, unknown>, kind: string, namespaced: b
 }
 
 /**
- * Validates one object on its own. Core Kubernetes kinds (v1 Namespace,
- * Pod, Service, Node) get a minimal check so manifests can mix them in.
+ * Validates one object on its own. Built-in Kubernetes kinds (v1
+ * Namespace, Pod, Service, Node; discovery.k8s.io/v1 EndpointSlice) get a
+ * minimal check (apiVersion, metadata) so manifests can mix them in.
  *
  * @example
  * validateResource({ apiVersion: "lace-cni.io/v1alpha1", kind: "Network", metadata: { name: "x" }, spec: {} }, ctx);
@@ -136,12 +138,12 @@ export function validateResource(obj: unknown, ctx: ValidationContext): Problem[
   const kind = obj.kind;
   const core = typeof kind === "string" ? CORE_KINDS[kind] : undefined;
   if (core) {
-    if (obj.apiVersion !== "v1") c.report("apiVersion", `expected "v1" for a ${kind}, got ${describe(obj.apiVersion)}`);
+    if (obj.apiVersion !== core.apiVersion) c.report("apiVersion", `expected "${core.apiVersion}" for ${/^[AEIOU]/.test(kind as string) ? "an" : "a"} ${kind}, got ${describe(obj.apiVersion)}`);
     checkMetadata(obj, kind as string, core.namespaced, core.nameIsLabel, c);
     return c.problems();
   }
   if (typeof kind !== "string" || !LACE_KINDS.has(kind)) {
-    const expected = `one of ${KINDS.join(", ")}, or a core v1 Namespace, Pod, Service or Node`;
+    const expected = `one of ${KINDS.join(", ")}, a core v1 Namespace, Pod, Service or Node, or a discovery.k8s.io/v1 EndpointSlice`;
     c.report("kind", kind === undefined ? `is required (expected ${expected})` : `expected ${expected}, got ${describe(kind)}`);
     if (obj.apiVersion !== undefined && obj.apiVersion !== API_VERSION && obj.apiVersion !== "v1") {
       c.report("apiVersion", `expected "${API_VERSION}", got ${describe(obj.apiVersion)}`);

@@ -91,6 +91,14 @@ const baselines: [string, Obj][] = [
   ["fdb entry", fdb()],
   ["pod", { apiVersion: "v1", kind: "Pod", metadata: { name: "api-0", namespace: "team-a", labels: { app: "api" } }, spec: {} }],
   ["namespace", { apiVersion: "v1", kind: "Namespace", metadata: { name: "team-a" } }],
+  ["endpoint slice", {
+    apiVersion: "discovery.k8s.io/v1",
+    kind: "EndpointSlice",
+    metadata: { name: "api-x7k2p", namespace: "team-a", labels: { "kubernetes.io/service-name": "api" } },
+    addressType: "IPv4",
+    endpoints: [{ addresses: ["10.40.1.5"], conditions: { ready: true }, targetRef: { kind: "Pod", name: "api-0" } }],
+    ports: [{ name: "", protocol: "TCP", port: 8080 }],
+  }],
 ];
 for (const [name, obj] of baselines) {
   t(`valid: ${name}`, () => {
@@ -167,6 +175,8 @@ const cases: Case[] = [
   ["label value not a string", net(l3(), { name: "n", labels: { replicas: 3 } }), "metadata.labels.replicas", "expected a string, got 3"],
   ["unknown top-level field", { ...net(l3()), specs: {} }, "specs", "unknown field, expected one of: apiVersion, kind, metadata, spec, status"],
   ["core Pod with a wrong apiVersion", { apiVersion: "apps/v1", kind: "Pod", metadata: { name: "p" } }, "apiVersion", 'expected "v1" for a Pod, got "apps/v1"'],
+  ["EndpointSlice with a core apiVersion", { apiVersion: "v1", kind: "EndpointSlice", metadata: { name: "s", namespace: "a" } }, "apiVersion", 'expected "discovery.k8s.io/v1" for an EndpointSlice, got "v1"'],
+  ["EndpointSlice name not a DNS-1123 subdomain", { apiVersion: "discovery.k8s.io/v1", kind: "EndpointSlice", metadata: { name: "Bad_Name", namespace: "a" } }, "metadata.name", "DNS-1123"],
   ["Namespace with a namespace", { apiVersion: "v1", kind: "Namespace", metadata: { name: "a", namespace: "b" } }, "metadata.namespace", "cluster-scoped"],
   ["Namespace name with a dot", { apiVersion: "v1", kind: "Namespace", metadata: { name: "team.a" } }, "metadata.name", "DNS-1123 label"],
   // NetworkBindingPolicy

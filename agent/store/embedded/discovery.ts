@@ -6,8 +6,8 @@
  *
  * @example
  * discovery("/apis/lace-cni.io/v1alpha1"); // { kind: "APIResourceList", resources: [{ name: "networks", categories: ["lace"], ... }] }
+ * discovery("/apis/discovery.k8s.io/v1");  // { kind: "APIResourceList", resources: [{ name: "endpointslices", ... }] }
  */
-import { GROUP, VERSION } from "../../../core/mod.ts";
 import { KIND_TABLE, type KindInfo } from "../kinds.ts";
 import { openApiV2, openApiV3Document, openApiV3Index } from "./openapi.ts";
 
@@ -31,29 +31,30 @@ function resourceList(groupVersion: string, kinds: KindInfo[]): Record<string, u
   return { kind: "APIResourceList", apiVersion: "v1", groupVersion, resources };
 }
 
-const LACE_GROUP_VERSION = `${GROUP}/${VERSION}`;
-const API_GROUP = {
+/** One APIGroup per named group the stores serve (each has one version here). */
+const API_GROUPS = [...new Map(KIND_TABLE.filter((k) => k.group !== "").map((k) => [k.group, k.version]))].map(([group, version]) => ({
   kind: "APIGroup",
   apiVersion: "v1",
-  name: GROUP,
-  versions: [{ groupVersion: LACE_GROUP_VERSION, version: VERSION }],
-  preferredVersion: { groupVersion: LACE_GROUP_VERSION, version: VERSION },
-};
+  name: group,
+  versions: [{ groupVersion: `${group}/${version}`, version }],
+  preferredVersion: { groupVersion: `${group}/${version}`, version },
+}));
 
 /** The documents client-node and kubectl read before talking to resources. */
 export function discovery(path: string): unknown {
   if (path.startsWith("/openapi/v3/")) return openApiV3Document(path.slice("/openapi/v3/".length));
+  for (const g of API_GROUPS) {
+    if (path === `/apis/${g.name}`) return g;
+    const gv = g.preferredVersion.groupVersion;
+    if (path === `/apis/${gv}`) return resourceList(gv, KIND_TABLE.filter((k) => k.group === g.name && k.version === g.preferredVersion.version));
+  }
   switch (path) {
     case "/api":
       return { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress: "" }] };
     case "/api/v1":
       return resourceList("v1", KIND_TABLE.filter((k) => k.group === ""));
     case "/apis":
-      return { kind: "APIGroupList", apiVersion: "v1", groups: [API_GROUP] };
-    case `/apis/${GROUP}`:
-      return API_GROUP;
-    case `/apis/${LACE_GROUP_VERSION}`:
-      return resourceList(LACE_GROUP_VERSION, KIND_TABLE.filter((k) => k.group === GROUP));
+      return { kind: "APIGroupList", apiVersion: "v1", groups: API_GROUPS };
     case "/version":
       return { major: "1", minor: "31", gitVersion: "v1.31.0-lace-embedded", platform: "linux" };
     case "/openapi/v2":

@@ -3,7 +3,8 @@
  * $KUBECTL) against `lace store serve` on loopback TCP (HTTPS, bearer
  * token) through the kubeconfig the server writes. Apply with validation
  * on, get -o wide, categories, explain, server dry runs and diff, apply of a
- * two-container Pod (strategic merge), server-side apply with field
+ * two-container Pod (strategic merge), an EndpointSlice of
+ * discovery.k8s.io, server-side apply with field
  * managers, delete with a finalizer, delete of a namespace, watch, and bad
  * input refused with the field named. Skipped, with the reason, where
  * no kubectl is installed.
@@ -112,6 +113,37 @@ test("apply -f examples/ with validation on, then get -o wide with the printer c
   assert.match(explain, /KIND:\s+Network/);
   assert.match(explain, /ipv4Subnet\s+<Object>/);
   assert.match(explain, /type\s+<string> -required-/);
+});
+
+test("an EndpointSlice (discovery.k8s.io/v1) applies, round-trips, and get endpointslices -A lists it", (ctx) => {
+  const file = join(ctx.dir, "slice.yaml");
+  writeFileSync(file, [
+    "apiVersion: v1",
+    "kind: Namespace",
+    "metadata: {name: shop}",
+    "---",
+    "apiVersion: discovery.k8s.io/v1",
+    "kind: EndpointSlice",
+    "metadata: {name: api-x7k2p, namespace: shop, labels: {kubernetes.io/service-name: api}}",
+    "addressType: IPv4",
+    "endpoints:",
+    "- addresses: [10.40.1.5]",
+    "  conditions: {ready: true}",
+    "  nodeName: node-1",
+    "  targetRef: {kind: Pod, namespace: shop, name: api-0}",
+    "ports: [{name: web, protocol: TCP, port: 8080}]",
+    "",
+  ].join("\n"));
+  assert.match(ok(ctx, ["apply", "-f", file]), /endpointslice\.discovery\.k8s\.io\/api-x7k2p created/);
+  assert.match(ok(ctx, ["apply", "-f", file]), /endpointslice\.discovery\.k8s\.io\/api-x7k2p unchanged/);
+  const lines = ok(ctx, ["get", "endpointslices", "-A"]).trim().split("\n");
+  assert.match(lines[0], /^NAMESPACE\s+NAME\s+ADDRESSTYPE\s+PORTS\s+ENDPOINTS\s+AGE$/);
+  assert.match(lines[1], /^shop\s+api-x7k2p\s+IPv4\s+8080\s+10\.40\.1\.5\s/);
+  const got = JSON.parse(ok(ctx, ["get", "endpointslice", "api-x7k2p", "-n", "shop", "-o", "json"]));
+  assert.equal(got.endpoints, [{ addresses: ["10.40.1.5"], conditions: { ready: true }, nodeName: "node-1", targetRef: { kind: "Pod", namespace: "shop", name: "api-0" } }]);
+  assert.equal(got.ports, [{ name: "web", protocol: "TCP", port: 8080 }]);
+  assert.is(got.metadata.labels["kubernetes.io/service-name"], "api");
+  assert.match(ok(ctx, ["get", "endpointslices", "-n", "shop", "-l", "kubernetes.io/service-name=api", "-o", "name"]), /^endpointslice\.discovery\.k8s\.io\/api-x7k2p$/m);
 });
 
 test("--dry-run=server and diff write nothing", (ctx) => {

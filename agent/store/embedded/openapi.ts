@@ -6,7 +6,7 @@
  * `explain`, and to learn that the server validates fields itself
  * (`fieldValidation` on PATCH), so `apply` needs no client-side schema.
  *
- * The core kinds get paths but no schemas: kubectl then uses its own
+ * The built-in kinds (core v1, EndpointSlice) get paths but no schemas: kubectl then uses its own
  * compiled-in types for them (strategic merge patch keys included), as it
  * would if a server published none.
  *
@@ -100,10 +100,10 @@ function metaSchemas(v2: boolean): Record<string, Record<string, unknown>> {
 }
 
 const QUERY_PARAMS = ["dryRun", "fieldManager", "fieldValidation", "force"];
-/** Patch types the server takes per kind: core kinds also strategic merge, custom resources not (as a real API server). */
+/** Patch types the server takes per kind: built-in kinds also strategic merge, custom resources not (as a real API server). */
 function patchTypes(info: KindInfo): string[] {
   const types = ["application/json-patch+json", "application/merge-patch+json", "application/apply-patch+yaml"];
-  return info.group ? types : [...types, "application/strategic-merge-patch+json"];
+  return info.custom ? types : [...types, "application/strategic-merge-patch+json"];
 }
 
 function itemPath(info: KindInfo): string {
@@ -156,9 +156,8 @@ export function openApiV2(): Record<string, unknown> {
   const definitions: Record<string, unknown> = { ...metaSchemas(true) };
   const paths: Record<string, unknown> = {};
   for (const info of KIND_TABLE) {
-    const lace = info.group !== "";
-    if (lace) Object.assign(definitions, kindSchemas(info, true));
-    Object.assign(paths, kindPaths(info, true, lace));
+    if (info.custom) Object.assign(definitions, kindSchemas(info, true));
+    Object.assign(paths, kindPaths(info, true, info.custom));
   }
   return { swagger: "2.0", info: { title: "lace-cni embedded store", version: "v1alpha1" }, paths, definitions };
 }
@@ -175,9 +174,8 @@ export function openApiV3Document(groupVersion: string): Record<string, unknown>
   const schemas: Record<string, unknown> = { ...metaSchemas(false) };
   const paths: Record<string, unknown> = {};
   for (const info of kinds) {
-    const lace = info.group !== "";
-    if (lace) Object.assign(schemas, kindSchemas(info, false));
-    Object.assign(paths, kindPaths(info, false, lace));
+    if (info.custom) Object.assign(schemas, kindSchemas(info, false));
+    Object.assign(paths, kindPaths(info, false, info.custom));
   }
   return { openapi: "3.0.0", info: { title: "lace-cni embedded store", version: groupVersion }, paths, components: { schemas } };
 }

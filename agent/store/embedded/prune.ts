@@ -39,7 +39,7 @@ function prune(value: unknown, schema: OpenAPISchema | undefined, path: string, 
 export function pruneUnknownFields(info: KindInfo, obj: Record<string, unknown>): string[] {
   const dropped: string[] = [];
   prune(obj.metadata, OBJECT_META_SCHEMA, "metadata", dropped);
-  if (!info.group) return dropped;
+  if (!info.custom) return dropped;
   const schema = SCHEMAS[info.kind as Kind];
   for (const key of Object.keys(obj)) {
     if (key === "apiVersion" || key === "kind" || key === "metadata") continue;

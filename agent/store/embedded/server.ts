@@ -3,12 +3,13 @@
  * Kubernetes REST conventions, so the controller and agents use the same
  * `@kubernetes/client-node` code against it as against a real API server.
  *
- * Served: `/api/v1/...` (Namespace, Node, Pod, Service, Event) and
+ * Served: `/api/v1/...` (Namespace, Node, Pod, Service, Event),
+ * `/apis/discovery.k8s.io/v1/...` (EndpointSlice) and
  * `/apis/lace-cni.io/v1alpha1/...` (every lace-cni kind); get, list (label
  * and field selectors, `limit`/`continue` pages), watch (from a
  * resourceVersion, bookmarks, `timeoutSeconds`), create (`generateName`),
  * update (a lace-cni kind needs `metadata.resourceVersion`), `/status`,
- * JSON, merge and strategic merge patches (strategic: core kinds only, as
+ * JSON, merge and strategic merge patches (strategic: built-in kinds only, as
  * for custom resources on a real API server), server-side apply with
  * field managers (server_side_apply.ts), delete with preconditions and
  * finalizers, delete of a collection; `?dryRun=All` on every write; Table
@@ -375,7 +376,7 @@ export async function startEmbeddedServer(options: EmbeddedServerOptions): Promi
           if (body.metadata.name !== name) {
             throw new HttpError(400, "BadRequest", `The name in the body ("${body.metadata.name}") does not match the name in the URL ("${name}")`);
           }
-          if (info.group && !body.metadata.resourceVersion && store.getSync(info.kind, name, namespace)) {
+          if (info.custom && !body.metadata.resourceVersion && store.getSync(info.kind, name, namespace)) {
             // Custom resources do not allow unconditional updates: a PUT must say which version it replaces.
             throw new InvalidObjectError(info.kind, name, [{
               reason: "FieldValueInvalid",

@@ -100,7 +100,7 @@ interface EventRow {
 }
 
 const STATUS_SUBRESOURCE = new Set(KIND_TABLE.filter((k) => k.statusSubresource).map((k) => k.kind));
-const CRD_KINDS = new Set(KIND_TABLE.filter((k) => k.group !== "").map((k) => k.kind));
+const CRD_KINDS = new Set(KIND_TABLE.filter((k) => k.custom).map((k) => k.kind));
 
 /** Whether `/status` is a separate subresource for the kind (the main resource then ignores status). */
 export function hasStatusSubresource(kind: string): boolean {

@@ -1,7 +1,7 @@
 /**
  * Strategic merge patch (`application/strategic-merge-patch+json`), what
  * `kubectl apply`, `edit` and `label` send for the core kinds the embedded
- * store serves (Pod, Service, Node, Namespace, Event). Lists that Kubernetes
+ * store serves (Pod, Service, Node, Namespace, Event, EndpointSlice). Lists that Kubernetes
  * declares with a patch merge key are merged element by element (Pod
  * containers by `name`, ports by `containerPort`, env by `name`, Service
  * ports by `port`, ...); other lists are replaced; maps merge, `null`
@@ -69,6 +69,8 @@ const LISTS: Record<string, Record<string, ListMeta>> = {
   },
   Namespace: { ...METADATA, "status.conditions": { mergeKey: "type" } },
   Event: { ...METADATA },
+  // Its endpoints and ports are atomic lists in the API types: replaced whole.
+  EndpointSlice: { ...METADATA },
 };
 
 /** The kinds this module can patch (the core ones the store serves). */

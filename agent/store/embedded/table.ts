@@ -22,7 +22,7 @@ interface Column {
   jsonPath?: string;
 }
 
-/** The columns the core kinds show beside Name and Age. */
+/** The columns the built-in kinds show beside Name and Age. */
 const CORE_COLUMNS: Record<string, { name: string; type: string; jsonPath: string }[]> = {
   Namespace: [{ name: "Status", type: "string", jsonPath: ".status.phase" }],
   Pod: [
@@ -30,6 +30,12 @@ const CORE_COLUMNS: Record<string, { name: string; type: string; jsonPath: strin
     { name: "Node", type: "string", jsonPath: ".spec.nodeName" },
   ],
   Service: [{ name: "Type", type: "string", jsonPath: ".spec.type" }],
+  // As kubectl shows them from a real API server (there Ports and Endpoints are cut short).
+  EndpointSlice: [
+    { name: "AddressType", type: "string", jsonPath: ".addressType" },
+    { name: "Ports", type: "string", jsonPath: ".ports[*].port" },
+    { name: "Endpoints", type: "string", jsonPath: ".endpoints[*].addresses[0]" },
+  ],
 };
 
 /** Whether an Accept header asks for a Table (kubectl get); plain JSON otherwise. */
@@ -42,7 +48,7 @@ export function wantsTable(accept: string | undefined): boolean {
 }
 
 function columnsOf(info: KindInfo): Column[] {
-  const custom = info.group ? SCHEMAS[info.kind as Kind]?.printerColumns ?? [] : CORE_COLUMNS[info.kind] ?? [];
+  const custom = info.custom ? SCHEMAS[info.kind as Kind]?.printerColumns ?? [] : CORE_COLUMNS[info.kind] ?? [];
   return [
     { name: "Name", type: "string", format: "name", description: "The object's name", priority: 0 },
     ...custom.map((c) => ({ name: c.name, type: c.type, format: "", description: c.jsonPath, priority: 0, jsonPath: c.jsonPath })),
