@@ -292,9 +292,15 @@ export class ServiceIndex {
     let sources = sourcesOf.get(s.network);
     if (!sources) sourcesOf.set(s.network, sources = sourcesFor(table, s.network, own));
     const slices = this.slicesOf.get(key);
-    const endpoints = endpointsFromSlices(s.selector !== undefined, slices?.size ?? 0)
-      ? this.sliceEndpoints(s, s.network, slices ?? [], own)
-      : this.selectedEndpoints(s, s.network, s.selector!);
+    let endpoints: ServiceEndpoint[];
+    if (endpointsFromSlices(s.selector !== undefined, slices?.size ?? 0)) {
+      const from = this.sliceEndpoints(s, s.network, slices ?? [], own);
+      // A Service without a selector none of whose endpoints, ready or not, is on N is not ours to forward:
+      // the API server's `default/kubernetes` (its endpoints are host addresses), or one whose slices are yet to come.
+      // Left out, its ClusterIP is left to kube-proxy rather than dropped.
+      if (s.selector === undefined && !from.onNetwork) return undefined;
+      endpoints = from.endpoints;
+    } else endpoints = this.selectedEndpoints(s, s.network, s.selector!);
     return {
       id: key,
       network: s.network,
@@ -333,15 +339,15 @@ export class ServiceIndex {
    * endpoint two slices repeat (while the endpoint controller moves it)
    * counts once. Sorted by pod, then address (those naming no pod first).
    */
-  private sliceEndpoints(s: SvcInput, network: string, sliceKeys: Iterable<string>, subnets: string[]): ServiceEndpoint[] {
+  private sliceEndpoints(s: SvcInput, network: string, sliceKeys: Iterable<string>, subnets: string[]): { endpoints: ServiceEndpoint[]; onNetwork: boolean } {
     const byKey = new Map<string, ServiceEndpoint>();
     let prefixes: Prefix[] | undefined;
+    let onNetwork = false;
     for (const sliceKey of sliceKeys) {
       const slice = this.slices.get(sliceKey)!;
       // Kubernetes names a slice port after its Service port ("" when unnamed); its number is the resolved target port.
       const ports = s.ports.map((p) => slice.ports.find((q) => q.name === (p.name ?? "") && q.protocol === p.protocol)?.port ?? 0);
       for (const e of slice.endpoints) {
-        if (!e.ready) continue;
         let node = e.node;
         if (e.pod) {
           const ep = this.endpoints.get(e.pod);
@@ -356,6 +362,8 @@ export class ServiceIndex {
           const a = IPAddress.tryParse(e.address);
           if (!a.ok || !prefixes.some((p) => p.contains(a.value))) continue;
         }
+        onNetwork = true;
+        if (!e.ready) continue;
         const pod = e.pod ?? "";
         const k = `${pod || e.address}|${ports.join()}`;
         const had = byKey.get(k);
@@ -363,9 +371,10 @@ export class ServiceIndex {
         else if (!had.addresses.includes(e.address)) had.addresses = [...had.addresses, e.address].sort(byFamily);
       }
     }
-    return [...byKey.values()].sort((a, b) =>
+    const endpoints = [...byKey.values()].sort((a, b) =>
       a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : a.addresses[0] < b.addresses[0] ? -1 : a.addresses[0] > b.addresses[0] ? 1 : 0
     );
+    return { endpoints, onNetwork };
   }
 }
 

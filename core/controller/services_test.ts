@@ -162,12 +162,21 @@ t("a slice endpoint naming a pod that holds another address on the network is no
   assert.equal(svc(b.stateFor("node-1"), "shop/api")!.endpoints, []);
 });
 
-t("a selector-less service's endpoints are its slices; without slices it has none", async () => {
+t("a selector-less service's endpoints are its slices; it is forwarded only while one of them, ready or not, is on its network", async () => {
   const b = await cluster();
   await b.upsert(service("shop", "ext", "backend", { clusterIP: "10.96.0.20", ports: [{ port: 443, name: "https" }] }));
-  assert.equal(svc(b.stateFor("node-1"), "shop/ext")!.endpoints, []);
+  assert.is(svc(b.stateFor("node-1"), "shop/ext"), undefined, "no slices: not ours (its ClusterIP is left to kube-proxy, not dropped)");
   await b.upsert(endpointSlice("shop", "ext-1", "ext", [{ address: "10.40.2.5", pod: "api-2" }], [{ name: "https", port: 8443 }]));
   assert.equal(svc(b.stateFor("node-1"), "shop/ext")!.endpoints, [{ pod: "shop/api-2", node: "node-2", addresses: ["10.40.2.5"], ports: [8443] }]);
+  await b.upsert(endpointSlice("shop", "ext-1", "ext", [{ address: "10.40.2.5", pod: "api-2", ready: false }], [{ name: "https", port: 8443 }]));
+  assert.equal(svc(b.stateFor("node-1"), "shop/ext")!.endpoints, [], "not ready: still ours, without endpoints (dropped)");
+});
+
+t("a selector-less service whose endpoints are all outside the network (the API server's default/kubernetes) is left out", async () => {
+  const b = await cluster();
+  await b.upsert(service("default", "kubernetes", "backend", { clusterIP: "10.96.0.1", ports: [{ port: 443, name: "https" }] }));
+  await b.upsert(endpointSlice("default", "kubernetes", "kubernetes", [{ address: "192.168.1.10" }], [{ name: "https", port: 6443 }]));
+  assert.is(svc(b.stateFor("node-1"), "default/kubernetes"), undefined);
 });
 
 t("a slice endpoint naming no pod counts when its address lies in one of the network's subnets", async () => {
@@ -231,7 +240,8 @@ t("a slice change marks only its service; a pod's endpoint moving reaches the se
     service("shop", "db", "backend", { selector: { app: "db" }, clusterIP: "10.96.0.11" }),
     service("shop", "ext", "backend", { clusterIP: "10.96.0.12" }),
   ]) idx.set(r);
-  assert.equal(idx.update(table, subnets).map((c) => c.key).sort(), ["shop/api", "shop/db", "shop/ext"]);
+  // (shop/ext has no selector and no slices yet: not forwarded, no change.)
+  assert.equal(idx.update(table, subnets).map((c) => c.key).sort(), ["shop/api", "shop/db"]);
   idx.set(endpointSlice("shop", "api-a", "api", [{ address: "10.40.1.5", pod: "api-1" }]));
   const changed = idx.update(table, subnets);
   assert.equal(changed.map((c) => c.key), ["shop/api"]);
