@@ -84,7 +84,11 @@ let tableGrowMs = 0;
 const tableChangeMs: number[] = [];
 try {
   c.create();
-  const endpoint = { pod: "default/server", node: "node-2", addresses: ["10.1.2.20"], ports: [8080] };
+  // The ClusterIP's target port is the endpoint's second listener, 8081: the direct runs use 8080. On one port the two
+  // sides would share the server's TIME_WAIT tuples (the server closes first), and a SYN through the ClusterIP carries
+  // timestamps of another offset (per destination address) than the direct connection that left the tuple: the
+  // server answers it with the old connection's ACK, the client resets and resends its SYN a second later.
+  const endpoint = { pod: "default/server", node: "node-2", addresses: ["10.1.2.20"], ports: [8081] };
   const svc: ServiceForwarding = {
     id: "default/bench", network: "red", clusterIPs: [VIP], sessionAffinity: "None", ports: [{ protocol: "TCP", port: 80 }], sources: ["red"], endpoints: [endpoint],
   };
@@ -99,8 +103,8 @@ try {
     await dps[p.node - 1].attachPod({ netns: c.addPodNs(p.name), ifname: "eth0", hostIfname: `h-${p.name}`, network: "red", networkId: red.id, ...c.podAddresses(p, red), mtu: podMtu(1500, "Reduced") });
   }
   for (let n = 1; n <= 2; n++) await dps[n - 1].apply(state(n, [svc]));
-  startNameServer(c, c.podNs("server"), "10.1.2.20", 8080, "server");
-  await waitListening(c.podNs("server"), "10.1.2.20", 8080);
+  for (const port of [8080, 8081]) startNameServer(c, c.podNs("server"), "10.1.2.20", port, "server");
+  for (const port of [8080, 8081]) await waitListening(c.podNs("server"), "10.1.2.20", port);
   connectionRate(c.podNs("client"), VIP, 80, 1); // warm-up (ARP, caches)
   // Alternating runs: the machine is shared, so noise hits both sides alike.
   for (let i = 0; i < RUNS; i++) {
