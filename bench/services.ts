@@ -112,17 +112,18 @@ try {
     rates.clusterIP.push(connectionRate(c.podNs("client"), VIP, 80, SECONDS));
   }
 
-  // 10,000 Services × 10 endpoints on node 1: endpoints spread over node 1's block and other nodes' blocks.
+  // 10,000 Services × 10 endpoints on node 1: endpoints spread over node 1's block and other nodes' blocks. Sorted by
+  // id, as the builder hands them over ("bench/s00000" … before "default/bench").
   const many: ServiceForwarding[] = [];
   for (let i = 0; i < SERVICES; i++) {
     many.push({
-      id: `bench/s${i}`, network: "red", clusterIPs: [`10.100.${(i >> 8) & 0xff}.${i & 0xff}`], sessionAffinity: "None",
+      id: `bench/s${String(i).padStart(5, "0")}`, network: "red", clusterIPs: [`10.100.${(i >> 8) & 0xff}.${i & 0xff}`], sessionAffinity: "None",
       ports: [{ protocol: "TCP", port: 80 }], sources: ["red"],
       endpoints: Array.from({ length: ENDPOINTS }, (_, j) => ({ pod: `bench/p${i}-${j}`, node: j === 0 ? "node-1" : `node-${j + 2}`, addresses: [`10.1.${j === 0 ? 1 : 100 + j}.${(i % 250) + 2}`], ports: [8080] })),
     });
   }
   const changed = (list: ServiceForwarding[], k: number) => {
-    const i = 1 + ((k * 37) % SERVICES);
+    const i = (k * 37) % SERVICES; // one of the 10,000 (the list may end with the one the client uses)
     const endpoints = list[i].endpoints.slice();
     endpoints[3] = { ...endpoints[3], addresses: [`10.1.200.${k % 250 + 2}`] };
     list[i] = { ...list[i], endpoints };
@@ -157,12 +158,12 @@ try {
 
   // The whole dataplane apply on node 1.
   const dp = dps[0];
-  const all = state(1, [svc, ...many]);
+  const all = state(1, [...many, svc]);
   let t0 = nowMs();
   await dp.apply(all);
   programMs = nowMs() - t0;
   firstTable = Number(inNs(c.node(1), ["sh", "-c", "nft list map inet lace_svc ep4 | grep -o ' : ' | wc -l"]).out.trim());
-  const current = [svc, ...many];
+  const current = [...many, svc];
   // (Each state is made before the clock starts: the agent has it from its builder.)
   for (let k = 0; k < 50; k++) {
     const next = state(1, current.slice());

@@ -7,7 +7,9 @@
  * every apply would plan all of a node's Services again.
  *
  * A top-level field identical to the last state's travels as its name; a
- * Service identical to one of the last list travels as that one's index.
+ * run of Services identical to a run of the last list travels as that
+ * run's index range, so one changed Service among 10,000 makes a message
+ * of three items.
  * Each message names the sequence number of the state it builds on; a
  * receiver that holds another refuses it, and the sender then sends the
  * next state whole.
@@ -29,8 +31,8 @@ export interface StateDelta {
   base?: number;
   fields: Partial<NodeDesiredState>;
   same: string[];
-  /** The Services: an object, or the index of an identical one in the base's list. */
-  services?: (ServiceForwarding | number)[];
+  /** The Services: an object, or `[from, to)`, a run of the base's list that is unchanged. */
+  services?: (ServiceForwarding | [number, number])[];
 }
 
 export class StateSender {
@@ -48,19 +50,23 @@ export class StateSender {
       if (last && v !== undefined && typeof v === "object" && (last.state as unknown as Record<string, unknown>)[k] === v) same.push(k);
       else fields[k] = v;
     }
-    let services: (ServiceForwarding | number)[] | undefined;
+    let services: (ServiceForwarding | [number, number])[] | undefined;
     if (state.services) {
       // Both lists sorted by id (the builder's order): one walk beside the last list. An index is sent only
       // for the very same object; anything else (a list in another order too) travels as itself.
       const prev = last?.state.services ?? [];
-      services = new Array(state.services.length);
+      services = [];
+      let run: [number, number] | undefined;
       let k = 0;
-      for (let i = 0; i < state.services.length; i++) {
-        const s = state.services[i];
+      for (const s of state.services) {
         while (k < prev.length && prev[k].id < s.id) k++;
-        if (prev[k] === s) services[i] = k++;
-        else {
-          services[i] = s;
+        if (prev[k] === s) {
+          if (run && run[1] === k) run[1]++;
+          else services.push(run = [k, k + 1]);
+          k++;
+        } else {
+          services.push(s);
+          run = undefined;
           if (prev[k]?.id === s.id) k++;
         }
       }
@@ -90,11 +96,16 @@ export class StateReceiver {
     for (const k of delta.same) out[k] = prev![k];
     if (delta.services) {
       const before = last?.state.services ?? [];
-      out.services = delta.services.map((s) => {
-        if (typeof s !== "number") return s;
-        if (s >= before.length) throw new StateBaseMismatch(`${STATE_MISMATCH} #${delta.seq}: Service index ${s} is beyond the ${before.length} of state #${delta.base}`);
-        return before[s];
-      });
+      const list: ServiceForwarding[] = [];
+      for (const s of delta.services) {
+        if (!Array.isArray(s)) {
+          list.push(s);
+          continue;
+        }
+        if (s[1] > before.length) throw new StateBaseMismatch(`${STATE_MISMATCH} #${delta.seq}: Services ${s[0]}…${s[1] - 1} are beyond the ${before.length} of state #${delta.base}`);
+        for (let i = s[0]; i < s[1]; i++) list.push(before[i]);
+      }
+      out.services = list;
     }
     const state = out as unknown as NodeDesiredState;
     this.last = { seq: delta.seq, state };
