@@ -17,6 +17,14 @@
  *    write, per node) and deleted (last reply after the write, per node):
  *    the per-trial number is the slowest node, the time until every node
  *    enforces the change.
+ * 3. Service endpoint readiness: a Service of two endpoint pods (one per
+ *    node), a client pod on node A opening a new connection to its
+ *    ClusterIP every few milliseconds (each answered with the endpoint's
+ *    pod name). The endpoint on node B is marked not ready (its Ready
+ *    condition False, as the kubelet does when a probe fails or the pod
+ *    starts terminating): the time from that write to the start of the last
+ *    new connection it still answered; then ready again: the time until it
+ *    answers again.
  *
  * Needs root (network namespaces), `ping` and `nsenter`.
  */
@@ -28,6 +36,8 @@ import type { Resource } from "../core/mod.ts";
 
 const PODS = 200;
 const POLICY_TRIALS = 10;
+const ENDPOINT_TRIALS = 10;
+const CONNECT_EVERY_MS = 5;
 /** Wall-clock budget for the pod phase; the rest of the run is setup and the policy phase. */
 const POD_BUDGET_MS = Number(process.env.LACE_BENCH_POD_BUDGET_MS ?? 240_000);
 const BACKEND = process.env.LACE_BENCH_BACKEND ?? "bpf";
@@ -78,6 +88,54 @@ class Prober {
       const left = end - Date.now();
       if (left <= 0) return undefined;
       await Promise.race([new Promise<void>((res) => this.waiters.push(res)), sleep(Math.min(left, 50))]);
+    }
+  }
+
+  stop(): void {
+    this.proc.kill("SIGKILL");
+  }
+}
+
+/** New TCP connections to ip:port from a namespace, one every few ms: when each started and which pod answered. */
+class ConnectionLoop {
+  readonly answers: { started: number; name: string }[] = [];
+  private readonly proc: ChildProcess;
+  private tail = "";
+
+  constructor(netns: string, ip: string, port: number) {
+    const code = `
+import socket, sys, time
+while True:
+    t = time.time() * 1000
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM); s.settimeout(0.5)
+    try:
+        s.connect(("${ip}", ${port})); n = s.recv(100).decode().strip()
+        sys.stdout.write("%.3f %s\\n" % (t, n)); sys.stdout.flush()
+    except Exception:
+        pass
+    finally:
+        s.close()
+    time.sleep(${CONNECT_EVERY_MS / 1000})
+`;
+    this.proc = spawn("nsenter", [`--net=/run/netns/${netns}`, "python3", "-c", code], { stdio: ["ignore", "pipe", "ignore"] });
+    this.proc.stdout!.setEncoding("utf8");
+    this.proc.stdout!.on("data", (d: string) => {
+      const lines = (this.tail + d).split("\n");
+      this.tail = lines.pop()!;
+      for (const l of lines) {
+        const [t, name] = l.split(" ");
+        if (name) this.answers.push({ started: Number(t), name });
+      }
+    });
+  }
+
+  /** The start of the first connection `name` answered that started at or after `after` (wall ms), or undefined after `timeoutMs`. */
+  async firstFrom(name: string, after: number, timeoutMs: number): Promise<number | undefined> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.answers.find((a) => a.name === name && a.started >= after);
+      if (hit || Date.now() > end) return hit?.started;
+      await sleep(5);
     }
   }
 
@@ -190,6 +248,54 @@ try {
       denyMs.push(5000);
     } else denyMs.push(Math.max(...lasts.map((r) => (r.length ? r[r.length - 1] - removed : 0))));
   }
+  for (const p of probers.splice(0)) p.stop();
+
+  // ---- 3. endpoint not ready → no new connection through the ClusterIP goes to it
+  await sb.apply([
+    { apiVersion: L, kind: "NetworkBindingPolicy", metadata: { name: "echo-service" }, spec: { network: "conv", priority: 100, matchKind: "Service", selector: { matchLabels: { svc: "echo" } } } },
+    { apiVersion: "v1", kind: "Service", metadata: { name: "echo", namespace: "bench", labels: { svc: "echo" } }, spec: { selector: { app: "echo" }, ports: [{ name: "web", protocol: "TCP", port: 80, targetPort: 8080 }] } },
+  ]);
+  const echo = (name: string, node: string): Resource => ({ ...pod(name, "conv", node), metadata: { name, namespace: "bench", labels: { net: "conv", app: "echo" } } });
+  const client = await addPod("client", "conv", A);
+  const echoA = await sb.addPod(echo("echo-a", A));
+  const echoB = await sb.addPod(echo("echo-b", B));
+  const rows = await sb.serviceRows([client, echoA, echoB]);
+  const row = rows.find((r) => r.from === "bench/client" && r.family === "ipv4");
+  if (row?.observed !== "allow" || row.answeredBy?.join() !== "echo-a,echo-b") throw new Error(`The Service did not answer from both endpoints: ${JSON.stringify(row)}`);
+  const vip = ((await sb.store.get<Resource<{ clusterIP?: string }>>("Service", "echo", "bench"))!.spec as { clusterIP: string }).clusterIP;
+  const conns = new ConnectionLoop(client.netns!, vip, 80);
+  const notReadyMs: number[] = [];
+  const readyMs: number[] = [];
+  let endpointFailures = 0;
+  const setReady = async (ready: boolean) => {
+    const p = (await sb.store.get<Resource<unknown, { conditions?: unknown[] }>>("Pod", "echo-b", "bench"))!;
+    await sb.store.updateStatus({ ...p, status: { ...p.status, conditions: [{ type: "Ready", status: ready ? "True" : "False" }] } });
+  };
+  try {
+    await conns.firstFrom("echo-b", wallMs(), 5000);
+    for (let t = 0; t < ENDPOINT_TRIALS; t++) {
+      const wrote = wallMs();
+      await setReady(false);
+      await sleep(1500);
+      const last = conns.answers.filter((a) => a.name === "echo-b" && a.started >= wrote).pop();
+      // Still answering at the end of the wait: not removed in time.
+      if (last && last.started > wallMs() - 700) {
+        endpointFailures++;
+        notReadyMs.push(5000);
+      } else notReadyMs.push(last ? last.started - wrote : 0);
+      const back = wallMs();
+      await setReady(true);
+      const first = await conns.firstFrom("echo-b", back, 5000);
+      if (first === undefined) endpointFailures++;
+      readyMs.push(first === undefined ? 5000 : first - back);
+    }
+  } finally {
+    conns.stop();
+  }
+  console.log(`
+Service endpoint on ${B} marked not ready → its last new connection through the ClusterIP, from a client on ${A}, ${ENDPOINT_TRIALS} trials, ${conns.answers.length} connections${endpointFailures ? `, ${endpointFailures} not in time (counted as 5000)` : ""} (ms; a connection every ~${CONNECT_EVERY_MS} ms):`);
+  console.log(`  not ready: p50 ${f(percentile(notReadyMs, 50))}  p99 ${f(percentile(notReadyMs, 99))};  ready again → first answer: p50 ${f(percentile(readyMs, 50))}  p99 ${f(percentile(readyMs, 99))}`);
+
   const both = [...allowMs, ...denyMs];
   console.log(`\npolicy write → enforced on both nodes, ${POLICY_TRIALS} Allow and ${POLICY_TRIALS} removals${policyFailures ? `, ${policyFailures} not enforced in time (counted as 5000)` : ""} (ms; pings every 5 ms, so ±5):`);
   console.log(`  allowed: p50 ${f(percentile(allowMs, 50))}  p99 ${f(percentile(allowMs, 99))};  denied again: p50 ${f(percentile(denyMs, 50))}  p99 ${f(percentile(denyMs, 99))}`);
@@ -197,6 +303,7 @@ try {
   console.log("");
   target(`pod ADD on A → first reply from B p99 (${podMs.length} pods, ${BACKEND})`, Number(f(percentile(podMs, 99))), 100, " ms", false);
   target(`policy change → enforced on every node p99 (${both.length} changes, ${BACKEND})`, Number(f(percentile(both, 99))), 200, " ms", false);
+  target(`Service endpoint not ready → no new connection to it p99 (${notReadyMs.length} trials, ${BACKEND})`, Number(f(percentile(notReadyMs, 99))), 1000, " ms", false);
   if (failed || policyFailures) console.log(`(${failed} pods and ${policyFailures} policy changes did not converge: each counted as 5000 ms)`);
 } finally {
   for (const p of probers) p.stop();
