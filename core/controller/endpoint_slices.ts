@@ -15,7 +15,7 @@
  * @example
  * const s = readEndpointSlice(slice);
  * s?.service;                // "shop/api"
- * s?.endpoints[0];           // { address: "10.40.1.5", ready: true, pod: "shop/api-1", node: "node-1" }
+ * s?.endpoints[0];           // { address: "10.40.1.5", ready: true, serving: true, terminating: false, pod: "shop/api-1", node: "node-1" }
  * endpointsFromSlices(true, 0); // false: the selector gives the endpoints
  */
 import { IPAddress } from "../ip/mod.ts";
@@ -33,6 +33,10 @@ export interface SliceEndpoint {
   address: string;
   /** `conditions.ready`; absent counts as ready, as the API documents. */
   ready: boolean;
+  /** `conditions.serving`; absent defers to `ready`, as the API documents. */
+  serving: boolean;
+  /** `conditions.terminating` is true. */
+  terminating: boolean;
   /** `namespace/name` of the Pod its `targetRef` names, if it names one. */
   pod?: string;
   /** `nodeName`, when the slice gives it. */
@@ -77,7 +81,7 @@ export function readEndpointSlice(r: Resource): EndpointSliceInfo | undefined {
     const first = Array.isArray(e?.addresses) ? e.addresses[0] : undefined;
     const parsed = IPAddress.tryParse(first);
     if (!parsed.ok || parsed.value.family !== family) continue;
-    const conditions = e.conditions as { ready?: unknown } | undefined;
+    const conditions = e.conditions as { ready?: unknown; serving?: unknown; terminating?: unknown } | undefined;
     const ref = e.targetRef as { kind?: unknown; name?: unknown; namespace?: unknown } | undefined;
     const pod = ref?.kind === "Pod" && typeof ref.name === "string" && ref.name
       ? `${typeof ref.namespace === "string" && ref.namespace ? ref.namespace : namespace}/${ref.name}`
@@ -85,6 +89,8 @@ export function readEndpointSlice(r: Resource): EndpointSliceInfo | undefined {
     endpoints.push({
       address: parsed.value.toString(),
       ready: conditions?.ready !== false,
+      serving: typeof conditions?.serving === "boolean" ? conditions.serving : conditions?.ready !== false,
+      terminating: conditions?.terminating === true,
       ...(pod ? { pod } : {}),
       ...(typeof e.nodeName === "string" && e.nodeName ? { node: e.nodeName } : {}),
     });

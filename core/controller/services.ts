@@ -16,7 +16,8 @@
  *   address), or, naming no pod, when its address lies in one of N's
  *   subnets. Its node is the slice's `nodeName`, else the pod's endpoint's;
  *   its target ports are the slice's ports, matched to the Service's by
- *   name and protocol (a port the slice lacks is not served: 0);
+ *   name and protocol (a port the slice lacks is not served: 0); serving
+ *   terminating endpoints stand in while none is ready;
  * - else its selector: the ready pods it picks that are bound to N, with
  *   each service port's target port resolved against the pod's container
  *   ports. This is the case on the embedded store, which has no endpoint
@@ -61,6 +62,8 @@ interface PodInput {
   namespace: string;
   labels: Record<string, string>;
   ready: boolean;
+  /** Being deleted, not finished, and its Ready condition still True: an endpoint only while its Service has no ready one. */
+  terminatingServing: boolean;
   /** Named container ports: `name/PROTOCOL` → port. */
   named: Map<string, number>;
 }
@@ -221,6 +224,7 @@ export class ServiceIndex {
       labels: { ...(r.metadata.labels ?? {}) },
       // Without a kubelet (the embedded store) a pod has no Ready condition: a running pod counts as ready.
       ready: !r.metadata.deletionTimestamp && !podHasFinished(r) && (readyCond ? readyCond.status === "True" : true),
+      terminatingServing: !!r.metadata.deletionTimestamp && !podHasFinished(r) && readyCond?.status === "True",
       named,
     };
     const old = this.pods.get(key);
@@ -315,20 +319,22 @@ export class ServiceIndex {
   /** The ready pods `selector` picks that are bound to `network`, target ports resolved per pod; sorted by pod. */
   private selectedEndpoints(s: SvcInput, network: string, selector: [string, string][]): ServiceEndpoint[] {
     const endpoints: ServiceEndpoint[] = [];
+    // Terminating pods still serving, kept for a Service left without a ready one (as kube-proxy does).
+    const terminating: ServiceEndpoint[] = [];
     for (const podKey of this.podsByNamespace.get(s.namespace) ?? []) {
       const pod = this.pods.get(podKey)!;
-      if (!pod.ready || !matches(selector, pod.labels)) continue;
+      if (!(pod.ready || pod.terminatingServing) || !matches(selector, pod.labels)) continue;
       const ep = this.endpoints.get(podKey);
       // Pods the selector picks on another network are not endpoints (the PodsOnNetwork condition names them).
       if (!ep || ep.network !== network || ep.addresses.length === 0) continue;
-      endpoints.push({
+      (pod.ready ? endpoints : terminating).push({
         pod: podKey,
         node: ep.node,
         addresses: ep.addresses,
         ports: s.ports.map((p) => typeof p.target === "number" ? p.target : pod.named.get(`${p.target}/${p.protocol}`) ?? 0),
       });
     }
-    return endpoints.sort((a, b) => a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : 0);
+    return (endpoints.length ? endpoints : terminating).sort((a, b) => a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : 0);
   }
 
   /**
@@ -341,6 +347,8 @@ export class ServiceIndex {
    */
   private sliceEndpoints(s: SvcInput, network: string, sliceKeys: Iterable<string>, subnets: string[]): { endpoints: ServiceEndpoint[]; onNetwork: boolean } {
     const byKey = new Map<string, ServiceEndpoint>();
+    // Serving but terminating: endpoints only while none is ready (as kube-proxy does).
+    const terminating = new Map<string, ServiceEndpoint>();
     let prefixes: Prefix[] | undefined;
     let onNetwork = false;
     for (const sliceKey of sliceKeys) {
@@ -363,15 +371,16 @@ export class ServiceIndex {
           if (!a.ok || !prefixes.some((p) => p.contains(a.value))) continue;
         }
         onNetwork = true;
-        if (!e.ready) continue;
+        const into = e.ready ? byKey : e.serving && e.terminating ? terminating : undefined;
+        if (!into) continue;
         const pod = e.pod ?? "";
         const k = `${pod || e.address}|${ports.join()}`;
-        const had = byKey.get(k);
-        if (!had) byKey.set(k, { pod, node: node ?? "", addresses: [e.address], ports });
+        const had = into.get(k);
+        if (!had) into.set(k, { pod, node: node ?? "", addresses: [e.address], ports });
         else if (!had.addresses.includes(e.address)) had.addresses = [...had.addresses, e.address].sort(byFamily);
       }
     }
-    const endpoints = [...byKey.values()].sort((a, b) =>
+    const endpoints = [...(byKey.size ? byKey : terminating).values()].sort((a, b) =>
       a.pod < b.pod ? -1 : a.pod > b.pod ? 1 : a.addresses[0] < b.addresses[0] ? -1 : a.addresses[0] > b.addresses[0] ? 1 : 0
     );
     return { endpoints, onNetwork };
@@ -410,7 +419,7 @@ function matches(selector: [string, string][], labels: Record<string, string>): 
 }
 
 function samePod(a: PodInput, b: PodInput): boolean {
-  return a.ready === b.ready && JSON.stringify(a.labels) === JSON.stringify(b.labels) && JSON.stringify([...a.named]) === JSON.stringify([...b.named]);
+  return a.ready === b.ready && a.terminatingServing === b.terminatingServing && JSON.stringify(a.labels) === JSON.stringify(b.labels) && JSON.stringify([...a.named]) === JSON.stringify([...b.named]);
 }
 
 /** Whether two forwardings are the same (endpoints compared entry by entry). */

@@ -4,6 +4,7 @@ import type { NodeDesiredState, ServiceForwarding } from "../dataplane/desired_s
 import { DesiredStateBuilder } from "./builder.ts";
 import { ServiceIndex } from "./services.ts";
 import type { ReachabilityTable } from "../rules/routing.ts";
+import type { Resource } from "../resources/types.ts";
 import { allocation, builtInForwarding, endpoint, endpointSlice, locatorsFor, network, pod, routingPolicy, service, topology } from "./testing.ts";
 
 const t = suite("controller/services");
@@ -154,6 +155,32 @@ t("a service with slices takes its endpoints from them: ready ones whose pod is 
   // The slice's ports, not the pod's: api-2's container port (9090) is not read. A port the slice lacks is not served.
   await b.upsert(endpointSlice("shop", "api-a", "api", [{ address: "10.40.2.5", pod: "api-2" }], [{ name: "web", port: 7070 }]));
   assert.equal(svc(b.stateFor("node-1"), "shop/api")!.endpoints, [{ pod: "shop/api-2", node: "node-2", addresses: ["10.40.2.5"], ports: [7070, 0] }]);
+});
+
+t("serving terminating slice endpoints are used only while the service has no ready one", async () => {
+  const b = await cluster();
+  const slice = (readyOne: boolean) => endpointSlice("shop", "api-a", "api", [
+    { address: "10.40.1.5", pod: "api-1", ready: false, serving: true, terminating: true },
+    { address: "10.40.2.5", pod: "api-2", ready: false, serving: false, terminating: true }, // not serving: never
+    ...(readyOne ? [{ address: "10.40.2.6", pod: "api-3", node: "node-2" }] : []),
+  ], API_PORTS);
+  await b.upsert(slice(true));
+  assert.equal(svc(b.stateFor("node-1"), "shop/api")!.endpoints.map((e) => e.pod), ["shop/api-3"], "a ready one: the terminating one is not used");
+  await b.upsert(slice(false));
+  assert.equal(svc(b.stateFor("node-1"), "shop/api")!.endpoints.map((e) => e.pod), ["shop/api-1"], "none ready: the serving terminating one");
+});
+
+t("a pod being deleted whose Ready condition is still True is an endpoint only while the service has no ready pod", async () => {
+  const b = await cluster();
+  const terminating = (name: string, ready: "True" | "False"): Resource => ({
+    ...pod("shop", name, { app: "api" }),
+    metadata: { name, namespace: "shop", labels: { app: "api" }, deletionTimestamp: "2026-12-07T00:00:00Z" },
+    status: { phase: "Running", conditions: [{ type: "Ready", status: ready }] },
+  });
+  await b.upsert(terminating("api-1", "True"));
+  assert.equal(svc(b.stateFor("node-1"), "shop/api")!.endpoints.map((e) => e.pod), ["shop/api-2"], "api-2 is ready: api-1 is not used");
+  await b.upsert(terminating("api-2", "False"));
+  assert.equal(svc(b.stateFor("node-1"), "shop/api")!.endpoints.map((e) => e.pod), ["shop/api-1"], "no ready pod left: the terminating one still serving");
 });
 
 t("a slice endpoint naming a pod that holds another address on the network is not an endpoint", async () => {

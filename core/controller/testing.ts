@@ -92,6 +92,8 @@ export interface SliceEndpointInput {
   pod?: string;
   node?: string;
   ready?: boolean;
+  serving?: boolean;
+  terminating?: boolean;
 }
 
 /**
@@ -116,7 +118,9 @@ export function endpointSlice(
     addressType,
     endpoints: endpoints.map((e) => ({
       addresses: [e.address],
-      ...(e.ready === undefined ? {} : { conditions: { ready: e.ready } }),
+      ...(e.ready === undefined && e.serving === undefined && e.terminating === undefined
+        ? {}
+        : { conditions: { ready: e.ready, serving: e.serving, terminating: e.terminating } }),
       ...(e.pod ? { targetRef: { kind: "Pod", namespace, name: e.pod } } : {}),
       ...(e.node ? { nodeName: e.node } : {}),
     })),
