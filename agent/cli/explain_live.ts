@@ -8,19 +8,30 @@
  * holds, read back by that node's agent, so a datapath that disagrees with
  * the decision shows.
  *
+ * A Service destination (`--to svc/<namespace>/<name>`, or one of its
+ * ClusterIPs) is resolved as the agents have it: its network is the one
+ * the controller recorded (annotation `lace-cni.io/network`), its endpoints
+ * the pods its EndpointSlices or selector give that run on that network
+ * (their NetworkEndpoints); the decision is source network → the Service's
+ * network, and the path is the one a connection translated to its first
+ * endpoint takes.
+ *
  * Exits 0 with a decision (allow or deny, agreeing or not), 1 when it could
- * not reach one (unknown pod or network, unreadable store).
+ * not reach one (unknown pod, network or Service, unreadable store).
  *
  * @example
  * lace explain --store-socket /run/lace-sandbox/api.sock --from team-a/api-0 --to team-a/api-1
  * lace explain --kubeconfig ~/.kube/config --from team-a/web-0 --to 192.0.2.10 --json
+ * lace explain --store-socket /run/lace-sandbox/api.sock --from team-a/web-0 --to svc/team-a/api
  */
 import {
+  BindingRules,
   DesiredStateBuilder,
   IPAddress,
   isLaceError,
   laceError,
   type Network,
+  type NetworkBindingPolicy,
   type NetworkEndpoint,
   type NetworkRoutingPolicy,
   type NetworkTypeLookup,
@@ -36,6 +47,7 @@ import type { AgentPath } from "../node/debug.ts";
 import { type Endpoint, locateAddress, printText, toJson } from "./explain.ts";
 import { askNode, type LiveFlags, readLive } from "./live.ts";
 import { agreement, type ExplainedPath, formatPath } from "./path.ts";
+import { resolveServiceDestination } from "./service_destination.ts";
 
 export interface LiveExplainOptions {
   flags: LiveFlags;
@@ -69,16 +81,33 @@ export async function runLiveExplain(opts: LiveExplainOptions): Promise<number> 
   const skipped = formatRoutingProblems(routing);
   for (const line of skipped) opts.err(`warning: left out: ${line}`);
   try {
-    const from = resolveLive(opts.from, "from", networks, of<NetworkEndpoint>("NetworkEndpoint"));
-    const to = resolveLive(opts.to, "to", networks, of<NetworkEndpoint>("NetworkEndpoint"));
+    const endpoints = of<NetworkEndpoint>("NetworkEndpoint");
+    const from = resolveLive(opts.from, "from", networks, endpoints);
+    const service = await liveService(opts, resources, endpoints);
+    if (service?.service?.network === null) {
+      const why = `service ${service.service.service} is bound to no network: the controller recorded none (annotation lace-cni.io/network)${service.service.binding.error ? `; ${service.service.binding.error}` : ""}`;
+      opts.err(`lace explain: ${why}`);
+      if (opts.json) opts.out(JSON.stringify({ error: why }, null, 2));
+      return 1;
+    }
+    const to = service ?? resolveLive(opts.to, "to", networks, endpoints);
     const target: RouteTarget = to.address ? { address: to.address } : { network: to.network! };
     const explanation = await routing.explain(from.network!, target);
     to.network ??= explanation.toNetwork;
     const where = to.address ? locateAddress(opts.networkTypes, networks, to.network, to.address, resources) : undefined;
-    const path = from.node && to.address
-      ? await explainPath(opts, resources, { node: from.node, interface: from.interface, network: from.network!, pod: from.pod }, to.address)
+    // A Service: the path of a connection translated to its first endpoint.
+    const viaEndpoint = to.service?.endpoints.map((pod) => ({ pod, address: liveAddress(endpoints, pod) })).find((e) => e.address);
+    const pathTo = to.address ?? viaEndpoint?.address;
+    const path = from.node && pathTo
+      ? await explainPath(opts, resources, { node: from.node, interface: from.interface, network: from.network!, pod: from.pod }, pathTo)
       : undefined;
-    const noPath = path ? undefined : from.node ? "give --to a pod or an address to see the path" : "give --from a running pod to see the path (a network runs on no one node)";
+    const noPath = path
+      ? undefined
+      : !from.node
+      ? "give --from a running pod to see the path (a network runs on no one node)"
+      : to.service
+      ? "the service has no running endpoint to translate to"
+      : "give --to a pod or an address to see the path";
     if (opts.json) {
       opts.out(JSON.stringify({
         ...toJson(explanation, from, to, skipped),
@@ -88,6 +117,7 @@ export async function runLiveExplain(opts: LiveExplainOptions): Promise<number> 
     } else {
       printText(explanation, from, to, opts.out, where);
       opts.out("");
+      if (path && viaEndpoint) opts.out(`(the path of a connection translated to endpoint ${viaEndpoint.pod}, ${viaEndpoint.address})`);
       if (path) for (const line of formatPath(path, explanation.decision)) opts.out(line);
       else opts.out(`path: ${noPath}`);
     }
@@ -97,6 +127,30 @@ export async function runLiveExplain(opts: LiveExplainOptions): Promise<number> 
     opts.err(`lace explain: ${e.message}`);
     return 1;
   }
+}
+
+/** A Service destination as the agents have it (service_destination.ts with the recorded networks); undefined: not a Service. */
+async function liveService(opts: LiveExplainOptions, resources: Resource[], endpoints: NetworkEndpoint[]): Promise<LiveEndpoint | undefined> {
+  if (!opts.to.startsWith("svc/") && !IPAddress.tryParse(opts.to).ok) return undefined;
+  const podNetwork = new Map(endpoints.filter((e) => e.spec && !e.spec.detachedAt).map((e) => [
+    `${e.spec!.pod?.namespace ?? e.metadata.namespace}/${e.spec!.pod?.name ?? e.metadata.name}`,
+    e.spec!.network,
+  ]));
+  const service = await resolveServiceDestination(opts.to, {
+    resources,
+    binding: BindingRules.compile(resources.filter((r) => r.kind === "NetworkBindingPolicy") as NetworkBindingPolicy[], { extensions: opts.extensions }),
+    namespaces: new Map(resources.filter((r) => r.kind === "Namespace").map((n) => [n.metadata.name, n.metadata.labels ?? {}])),
+    recorded: { podNetwork: (pod) => podNetwork.get(pod) },
+    source: "store",
+  });
+  return service ? { network: service.network, service } : undefined;
+}
+
+/** The first address of a running pod's NetworkEndpoint, without its prefix length. */
+function liveAddress(endpoints: NetworkEndpoint[], pod: string): string | undefined {
+  const [namespace, name] = pod.split("/");
+  const ep = endpoints.find((e) => (e.spec?.pod?.namespace ?? e.metadata.namespace) === namespace && (e.spec?.pod?.name ?? e.metadata.name) === name);
+  return ep?.spec?.detachedAt ? undefined : ep?.spec?.addresses?.[0]?.split("/")[0];
 }
 
 function resolveLive(arg: string, side: "from" | "to", networks: Network[], endpoints: NetworkEndpoint[]): LiveEndpoint {

@@ -28,7 +28,8 @@ export interface LiveFlags extends StoreFlags {
  * is built from). Pods are read as their NetworkEndpoints: where they run,
  * on which network.
  */
-const LIVE_KINDS = STATE_KINDS;
+// The agent's kinds, and those it binds with (a Service's binding is explained from the policies when none is recorded).
+const LIVE_KINDS = [...STATE_KINDS, "NetworkBindingPolicy", "Namespace"];
 
 /** Adds the connection flags to a command. */
 export function withLiveFlags(cmd: Command): Command {

@@ -105,6 +105,22 @@ const explain = async (from: string, to: string): Promise<Explained> => {
     const out = await explain("default/g-2", "192.0.2.1");
     assert.equal([out.decision, out.path.desired.via, out.path.dataplane?.verdict, out.path.dataplane?.via], ["allow", "underlay", "allow", "underlay"]);
 
+    // A Service as the destination, by name or ClusterIP: its recorded network (red), its endpoint, and the path of a
+    // connection translated to that endpoint (r-1 on node-2).
+    const svc = await explain("default/g-1", "svc/default/reds") as Explained & { to: { network: string; service: { endpoints: string[]; clusterIPs: string[] } } };
+    assert.equal([svc.decision, svc.to.network, svc.to.service.endpoints, svc.to.service.clusterIPs], ["allow", "red", ["default/r-1"], ["10.96.0.45"]]);
+    assert.equal([svc.path.desired.via, svc.path.desired.toNode, svc.path.dataplane?.verdict], ["sid", "node-2", "allow"]);
+    assert.ok(svc.path.agreement.agree, svc.path.agreement.text);
+    const byIp = await explain("default/g-2", "10.96.0.45") as Explained & { to: { service: { endpoints: string[] } } };
+    assert.equal([byIp.decision, byIp.to.service.endpoints], ["allow", ["default/r-1"]]);
+    assert.is((await explain("default/f-1", "svc/default/reds")).decision, "deny", "flat may not reach red");
+    const svcText = await lace(["explain", "--store-socket", socket, "--from", "default/g-1", "--to", "svc/default/reds"]);
+    assert.match(svcText.stdout, /^to: {3}service default\/reds \(ClusterIP 10\.96\.0\.45\)/m);
+    assert.match(svcText.stdout, /^\(the path of a connection translated to endpoint default\/r-1, 10\.47\.\d+\.\d+\)$/m);
+    const none = await lace(["explain", "--store-socket", socket, "--from", "default/g-1", "--to", "svc/default/nope"]);
+    assert.is(none.status, 1);
+    assert.match(none.stderr, /no Service default\/nope in the store: expected one of svc\/default\/reds/);
+
     // Behind the agent's back, node-1 loses its route to g-2's block: the datapath now disagrees.
     const route = across.path.dataplane!.entries.find((e) => e.kind === "route")!.text; // "table 1001: 10.45.1.0/24 …"
     const [, table, dst] = /^table (\d+): (\S+)/.exec(route)!;

@@ -15,7 +15,16 @@
  * svc?.network; // "backend"
  * svc?.endpoints; // ["shop/cart-0"]
  */
-import { type BindingExplanation, type BindingRules, endpointsFromSlices, laceError, podSubject, readEndpointSlice, type Resource } from "../../core/mod.ts";
+import {
+  type BindingExplanation,
+  type BindingRules,
+  endpointsFromSlices,
+  laceError,
+  podSubject,
+  readEndpointSlice,
+  type Resource,
+  SERVICE_NETWORK_ANNOTATION,
+} from "../../core/mod.ts";
 
 /** What `lace explain` shows about a Service destination. */
 export interface ServiceDestination {
@@ -39,6 +48,15 @@ export interface ServiceLookup {
   resources: Resource[];
   binding: BindingRules;
   namespaces: Map<string, Record<string, string>>;
+  /**
+   * Live state (a store, not manifests): the networks as recorded, which the
+   * agents act on. A Service's network is its `lace-cni.io/network`
+   * annotation (the policies explain it only when there is none); a pod's
+   * is its NetworkEndpoint's (undefined: not running on a lace network).
+   */
+  recorded?: { podNetwork(pod: string): string | undefined };
+  /** Where the Services were read, for errors: "manifests" (default) or "store". */
+  source?: string;
 }
 
 /**
@@ -55,7 +73,7 @@ export async function resolveServiceDestination(arg: string, l: ServiceLookup): 
     svc = services.find((s) => (s.metadata.namespace ?? "default") === namespace && s.metadata.name === name);
     if (!svc) {
       const known = services.map((s) => `svc/${s.metadata.namespace ?? "default"}/${s.metadata.name}`).sort();
-      throw laceError("INVALID_ARGUMENT", `--to: no Service ${namespace}/${name} in the manifests: expected one of ${known.length ? known.join(", ") : "(no services)"}`);
+      throw laceError("INVALID_ARGUMENT", `--to: no Service ${namespace}/${name} in the ${l.source ?? "manifests"}: expected one of ${known.length ? known.join(", ") : "(no services)"}`);
     }
   } else {
     svc = services.find((s) => clusterIPsOf(s).includes(arg));
@@ -70,7 +88,8 @@ export async function resolveServiceDestination(arg: string, l: ServiceLookup): 
     annotations: svc.metadata.annotations,
     namespaceLabels: l.namespaces.get(namespace),
   });
-  const network = binding.network;
+  const recordedNetwork = svc.metadata.annotations?.[SERVICE_NETWORK_ANNOTATION];
+  const network = l.recorded ? recordedNetwork || null : binding.network;
   const selector = (svc.spec as { selector?: Record<string, string> } | undefined)?.selector ?? {};
   const endpoints: string[] = [];
   const offNetwork: { pod: string; network: string }[] = [];
@@ -86,7 +105,9 @@ export async function resolveServiceDestination(arg: string, l: ServiceLookup): 
     const ns = pod.metadata.namespace ?? "default";
     const key = `${ns}/${pod.metadata.name}`;
     if (named ? !named.has(key) : ns !== namespace || !Object.keys(selector).length || !Object.entries(selector).every(([k, v]) => pod.metadata.labels?.[k] === v)) continue;
-    const on = (await l.binding.explain(podSubject({ metadata: { ...pod.metadata, namespace: ns } }, l.namespaces.get(ns), (pod.spec as { nodeName?: string } | undefined)?.nodeName))).network;
+    const on = l.recorded
+      ? l.recorded.podNetwork(key)
+      : (await l.binding.explain(podSubject({ metadata: { ...pod.metadata, namespace: ns } }, l.namespaces.get(ns), (pod.spec as { nodeName?: string } | undefined)?.nodeName))).network;
     if (on === network) {
       if (!named || named.get(key)) endpoints.push(key);
     } else if (on) offNetwork.push({ pod: key, network: on });

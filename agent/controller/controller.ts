@@ -63,6 +63,7 @@ import {
   retryOnConflict,
   type RuleExtensionSet,
   ServiceBinder,
+  SERVICE_NETWORK_ANNOTATION,
   type Store,
   systemClock,
   type Topology,
@@ -76,8 +77,8 @@ import { conditionsSay, mergeConditions } from "./conditions.ts";
 import { judgeNetworks, networkConditions, type NetworkVerdict } from "./network_status.ts";
 import { PODS_ON_NETWORK, PodsBySelector, SERVICE_CONDITIONS, serviceConditions } from "./service_status.ts";
 
-/** The annotation a Service's network is recorded in. */
-export const SERVICE_NETWORK_ANNOTATION = "lace-cni.io/network";
+/** The annotation a Service's network is recorded in (defined in core, where the Services' forwarding reads it). */
+export { SERVICE_NETWORK_ANNOTATION };
 
 export interface ControllerOptions {
   clock?: Clock;

@@ -12,3 +12,4 @@ export { DEFAULT_UNDERLAY_MTU, endpointMac, interfaceName, mtuFor, sidFor } from
 export { endpointL2Entries, L2_ENDPOINT_LABEL, l2EntryName } from "./l2_entries.ts";
 export { cutAround } from "./prefix_cut.ts";
 export { type EndpointSliceInfo, endpointsFromSlices, readEndpointSlice, SERVICE_NAME_LABEL, type SliceEndpoint, type SlicePort } from "./endpoint_slices.ts";
+export { SERVICE_NETWORK_ANNOTATION } from "./services.ts";
