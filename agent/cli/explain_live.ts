@@ -37,6 +37,7 @@ import {
   type NetworkTypeLookup,
   type Resource,
   type RouteTarget,
+  type DataplaneTrace,
   type RuleExtensionSet,
   RoutingRules,
   formatRoutingProblems,
@@ -101,6 +102,7 @@ export async function runLiveExplain(opts: LiveExplainOptions): Promise<number> 
     const path = from.node && pathTo
       ? await explainPath(opts, resources, { node: from.node, interface: from.interface, network: from.network!, pod: from.pod }, pathTo)
       : undefined;
+    const table = from.node && to.service?.clusterIPs.length ? await serviceTable(opts, from.node, from.network!, to.service.clusterIPs[0], explanation.decision) : undefined;
     const noPath = path
       ? undefined
       : !from.node
@@ -113,10 +115,15 @@ export async function runLiveExplain(opts: LiveExplainOptions): Promise<number> 
         ...toJson(explanation, from, to, skipped),
         ...(where ? { location: where } : {}),
         ...(path ? { path: { ...path, agreement: agreement(explanation.decision, path) } } : { path: null, noPath }),
+        ...(table ? { serviceTable: table } : {}),
       }, null, 2));
     } else {
       printText(explanation, from, to, opts.out, where);
       opts.out("");
+      if (table) {
+        for (const line of formatServiceTable(table)) opts.out(line);
+        opts.out("");
+      }
       if (path && viaEndpoint) opts.out(`(the path of a connection translated to endpoint ${viaEndpoint.pod}, ${viaEndpoint.address})`);
       if (path) for (const line of formatPath(path, explanation.decision)) opts.out(line);
       else opts.out(`path: ${noPath}`);
@@ -127,6 +134,47 @@ export async function runLiveExplain(opts: LiveExplainOptions): Promise<number> 
     opts.err(`lace explain: ${e.message}`);
     return 1;
   }
+}
+
+/** The source node's service table for the ClusterIP, read back by its agent, beside the decision. */
+interface ServiceTableView {
+  node: string;
+  clusterIP: string;
+  trace?: DataplaneTrace;
+  error?: string;
+  agreement: { agree: boolean; text: string };
+}
+
+async function serviceTable(opts: LiveExplainOptions, node: string, network: string, clusterIP: string, decision: string): Promise<ServiceTableView> {
+  const query = `/v1/path?network=${encodeURIComponent(network)}&destination=${encodeURIComponent(clusterIP)}`;
+  let trace: DataplaneTrace | undefined;
+  let error: string | undefined;
+  try {
+    const a = await askNode<AgentPath>(opts.flags, node, query);
+    trace = a.dataplane;
+    error = a.dataplaneError;
+  } catch (e) {
+    error = (e as Error).message;
+  }
+  const said = trace && (trace.verdict === "allow" ? "allow" : "deny");
+  const agreement = !trace
+    ? { agree: false, text: `the service table of ${node} was not read back: ${error ?? "no answer"}` }
+    : said === decision
+    ? { agree: true, text: `the decision (${decision}) and the service table of ${node} (${said}) agree` }
+    : { agree: false, text: `DISAGREE: the decision is ${decision}, but the service table of ${node} ${said === "allow" ? "translates" : "does not translate"} ${clusterIP} for network ${network}` };
+  return { node, clusterIP, ...(trace ? { trace } : {}), ...(error && !trace ? { error } : {}), agreement };
+}
+
+function formatServiceTable(t: ServiceTableView): string[] {
+  const out: string[] = [];
+  if (!t.trace) out.push(`service table on ${t.node}: not read back: ${t.error ?? "no answer"}`);
+  else {
+    out.push(`service table on ${t.node} (${t.clusterIP}): ${t.trace.verdict.toUpperCase()}${t.trace.reason ? `: ${t.trace.reason}` : ""}`);
+    const w = Math.max(...t.trace.entries.map((e) => e.kind.length));
+    for (const e of t.trace.entries) out.push(`    ${e.kind.padEnd(w)}  ${e.text}`);
+  }
+  out.push(`service agreement: ${t.agreement.text}`);
+  return out;
 }
 
 /** A Service destination as the agents have it (service_destination.ts with the recorded networks); undefined: not a Service. */

@@ -107,15 +107,34 @@ const explain = async (from: string, to: string): Promise<Explained> => {
 
     // A Service as the destination, by name or ClusterIP: its recorded network (red), its endpoint, and the path of a
     // connection translated to that endpoint (r-1 on node-2).
-    const svc = await explain("default/g-1", "svc/default/reds") as Explained & { to: { network: string; service: { endpoints: string[]; clusterIPs: string[] } } };
+    type ServiceExplained = Explained & {
+      to: { network: string; service: { endpoints: string[]; clusterIPs: string[] } };
+      serviceTable: { node: string; trace?: { verdict: string; entries: { kind: string; text: string }[] }; agreement: { agree: boolean; text: string } };
+    };
+    const svc = await explain("default/g-1", "svc/default/reds") as ServiceExplained;
     assert.equal([svc.decision, svc.to.network, svc.to.service.endpoints, svc.to.service.clusterIPs], ["allow", "red", ["default/r-1"], ["10.96.0.45"]]);
     assert.equal([svc.path.desired.via, svc.path.desired.toNode, svc.path.dataplane?.verdict], ["sid", "node-2", "allow"]);
     assert.ok(svc.path.agreement.agree, svc.path.agreement.text);
+    // node-1's service table, read back: the ClusterIP is translated for green's bridge, to r-1.
+    assert.equal([svc.serviceTable.node, svc.serviceTable.trace?.verdict, svc.serviceTable.agreement.agree], ["node-1", "allow", true], JSON.stringify(svc.serviceTable));
+    const svcEntry = svc.serviceTable.trace!.entries.find((e) => e.text.startsWith("svc4["))!.text; // "svc4[lb2 . 10.96.0.45 . tcp . 80] = goto lb4-r-1"
+    assert.match(svcEntry, /^svc4\[lb\d+ \. 10\.96\.0\.45 \. tcp \. 80\] = goto lb4-r-1$/);
+    assert.ok(svc.serviceTable.trace!.entries.some((e) => e.text === `ep4[10.96.0.45 . tcp . 80 . 0] = ${addr("r-1")} . 8080`), JSON.stringify(svc.serviceTable.trace));
+    const denied = await explain("default/f-1", "svc/default/reds") as ServiceExplained;
+    assert.equal([denied.decision, denied.serviceTable.trace?.verdict, denied.serviceTable.agreement.agree], ["deny", "deny", true], JSON.stringify(denied.serviceTable));
+    // Behind the agent's back, node-1 stops translating the ClusterIP for green: the service table now disagrees.
+    const bridge = /^svc4\[(lb\d+) /.exec(svcEntry)![1];
+    const delSvc = spawnSync("ip", ["netns", "exec", `${prefix}node-1`, "nft", "delete", "element", "inet", "lace_svc", "svc4", `{ "${bridge}" . 10.96.0.45 . tcp . 80 }`]);
+    assert.is(delSvc.status, 0, String(delSvc.stderr));
+    const drifted = await explain("default/g-1", "svc/default/reds") as ServiceExplained;
+    assert.equal([drifted.serviceTable.trace?.verdict, drifted.serviceTable.agreement.agree], ["deny", false]);
+    assert.match(drifted.serviceTable.agreement.text, /^DISAGREE: the decision is allow, but the service table of node-1 does not translate 10\.96\.0\.45 for network green$/);
     const byIp = await explain("default/g-2", "10.96.0.45") as Explained & { to: { service: { endpoints: string[] } } };
     assert.equal([byIp.decision, byIp.to.service.endpoints], ["allow", ["default/r-1"]]);
     assert.is((await explain("default/f-1", "svc/default/reds")).decision, "deny", "flat may not reach red");
     const svcText = await lace(["explain", "--store-socket", socket, "--from", "default/g-1", "--to", "svc/default/reds"]);
     assert.match(svcText.stdout, /^to: {3}service default\/reds \(ClusterIP 10\.96\.0\.45\)/m);
+    assert.match(svcText.stdout, /^service table on node-1 \(10\.96\.0\.45\): DENY: 10\.96\.0\.45 is not translated for packets from lb\d+/m);
     assert.match(svcText.stdout, /^\(the path of a connection translated to endpoint default\/r-1, 10\.47\.\d+\.\d+\)$/m);
     const none = await lace(["explain", "--store-socket", socket, "--from", "default/g-1", "--to", "svc/default/nope"]);
     assert.is(none.status, 1);

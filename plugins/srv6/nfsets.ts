@@ -181,6 +181,24 @@ export async function deleteSetElements(nf: NetlinkClient, changes: SetElements[
  * (await readSetElements(nf, NFPROTO.BRIDGE, "lace", "allow4")).map((k) => podSourceOf(k, 4)); // [{ ifname: "h-ra", address: "10.1.1.10" }]
  */
 export async function readSetElements(nf: NetlinkClient, family: number, table: string, set: string): Promise<Uint8Array[]> {
+  return (await readMapElements(nf, family, table, set)).map((e) => e.key);
+}
+
+/** An element as read back: its key, and its data (a value, or the chain of a `goto`/`jump` verdict). */
+export interface ReadElement {
+  key: Uint8Array;
+  value?: Uint8Array;
+  chain?: string;
+}
+
+/**
+ * The elements of a set or map with their data (one dump); a missing table
+ * or set reads as none.
+ *
+ * @example
+ * (await readMapElements(nf, NFPROTO.INET, "lace_svc", "svc4"))[0].chain; // "lb4-r-2"
+ */
+export async function readMapElements(nf: NetlinkClient, family: number, table: string, set: string): Promise<ReadElement[]> {
   let msgs;
   try {
     msgs = await nf.dump((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM, nfgenmsg(family), `elements of set ${table} ${set}`, (m) => {
@@ -190,16 +208,28 @@ export async function readSetElements(nf: NetlinkClient, family: number, table: 
     if ((e as { code?: string }).code === "ENOENT") return [];
     throw e;
   }
-  const out: Uint8Array[] = [];
+  const out: ReadElement[] = [];
   for (const m of msgs) {
     if (m.type !== ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM)) continue;
     const list = attrMap(m.data.subarray(4)).get(NFTA_SET_ELEM_LIST.ELEMENTS);
     if (!list) continue;
     for (const [type, elem] of attrs(list)) {
       if (type !== NFTA_LIST_ELEM) continue;
-      const key = attrMap(elem).get(NFTA_SET_ELEM_KEY);
-      const value = key && attrMap(key).get(NFTA_DATA_VALUE);
-      if (value) out.push(value.slice());
+      const a = attrMap(elem);
+      const key = a.get(NFTA_SET_ELEM_KEY);
+      const keyValue = key && attrMap(key).get(NFTA_DATA_VALUE);
+      if (!keyValue) continue;
+      const e: ReadElement = { key: keyValue.slice() };
+      const data = a.get(NFTA_SET_ELEM_DATA);
+      if (data) {
+        const d = attrMap(data);
+        const value = d.get(NFTA_DATA_VALUE);
+        const verdict = d.get(NFTA_DATA_VERDICT);
+        if (value) e.value = value.slice();
+        const chain = verdict && attrMap(verdict).get(NFTA_VERDICT.CHAIN);
+        if (chain) e.chain = readStr(chain) ?? undefined;
+      }
+      out.push(e);
     }
   }
   return out;

@@ -19,12 +19,25 @@ import { BRIDGE_ALIAS, POD_ALIAS_PREFIX, readLinks, readNexthops, readRoutes, re
 import { mapLookup } from "./libbpf.ts";
 import { NetlinkClient } from "./netlink.ts";
 import { newConnectionDrops } from "./nft.ts";
+import { NETLINK_NETFILTER } from "./nfsets.ts";
+import { traceClusterIP } from "./service_trace.ts";
 import { bridgeFor, tableFor } from "./naming.ts";
 import { ipText } from "./wire.ts";
 
-/** Reads back what the node holds for new connections from network `networkId` to `destination`. */
+/**
+ * Reads back what the node holds for new connections from network
+ * `networkId` to `destination`; a ClusterIP of the node's service table
+ * answers with that table's entries (service_trace.ts).
+ */
 export async function traceDestination(dp: Srv6Dataplane, q: TraceQuery): Promise<DataplaneTrace> {
-  // A netlink socket of its own: the dataplane's may be in the middle of a pod attach.
+  // Netlink sockets of their own: the dataplane's may be in the middle of a pod attach.
+  const nf = NetlinkClient.open(dp.netns, undefined, NETLINK_NETFILTER);
+  try {
+    const service = IPAddress.tryParse(q.destination).ok ? await traceClusterIP(nf, bridgeFor(q.networkId), q.destination) : undefined;
+    if (service) return service;
+  } finally {
+    nf.close();
+  }
   const nl = NetlinkClient.open(dp.netns);
   try {
     return await trace(dp, nl, q);
