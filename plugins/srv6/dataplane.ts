@@ -28,7 +28,7 @@ import { attachPod, detachPod, forgetNeighbours, type NodeHandle, type PodAttach
 import { bridgeFor, localBridge } from "./naming.ts";
 import { NETLINK_NETFILTER, NFPROTO, podSourceKey, writeSetElements } from "./nfsets.ts";
 import { planServices, removeServiceTable, ServiceTable } from "./services.ts";
-import { FULL_RECONCILE_EVERY_MS, onlyServicesChanged } from "./state_sameness.ts";
+import { FULL_RECONCILE_EVERY_MS, onlyServicesChanged, sameState } from "./state_sameness.ts";
 import { AF, RTA, RTM, rtmsg, attrMap, ipText, readU32 } from "./wire.ts";
 import { fdbAdd, managedAdd, ourTunnels, readFdb, readManaged, setNeighSuppress, tunnelAdd } from "./l2_kernel.ts";
 
@@ -291,6 +291,13 @@ export class Srv6Dataplane implements Dataplane {
         return report;
       }
       const report = await this.reconcile(state, true);
+      // The same state again (a retry, the agent's resync): the service table, which the reconcile trusts, is
+      // counted too, and loaded afresh when something changed it behind our back.
+      if (last && sameState(last.state, state) && this.serviceTable && !(await this.serviceTable.verify())) {
+        const svc = await this.serviceTable.apply(planServices(state));
+        report.added += svc.added;
+        report.writes++;
+      }
       this.lastFull = { state, at: performance.now() };
       this.bridges = new Map(state.networks.flatMap((n) => {
         const br = localBridge(n);

@@ -44,7 +44,7 @@ import { bridgeFor } from "./naming.ts";
 import { returnMark } from "./plan.ts";
 import type { NetlinkClient } from "./netlink.ts";
 import { inNetns } from "./netns.ts";
-import { changeElements, type ElementChanges, ifnameKey, listTables, type MapElement, NFPROTO } from "./nfsets.ts";
+import { changeElements, type ElementChanges, ifnameKey, listTables, type MapElement, NFPROTO, readSetElements } from "./nfsets.ts";
 import { canonicalIp, ipBytes } from "./wire.ts";
 
 /** The table's name (family inet). */
@@ -411,6 +411,24 @@ export class ServiceTable {
     const stale = loaded ? removedUdpEndpoints([...prior.values()].map((c) => c.e), counts) : removed.size ? removedUdpEndpoints(removed.values(), counts) : [];
     if (stale.length) this.flushed += (await flushUdpToEndpoints(this.nf, stale)).deleted;
     return { added: added.size, removed: removed.size, loaded };
+  }
+
+  /**
+   * Compares the kernel's element count of each set and map with what this
+   * table wrote (a resync's check: an element added or removed behind its
+   * back). On a difference the table is distrusted: the next apply loads it
+   * afresh. Returns whether they agreed.
+   */
+  async verify(): Promise<boolean> {
+    if (!this.applied?.length) return true;
+    const want = new Map<string, number>();
+    for (const { e } of this.counts.values()) want.set(e.set, (want.get(e.set) ?? 0) + 1);
+    for (const set of ["svc4", "svc6", "ep4", "ep6", "vips4", "vips6", "hairpin4", "hairpin6"]) {
+      if ((await readSetElements(this.nf, NFPROTO.INET, SERVICE_TABLE, set)).length === (want.get(set) ?? 0)) continue;
+      this.applied = undefined;
+      return false;
+    }
+    return true;
   }
 
   /** Removes the table (no Services left). A missing table is fine. */

@@ -196,7 +196,7 @@ export function servicesSuite(backend: Backend): void {
     }
   });
 
-  test("a state whose Services alone changed writes the Services' table alone; the same state again is reconciled in full", async () => {
+  test("a state whose Services alone changed writes the Services' table alone; the same state again is reconciled in full, the service table counted", async () => {
     // A route of ours removed behind the dataplane's back shows which applies read the kernel back.
     const route = () => inNs(cluster.node(1), ["ip", "-4", "route", "show", "table", "all", `${addr("ra")[0]}/32`]).out.trim();
     await applyAll();
@@ -212,6 +212,13 @@ export function servicesSuite(backend: Backend): void {
       assert.is(route(), "", "a Services-only apply did not read routes back");
       await applyAll();
       assert.is(route(), had, "the same state again: reconciled in full, the route is back");
+      // The service table too: an element removed behind the dataplane's back is back after the same state again.
+      const bridge = /^\s*"?(lb\d+)"? \. 10\.96\.0\.10 \. tcp \. 80 :/m.exec(inNs(cluster.node(1), ["sh", "-c", "nft list map inet lace_svc svc4 | tr ',{}' '\\n\\n\\n'"]).out)?.[1];
+      assert.ok(bridge, "node 1 translates the ClusterIP for red's bridge");
+      assert.is(inNs(cluster.node(1), ["nft", "delete", "element", "inet", "lace_svc", "svc4", `{ "${bridge}" . ${VIP4} . tcp . 80 }`]).status, 0);
+      assert.equal(await answers(ns("ra"), VIP4, 80, 1), [""], "not translated any more: dropped");
+      await applyAll();
+      assert.equal(names(await answers(ns("ra"), VIP4, 80, 4)), ["rb"], "the same state again: the table counted, loaded afresh, translating again");
     } finally {
       service = saved;
       await applyAll();

@@ -21,6 +21,15 @@ const IGNORED = new Set(["services", "revision"]);
 
 export function onlyServicesChanged(a: NodeDesiredState, b: NodeDesiredState): boolean {
   if (a === b || sameObjects(a.services ?? [], b.services ?? [])) return false;
+  return sameBesideServices(a, b);
+}
+
+/** The same state again (its Services the same objects, the rest the same structure): a retry or a resync. */
+export function sameState(a: NodeDesiredState, b: NodeDesiredState): boolean {
+  return a === b || (sameObjects(a.services ?? [], b.services ?? []) && sameBesideServices(a, b));
+}
+
+function sameBesideServices(a: NodeDesiredState, b: NodeDesiredState): boolean {
   const ka = Object.keys(a).filter((k) => !IGNORED.has(k));
   const kb = Object.keys(b).filter((k) => !IGNORED.has(k));
   if (ka.length !== kb.length) return false;
