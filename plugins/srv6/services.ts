@@ -414,16 +414,19 @@ export class ServiceTable {
   }
 
   /**
-   * Compares the kernel's element count of each set and map with what this
-   * table wrote (a resync's check: an element added or removed behind its
-   * back). On a difference the table is distrusted: the next apply loads it
-   * afresh. Returns whether they agreed.
+   * Compares the kernel's element count of the lookup maps and ClusterIP
+   * sets with what this table wrote (a resync's check: an element added or
+   * removed behind its back, or the table flushed or deleted). On a
+   * difference the table is distrusted: the next apply loads it afresh.
+   * Returns whether they agreed. The endpoint maps are not counted: the
+   * kernel's dump of a map grows with the square of its size (1.5 s for
+   * 100,000 endpoint entries, against 0.12 s for the 10,000 lookups).
    */
   async verify(): Promise<boolean> {
     if (!this.applied?.length) return true;
     const want = new Map<string, number>();
     for (const { e } of this.counts.values()) want.set(e.set, (want.get(e.set) ?? 0) + 1);
-    for (const set of ["svc4", "svc6", "ep4", "ep6", "vips4", "vips6", "hairpin4", "hairpin6"]) {
+    for (const set of ["svc4", "svc6", "vips4", "vips6", "hairpin4", "hairpin6"]) {
       if ((await readSetElements(this.nf, NFPROTO.INET, SERVICE_TABLE, set)).length === (want.get(set) ?? 0)) continue;
       this.applied = undefined;
       return false;
