@@ -21,6 +21,7 @@ export { describe, type Family, IPAddress, Prefix, PrefixTable } from "../ip/mod
 export { checkPrefix, checkSubnets, type CheckedSubnet, forbidFields, longestUsablePrefix } from "../resources/checks.ts";
 export { heldBlocks } from "../ipam/layout.ts";
 export { locateInBlocks } from "./locate.ts";
+export { deepEqual } from "../controller/sameness.ts";
 export type {
   Allocation,
   AllocationBlock,

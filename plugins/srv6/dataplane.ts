@@ -294,9 +294,9 @@ export class Srv6Dataplane implements Dataplane {
       // The same state again (a retry, the agent's resync): the service table, which the reconcile trusts, is
       // counted too, and loaded afresh when something changed it behind our back.
       if (last && sameState(last.state, state) && this.serviceTable && !(await this.serviceTable.verify())) {
-        const svc = await this.serviceTable.apply(planServices(state));
+        const svc = await this.applyServices(state);
         report.added += svc.added;
-        report.writes++;
+        report.writes += svc.writes;
       }
       this.lastFull = { state, at: performance.now() };
       this.bridges = new Map(state.networks.flatMap((n) => {
@@ -308,7 +308,7 @@ export class Srv6Dataplane implements Dataplane {
     });
   }
 
-  /** Step 7b of a reconcile on its own: the Services' elements (services.ts), nothing read back. */
+  /** Step 7b of a reconcile, also on its own: the Services' elements (services.ts), nothing read back. */
   private async applyServices(state: NodeDesiredState): Promise<ApplyReport> {
     const t0 = performance.now();
     this.nf ??= NetlinkClient.open(this.netns, this.label, NETLINK_NETFILTER);
@@ -628,11 +628,10 @@ export class Srv6Dataplane implements Dataplane {
       for (const [k, v] of later) if (k.startsWith("net/netfilter/") && this.trySysctl(k, v)) sysWrites++;
 
       // 7b. Services: ClusterIP load-balancing, element by element (services.ts).
-      this.serviceTable ??= new ServiceTable(this.nf, this.netns, this.label);
-      const svc = await this.serviceTable.apply(planServices(state));
+      const svc = await this.applyServices(state);
       added += svc.added;
       removed += svc.removed;
-      if (svc.added + svc.removed) sysWrites++;
+      sysWrites += svc.writes;
     }
 
     // 8. removals, in reverse dependency order.

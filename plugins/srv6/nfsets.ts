@@ -184,21 +184,15 @@ export async function readSetElements(nf: NetlinkClient, family: number, table: 
   return (await readMapElements(nf, family, table, set)).map((e) => e.key);
 }
 
-/** An element as read back: its key, and its data (a value, or the chain of a `goto`/`jump` verdict). */
-export interface ReadElement {
-  key: Uint8Array;
-  value?: Uint8Array;
-  chain?: string;
-}
-
 /**
- * The elements of a set or map with their data (one dump); a missing table
- * or set reads as none.
+ * The elements of a set or map with their data (a value, or the chain of a
+ * verdict), as they are written (one dump); a missing table or set reads as
+ * none.
  *
  * @example
- * (await readMapElements(nf, NFPROTO.INET, "lace_svc", "svc4"))[0].chain; // "lb4-r-2"
+ * (await readMapElements(nf, NFPROTO.INET, "lace_svc", "svc4"))[0].goto; // "lb4-r-2"
  */
-export async function readMapElements(nf: NetlinkClient, family: number, table: string, set: string): Promise<ReadElement[]> {
+export async function readMapElements(nf: NetlinkClient, family: number, table: string, set: string): Promise<MapElement[]> {
   let msgs;
   try {
     msgs = await nf.dump((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM, nfgenmsg(family), `elements of set ${table} ${set}`, (m) => {
@@ -208,7 +202,7 @@ export async function readMapElements(nf: NetlinkClient, family: number, table: 
     if ((e as { code?: string }).code === "ENOENT") return [];
     throw e;
   }
-  const out: ReadElement[] = [];
+  const out: MapElement[] = [];
   for (const m of msgs) {
     if (m.type !== ((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM)) continue;
     const list = attrMap(m.data.subarray(4)).get(NFTA_SET_ELEM_LIST.ELEMENTS);
@@ -219,7 +213,7 @@ export async function readMapElements(nf: NetlinkClient, family: number, table: 
       const key = a.get(NFTA_SET_ELEM_KEY);
       const keyValue = key && attrMap(key).get(NFTA_DATA_VALUE);
       if (!keyValue) continue;
-      const e: ReadElement = { key: keyValue.slice() };
+      const e: MapElement = { key: keyValue.slice() };
       const data = a.get(NFTA_SET_ELEM_DATA);
       if (data) {
         const d = attrMap(data);
@@ -227,7 +221,7 @@ export async function readMapElements(nf: NetlinkClient, family: number, table: 
         const verdict = d.get(NFTA_DATA_VERDICT);
         if (value) e.value = value.slice();
         const chain = verdict && attrMap(verdict).get(NFTA_VERDICT.CHAIN);
-        if (chain) e.chain = readStr(chain) ?? undefined;
+        if (chain) e.goto = readStr(chain) ?? undefined;
       }
       out.push(e);
     }

@@ -15,35 +15,24 @@
 import type { DataplaneTrace } from "../../core/plugin/mod.ts";
 import type { NetlinkClient } from "./netlink.ts";
 import { NFPROTO, readMapElements } from "./nfsets.ts";
-import { SERVICE_TABLE } from "./services.ts";
-import { canonicalIp, ipText, readStr } from "./wire.ts";
-
-const IFNAMSIZ = 16;
-const PROTO_NAME: Record<number, string> = { 6: "tcp", 17: "udp" };
-
-const be16 = (b: Uint8Array, at: number) => (b[at] << 8) | b[at + 1];
+import { decodeElement, SERVICE_TABLE, type ServiceElement } from "./services.ts";
+import { canonicalIp } from "./wire.ts";
 
 export async function traceClusterIP(nf: NetlinkClient, bridge: string, address: string): Promise<DataplaneTrace | undefined> {
   const clusterIP = canonicalIp(address);
   const fam = clusterIP.includes(":") ? 6 : 4;
-  const len = fam === 4 ? 4 : 16;
-  const vips = await readMapElements(nf, NFPROTO.INET, SERVICE_TABLE, `vips${fam}`);
-  if (!vips.some((e) => ipText(e.key.subarray(0, len)) === clusterIP)) return undefined;
+  const read = async (set: string): Promise<ServiceElement[]> =>
+    (await readMapElements(nf, NFPROTO.INET, SERVICE_TABLE, `${set}${fam}`)).map((e) => decodeElement(`${set}${fam}`, e));
+  if (!(await read("vips")).some((e) => e.key === clusterIP)) return undefined;
   const entries: DataplaneTrace["entries"] = [];
-  let forNetwork = 0;
   const otherBridges = new Set<string>();
-  for (const e of await readMapElements(nf, NFPROTO.INET, SERVICE_TABLE, `svc${fam}`)) {
-    if (ipText(e.key.subarray(IFNAMSIZ, IFNAMSIZ + len)) !== clusterIP) continue;
-    const ifname = readStr(e.key.subarray(0, IFNAMSIZ)) ?? "";
-    if (ifname !== bridge) {
-      otherBridges.add(ifname);
-      continue;
-    }
-    forNetwork++;
-    const proto = PROTO_NAME[e.key[IFNAMSIZ + len]] ?? `proto ${e.key[IFNAMSIZ + len]}`;
-    entries.push({ kind: "nft", text: `svc${fam}[${ifname} . ${clusterIP} . ${proto} . ${be16(e.key, IFNAMSIZ + len + 4)}] = goto ${e.chain ?? "?"}` });
+  for (const e of await read("svc")) {
+    const [ifname, ip] = e.key.split(" . ");
+    if (ip !== clusterIP) continue;
+    if (ifname === bridge) entries.push({ kind: "nft", text: `${e.set}[${e.key}] = ${e.value}` });
+    else otherBridges.add(ifname);
   }
-  if (forNetwork === 0) {
+  if (entries.length === 0) {
     entries.push({ kind: "nft", text: `vips${fam} holds ${clusterIP}: untranslated packets to it are dropped` });
     return {
       verdict: "deny",
@@ -51,14 +40,8 @@ export async function traceClusterIP(nf: NetlinkClient, bridge: string, address:
       reason: `${clusterIP} is not translated for packets from ${bridge}${otherBridges.size ? ` (it is for those from ${[...otherBridges].sort().join(", ")})` : ""}: new connections to it are dropped`,
     };
   }
-  const endpoints: string[] = [];
-  for (const e of await readMapElements(nf, NFPROTO.INET, SERVICE_TABLE, `ep${fam}`)) {
-    if (ipText(e.key.subarray(0, len)) !== clusterIP || !e.value) continue;
-    const proto = PROTO_NAME[e.key[len]] ?? `proto ${e.key[len]}`;
-    const index = new DataView(e.key.buffer, e.key.byteOffset).getUint32(len + 8, true);
-    endpoints.push(`ep${fam}[${clusterIP} . ${proto} . ${be16(e.key, len + 4)} . ${index}] = ${ipText(e.value.subarray(0, len))} . ${be16(e.value, len)}`);
-  }
-  for (const text of endpoints.sort()) entries.push({ kind: "nft", text });
+  const endpoints = (await read("ep")).filter((e) => e.key.startsWith(`${clusterIP} . `) && e.value).map((e) => `${e.set}[${e.key}] = ${e.value}`).sort();
+  for (const text of endpoints) entries.push({ kind: "nft", text });
   return {
     verdict: "allow",
     entries,

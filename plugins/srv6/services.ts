@@ -45,7 +45,7 @@ import { returnMark } from "./plan.ts";
 import type { NetlinkClient } from "./netlink.ts";
 import { inNetns } from "./netns.ts";
 import { changeElements, type ElementChanges, ifnameKey, listTables, type MapElement, NFPROTO, readSetElements } from "./nfsets.ts";
-import { canonicalIp, ipBytes } from "./wire.ts";
+import { canonicalIp, ipBytes, ipText, readStr } from "./wire.ts";
 
 /** The table's name (family inet). */
 export const SERVICE_TABLE = "lace_svc";
@@ -290,6 +290,37 @@ export function encodeElement(e: ServiceElement, withValue: boolean): MapElement
   }
   return { key, value: ipBytes(e.value) };
 }
+
+/**
+ * An element read back from the kernel in the text form plans use (the
+ * inverse of {@link encodeElement}), for the service table's trace.
+ *
+ * @example
+ * decodeElement("ep4", { key, value }); // { set: "ep4", key: "10.96.0.10 . tcp . 80 . 0", value: "10.40.1.5 . 8080" }
+ */
+export function decodeElement(set: string, e: MapElement): ServiceElement {
+  const fam = set.endsWith("6") ? 16 : 4;
+  const kind = set.slice(0, -1);
+  const k = e.key;
+  const proto = (at: number) => PROTO_NAME[k[at]] ?? `proto ${k[at]}`;
+  const be16 = (b: Uint8Array, at: number) => (b[at] << 8) | b[at + 1];
+  let key: string;
+  let value = "";
+  if (kind === "vips") key = ipText(k.subarray(0, fam));
+  else if (kind === "svc") {
+    key = `${readStr(k.subarray(0, 16)) ?? ""} . ${ipText(k.subarray(16, 16 + fam))} . ${proto(16 + fam)} . ${be16(k, 16 + fam + 4)}`;
+  } else if (kind === "ep") {
+    key = `${ipText(k.subarray(0, fam))} . ${proto(fam)} . ${be16(k, fam + 4)} . ${new DataView(k.buffer, k.byteOffset).getUint32(fam + 8, true)}`;
+    if (e.value) value = `${ipText(e.value.subarray(0, fam))} . ${be16(e.value, fam)}`;
+  } else {
+    key = `${hex(new DataView(k.buffer, k.byteOffset).getUint32(0, true))} . ${ipText(k.subarray(4, 4 + fam))}`;
+    if (e.value) value = ipText(e.value.subarray(0, fam));
+  }
+  if (e.goto) value = `goto ${e.goto}`;
+  return { set, key, value };
+}
+
+const PROTO_NAME: Record<number, string> = { [PROTO.TCP]: "tcp", [PROTO.UDP]: "udp" };
 
 function putBe16(b: Uint8Array, at: number, v: number): void {
   b[at] = (v >> 8) & 0xff;

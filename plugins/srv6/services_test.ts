@@ -1,7 +1,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import type { NodeDesiredState, ServiceForwarding } from "../../core/mod.ts";
-import { MAX_SERVICE_ENDPOINTS, planServices, removedUdpEndpoints, renderAddLbChains, renderServiceTable } from "./services.ts";
+import { decodeElement, encodeElement, MAX_SERVICE_ENDPOINTS, planServices, removedUdpEndpoints, renderAddLbChains, renderServiceTable } from "./services.ts";
 import { TestCluster } from "./testing.ts";
 
 const t = suite("srv6/services (plan)");
@@ -58,6 +58,15 @@ t("a Service with no endpoints or no source here has only its ClusterIP (dropped
   assert.equal(plan.truncated, [`shop/api 80/TCP: ${MAX_SERVICE_ENDPOINTS + 3} endpoints`, `shop/api 53/UDP: ${MAX_SERVICE_ENDPOINTS + 3} endpoints`]);
   const svc = plan.services.find((p) => p.id === "shop/api")!;
   assert.is(svc.elements.get(`svc4|lb1 . 10.96.0.10 . tcp . 80`)!.value, `goto lb4-r-${MAX_SERVICE_ENDPOINTS}`);
+});
+
+t("an element read back decodes to the text it was planned as, in every set and both families", () => {
+  const all = [...elements(state({ ...base, clusterIPs: ["10.96.0.10", "fd00:96::10"] })).values()];
+  assert.equal(new Set(all.map((e) => e.set)), new Set(["svc4", "svc6", "ep4", "ep6", "vips4", "vips6", "hairpin4", "hairpin6"]));
+  for (const e of all) {
+    const wire = encodeElement(e, true);
+    assert.equal(decodeElement(e.set, wire), e);
+  }
 });
 
 t("an unchanged Service object is planned once per node context", () => {

@@ -12,7 +12,7 @@
  * onlyServicesChanged(applied, { ...applied, revision: 8 });                 // false: a resync
  * onlyServicesChanged(applied, { ...applied, endpoints: [], services: [svc] }); // false
  */
-import type { NodeDesiredState } from "../../core/plugin/mod.ts";
+import { deepEqual, type NodeDesiredState } from "../../core/plugin/mod.ts";
 
 /** How often a state is reconciled in full at least, however few its changes: kernel drift is repaired then. */
 export const FULL_RECONCILE_EVERY_MS = 30_000;
@@ -35,30 +35,12 @@ function sameBesideServices(a: NodeDesiredState, b: NodeDesiredState): boolean {
   if (ka.length !== kb.length) return false;
   const ra = a as unknown as Record<string, unknown>;
   const rb = b as unknown as Record<string, unknown>;
-  for (const k of ka) if (!Object.hasOwn(rb, k) || !same(ra[k], rb[k])) return false;
+  for (const k of ka) if (!Object.hasOwn(rb, k) || !deepEqual(ra[k], rb[k])) return false;
   return true;
 }
 
 function sameObjects<T>(a: readonly T[], b: readonly T[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** Structural equality of plain JSON values (what a desired state is made of). */
-function same(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!same(a[i], b[i])) return false;
-    return true;
-  }
-  if (Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  for (const k of ka) {
-    if (!Object.hasOwn(b, k) || !same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
-  }
   return true;
 }
