@@ -26,6 +26,7 @@ export function registerAgent(program: Command): void {
     .option("--backend <backend>", "how the srv6 dataplane carries SRv6: auto, kernel (seg6 lwtunnel) or bpf (tc-eBPF); overrides the configuration's dataplane.backend")
     .option("--bpffs <dir>", "the bpffs the bpf backend pins its maps in (mounted when it is not one); overrides dataplane.bpffs (default /sys/fs/bpf)")
     .option("--learning-age <ms>", "l2 networks: how long a learned MAC or address lives without being seen (default 300000)")
+    .option("--resync <ms>", "how often the unchanged state is applied again, repairing what changed behind the agent's back (0: never; default 30000)")
     .option("--flap <moves/windowMs/holdMs>", "l2 networks: a MAC that moves between nodes more than <moves> times within <windowMs> is frozen where it is for <holdMs> (default 5/10000/60000)")
     .option("--log-level <level>", "pino log level", "info")
     .action(async (o: AgentRunOptions) => {

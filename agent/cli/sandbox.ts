@@ -23,6 +23,7 @@ interface SandboxCliOptions {
   prefix?: string;
   backend: string;
   config?: string;
+  agentResync?: string;
 }
 
 function requireRoot(): void {
@@ -58,7 +59,8 @@ async function runSandbox(o: SandboxCliOptions, controller: boolean): Promise<vo
   // Counts on stderr (an updating line on a terminal); --json keeps stdout to the one JSON object.
   const counter = new ProgressLine(process.stderr, "lace sandbox");
   const say = (line: string) => counter.line(o.json ? process.stderr : process.stdout, `lace sandbox: ${line}`);
-  const sb = await Sandbox.up({ nodes, prefix: o.prefix, progress: say, count: (what, done, total) => counter.count(what, done, total), controller, backend: o.backend, config: o.config });
+  const sb = await Sandbox.up({ nodes, prefix: o.prefix, progress: say, count: (what, done, total) => counter.count(what, done, total), controller, backend: o.backend, config: o.config,
+    ...(o.agentResync !== undefined ? { agentArgs: ["--resync", o.agentResync] } : {}) });
   // Interrupted: nothing half-built stays behind (unless asked to keep it).
   const interrupted = () => {
     say(o.keep ? "interrupted; kept (remove with `lace sandbox down`)" : "interrupted; tearing down");
@@ -133,6 +135,7 @@ export function registerSandbox(program: Command): void {
     .option("--keep", "leave the sandbox up (remove it later with `lace sandbox down`)")
     .option("--config <file>", "lace configuration for the agents and the controller (third-party plugins); default: the built-in plugins")
     .addOption(new Option("--backend <backend>", "the agents' srv6 backend: auto picks kernel seg6 where the kernel has it, else tc-eBPF").choices(["auto", "kernel", "bpf"]).default("auto"))
+    .option("--agent-resync <ms>", "the agents' --resync: how often they apply an unchanged state again (0: never)")
     // Tests run sandboxes side by side: a prefix on every namespace name and its own directory.
     .addOption(new Option("--prefix <prefix>").hideHelp())
     .action((o: SandboxCliOptions) => runSandbox(o, program.commands.some((c) => c.name() === "controller")));

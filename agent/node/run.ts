@@ -51,6 +51,22 @@ export interface AgentRunOptions {
   learningAge?: string;
   /** l2 learning: `<moves>/<window ms>/<hold ms>`: a MAC that moves more than that often is frozen where it is (default 5/10000/60000). */
   flap?: string;
+  /** How often the unchanged state is applied again, repairing what changed behind the agent's back (ms; 0: never; default 30000). */
+  resync?: string;
+}
+
+/**
+ * The agent's resync interval from its command-line string; an invalid one
+ * throws, naming the option and the value.
+ *
+ * @example
+ * resyncMs("0"); // 0: never
+ */
+export function resyncMs(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || (ms !== 0 && ms < 1000)) throw new Error(`Invalid --resync "${value}": expected 0 (never) or a whole number of milliseconds, at least 1000`);
+  return ms;
 }
 
 /**
@@ -85,6 +101,7 @@ export interface RunningAgent {
 
 export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   const learning = learningOptions(opts);
+  const resync = resyncMs(opts.resync);
   const log = pino({ level: opts.logLevel ?? "info", base: { node: opts.node } });
   const rt = await loadRuntime(opts.config, { dataplane: true });
   const { store, close: closeStore } = await connectFlags(opts);
@@ -107,6 +124,7 @@ export async function startAgent(opts: AgentRunOptions): Promise<RunningAgent> {
   const agent = new NodeAgent({
     store, node: opts.node, dataplane, states, networkTypes: types, metrics, log, extensions: rt.extensions, defaultNetwork: opts.defaultNetwork ?? rt.defaultNetwork,
     learning,
+    ...(resync !== undefined ? { resyncMs: resync } : {}),
   });
   await agent.start();
   const cniSocket = opts.cniSocket ?? DEFAULT_AGENT_SOCKET;
